@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The project's test command: type-check, then every suite with Node's test runner.
+# Suites that need Kubernetes get the control-plane binaries from scripts/build-k8s.sh (cached).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+node --version
+npx tsc -p tsconfig.json --noEmit
+if [[ -z "${KUBEBUILDER_ASSETS:-}" ]]; then
+  KUBEBUILDER_ASSETS="$(bash scripts/build-k8s.sh | tail -1)"
+  export KUBEBUILDER_ASSETS
+fi
+node --test --test-concurrency=1 --test-timeout=600000 \
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/harness/**/*.test.ts' 'test/e2e/**/*.test.ts'
