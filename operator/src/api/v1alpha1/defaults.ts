@@ -1,0 +1,64 @@
+import type { AckMode, FileClusterSpec } from './types.ts';
+
+// The same defaults as the CRD schema. The API server applies them on write; the operator applies them
+// again so that objects stored before a default existed, or created with defaulting skipped, still work.
+export const DEFAULT_IMAGE = 'filecluster/fileserver:0.1.0';
+
+export interface ResolvedSpec {
+  replicas: number;
+  image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  storage: { size: string; storageClassName?: string };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  replication: {
+    defaultAck: AckMode;
+    ackTimeoutMs: number;
+    tombstoneRetentionSeconds: number;
+    catchUpIntervalSeconds: number;
+    maxBodyBytes?: number;
+  };
+  tokenSecretName?: string;
+  logLevel: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Array<Record<string, unknown>>;
+  affinity?: Record<string, unknown>;
+  topologySpreadConstraints?: Array<Record<string, unknown>>;
+  metrics: { enabled: boolean; port: number };
+}
+
+export function withDefaults(spec: FileClusterSpec, defaultImage: string = DEFAULT_IMAGE): ResolvedSpec {
+  const r = spec.replication ?? {};
+  const resolved: ResolvedSpec = {
+    replicas: spec.replicas ?? 3,
+    image: spec.image ?? defaultImage,
+    imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
+    storage: { size: spec.storage?.size ?? '1Gi' },
+    resources: resources(spec.resources ?? { requests: { cpu: '100m', memory: '128Mi' } }),
+    replication: {
+      defaultAck: r.defaultAck ?? 'local',
+      ackTimeoutMs: r.ackTimeoutMs ?? 10000,
+      tombstoneRetentionSeconds: r.tombstoneRetentionSeconds ?? 86400,
+      catchUpIntervalSeconds: r.catchUpIntervalSeconds ?? 30,
+    },
+    logLevel: spec.logLevel ?? 'info',
+    metrics: { enabled: spec.metrics?.enabled ?? true, port: spec.metrics?.port ?? 9090 },
+  };
+  if (spec.storage?.storageClassName !== undefined) resolved.storage.storageClassName = spec.storage.storageClassName;
+  if (r.maxBodyBytes !== undefined) resolved.replication.maxBodyBytes = r.maxBodyBytes;
+  if (spec.tokenSecretName !== undefined) resolved.tokenSecretName = spec.tokenSecretName;
+  if (spec.nodeSelector !== undefined) resolved.nodeSelector = spec.nodeSelector;
+  if (spec.tolerations !== undefined) resolved.tolerations = spec.tolerations;
+  if (spec.affinity !== undefined) resolved.affinity = spec.affinity;
+  if (spec.topologySpreadConstraints !== undefined) resolved.topologySpreadConstraints = spec.topologySpreadConstraints;
+  return resolved;
+}
+
+// Quantities may arrive as JSON numbers (int-or-string); the pod spec wants strings.
+function resources(r: NonNullable<FileClusterSpec['resources']>): ResolvedSpec['resources'] {
+  const asStrings = (m: Record<string, string | number>): Record<string, string> =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  const out: ResolvedSpec['resources'] = {};
+  if (r.requests) out.requests = asStrings(r.requests);
+  if (r.limits) out.limits = asStrings(r.limits);
+  return out;
+}

@@ -1,0 +1,80 @@
+// The FileCluster API, v1alpha1. The CRD schema (charts/filecluster/crds/) is the source of truth for
+// validation and defaults; these types describe what the operator reads and writes.
+
+export const GROUP = 'filecluster.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'FileCluster';
+export const PLURAL = 'fileclusters';
+
+export type AckMode = 'local' | 'majority' | 'all';
+export type ConditionType = 'Ready' | 'Progressing' | 'PeersSynced' | 'Degraded';
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+}
+
+export interface FileClusterSpec {
+  replicas?: number;
+  image?: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  storage?: { size?: string; storageClassName?: string };
+  resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  replication?: {
+    defaultAck?: AckMode;
+    ackTimeoutMs?: number;
+    tombstoneRetentionSeconds?: number;
+    catchUpIntervalSeconds?: number;
+    maxBodyBytes?: number;
+  };
+  tokenSecretName?: string;
+  logLevel?: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Array<Record<string, unknown>>;
+  affinity?: Record<string, unknown>;
+  topologySpreadConstraints?: Array<Record<string, unknown>>;
+  metrics?: { enabled?: boolean; port?: number };
+}
+
+export interface Peer {
+  id: string;
+  url: string;
+}
+
+export interface Condition {
+  type: ConditionType;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+export interface FileClusterStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  readyReplicas?: number;
+  selector?: string;
+  tokenSecretName?: string;
+  peerGeneration?: number;
+  peersAcknowledged?: number;
+  peers?: Peer[];
+  conditions?: Condition[];
+}
+
+export interface FileCluster {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: FileClusterSpec;
+  status?: FileClusterStatus;
+}
