@@ -1,0 +1,80 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const positiveInt = z.coerce.number().int().positive();
+
+const schema = z.object({
+  FC_WATCH_NAMESPACES: z.string().default(''),
+  KUBECONFIG: z.string().optional(),
+  FC_OPERATOR_HOST: z.string().default('0.0.0.0'),
+  FC_OPERATOR_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+  FC_LEADER_ELECTION: bool.default(true),
+  FC_LEASE_NAME: z.string().default('filecluster-operator'),
+  FC_LEASE_NAMESPACE: z.string().optional(),
+  FC_LEASE_DURATION_SECONDS: positiveInt.default(15),
+  FC_LEASE_RENEW_DEADLINE_SECONDS: positiveInt.default(10),
+  FC_LEASE_RETRY_PERIOD_SECONDS: positiveInt.default(2),
+  FC_POD_NAME: z.string().optional(),
+  FC_POD_NAMESPACE: z.string().optional(),
+  FC_FILESERVER_IMAGE: z.string().default('filecluster/fileserver:0.1.0'),
+  FC_WORKERS: positiveInt.default(4),
+  FC_RESYNC_SECONDS: positiveInt.default(60),
+  FC_RELIST_SECONDS: positiveInt.default(600),
+  FC_WATCHDOG_SECONDS: positiveInt.default(120),
+  FC_PUSH_TIMEOUT_MS: positiveInt.default(2000),
+  FC_PUSH_ATTEMPTS: positiveInt.default(3),
+  FC_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+export interface OperatorConfig {
+  /** [] means every namespace. */
+  watchNamespaces: string[];
+  kubeconfig?: string;
+  host: string;
+  port: number;
+  leaderElection: boolean;
+  lease: { name: string; namespace: string; durationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  identity: string;
+  fileserverImage: string;
+  workers: number;
+  resyncMs: number;
+  relistMs: number;
+  watchdogMs: number;
+  push: { timeoutMs: number; attempts: number };
+  logLevel: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const e = schema.parse(env);
+  if (e.FC_LEASE_RENEW_DEADLINE_SECONDS >= e.FC_LEASE_DURATION_SECONDS) {
+    throw new Error('FC_LEASE_RENEW_DEADLINE_SECONDS must be shorter than FC_LEASE_DURATION_SECONDS');
+  }
+  const watchNamespaces = e.FC_WATCH_NAMESPACES.split(',').map((s) => s.trim()).filter(Boolean);
+  const config: OperatorConfig = {
+    watchNamespaces,
+    host: e.FC_OPERATOR_HOST,
+    port: e.FC_OPERATOR_PORT,
+    leaderElection: e.FC_LEADER_ELECTION,
+    lease: {
+      name: e.FC_LEASE_NAME,
+      namespace: e.FC_LEASE_NAMESPACE ?? e.FC_POD_NAMESPACE ?? watchNamespaces[0] ?? 'default',
+      durationMs: e.FC_LEASE_DURATION_SECONDS * 1000,
+      renewDeadlineMs: e.FC_LEASE_RENEW_DEADLINE_SECONDS * 1000,
+      retryPeriodMs: e.FC_LEASE_RETRY_PERIOD_SECONDS * 1000,
+    },
+    // Unique per process so two replicas on one host never share an identity.
+    identity: e.FC_POD_NAME ?? `${hostname()}-${process.pid}`,
+    fileserverImage: e.FC_FILESERVER_IMAGE,
+    workers: e.FC_WORKERS,
+    resyncMs: e.FC_RESYNC_SECONDS * 1000,
+    relistMs: e.FC_RELIST_SECONDS * 1000,
+    watchdogMs: e.FC_WATCHDOG_SECONDS * 1000,
+    push: { timeoutMs: e.FC_PUSH_TIMEOUT_MS, attempts: e.FC_PUSH_ATTEMPTS },
+    logLevel: e.FC_LOG_LEVEL,
+  };
+  if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;
+  return config;
+}

@@ -1,0 +1,136 @@
+import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { KIND, type FileCluster } from '../../api/v1alpha1/types.ts';
+import type { OperatorMetrics } from '../../metrics.ts';
+import type { EventRecorder } from '../../runtime/events.ts';
+import { ResilientInformer } from '../../runtime/informer.ts';
+import { RESOURCES, type Kube } from '../../runtime/kube.ts';
+import { runWorkers, WorkQueue } from '../../runtime/workqueue.ts';
+import { FIELD_MANAGER } from './names.ts';
+import { FileClusterReconciler } from './reconcile.ts';
+
+export interface ControllerOptions {
+  namespaces: string[];
+  workers: number;
+  resyncMs: number;
+  relistMs: number;
+  watchdogMs: number;
+  fileserverImage: string;
+  push: { timeoutMs: number; attempts: number };
+}
+
+const MANAGED = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
+
+/**
+ * Informers on FileClusters and what they own feed one work queue keyed by FileCluster. Informers run
+ * from start-up on every replica (so a new leader has a warm cache); workers run only while leading.
+ */
+export class FileClusterController {
+  readonly fileclusters: ResilientInformer<FileCluster & KubernetesObject>;
+  private readonly pods: ResilientInformer<V1Pod>;
+  private readonly secrets: ResilientInformer<V1Secret>;
+  private readonly owned: Array<ResilientInformer<KubernetesObject>>;
+  private readonly log: Logger;
+  private readonly opts: ControllerOptions;
+  private readonly metrics: OperatorMetrics;
+  private readonly reconciler: FileClusterReconciler;
+  private queue?: WorkQueue;
+  private workers?: Promise<void>;
+  private resync?: NodeJS.Timeout;
+
+  constructor(kube: Kube, log: Logger, metrics: OperatorMetrics, events: EventRecorder, opts: ControllerOptions) {
+    this.log = log;
+    this.opts = opts;
+    this.metrics = metrics;
+    const informerOpts = { namespaces: opts.namespaces, relistMs: opts.relistMs, watchdogMs: opts.watchdogMs };
+    this.fileclusters = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.fileclusters });
+    this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED });
+    // User-named token Secrets carry no label of ours, so every Secret of the watched namespaces is seen.
+    this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets });
+    this.owned = [RESOURCES.statefulsets, RESOURCES.services].map(
+      (resource) => new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource, labelSelector: MANAGED }),
+    );
+
+    this.fileclusters.on((_t, fc) => this.enqueue(fc.metadata?.namespace, fc.metadata?.name));
+    this.pods.on((_t, pod) => this.enqueue(pod.metadata?.namespace, pod.metadata?.labels?.['app.kubernetes.io/instance']));
+    for (const inf of this.owned) inf.on((_t, obj) => this.enqueueOwner(obj));
+    this.secrets.on((_t, secret) => {
+      this.enqueueOwner(secret);
+      const ns = secret.metadata?.namespace;
+      for (const fc of this.fileclusters.list(ns)) {
+        if (fc.spec?.tokenSecretName === secret.metadata?.name) this.enqueue(ns, fc.metadata.name);
+      }
+    });
+
+    this.reconciler = new FileClusterReconciler({
+      kube,
+      log,
+      metrics,
+      events,
+      pods: (ns, cluster) => this.pods.list(ns).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
+      secret: (ns, name) => this.secrets.get(name, ns),
+      fileserverImage: opts.fileserverImage,
+      push: opts.push,
+      resyncMs: opts.resyncMs,
+    });
+  }
+
+  private informers(): Array<ResilientInformer<KubernetesObject>> {
+    return [this.fileclusters, this.pods, this.secrets, ...this.owned] as Array<ResilientInformer<KubernetesObject>>;
+  }
+
+  get synced(): boolean {
+    return this.informers().every((i) => i.synced);
+  }
+
+  /** Age of the quietest watch; the watchdog replaces any beyond its limit, so this stays bounded. */
+  get watchAgeMs(): number {
+    return Math.max(...this.informers().map((i) => i.lastActivityAgeMs));
+  }
+
+  async startInformers(): Promise<void> {
+    await Promise.all(this.informers().map((i) => i.start()));
+  }
+
+  async stopInformers(): Promise<void> {
+    await Promise.all(this.informers().map((i) => i.stop()));
+  }
+
+  private enqueue(namespace: string | undefined, name: string | undefined): void {
+    if (namespace && name) this.queue?.add(`${namespace}/${name}`);
+  }
+
+  private enqueueOwner(obj: KubernetesObject): void {
+    const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === KIND && o.controller);
+    if (owner) this.enqueue(obj.metadata?.namespace, owner.name);
+  }
+
+  /** Starts the workers (on becoming leader): every known FileCluster is queued once. */
+  startWorkers(): void {
+    if (this.queue) return;
+    const queue = new WorkQueue({ onDepth: (d) => this.metrics.workqueueDepth.set(d) });
+    this.queue = queue;
+    for (const fc of this.fileclusters.list()) this.enqueue(fc.metadata.namespace, fc.metadata.name);
+    this.workers = runWorkers(
+      queue,
+      this.opts.workers,
+      (key) => this.reconciler.reconcile(key),
+      (key, err, retryInMs) => this.log.error({ cluster: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed'),
+    );
+    // The safety net: every FileCluster is reconciled at least this often even if no event arrives.
+    this.resync = setInterval(() => {
+      for (const fc of this.fileclusters.list()) this.enqueue(fc.metadata.namespace, fc.metadata.name);
+    }, this.opts.resyncMs);
+    this.resync.unref();
+  }
+
+  /** Stops the workers (on losing leadership or shutdown) and waits for in-flight reconciles. */
+  async stopWorkers(): Promise<void> {
+    if (!this.queue) return;
+    if (this.resync) clearInterval(this.resync);
+    this.queue.shutDown();
+    this.queue = undefined;
+    this.metrics.workqueueDepth.set(0);
+    await this.workers;
+  }
+}

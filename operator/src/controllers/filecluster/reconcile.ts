@@ -1,0 +1,280 @@
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { withDefaults } from '../../api/v1alpha1/defaults.ts';
+import { API_VERSION, KIND, type FileCluster, type FileClusterStatus } from '../../api/v1alpha1/types.ts';
+import type { OperatorMetrics } from '../../metrics.ts';
+import type { EventRecorder } from '../../runtime/events.ts';
+import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube } from '../../runtime/kube.ts';
+import type { HandlerResult } from '../../runtime/workqueue.ts';
+import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } from './membership.ts';
+import { FIELD_MANAGER, SERVING_LABEL, TOKEN_KEY, podUrl } from './names.ts';
+import { pushPeers, readNodeStatus } from './nodes.ts';
+import { generatedSecret, planCluster, podsToInspect, tokenSecretName, type NodeReport } from './plan.ts';
+import { computeStatus, type PushSummary } from './status.ts';
+
+export interface ReconcilerDeps {
+  kube: Kube;
+  log: Logger;
+  metrics: OperatorMetrics;
+  events: EventRecorder;
+  /** Cached reads (informers); the FileCluster and its StatefulSet are read live. */
+  pods: (namespace: string, cluster: string) => V1Pod[];
+  secret: (namespace: string, name: string) => V1Secret | undefined;
+  fileserverImage: string;
+  push: { timeoutMs: number; attempts: number };
+  resyncMs: number;
+}
+
+/** How often a pod that acknowledged the current list is asked again (it may have lost it). */
+const REVERIFY_MS = 60_000;
+/** Requeue while something is in motion (pods starting, a scale-down draining, pushes failing). */
+const BUSY_REQUEUE_MS = 1000;
+
+interface ClusterMemory {
+  /** pod uid/restarts/ip -> acknowledged generation and when */
+  acks: Map<string, { generation: number; at: number }>;
+  /** A pod answered 409 with this generation: publish above it. */
+  minGeneration: number;
+  lastProgress?: string;
+}
+
+/** Progress worth an Event (creation and scale-up already have theirs). */
+const NOTABLE_PROGRESS = new Set(['ScalingDown', 'ScaleDownWaitingForReplication', 'RollingUpdate', 'RollingUpdateWaitingForReplication']);
+
+const ackKey = (p: MemberPod): string => `${p.uid}/${p.restarts}/${p.ip ?? ''}`;
+
+export class FileClusterReconciler {
+  private readonly deps: ReconcilerDeps;
+  private readonly memory = new Map<string, ClusterMemory>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<HandlerResult> {
+    const { kube, metrics } = this.deps;
+    const [namespace, name] = key.split('/') as [string, string];
+    const started = process.hrtime.bigint();
+    try {
+      let fc: FileCluster;
+      try {
+        fc = await kube.request<FileCluster>('GET', resourcePath(RESOURCES.fileclusters, namespace, name));
+      } catch (err) {
+        if (isNotFound(err)) {
+          // Deleted: the garbage collector removes what it owned through the owner references.
+          this.memory.delete(key);
+          metrics.reconcileTotal.inc({ result: 'success' });
+          return {};
+        }
+        throw err;
+      }
+      if (fc.metadata.deletionTimestamp) return {};
+      const result = await this.reconcileCluster(key, fc);
+      metrics.reconcileTotal.inc({ result: result.requeueAfterMs !== undefined && result.requeueAfterMs <= BUSY_REQUEUE_MS ? 'requeue' : 'success' });
+      return result;
+    } catch (err) {
+      metrics.reconcileTotal.inc({ result: 'error' });
+      throw err;
+    } finally {
+      metrics.reconcileDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private mem(key: string): ClusterMemory {
+    let m = this.memory.get(key);
+    if (!m) {
+      m = { acks: new Map(), minGeneration: 0 };
+      this.memory.set(key, m);
+    }
+    return m;
+  }
+
+  private async reconcileCluster(key: string, fc: FileCluster): Promise<HandlerResult> {
+    const { kube, events, log } = this.deps;
+    const ns = fc.metadata.namespace;
+    const name = fc.metadata.name;
+    const mem = this.mem(key);
+    const spec = withDefaults(fc.spec ?? {}, this.deps.fileserverImage);
+    const target = { apiVersion: API_VERSION, kind: KIND, metadata: fc.metadata };
+
+    let sts: V1StatefulSet | undefined;
+    try {
+      sts = await kube.request<V1StatefulSet>('GET', resourcePath(RESOURCES.statefulsets, ns, name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const members = memberPods(name, this.deps.pods(ns, name));
+
+    // The peer token: the operator's own Secret is created once; a named one must exist with its key.
+    const secretRef = tokenSecretName(fc, spec);
+    let degraded: { reason: string; message: string } | undefined;
+    let token: string | undefined;
+    let secret = this.deps.secret(ns, secretRef.name) ?? (await this.readSecret(ns, secretRef.name));
+    if (!secret && secretRef.generate) {
+      secret = await this.createTokenSecret(fc);
+      events.record(target, 'Normal', 'TokenSecretCreated', `created Secret ${secretRef.name} with a generated peer token`);
+    }
+    if (!secret) {
+      degraded = { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
+    } else {
+      const raw = secret.data?.[TOKEN_KEY];
+      token = raw ? Buffer.from(raw, 'base64').toString('utf8') : undefined;
+      if (!token) degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
+    }
+
+    // Membership and its generation, persisted before any pod sees it.
+    const desired = desiredPeers(members, spec.replicas);
+    let next = nextPeerState({ peers: fc.status?.peers ?? [], generation: fc.status?.peerGeneration ?? 0 }, desired);
+    if (mem.minGeneration > next.generation) next = { peers: desired, generation: mem.minGeneration, changed: true };
+    const peerState = { peers: next.peers, generation: next.generation };
+
+    const inspect = token ? podsToInspect(fc, spec, sts, members) : [];
+    const reports = new Map<string, NodeReport>();
+    await Promise.all(
+      inspect.map(async (podName) => {
+        const pod = members.find((m) => m.name === podName);
+        if (pod?.ip && token) reports.set(podName, await readNodeStatus(podUrl(pod.ip), token, this.deps.push.timeoutMs));
+      }),
+    );
+    const plan = planCluster(fc, spec, { ...(sts ? { statefulSet: sts } : {}), members, reports, peers: peerState.peers, peerGeneration: peerState.generation });
+
+    if (!degraded) {
+      try {
+        for (const obj of [plan.headlessService, plan.clientService, plan.podDisruptionBudget, plan.statefulSet]) {
+          const res = obj.kind === 'Service' ? RESOURCES.services : obj.kind === 'StatefulSet' ? RESOURCES.statefulsets : RESOURCES.poddisruptionbudgets;
+          await kube.apply(resourcePath(res, ns, obj.metadata!.name!), obj, FIELD_MANAGER);
+        }
+      } catch (err) {
+        if (!(err instanceof KubeError) || err.status >= 500 || err.status === 409 || err.status === 429) throw err;
+        degraded = { reason: 'ApplyRejected', message: err.message };
+        events.record(target, 'Warning', 'ApplyRejected', err.message);
+      }
+    } else {
+      events.record(target, 'Warning', degraded.reason, degraded.message);
+    }
+    if (!degraded) {
+      const before = sts?.spec?.replicas;
+      const after = plan.statefulSet.spec?.replicas;
+      if (!sts) events.record(target, 'Normal', 'Created', `created StatefulSet ${name} with ${after} pods`);
+      else if (before !== after) events.record(target, 'Normal', 'Scaled', `scaled StatefulSet ${name} from ${before} to ${after} pods`);
+      await this.applySideEffects(fc, plan.servingLabels, plan.pvcResizes, target);
+    }
+    if (mem.lastProgress !== plan.progress.reason && NOTABLE_PROGRESS.has(plan.progress.reason)) {
+      events.record(target, 'Normal', plan.progress.reason, plan.progress.message);
+    }
+    mem.lastProgress = plan.progress.reason;
+
+    const targets = pushTargets(members);
+    const baseStatus = (push: PushSummary): FileClusterStatus =>
+      computeStatus({
+        fc,
+        spec,
+        members,
+        peers: peerState.peers,
+        peerGeneration: peerState.generation,
+        secretName: secretRef.name,
+        push,
+        progress: plan.progress,
+        ...(degraded ? { degraded } : {}),
+        now: new Date(),
+      });
+    const acknowledged = (): number => targets.filter((t) => mem.acks.get(ackKey(t))?.generation === peerState.generation).length;
+
+    if (next.changed) {
+      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }));
+      log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id) }, 'peer list changed');
+    }
+
+    const failures: PushSummary['failures'] = [];
+    if (token) {
+      const now = Date.now();
+      const due = targets.filter((t) => {
+        const ack = mem.acks.get(ackKey(t));
+        return !ack || ack.generation !== peerState.generation || now - ack.at > REVERIFY_MS;
+      });
+      await Promise.all(due.map(async (pod) => {
+        const t0 = process.hrtime.bigint();
+        const r = await pushPeers(podUrl(pod.ip), token as string, peerState, this.deps.push);
+        this.deps.metrics.peerPushDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        this.deps.metrics.peerPushTotal.inc({ result: r.ok ? 'success' : r.conflict ? 'conflict' : 'error' });
+        if (r.ok) {
+          mem.acks.set(ackKey(pod), { generation: r.generation, at: Date.now() });
+        } else {
+          mem.acks.delete(ackKey(pod));
+          failures.push({ pod: pod.name, error: r.error });
+          if (r.conflict) mem.minGeneration = Math.max(mem.minGeneration, (r.generation ?? peerState.generation) + 1);
+        }
+      }));
+      // Forget pods that are gone.
+      const live = new Set(targets.map(ackKey));
+      for (const k of mem.acks.keys()) if (!live.has(k)) mem.acks.delete(k);
+      for (const f of failures) events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
+    }
+
+    const status = baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures });
+    if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
+
+    const conflict = mem.minGeneration > peerState.generation;
+    if (conflict) return { requeueAfterMs: 0 };
+    const busy = degraded !== undefined || plan.progress.reason !== 'Reconciled' || failures.length > 0 || status.peersAcknowledged !== targets.length;
+    if (degraded && degraded.reason.startsWith('TokenSecret')) return { requeueAfterMs: 30_000 };
+    return { requeueAfterMs: busy ? BUSY_REQUEUE_MS : this.deps.resyncMs };
+  }
+
+  private async readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.deps.kube.request<V1Secret>('GET', resourcePath(RESOURCES.secrets, ns, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async createTokenSecret(fc: FileCluster): Promise<V1Secret> {
+    const body = generatedSecret(fc, randomBytes(32).toString('hex'));
+    try {
+      return await this.deps.kube.request<V1Secret>('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      return (await this.readSecret(fc.metadata.namespace, body.metadata!.name!)) as V1Secret;
+    }
+  }
+
+  private async applySideEffects(
+    fc: FileCluster,
+    servingLabels: Array<{ name: string; serving: boolean }>,
+    pvcResizes: Array<{ name: string; size: string }>,
+    target: { apiVersion: string; kind: string; metadata: FileCluster['metadata'] },
+  ): Promise<void> {
+    const { kube, events } = this.deps;
+    const ns = fc.metadata.namespace;
+    for (const l of servingLabels) {
+      try {
+        await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    for (const r of pvcResizes) {
+      try {
+        await kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, r.name), { spec: { resources: { requests: { storage: r.size } } } });
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        events.record(target, 'Warning', 'VolumeResizeFailed', `resizing ${r.name} to ${r.size} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  private async writeStatus(fc: FileCluster, status: FileClusterStatus): Promise<FileClusterStatus> {
+    const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: fc.metadata.name, namespace: fc.metadata.namespace }, status };
+    const updated = await this.deps.kube.apply<FileCluster>(
+      resourcePath(RESOURCES.fileclusters, fc.metadata.namespace, fc.metadata.name, 'status'),
+      body,
+      FIELD_MANAGER,
+    );
+    return updated.status ?? status;
+  }
+}
+
