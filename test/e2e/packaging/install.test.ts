@@ -1,0 +1,151 @@
+// The chart and the plain manifests against a real API server (test/harness): every rendered object
+// passes a server-side dry run, `kubectl apply -f manifests/` installs a running operator, and
+// `helm install` brings up an operator that reconciles a FileCluster, whose live /metrics carry every
+// operator metric the dashboard and the alerts name.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Cluster, startCluster, waitFor } from '../../harness/index.ts';
+import { dashboardQueries, family, isOperatorMetric, ruleQueries, selectors } from '../../integration/packaging/promql.ts';
+import {
+  ALL_FEATURES_VALUES,
+  CHART,
+  CRD_FILE,
+  REPO,
+  helmBinary,
+  helmTemplateText,
+  parseObjects,
+  requireCommand,
+  run,
+} from '../../integration/packaging/support.ts';
+
+const STAND_IN_CRDS = join(import.meta.dirname, 'fixtures/standin-prometheus-operator-crds.yaml');
+const CRD_NAME = 'fileclusters.filecluster.dev';
+const STAND_IN_CRD_NAMES = ['servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com'];
+
+let cluster: Cluster;
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const result = await cluster.kubectl(args, input === undefined ? {} : { input });
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${result.code}: ${result.stderr}\n${await cluster.diagnostics()}`);
+  return result.stdout;
+}
+
+/** Applies the YAML with --dry-run=server and returns the objects the API server accepted. */
+async function serverDryRun(yaml: string): Promise<{ code: number; accepted: string[]; stderr: string }> {
+  const result = await cluster.kubectl(['apply', '--dry-run=server', '--server-side', '--field-manager=packaging-test', '-f', '-'], { input: yaml });
+  const accepted = result.stdout.split('\n').filter((l) => / serverside-applied \(server dry run\)$/.test(l));
+  return { code: result.code, accepted, stderr: result.stderr };
+}
+
+const describeObject = (o: { kind: string; metadata: { name: string } }): string => `${o.kind.toLowerCase()}/${o.metadata.name}`;
+
+function helm(args: string[]): string {
+  const result = run(helmBinary(), [...args, '--kubeconfig', cluster.kubeconfigPath], { timeoutMs: 300_000 });
+  if (result.code !== 0) throw new Error(`helm ${args.join(' ')} exited ${result.code}: ${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+describe('packaging on a real API server', { timeout: 420_000 }, () => {
+  before(async () => {
+    cluster = await startCluster();
+    await kubectl(['apply', '--server-side', '-f', CRD_FILE]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`]);
+  });
+
+  after(async () => {
+    await cluster?.close();
+  });
+
+  it('accepts every object of the default and the watch-namespaces renders (server-side dry run)', async () => {
+    const ns = await cluster.createNamespace('fc-dry');
+    const apps = await cluster.createNamespace('fc-dry-apps');
+    for (const set of [[], [`watchNamespaces={${apps}}`]]) {
+      const yaml = helmTemplateText({ namespace: ns, release: 'dry', set });
+      const objects = parseObjects(yaml);
+      const result = await serverDryRun(yaml);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.accepted.length, objects.length, `accepted: ${result.accepted.join(', ')}; rendered: ${objects.map(describeObject).join(', ')}`);
+    }
+  });
+
+  it('accepts every object of the all-features render, with stand-in Prometheus Operator CRDs', async () => {
+    // The cluster has no Prometheus Operator: the ServiceMonitor, PodMonitor and PrometheusRule are
+    // checked against the stand-in CRDs of fixtures/ (strict field validation), the rest against the
+    // real built-in and FileCluster schemas.
+    await kubectl(['apply', '--server-side', '-f', STAND_IN_CRDS]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...STAND_IN_CRD_NAMES.map((n) => `crd/${n}`)]);
+    const ns = await cluster.createNamespace('fc-all');
+    const apps = [await cluster.createNamespace('fc-all-a'), await cluster.createNamespace('fc-all-b')];
+    const set = [`watchNamespaces={${apps.join(',')}}`, `sample.namespace=${apps[0]}`];
+    const yaml = helmTemplateText({ namespace: ns, release: 'all', values: [ALL_FEATURES_VALUES], set });
+    const objects = parseObjects(yaml);
+    assert.deepEqual(
+      [...new Set(objects.map((o) => o.kind))].sort(),
+      ['ConfigMap', 'Deployment', 'FileCluster', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+    );
+    const result = await serverDryRun(yaml);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.accepted.length, objects.length, `accepted: ${result.accepted.join(', ')}`);
+
+    // The dry run has teeth: the real FileCluster schema and the stand-ins reject bad objects.
+    const badSample = await serverDryRun(helmTemplateText({ namespace: ns, release: 'all', values: [ALL_FEATURES_VALUES], set: [...set, 'sample.spec.replicas=0'] }));
+    assert.notEqual(badSample.code, 0);
+    assert.match(badSample.stderr, /spec\.replicas/);
+    const misspelt = objects.find((o) => o.kind === 'PodMonitor')!;
+    const badMonitor = await serverDryRun(JSON.stringify({ ...misspelt, spec: { ...(misspelt['spec'] as object), podMetricEndpoints: [] } }));
+    assert.notEqual(badMonitor.code, 0);
+    assert.match(badMonitor.stderr, /\.spec\.podMetricEndpoints: field not declared in schema/);
+  });
+
+  it('installs a running operator with `kubectl apply -f manifests/` alone', async () => {
+    await kubectl(['apply', '-f', join(REPO, 'manifests')]);
+    try {
+      await kubectl(['rollout', 'status', '--timeout=180s', '-n', 'filecluster-system', 'deployment/filecluster']);
+      const holder = await waitFor(async () => {
+        const r = await cluster.kubectl(['get', 'lease', 'filecluster', '-n', 'filecluster-system', '-o', 'jsonpath={.spec.holderIdentity}']);
+        return r.code === 0 && r.stdout.startsWith('filecluster-') ? r.stdout : undefined;
+      }, 60_000, 'the operator to take its Lease');
+      const pods = (await kubectl(['get', 'pods', '-n', 'filecluster-system', '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+      assert.equal(pods.length, 2);
+      assert.ok(pods.includes(holder), `lease holder ${holder} is one of ${pods.join(', ')}`);
+    } finally {
+      // The next test installs the chart's operator; two operators watching everything would fight.
+      await kubectl(['delete', '-n', 'filecluster-system', 'deployment/filecluster', '--wait=true', '--timeout=120s']);
+      await kubectl(['delete', '-f', join(REPO, 'manifests/02-rbac.yaml'), '-f', join(REPO, 'manifests/03-operator.yaml'), '--ignore-not-found', '--wait=true', '--timeout=120s']);
+    }
+  });
+
+  it('helm install brings up an operator that reconciles a FileCluster, with the operator metrics the dashboard uses', async () => {
+    const ns = await cluster.createNamespace('fc-helm');
+    const apps = await cluster.createNamespace('fc-helm-apps');
+    helm(['install', 'e2e', CHART, '--namespace', ns, '--set', `watchNamespaces={${apps}}`, '--wait', '--timeout', '180s']);
+    const fc = {
+      apiVersion: 'filecluster.dev/v1alpha1',
+      kind: 'FileCluster',
+      metadata: { name: 'packaged', namespace: apps },
+      spec: { replicas: 3, storage: { size: '64Mi' } },
+    };
+    await cluster.apply(fc, apps);
+    await kubectl(['wait', '--for=condition=Ready', '--timeout=180s', '-n', apps, 'filecluster/packaged']);
+    const status = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json'])).status;
+    assert.equal(status.readyReplicas, 3);
+    assert.equal(status.peers?.length, 3);
+
+    // The operator's live /metrics: Prometheus text that promtool accepts, with every operator metric
+    // the dashboard and the alert rules name.
+    const podIPs = (await kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].status.podIP}'])).split(' ');
+    assert.equal(podIPs.length, 2);
+    const expositions = await Promise.all(podIPs.map(async (ip) => (await fetch(`http://${ip}:8080/metrics`)).text()));
+    const lint = run(requireCommand('promtool', 'apt-get install -y prometheus'), ['check', 'metrics'], { input: expositions[0]! });
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+    const exported = new Set(expositions.flatMap((text) => [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)));
+    const used = [...dashboardQueries(), ...ruleQueries()].flatMap((q) => selectors(q.expr).map((s) => ({ source: q.source, metric: s.metric })));
+    for (const u of used.filter((x) => isOperatorMetric(x.metric))) assert.ok(exported.has(family(u.metric)), `${u.source}: ${u.metric} not exported by the live operator`);
+    const leaders = expositions.map((text) => Number(/^filecluster_operator_leader (\S+)$/m.exec(text)?.[1]));
+    assert.deepEqual(leaders.sort(), [0, 1], 'exactly one replica leads');
+    assert.match(expositions.join('\n'), /^filecluster_operator_reconcile_total\{result="success"\} [1-9]/m);
+
+    helm(['uninstall', 'e2e', '--namespace', ns, '--wait', '--timeout', '120s']);
+  });
+});
