@@ -45,7 +45,6 @@ mod_file="$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's
 log "resolving Kubernetes ${K8S_VERSION} modules (staging ${staging_version})"
 for b in "${BINARIES[@]}"; do go get -tool "k8s.io/kubernetes/cmd/${b}@${K8S_VERSION}" >/dev/null 2>&1 || go get -tool "k8s.io/kubernetes/cmd/${b}@${K8S_VERSION}"; done
 
-git_commit="$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/.*"Origin".*//p' | head -1)"
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
 ldflags="-s -w"
