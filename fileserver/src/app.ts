@@ -1,0 +1,120 @@
+import type { RequestListener } from 'node:http';
+import Koa from 'koa';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { errorMiddleware } from './http/errors.ts';
+import { filesRouter } from './http/files.ts';
+import { internalRouter } from './http/internal.ts';
+import { HttpError } from './errors.ts';
+import { samePeers } from './replication/peers.ts';
+import { Replicator } from './replication/replicator.ts';
+import { Store, type OpenObjectWriter } from './store/store.ts';
+import { HybridClock } from './store/version.ts';
+
+export interface FileServer {
+  /** Files API, peer API, /healthz and /readyz. */
+  api: RequestListener;
+  /** Prometheus /metrics. */
+  metricsApi: RequestListener;
+  store: Store;
+  replicator: Replicator;
+  metrics: Metrics;
+  /** Stops replication and writes a snapshot; call after the HTTP servers stopped taking requests. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  /** Replaces how object files are written (used to simulate a full disk). */
+  openObjectWriter?: OpenObjectWriter;
+}
+
+/** Loads the store and wires the HTTP apps; starting to listen is left to the caller. */
+export async function createFileServer(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<FileServer> {
+  const metrics = createMetrics();
+  const store = await Store.open({
+    dataDir: config.dataDir,
+    clock: new HybridClock(config.nodeId),
+    logger,
+    metrics,
+    initialPeers: config.staticPeers,
+    ...(opts.openObjectWriter ? { openObjectWriter: opts.openObjectWriter } : {}),
+  });
+  // A list pushed earlier (higher generation) survives restarts; the static list only seeds a fresh node.
+  if (store.peerList().generation === 0 && !samePeers(store.peerList(), config.staticPeers)) await store.setPeers(config.staticPeers);
+  logger.info({ files: store.state.liveFiles, tombstones: store.state.tombstones, generation: store.peerList().generation }, 'store loaded');
+
+  const replicator = new Replicator({
+    store,
+    nodeId: config.nodeId,
+    token: config.token,
+    metrics,
+    logger,
+    catchupIntervalMs: config.catchupIntervalMs,
+    tombstoneRetentionMs: config.tombstoneRetentionMs,
+  });
+  metrics.setSource({
+    peers: () => replicator.status(),
+    generation: () => replicator.peerList().generation,
+    tombstones: () => store.state.tombstones,
+    storeBytes: () => store.state.liveBytes,
+    storeFiles: () => store.state.liveFiles,
+  });
+
+  const app = new Koa();
+  app.silent = true;
+  app.on('error', (err: Error) => logger.debug({ err: err.message }, 'response stream error'));
+  app.use(async (ctx, next) => {
+    const start = process.hrtime.bigint();
+    ctx.res.once('close', () => {
+      const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+      const labels = { route: typeof route === 'string' ? route : 'unmatched', method: ctx.method };
+      metrics.httpRequests.inc({ ...labels, status: String(ctx.status) });
+      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    await next();
+  });
+  app.use(errorMiddleware(logger));
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/healthz' && ctx.method === 'GET') {
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    if (ctx.path === '/readyz' && ctx.method === 'GET') {
+      if (!replicator.ready) throw new HttpError(503, 'not_ready', 'the first catch-up with peers has not finished');
+      ctx.body = { status: 'ready' };
+      return;
+    }
+    await next();
+  });
+  const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'method not allowed on this path');
+  const notImplemented = () => new HttpError(501, 'not_implemented', 'method not implemented');
+  for (const router of [filesRouter({ store, replicator, config }), internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token })]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true, methodNotAllowed, notImplemented }));
+  }
+
+  const metricsApi: RequestListener = (req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found', message: 'only GET /metrics is served here' }));
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal', message: err.message })),
+    );
+  };
+
+  replicator.start();
+  return {
+    api: app.callback(),
+    metricsApi,
+    store,
+    replicator,
+    metrics,
+    async close() {
+      await replicator.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { parseStaticPeers, type PeerList } from './replication/peers.ts';
+
+export const NODE_ID_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+export type AckMode = 'local' | 'majority' | 'all';
+export const ACK_MODES = ['local', 'majority', 'all'] as const;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+const EnvSchema = z.object({
+  FC_NODE_ID: z.string().regex(NODE_ID_RE, 'must be a DNS-label-like name').default(() => hostname()),
+  FC_HOST: z.string().min(1).default('0.0.0.0'),
+  FC_PORT: port.default(8080),
+  FC_METRICS_PORT: port.default(9090),
+  FC_DATA_DIR: z.string().min(1).default('/data'),
+  FC_TOKEN: z.string().min(1).optional(),
+  FC_TOKEN_FILE: z.string().min(1).optional(),
+  FC_PEERS: z.string().default(''),
+  FC_DEFAULT_ACK: z.enum(ACK_MODES).default('local'),
+  FC_ACK_TIMEOUT_MS: positiveInt.default(10_000),
+  FC_MAX_BODY_BYTES: positiveInt.default(10 * 1024 ** 3),
+  FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(86_400),
+  FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  FC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  nodeId: string;
+  host: string;
+  port: number;
+  metricsPort: number;
+  dataDir: string;
+  token: string;
+  staticPeers: PeerList;
+  defaultAck: AckMode;
+  ackTimeoutMs: number;
+  maxBodyBytes: number;
+  tombstoneRetentionMs: number;
+  catchupIntervalMs: number;
+  logLevel: string;
+}
+
+/** Reads and validates the environment once; throws a readable error listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const token = e.FC_TOKEN ?? (e.FC_TOKEN_FILE ? readFileSync(e.FC_TOKEN_FILE, 'utf8').trim() : undefined);
+  if (!token) throw new Error('invalid configuration: one of FC_TOKEN or FC_TOKEN_FILE is required (and must not be empty)');
+  const staticPeers = parseStaticPeers(e.FC_PEERS, e.FC_NODE_ID);
+  if (!staticPeers.ok) throw new Error(`invalid configuration: FC_PEERS: ${staticPeers.message}`);
+  return {
+    nodeId: e.FC_NODE_ID,
+    host: e.FC_HOST,
+    port: e.FC_PORT,
+    metricsPort: e.FC_METRICS_PORT,
+    dataDir: e.FC_DATA_DIR,
+    token,
+    staticPeers: staticPeers.list,
+    defaultAck: e.FC_DEFAULT_ACK,
+    ackTimeoutMs: e.FC_ACK_TIMEOUT_MS,
+    maxBodyBytes: e.FC_MAX_BODY_BYTES,
+    tombstoneRetentionMs: e.FC_TOMBSTONE_RETENTION_SECONDS * 1000,
+    catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
+    logLevel: e.FC_LOG_LEVEL,
+  };
+}

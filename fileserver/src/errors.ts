@@ -1,0 +1,34 @@
+/** An error that maps to an HTTP answer `{ error: code, message }`. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+export function isDiskFull(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && DISK_FULL_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+}
+
+/** Maps a storage failure to the answer the client gets; anything unknown stays a 500. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (isDiskFull(err)) return new HttpError(507, 'insufficient_storage', 'the data volume is full; nothing was stored');
+  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpError(status, `http_${status}`, (err as Error).message);
+  }
+  return new HttpError(500, 'internal', 'internal error');
+}

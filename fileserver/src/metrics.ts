@@ -1,0 +1,129 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the scrape-time gauges read; filled in by the replication layer once it exists. */
+export interface MetricsSource {
+  peers(): Array<{ id: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean; lastSuccessMs: number | undefined }>;
+  generation(): number;
+  tombstones(): number;
+  storeBytes(): number;
+  storeFiles(): number;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'filecluster_' });
+  let source: MetricsSource | undefined;
+  const registers = [registry];
+
+  const perPeerGauge = (name: string, help: string, pick: (p: ReturnType<MetricsSource['peers']>[number]) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['peer'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of source?.peers() ?? []) {
+          const v = pick(p);
+          if (v !== undefined) this.set({ peer: p.id }, v);
+        }
+      },
+    });
+
+  const scalarGauge = (name: string, help: string, pick: (s: MetricsSource) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        if (source) this.set(pick(source));
+      },
+    });
+
+  const m = {
+    registry,
+    setSource(s: MetricsSource) {
+      source = s;
+    },
+    pendingChanges: perPeerGauge('filecluster_replication_pending_changes', 'Changes not yet acknowledged by the peer', (p) => p.pendingChanges),
+    pendingBytes: perPeerGauge('filecluster_replication_pending_bytes', 'Bytes of changes not yet acknowledged by the peer', (p) => p.pendingBytes),
+    lagSeconds: perPeerGauge(
+      'filecluster_replication_lag_seconds',
+      'Now minus the accept time of the oldest change the peer has not acknowledged; 0 when caught up',
+      (p) => p.lagSeconds,
+    ),
+    peerUp: perPeerGauge('filecluster_peer_up', '1 if the last exchange with the peer succeeded', (p) => (p.up ? 1 : 0)),
+    lastSuccess: perPeerGauge(
+      'filecluster_replication_last_success_timestamp_seconds',
+      'Unix time of the last successful push to the peer',
+      (p) => (p.lastSuccessMs === undefined ? undefined : p.lastSuccessMs / 1000),
+    ),
+    ackLatency: new Histogram({
+      name: 'filecluster_replication_ack_latency_seconds',
+      help: 'Time from local commit of a change to its acknowledgement by a peer',
+      labelNames: ['peer'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    attempts: new Counter({
+      name: 'filecluster_replication_attempts_total',
+      help: 'Push attempts to a peer by result',
+      labelNames: ['peer', 'result'] as const,
+      registers,
+    }),
+    dropped: new Counter({
+      name: 'filecluster_replication_dropped_changes_total',
+      help: 'Changes owed to a peer that could not be sent and were given up (should stay 0)',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    sentBytes: new Counter({
+      name: 'filecluster_replication_sent_bytes_total',
+      help: 'File bytes pushed to a peer',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    receivedBytes: new Counter({
+      name: 'filecluster_replication_received_bytes_total',
+      help: 'File bytes received from peers (pushes and catch-up pulls)',
+      registers,
+    }),
+    generation: scalarGauge('filecluster_peer_list_generation', 'Generation of the peer list this node holds', (s) => s.generation()),
+    peers: scalarGauge('filecluster_peers', 'Number of peers in the list this node holds', (s) => s.peers().length),
+    catchupRuns: new Counter({
+      name: 'filecluster_catchup_runs_total',
+      help: 'Catch-up runs against a peer by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    filesRepaired: new Counter({
+      name: 'filecluster_catchup_files_repaired_total',
+      help: 'Files and deletes pulled from peers by catch-up',
+      registers,
+    }),
+    conflicts: new Counter({
+      name: 'filecluster_conflicts_resolved_total',
+      help: 'Replicated changes discarded because this node held a newer version (last writer wins)',
+      registers,
+    }),
+    tombstones: scalarGauge('filecluster_tombstones', 'Delete markers held', (s) => s.tombstones()),
+    httpRequests: new Counter({
+      name: 'filecluster_http_requests_total',
+      help: 'HTTP requests by route, method and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'filecluster_http_request_duration_seconds',
+      help: 'HTTP request duration by route and method',
+      labelNames: ['route', 'method'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    storeBytes: scalarGauge('filecluster_store_bytes', 'Bytes of live files held', (s) => s.storeBytes()),
+    storeFiles: scalarGauge('filecluster_store_files', 'Live files held', (s) => s.storeFiles()),
+  };
+  return m;
+}

@@ -1,0 +1,47 @@
+import type { Metrics } from '../metrics.ts';
+import type { Entry } from '../store/state.ts';
+import type { Store } from '../store/store.ts';
+import { differingBuckets } from '../store/digest.ts';
+import { resolveIncoming, type Version } from '../store/version.ts';
+import { applyChangeStream } from './frames.ts';
+import { peerJson, peerRequest, readBody } from './peer-client.ts';
+import type { Peer } from './peers.ts';
+
+const FETCH_CHUNK = 512;
+
+export interface ManifestItem {
+  path: string;
+  version: Version;
+  deleted: boolean;
+}
+
+/** Which remote manifest entries to pull: newer versions, except tombstones for paths never held here. */
+export function entriesToPull(remote: ManifestItem[], local: (path: string) => Entry | undefined): ManifestItem[] {
+  return remote.filter((r) => {
+    const l = local(r.path);
+    if (r.deleted && !l) return false;
+    return resolveIncoming(l?.version, r.version) === 'apply';
+  });
+}
+
+/** Compares digests with one peer, lists only the differing buckets, and pulls what is newer there. Returns files repaired. */
+export async function catchUpFrom(peer: Peer, token: string, store: Store, metrics: Metrics): Promise<number> {
+  const remote = await peerJson<{ buckets: string[] }>(peer, token, { method: 'GET', path: '/internal/digest' });
+  const diff = differingBuckets(store.state.digest.hex(), remote.buckets);
+  if (diff.length === 0) return 0;
+  const manifest = await peerJson<{ entries: ManifestItem[] }>(peer, token, {
+    method: 'POST',
+    path: '/internal/manifest',
+    json: { buckets: diff },
+  });
+  const wanted = entriesToPull(manifest.entries, (p) => store.get(p));
+  let repaired = 0;
+  for (let i = 0; i < wanted.length; i += FETCH_CHUNK) {
+    const paths = wanted.slice(i, i + FETCH_CHUNK).map((w) => w.path);
+    const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
+    if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
+    const applied = await applyChangeStream(store, res, (n) => metrics.receivedBytes.inc(n));
+    repaired += applied.filter((a) => a.result === 'applied').length;
+  }
+  return repaired;
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { HttpError } from '../errors.ts';
+import { checkPath } from '../store/paths.ts';
+import type { ChangeHeader, RemoteResult, Store } from '../store/store.ts';
+import { INLINE_MAX_BYTES } from '../store/store.ts';
+import { isVersion } from '../store/version.ts';
+
+// Wire format shared by pushes and catch-up pulls: for each change, u32 header length, JSON header,
+// then `size` bytes of file content (none for deletes).
+const MAX_HEADER_BYTES = 8 * 1024;
+
+export interface OutgoingChange {
+  header: ChangeHeader;
+  body?: AsyncIterable<Buffer>;
+}
+
+export async function* encodeChanges(changes: AsyncIterable<OutgoingChange>): AsyncGenerator<Buffer> {
+  for await (const c of changes) {
+    const json = Buffer.from(JSON.stringify(c.header));
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(json.length);
+    yield Buffer.concat([len, json]);
+    if (c.body) yield* c.body;
+  }
+}
+
+/** Reads exact byte counts from a chunked stream. */
+export class ByteReader {
+  private readonly it: AsyncIterator<Buffer>;
+  private buf: Buffer = Buffer.alloc(0);
+  private ended = false;
+
+  constructor(source: AsyncIterable<Buffer>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(): Promise<boolean> {
+    if (this.ended) return false;
+    const r = await this.it.next();
+    if (r.done) {
+      this.ended = true;
+      return false;
+    }
+    this.buf = this.buf.length === 0 ? r.value : Buffer.concat([this.buf, r.value]);
+    return true;
+  }
+
+  /** `n` bytes, or undefined if the stream ended cleanly before any of them. */
+  async readExact(n: number): Promise<Buffer | undefined> {
+    while (this.buf.length < n) {
+      if (!(await this.fill())) {
+        if (this.buf.length === 0) return undefined;
+        throw new HttpError(400, 'truncated_stream', 'the change stream ended in the middle of a frame');
+      }
+    }
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  /** The next `n` bytes as a stream of chunks. */
+  async *chunks(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      if (this.buf.length === 0 && !(await this.fill())) {
+        throw new HttpError(400, 'truncated_stream', 'the change stream ended in the middle of a file');
+      }
+      const take = Math.min(left, this.buf.length);
+      const out = this.buf.subarray(0, take);
+      this.buf = this.buf.subarray(take);
+      left -= take;
+      yield out;
+    }
+  }
+}
+
+const HeaderSchema = z.object({
+  path: z.string(),
+  version: z.string().refine(isVersion, 'not a version'),
+  deleted: z.boolean(),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  sha256: z.string().regex(/^([0-9a-f]{64})?$/),
+  contentType: z.string().max(256),
+});
+
+function parseHeader(raw: Buffer): ChangeHeader {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString());
+  } catch {
+    throw new HttpError(400, 'bad_frame', 'a change header is not JSON');
+  }
+  const r = HeaderSchema.safeParse(json);
+  if (!r.success) throw new HttpError(400, 'bad_frame', `a change header is malformed: ${r.error.issues[0]?.message ?? ''}`);
+  const p = checkPath(r.data.path);
+  if (!p.ok) throw new HttpError(400, 'bad_frame', `a change header has a bad path: ${p.message}`);
+  if (r.data.deleted && r.data.size !== 0) throw new HttpError(400, 'bad_frame', 'a delete carries no bytes');
+  return r.data;
+}
+
+export interface AppliedChange {
+  path: string;
+  version: string;
+  result: RemoteResult;
+}
+
+/**
+ * Applies a change stream. Small files are read whole and committed concurrently (so one journal
+ * group commit covers the batch); large files are streamed one at a time.
+ */
+export async function applyChangeStream(store: Store, source: AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<AppliedChange[]> {
+  const reader = new ByteReader(source);
+  const pending: Array<Promise<AppliedChange>> = [];
+  try {
+    for (;;) {
+      const lenBuf = await reader.readExact(4);
+      if (!lenBuf) break;
+      const len = lenBuf.readUInt32BE(0);
+      if (len === 0 || len > MAX_HEADER_BYTES) throw new HttpError(400, 'bad_frame', 'a change header has a bad length');
+      const h = parseHeader((await reader.readExact(len)) ?? Buffer.alloc(0));
+      onBytes(h.size);
+      const done = (result: RemoteResult): AppliedChange => ({ path: h.path, version: h.version, result });
+      if (h.size <= INLINE_MAX_BYTES) {
+        const data = h.size === 0 ? Buffer.alloc(0) : await reader.readExact(h.size);
+        if (!data) throw new HttpError(400, 'truncated_stream', 'the change stream ended before a file');
+        const p = store.applyRemote(h, [data]).then(done);
+        p.catch(() => undefined); // handled below; keeps an early failure from counting as unhandled
+        pending.push(p);
+      } else {
+        pending.push(Promise.resolve(done(await store.applyRemote(h, reader.chunks(h.size)))));
+      }
+    }
+  } finally {
+    // Every started commit must settle before the answer, whatever happened to the stream.
+    await Promise.allSettled(pending);
+  }
+  return Promise.all(pending);
+}

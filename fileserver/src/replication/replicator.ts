@@ -1,0 +1,241 @@
+import type { AckMode } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { Version } from '../store/version.ts';
+import { catchUpFrom } from './catchup.ts';
+import { lagSeconds, requiredAcks } from './lag.ts';
+import { decidePeerList, type PeerList, type PeerListDecision } from './peers.ts';
+import { PeerSender } from './sender.ts';
+
+export interface ReplicatorOptions {
+  store: Store;
+  nodeId: string;
+  token: string;
+  metrics: Metrics;
+  logger: Logger;
+  catchupIntervalMs: number;
+  tombstoneRetentionMs: number;
+}
+
+export interface PeerStatus {
+  id: string;
+  url: string;
+  pendingChanges: number;
+  pendingBytes: number;
+  lagSeconds: number;
+  up: boolean;
+  lastSuccessMs: number | undefined;
+}
+
+interface AckWaiter {
+  version: Version;
+  peers: Set<string>;
+  need: number;
+  resolve(acked: number): void;
+}
+
+/** Owns the peer list, one push loop per peer, write-ack waiting, and catch-up scheduling. */
+export class Replicator {
+  private readonly o: ReplicatorOptions;
+  private readonly senders = new Map<string, PeerSender>();
+  private readonly contact = new Map<string, { up: boolean; lastSuccessMs: number | undefined }>();
+  private readonly waiters = new Map<string, Set<AckWaiter>>();
+  private peerListLock: Promise<unknown> = Promise.resolve();
+  private catchupRunning: Promise<void> | undefined;
+  private catchupAgain = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** True once the store is loaded and the first catch-up pass over every peer has finished. */
+  ready = false;
+  catchingUp = true;
+
+  constructor(o: ReplicatorOptions) {
+    this.o = o;
+  }
+
+  start(): void {
+    this.reconcileSenders();
+    this.requestCatchUp();
+  }
+
+  peerList(): PeerList {
+    return this.o.store.peerList();
+  }
+
+  /** Applies a pushed peer list (already validated) unless it is stale; changes are durable before the answer. */
+  setPeerList(list: PeerList): Promise<PeerListDecision> {
+    const run = this.peerListLock.then(async () => {
+      const decision = decidePeerList(this.peerList(), list);
+      if (decision !== 'accept') return decision;
+      await this.o.store.setPeers(list);
+      this.o.logger.info({ generation: list.generation, peers: list.peers.map((p) => p.id) }, 'peer list updated');
+      this.reconcileSenders();
+      this.requestCatchUp();
+      return decision;
+    });
+    this.peerListLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private reconcileSenders(): void {
+    const list = this.peerList();
+    const ids = new Set(list.peers.map((p) => p.id));
+    for (const [id, s] of this.senders) {
+      if (!ids.has(id)) {
+        this.senders.delete(id);
+        this.contact.delete(id);
+        void s.stop();
+      }
+    }
+    for (const peer of list.peers) {
+      const existing = this.senders.get(peer.id);
+      if (existing) {
+        existing.peer = peer;
+        continue;
+      }
+      // Series exist from the start, so "must stay 0" alerts and rate() see a 0 rather than nothing.
+      this.o.metrics.dropped.inc({ peer: peer.id }, 0);
+      for (const result of ['success', 'failure']) this.o.metrics.attempts.inc({ peer: peer.id, result }, 0);
+      this.o.metrics.sentBytes.inc({ peer: peer.id }, 0);
+      this.senders.set(
+        peer.id,
+        new PeerSender(peer, {
+          store: this.o.store,
+          token: this.o.token,
+          metrics: this.o.metrics,
+          logger: this.o.logger,
+          onAcked: (p, items) => this.onAcked(p, items),
+          onContact: (p, ok) => this.onContact(p, ok),
+        }),
+      );
+    }
+    // Waiters count acknowledgements against the list they started with; a removed peer never answers.
+  }
+
+  private onContact(peer: string, ok: boolean): void {
+    const prev = this.contact.get(peer);
+    this.contact.set(peer, { up: ok, lastSuccessMs: ok ? Date.now() : prev?.lastSuccessMs });
+  }
+
+  /** Wakes every push loop after a local write. */
+  notifyLocalWrite(): void {
+    for (const s of this.senders.values()) s.wake();
+  }
+
+  /** Waits until enough peers hold `version` of `path` (or newer); resolves with how many did. */
+  waitForAcks(path: string, version: Version, mode: AckMode, timeoutMs: number): Promise<{ acked: number; required: number }> {
+    const required = requiredAcks(mode, this.peerList().peers.length);
+    if (required === 0) return Promise.resolve({ acked: 0, required });
+    return new Promise((resolve) => {
+      let set = this.waiters.get(path);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(path, set);
+      }
+      const waiters = set;
+      const finish = (acked: number) => {
+        clearTimeout(timer);
+        waiters.delete(w);
+        if (waiters.size === 0 && this.waiters.get(path) === waiters) this.waiters.delete(path);
+        resolve({ acked, required });
+      };
+      const w: AckWaiter = { version, peers: new Set(), need: required, resolve: finish };
+      const timer = setTimeout(() => finish(w.peers.size), timeoutMs);
+      waiters.add(w);
+    });
+  }
+
+  private onAcked(peer: string, items: Array<[string, Version]>): void {
+    for (const [path, version] of items) {
+      for (const w of this.waiters.get(path) ?? []) {
+        if (version < w.version) continue;
+        w.peers.add(peer);
+        if (w.peers.size >= w.need) w.resolve(w.peers.size);
+      }
+    }
+  }
+
+  /** Runs catch-up now, or once more after the run in progress. */
+  requestCatchUp(): void {
+    if (this.stopped) return;
+    if (this.catchupRunning) {
+      this.catchupAgain = true;
+      return;
+    }
+    this.catchupRunning = this.catchUpLoop().finally(() => {
+      this.catchupRunning = undefined;
+    });
+  }
+
+  private async catchUpLoop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    do {
+      this.catchupAgain = false;
+      this.catchingUp = true;
+      await this.catchUpOnce();
+      this.catchingUp = false;
+      if (!this.ready) {
+        this.ready = true;
+        this.o.logger.info('first catch-up finished; ready');
+      }
+    } while (this.catchupAgain && !this.stopped);
+    await this.collectTombstones();
+    if (!this.stopped) {
+      const jittered = this.o.catchupIntervalMs * (0.8 + 0.4 * Math.random());
+      this.timer = setTimeout(() => this.requestCatchUp(), jittered);
+      this.timer.unref();
+    }
+  }
+
+  private async catchUpOnce(): Promise<void> {
+    const { metrics, logger, store, token } = this.o;
+    for (const peer of this.peerList().peers) {
+      if (this.stopped) return;
+      try {
+        const repaired = await catchUpFrom(peer, token, store, metrics);
+        metrics.catchupRuns.inc({ result: 'success' });
+        metrics.filesRepaired.inc(repaired);
+        this.onContact(peer.id, true);
+        if (repaired > 0) logger.info({ peer: peer.id, repaired }, 'catch-up pulled changes');
+      } catch (err) {
+        metrics.catchupRuns.inc({ result: 'failure' });
+        this.onContact(peer.id, false);
+        logger.warn({ peer: peer.id, err: (err as Error).message }, 'catch-up with peer failed');
+      }
+    }
+  }
+
+  private async collectTombstones(): Promise<void> {
+    try {
+      const removed = await this.o.store.collectTombstones(Date.now(), this.o.tombstoneRetentionMs);
+      if (removed > 0) this.o.logger.info({ removed }, 'collected tombstones');
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, 'tombstone collection failed');
+    }
+  }
+
+  status(): PeerStatus[] {
+    const now = Date.now();
+    const outbox = this.o.store.state.outbox;
+    return this.peerList().peers.map((p) => {
+      const c = this.contact.get(p.id);
+      return {
+        id: p.id,
+        url: p.url,
+        pendingChanges: outbox.size(p.id),
+        pendingBytes: outbox.pendingBytes(p.id),
+        lagSeconds: lagSeconds(outbox.oldestSince(p.id), now),
+        up: c?.up ?? false,
+        lastSuccessMs: c?.lastSuccessMs,
+      };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.all([...this.senders.values()].map((s) => s.stop()));
+    await this.catchupRunning;
+  }
+}

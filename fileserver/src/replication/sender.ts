@@ -1,0 +1,153 @@
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { Version } from '../store/version.ts';
+import { backoffMs } from './backoff.ts';
+import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
+import { peerJson } from './peer-client.ts';
+import type { Peer } from './peers.ts';
+
+const BATCH_CHANGES = 256;
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+export interface SenderDeps {
+  store: Store;
+  token: string;
+  metrics: Metrics;
+  logger: Logger;
+  onAcked(peer: string, items: Array<[string, Version]>): void;
+  onContact(peer: string, ok: boolean): void;
+}
+
+/**
+ * Pushes what one peer is owed, oldest first, in batches. The queue itself lives in the store (on disk);
+ * this loop only reads it, so a crash or restart just resumes from the durable state.
+ */
+export class PeerSender {
+  peer: Peer;
+  private readonly deps: SenderDeps;
+  private stopped = false;
+  private failures = 0;
+  private wakeUp: (() => void) | undefined;
+  private readonly done: Promise<void>;
+
+  constructor(peer: Peer, deps: SenderDeps) {
+    this.peer = peer;
+    this.deps = deps;
+    this.done = this.loop();
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.done;
+  }
+
+  private sleep(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => this.wake(), ms);
+      this.wakeUp = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { store, metrics, logger } = this.deps;
+    while (!this.stopped) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) {
+        await this.sleep(undefined);
+        continue;
+      }
+      try {
+        const acked = await this.push(batch);
+        store.ack(this.peer.id, acked);
+        this.deps.onAcked(this.peer.id, acked);
+        metrics.attempts.inc({ peer: this.peer.id, result: 'success' });
+        this.failures = 0;
+        this.deps.onContact(this.peer.id, true);
+      } catch (err) {
+        if (this.stopped) break;
+        this.failures++;
+        metrics.attempts.inc({ peer: this.peer.id, result: 'failure' });
+        this.deps.onContact(this.peer.id, false);
+        const delay = backoffMs(this.failures, Math.random());
+        logger.warn({ peer: this.peer.id, err: (err as Error).message, retryInMs: Math.round(delay) }, 'push to peer failed');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private takeBatch(): Array<[string, Version]> {
+    const out: Array<[string, Version]> = [];
+    let bytes = 0;
+    for (const [path, p] of this.deps.store.state.outbox.take(this.peer.id, BATCH_CHANGES)) {
+      if (out.length > 0 && bytes + p.bytes > BATCH_BYTES) break;
+      bytes += p.bytes;
+      out.push([path, p.version]);
+    }
+    return out;
+  }
+
+  /** Sends the current state of each path (reading bytes now, so the latest version goes) and returns what the peer holds. */
+  private async push(batch: Array<[string, Version]>): Promise<Array<[string, Version]>> {
+    const { store, metrics, token, logger } = this.deps;
+    const nothingToSend: Array<[string, Version]> = [];
+    const opened: Array<{ close(): Promise<void> }> = [];
+    const peerId = this.peer.id;
+    async function* changes(): AsyncGenerator<OutgoingChange> {
+      for (const [path, version] of batch) {
+        const e = store.get(path);
+        if (!e) {
+          // The path's tombstone was already collected, which happens only after every peer had it.
+          nothingToSend.push([path, version]);
+          continue;
+        }
+        if (e.deleted) {
+          yield { header: { path, version: e.version, deleted: true, size: 0, sha256: '', contentType: '' } };
+          continue;
+        }
+        let file: Awaited<ReturnType<Store['openFile']>>;
+        try {
+          file = await store.openFile(path);
+        } catch (err) {
+          // The object file of the current version is gone (damaged volume): this change cannot be sent.
+          // Giving it up keeps the rest of the queue moving; catch-up can still repair it from another peer.
+          metrics.dropped.inc({ peer: peerId });
+          logger.error({ peer: peerId, path, err: (err as Error).message }, 'dropping a change whose bytes cannot be read');
+          nothingToSend.push([path, version]);
+          continue;
+        }
+        if (!file) continue;
+        const { entry, fh } = file;
+        opened.push(fh);
+        metrics.sentBytes.inc({ peer: peerId }, entry.size);
+        yield {
+          header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
+          body: fh.createReadStream({ highWaterMark: 256 * 1024 }),
+        };
+      }
+    }
+    let res: { results: AppliedChange[] };
+    try {
+      res = await peerJson<{ results: AppliedChange[] }>(this.peer, token, {
+        method: 'POST',
+        path: '/internal/replicate',
+        stream: encodeChanges(changes()),
+        timeoutMs: 60_000,
+      });
+    } finally {
+      // Streams close their files when read to the end; this covers a push that failed part-way.
+      await Promise.all(opened.map((fh) => fh.close().catch(() => undefined)));
+    }
+    return [...nothingToSend, ...res.results.map((r): [string, Version] => [r.path, r.version])];
+  }
+}

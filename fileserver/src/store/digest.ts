@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import type { Version } from './version.ts';
+
+// The manifest digest: entries are spread over buckets by a hash of their path; each bucket is the XOR
+// of its entries' hashes, so it updates in O(1) per change and two nodes compare 256 values to find
+// the part of the manifest where they differ.
+export const BUCKETS = 256;
+const ENTRY_HASH_BYTES = 16;
+
+export function bucketOf(path: string): number {
+  return createHash('sha256').update(path).digest()[0]!;
+}
+
+function entryHash(path: string, version: Version, deleted: boolean): Buffer {
+  return createHash('sha256').update(`${path}\0${version}\0${deleted ? 'd' : 'f'}`).digest().subarray(0, ENTRY_HASH_BYTES);
+}
+
+export class ManifestDigest {
+  private readonly buckets = Array.from({ length: BUCKETS }, () => Buffer.alloc(ENTRY_HASH_BYTES));
+
+  toggle(path: string, version: Version, deleted: boolean): void {
+    const bucket = this.buckets[bucketOf(path)]!;
+    const h = entryHash(path, version, deleted);
+    for (let i = 0; i < ENTRY_HASH_BYTES; i++) bucket[i]! ^= h[i]!;
+  }
+
+  hex(): string[] {
+    return this.buckets.map((b) => b.toString('hex'));
+  }
+}
+
+/** Bucket indexes whose digests differ (a missing or malformed remote bucket counts as different). */
+export function differingBuckets(local: string[], remote: string[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < BUCKETS; i++) if (local[i] !== remote[i]) out.push(i);
+  return out;
+}

@@ -1,0 +1,273 @@
+import { open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { JournalRecord, Snapshot } from './state.ts';
+import { fsyncDir } from './fsutil.ts';
+
+// On-disk frame: u32 JSON length, u32 data length, u32 CRC-32 of JSON+data, JSON, data.
+// A crash can leave a torn last frame; replay stops at the first frame that is short or fails its CRC.
+const HEADER_BYTES = 12;
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+export function encodeFrame(rec: JournalRecord, data?: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(rec));
+  const dataLen = data?.length ?? 0;
+  const out = Buffer.allocUnsafe(HEADER_BYTES + json.length + dataLen);
+  out.writeUInt32LE(json.length, 0);
+  out.writeUInt32LE(dataLen, 4);
+  json.copy(out, HEADER_BYTES);
+  if (data) data.copy(out, HEADER_BYTES + json.length);
+  out.writeUInt32LE(crc32(out.subarray(HEADER_BYTES)), 8);
+  return out;
+}
+
+/** Decodes whole frames; `validBytes` is where the intact prefix ends. */
+export function decodeFrames(buf: Buffer): { records: Array<{ rec: JournalRecord; data: Buffer | undefined }>; validBytes: number } {
+  const records: Array<{ rec: JournalRecord; data: Buffer | undefined }> = [];
+  let off = 0;
+  while (off + HEADER_BYTES <= buf.length) {
+    const jsonLen = buf.readUInt32LE(off);
+    const dataLen = buf.readUInt32LE(off + 4);
+    const end = off + HEADER_BYTES + jsonLen + dataLen;
+    if (jsonLen === 0 || end > buf.length) break;
+    const body = buf.subarray(off + HEADER_BYTES, end);
+    if (crc32(body) !== buf.readUInt32LE(off + 8)) break;
+    let rec: JournalRecord;
+    try {
+      rec = JSON.parse(body.subarray(0, jsonLen).toString()) as JournalRecord;
+    } catch {
+      break;
+    }
+    records.push({ rec, data: dataLen > 0 ? Buffer.from(body.subarray(jsonLen)) : undefined });
+    off = end;
+  }
+  return { records, validBytes: off };
+}
+
+export interface JournalHooks {
+  /** Applies a record to in-memory state: after it is durable, or during replay. */
+  apply(rec: JournalRecord, data: Buffer | undefined): void;
+  load(s: Snapshot): void;
+  snapshot(): Snapshot;
+  /** Object files whose bytes so far are durable only through journal records; they must be fsync'd before those records go. */
+  takeDirtyBlobs(): string[];
+  syncBlobs(blobs: string[]): Promise<void>;
+  syncObjectsDir(): Promise<void>;
+  onCompactionError(err: unknown): void;
+}
+
+interface Item {
+  frame: Buffer;
+  rec: JournalRecord;
+  data: Buffer | undefined;
+  dirSync: boolean;
+  resolve?: () => void;
+  reject?: (err: unknown) => void;
+}
+
+const seqName = (prefix: string, seq: number, ext: string) => `${prefix}-${String(seq).padStart(12, '0')}.${ext}`;
+const seqOf = (name: string) => Number(/-(\d{12})\./.exec(name)?.[1] ?? NaN);
+
+/**
+ * Append-only journal with group commit: appends that arrive while a write+fsync is in flight are
+ * written and fsync'd together in the next batch, and nobody is answered before their batch is durable.
+ * When the journal grows past a threshold it rotates, and a snapshot of the state is written in the
+ * background; older journals are deleted only once that snapshot is durable.
+ */
+export class Journal {
+  private readonly dir: string;
+  private readonly hooks: JournalHooks;
+  private readonly compactBytes: number;
+  private fh: FileHandle;
+  private seq: number;
+  private size: number;
+  private queue: Item[] = [];
+  private flushing: Promise<void> | undefined;
+  private compacting: Promise<void> | undefined;
+  private carriedDirty: string[] = [];
+  private fatal: unknown;
+  private rotateRequested = false;
+
+  private constructor(dir: string, hooks: JournalHooks, compactBytes: number, fh: FileHandle, seq: number, size: number) {
+    this.dir = dir;
+    this.hooks = hooks;
+    this.compactBytes = compactBytes;
+    this.fh = fh;
+    this.seq = seq;
+    this.size = size;
+  }
+
+  /** Loads the newest snapshot, replays the journals after it, and returns how many records were replayed. */
+  static async open(dir: string, hooks: JournalHooks, compactBytes: number): Promise<{ journal: Journal; replayed: number }> {
+    const names = await readdir(dir);
+    for (const n of names) if (n.endsWith('.tmp')) await unlink(join(dir, n));
+    const snapshots = names.filter((n) => /^snapshot-\d{12}\.json$/.test(n)).sort().reverse();
+    let base = 0;
+    for (const name of snapshots) {
+      try {
+        hooks.load(JSON.parse(await readFile(join(dir, name), 'utf8')) as Snapshot);
+        base = seqOf(name);
+        break;
+      } catch {
+        // A snapshot that does not parse was never completed (it is renamed into place only after fsync).
+      }
+    }
+    const journals = names.filter((n) => /^journal-\d{12}\.log$/.test(n)).map(seqOf).sort((a, b) => a - b);
+    let replayed = 0;
+    let last = Math.max(base, 1);
+    for (const seq of journals) {
+      if (seq < base) continue;
+      const path = join(dir, seqName('journal', seq, 'log'));
+      const buf = await readFile(path);
+      const { records, validBytes } = decodeFrames(buf);
+      for (const { rec, data } of records) hooks.apply(rec, data);
+      replayed += records.length;
+      if (validBytes < buf.length) {
+        const fh = await open(path, 'r+');
+        await fh.truncate(validBytes);
+        await fh.datasync();
+        await fh.close();
+      }
+      last = seq;
+    }
+    await Journal.removeBefore(dir, base);
+    const path = join(dir, seqName('journal', last, 'log'));
+    const fh = await open(path, 'a');
+    const { size } = await fh.stat();
+    await fsyncDir(dir);
+    return { journal: new Journal(dir, hooks, compactBytes, fh, last, size), replayed };
+  }
+
+  private static async removeBefore(dir: string, seq: number): Promise<void> {
+    for (const n of await readdir(dir)) {
+      if ((n.startsWith('journal-') || n.startsWith('snapshot-')) && seqOf(n) < seq) await unlink(join(dir, n));
+    }
+  }
+
+  /** Appends a record; resolves once it is durable and applied. */
+  append(rec: JournalRecord, data?: Buffer, opts: { dirSync?: boolean } = {}): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ frame: encodeFrame(rec, data), rec, data, dirSync: opts.dirSync ?? false, resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  /**
+   * Applies a record now and makes it durable with the next batch, without waiting. Only for records
+   * that are safe to lose in a crash (acknowledgements: losing one means a change is sent again).
+   */
+  appendLazy(rec: JournalRecord): void {
+    this.hooks.apply(rec, undefined);
+    if (this.fatal) return;
+    this.queue.push({ frame: encodeFrame(rec), rec, data: undefined, dirSync: false });
+    this.flushing ??= this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0 || this.rotateRequested) {
+        if (this.queue.length === 0) {
+          await this.compacting;
+          this.rotateRequested = false;
+          await this.rotate();
+          continue;
+        }
+        let n = 0;
+        let bytes = 0;
+        while (n < this.queue.length && (n === 0 || bytes < MAX_BATCH_BYTES)) bytes += this.queue[n++]!.frame.length;
+        const batch = this.queue.splice(0, n);
+        const live = batch.filter((b) => b.resolve);
+        const buf = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((b) => b.frame), bytes);
+        try {
+          await this.writeAt(buf, this.size);
+        } catch (err) {
+          // Typically ENOSPC: cut off whatever part was written so the journal stays a clean prefix.
+          await this.fh.truncate(this.size).catch(() => undefined);
+          for (const b of live) b.reject!(err);
+          continue;
+        }
+        this.size += buf.length;
+        try {
+          if (batch.some((b) => b.dirSync)) await this.hooks.syncObjectsDir();
+          await this.fh.datasync();
+        } catch (err) {
+          // After a failed fsync the page cache state is unknown; refuse all further writes.
+          this.fatal = err;
+          for (const b of [...live, ...this.queue]) b.reject?.(err);
+          this.queue = [];
+          return;
+        }
+        for (const b of live) {
+          this.hooks.apply(b.rec, b.data);
+          b.resolve!();
+        }
+        if (this.size >= this.compactBytes && !this.compacting) await this.rotate();
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async writeAt(buf: Buffer, position: number): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, position + off);
+      off += bytesWritten;
+    }
+  }
+
+  /** Switches to a new journal file and starts writing a snapshot of the state as of the switch. */
+  private async rotate(): Promise<void> {
+    const nextSeq = this.seq + 1;
+    const fh = await open(join(this.dir, seqName('journal', nextSeq, 'log')), 'a');
+    await fsyncDir(this.dir);
+    const snapshot = this.hooks.snapshot();
+    const dirty = [...this.carriedDirty, ...this.hooks.takeDirtyBlobs()];
+    this.carriedDirty = [];
+    const old = this.fh;
+    this.fh = fh;
+    this.seq = nextSeq;
+    this.size = 0;
+    this.compacting = this.compact(nextSeq, snapshot, dirty, old).finally(() => {
+      this.compacting = undefined;
+    });
+  }
+
+  private async compact(seq: number, snapshot: Snapshot, dirty: string[], old: FileHandle): Promise<void> {
+    try {
+      await old.close();
+      await this.hooks.syncBlobs(dirty);
+      const tmp = join(this.dir, `${seqName('snapshot', seq, 'json')}.tmp`);
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(snapshot));
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, join(this.dir, seqName('snapshot', seq, 'json')));
+      await fsyncDir(this.dir);
+      await Journal.removeBefore(this.dir, seq);
+    } catch (err) {
+      // The older journals stay, so nothing is lost; the next rotation retries with these blobs too.
+      this.carriedDirty.push(...dirty);
+      this.hooks.onCompactionError(err);
+    }
+  }
+
+  /** Rotates now and waits for the snapshot (used after recovery and on shutdown). */
+  async compactNow(): Promise<void> {
+    await this.compacting;
+    this.rotateRequested = true;
+    this.flushing ??= this.flush();
+    while (this.flushing) await this.flushing;
+    await this.compacting;
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    await this.compacting;
+    await this.fh.close();
+  }
+}

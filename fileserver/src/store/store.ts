@@ -1,0 +1,441 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HttpError, errnoCode } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { PeerList } from '../replication/peers.ts';
+import { fsyncDir } from './fsutil.ts';
+import { Journal } from './journal.ts';
+import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
+import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+
+/** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
+export const INLINE_MAX_BYTES = 64 * 1024;
+const DEFAULT_COMPACT_BYTES = 32 * 1024 * 1024;
+const SYNC_CONCURRENCY = 32;
+
+/** The part of the file system that object bytes are written through; replaceable to simulate a full disk. */
+export interface ObjectWriter {
+  write(chunk: Buffer): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+export type OpenObjectWriter = (path: string) => Promise<ObjectWriter>;
+
+export async function openFileWriter(path: string): Promise<ObjectWriter> {
+  const fh = await open(path, 'wx');
+  return {
+    async write(chunk) {
+      let off = 0;
+      while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+    },
+    sync: () => fh.datasync(),
+    close: () => fh.close(),
+  };
+}
+
+export interface Conditions {
+  ifMatch?: string[] | '*';
+  ifNoneMatch?: string[] | '*';
+}
+
+export const etagOf = (e: Entry): string => `"${e.version}"`;
+
+/** Whether `If-Match` / `If-None-Match` hold against the current entry (a tombstone counts as absent). */
+export function conditionsHold(cur: Entry | undefined, c: Conditions): boolean {
+  const live = cur && !cur.deleted ? cur : undefined;
+  const tag = live ? etagOf(live) : undefined;
+  const matches = (list: string[] | '*') => (list === '*' ? live !== undefined : tag !== undefined && list.some((t) => t.replace(/^W\//, '') === tag));
+  if (c.ifMatch !== undefined && !matches(c.ifMatch)) return false;
+  if (c.ifNoneMatch !== undefined && matches(c.ifNoneMatch)) return false;
+  return true;
+}
+
+/** A tombstone may go once it is old enough and no peer is still owed it. */
+export function tombstoneCollectible(t: Tombstone, nowMs: number, retentionMs: number, stillOwed: boolean): boolean {
+  return !stillOwed && nowMs - versionTimeMs(t.version) >= retentionMs;
+}
+
+/** What a replicated change carries (pushes and catch-up pulls). */
+export interface ChangeHeader {
+  path: string;
+  version: Version;
+  deleted: boolean;
+  size: number;
+  sha256: string;
+  contentType: string;
+}
+
+export interface PutOptions extends Conditions {
+  contentType: string;
+  sha256?: string;
+}
+
+interface Ingested {
+  blob: string;
+  sha256: string;
+  inline: Buffer | undefined;
+}
+
+export interface StoreOptions {
+  dataDir: string;
+  clock: HybridClock;
+  logger: Logger;
+  metrics?: Metrics;
+  compactBytes?: number;
+  openObjectWriter?: OpenObjectWriter;
+  initialPeers: PeerList;
+}
+
+export type RemoteResult = 'applied' | 'stale';
+
+/** Request bodies, peer streams, or in-memory chunks. */
+export type ByteSource = AsyncIterable<Buffer> | Iterable<Buffer>;
+
+/**
+ * The local file store. Bytes live in immutable object files (one per version, named at random);
+ * the journal maps paths to versions and objects, and switching that mapping is the commit point.
+ */
+export class Store {
+  readonly state: StoreState;
+  readonly clock: HybridClock;
+  private readonly objectsDir: string;
+  private readonly journalDir: string;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics | undefined;
+  private readonly openWriter: OpenObjectWriter;
+  private journal!: Journal;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private dirty = new Set<string>();
+  private replayInline: Map<string, Buffer> | undefined = new Map();
+
+  private constructor(opts: StoreOptions) {
+    this.state = new StoreState(opts.initialPeers);
+    this.clock = opts.clock;
+    this.objectsDir = join(opts.dataDir, 'objects');
+    this.journalDir = join(opts.dataDir, 'journal');
+    this.logger = opts.logger;
+    this.metrics = opts.metrics;
+    this.openWriter = opts.openObjectWriter ?? openFileWriter;
+  }
+
+  static async open(opts: StoreOptions): Promise<Store> {
+    const s = new Store(opts);
+    await mkdir(s.objectsDir, { recursive: true });
+    await mkdir(s.journalDir, { recursive: true });
+    await fsyncDir(opts.dataDir);
+    const { journal, replayed } = await Journal.open(
+      s.journalDir,
+      {
+        apply: (rec, data) => s.onApply(rec, data),
+        load: (snap) => s.state.load(snap),
+        snapshot: () => s.state.snapshot(),
+        takeDirtyBlobs: () => {
+          const d = [...s.dirty];
+          s.dirty = new Set();
+          return d;
+        },
+        syncBlobs: (blobs) => s.syncBlobs(blobs),
+        syncObjectsDir: () => fsyncDir(s.objectsDir),
+        onCompactionError: (err) => s.logger.error({ err }, 'journal compaction failed; will retry'),
+      },
+      opts.compactBytes ?? DEFAULT_COMPACT_BYTES,
+    );
+    s.journal = journal;
+    await s.recoverObjects();
+    if (replayed > 0) await journal.compactNow();
+    for (const e of s.state.entries.values()) s.clock.observe(e.version);
+    return s;
+  }
+
+  /** Rewrites objects whose bytes were only in the replayed journal, then deletes unreferenced object files. */
+  private async recoverObjects(): Promise<void> {
+    const inline = this.replayInline!;
+    this.replayInline = undefined;
+    for (const [blob, data] of inline) {
+      const tmp = join(this.objectsDir, `${blob}.tmp`);
+      await unlink(tmp).catch(() => undefined);
+      const w = await this.openWriter(tmp);
+      try {
+        await w.write(data);
+      } finally {
+        await w.close();
+      }
+      await rename(tmp, join(this.objectsDir, blob));
+      this.dirty.add(blob);
+    }
+    const referenced = new Set<string>();
+    for (const e of this.state.entries.values()) if (!e.deleted) referenced.add(e.blob);
+    let removed = 0;
+    for (const name of await readdir(this.objectsDir)) {
+      if (!referenced.has(name)) {
+        await unlink(join(this.objectsDir, name)).catch(() => undefined);
+        removed++;
+      }
+    }
+    if (removed > 0) this.logger.info({ removed }, 'removed unreferenced object files');
+  }
+
+  private onApply(rec: JournalRecord, data: Buffer | undefined): void {
+    const r = this.state.apply(rec);
+    if (rec.t === 'put' && r.applied && rec.inline) {
+      if (this.replayInline && data) this.replayInline.set(rec.e.blob, data);
+      else this.dirty.add(rec.e.blob);
+    }
+    if (r.orphanBlob) {
+      this.dirty.delete(r.orphanBlob);
+      if (this.replayInline) this.replayInline.delete(r.orphanBlob);
+      else void unlink(join(this.objectsDir, r.orphanBlob)).catch(() => undefined);
+    }
+    if (r.acked && this.metrics && rec.t === 'ack') {
+      const now = Date.now();
+      for (const a of r.acked) this.metrics.ackLatency.observe({ peer: rec.peer }, Math.max(0, now - a.at) / 1000);
+    }
+  }
+
+  private async syncBlobs(blobs: string[]): Promise<void> {
+    let i = 0;
+    const worker = async () => {
+      while (i < blobs.length) {
+        const name = blobs[i++]!;
+        let fh: FileHandle;
+        try {
+          fh = await open(join(this.objectsDir, name), 'r');
+        } catch (err) {
+          if (errnoCode(err) === 'ENOENT') continue; // superseded and removed since
+          throw err;
+        }
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: SYNC_CONCURRENCY }, worker));
+    await fsyncDir(this.objectsDir);
+  }
+
+  get(path: string): Entry | undefined {
+    return this.state.entries.get(path);
+  }
+
+  peerList(): PeerList {
+    return this.state.peers;
+  }
+
+  /** Live files in path order, starting after `after`, limited to `prefix`. */
+  list(prefix: string, limit: number, after: string | undefined): { entries: FileEntry[]; next: string | undefined } {
+    const paths = this.state.paths();
+    const start = after !== undefined && after >= prefix ? after : prefix;
+    let lo = 0;
+    let hi = paths.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (paths[mid]! < start || (after !== undefined && paths[mid] === after)) lo = mid + 1;
+      else hi = mid;
+    }
+    const entries: FileEntry[] = [];
+    for (let i = lo; i < paths.length; i++) {
+      const p = paths[i]!;
+      if (!p.startsWith(prefix)) break;
+      const e = this.state.entries.get(p);
+      if (!e || e.deleted) continue;
+      if (entries.length === limit) return { entries, next: entries[entries.length - 1]!.path };
+      entries.push(e);
+    }
+    return { entries, next: undefined };
+  }
+
+  /** Opens the current object of a live file; retries if it is replaced between lookup and open. */
+  async openFile(path: string): Promise<{ entry: FileEntry; fh: FileHandle } | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = this.state.entries.get(path);
+      if (!e || e.deleted) return undefined;
+      try {
+        return { entry: e, fh: await open(join(this.objectsDir, e.blob), 'r') };
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      }
+    }
+    throw new HttpError(503, 'busy', 'the file changed too often while being opened; retry');
+  }
+
+  private async withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(path);
+    const run = (prev ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(path, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(path) === tail) this.locks.delete(path);
+    }
+  }
+
+  private async ingest(body: ByteSource, size: number, expectSha: string | undefined): Promise<Ingested> {
+    const blob = randomBytes(16).toString('hex');
+    const tmp = join(this.objectsDir, `${blob}.tmp`);
+    const hash = createHash('sha256');
+    let writer: ObjectWriter | undefined;
+    let received = 0;
+    try {
+      let inline: Buffer | undefined;
+      const tooLong = () => new HttpError(400, 'body_length_mismatch', 'the body is longer than its declared length');
+      if (size <= INLINE_MAX_BYTES) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) {
+          received += chunk.length;
+          if (received > size) throw tooLong();
+          chunks.push(chunk);
+        }
+        inline = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+        if (received === size) {
+          hash.update(inline);
+          writer = await this.openWriter(tmp);
+          await writer.write(inline);
+        }
+      } else {
+        writer = await this.openWriter(tmp);
+        for await (const chunk of body) {
+          received += chunk.length;
+          if (received > size) throw tooLong();
+          hash.update(chunk);
+          await writer.write(chunk);
+        }
+        if (received === size) await writer.sync();
+      }
+      if (received !== size) throw new HttpError(400, 'body_length_mismatch', `the body ended after ${received} of ${size} bytes`);
+      const w = writer!;
+      writer = undefined;
+      await w.close();
+      const sha256 = hash.digest('hex');
+      if (expectSha !== undefined && expectSha !== sha256) {
+        throw new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
+      }
+      await rename(tmp, join(this.objectsDir, blob));
+      return { blob, sha256, inline };
+    } catch (err) {
+      await writer?.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      await unlink(join(this.objectsDir, blob)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async discard(blob: string): Promise<void> {
+    await unlink(join(this.objectsDir, blob)).catch(() => undefined);
+  }
+
+  private owedTo(): string[] {
+    return this.state.peers.peers.map((p) => p.id);
+  }
+
+  /** A client write: durable and owed to every current peer when this resolves. */
+  async put(path: string, body: ByteSource, size: number, opts: PutOptions): Promise<FileEntry> {
+    if (!conditionsHold(this.get(path), opts)) throw preconditionFailed();
+    const got = await this.ingest(body, size, opts.sha256);
+    try {
+      return await this.withLock(path, async () => {
+        if (!conditionsHold(this.get(path), opts)) throw preconditionFailed();
+        const e: FileEntry = {
+          path,
+          version: this.clock.now(),
+          deleted: false,
+          size,
+          sha256: got.sha256,
+          contentType: opts.contentType,
+          blob: got.blob,
+        };
+        await this.journal.append({ t: 'put', e, to: this.owedTo(), at: Date.now(), inline: got.inline !== undefined }, got.inline, {
+          dirSync: got.inline === undefined,
+        });
+        return e;
+      });
+    } catch (err) {
+      await this.discard(got.blob);
+      throw err;
+    }
+  }
+
+  /** A client delete: leaves a tombstone owed to every current peer. */
+  async delete(path: string, cond: Conditions): Promise<Tombstone> {
+    return this.withLock(path, async () => {
+      const cur = this.get(path);
+      if (!cur || cur.deleted) throw new HttpError(404, 'not_found', `no file at ${path}`);
+      if (!conditionsHold(cur, cond)) throw preconditionFailed();
+      const e: Tombstone = { path, version: this.clock.now(), deleted: true };
+      await this.journal.append({ t: 'del', e, to: this.owedTo(), at: Date.now() });
+      return e;
+    });
+  }
+
+  /** A change from a peer: applied if newer than what is held (last writer wins), never owed onwards. */
+  async applyRemote(h: ChangeHeader, body: ByteSource): Promise<RemoteResult> {
+    this.clock.observe(h.version);
+    if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
+      for await (const _ of body) {
+        // drain: the bytes are not needed
+      }
+      this.countStale(h);
+      return 'stale';
+    }
+    const got = h.deleted ? undefined : await this.ingest(body, h.size, h.sha256);
+    try {
+      return await this.withLock(h.path, async () => {
+        if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
+          this.countStale(h);
+          if (got) await this.discard(got.blob);
+          return 'stale' as const;
+        }
+        if (!got) {
+          await this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true }, to: [], at: Date.now() });
+        } else {
+          const e: FileEntry = { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got.sha256, contentType: h.contentType, blob: got.blob };
+          await this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: got.inline !== undefined }, got.inline, {
+            dirSync: got.inline === undefined,
+          });
+        }
+        return 'applied' as const;
+      });
+    } catch (err) {
+      if (got) await this.discard(got.blob);
+      throw err;
+    }
+  }
+
+  private countStale(h: ChangeHeader): void {
+    if (this.get(h.path)?.version !== h.version) this.metrics?.conflicts.inc();
+  }
+
+  /** Records that a peer holds these versions; safe to lose in a crash (the change is just sent again). */
+  ack(peer: string, items: Array<[string, Version]>): void {
+    if (items.length > 0) this.journal.appendLazy({ t: 'ack', peer, items });
+  }
+
+  async setPeers(list: PeerList): Promise<void> {
+    await this.journal.append({ t: 'peers', list });
+  }
+
+  /** Removes tombstones that every current peer has and that are older than the retention. */
+  async collectTombstones(nowMs: number, retentionMs: number): Promise<number> {
+    let removed = 0;
+    for (const e of [...this.state.entries.values()]) {
+      if (!e.deleted || !tombstoneCollectible(e, nowMs, retentionMs, this.state.outbox.isPendingAnywhere(e.path))) continue;
+      await this.withLock(e.path, () => this.journal.append({ t: 'gc', path: e.path, version: e.version }));
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Writes a snapshot so the next start does not replay the journal. */
+  async close(): Promise<void> {
+    await this.journal.compactNow();
+    await this.journal.close();
+  }
+}
+
+function preconditionFailed(): HttpError {
+  return new HttpError(412, 'precondition_failed', 'If-Match / If-None-Match does not hold for the current version');
+}

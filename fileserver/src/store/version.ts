@@ -1,0 +1,75 @@
+// A version is (hybrid logical clock timestamp, origin node id), encoded so that plain string
+// comparison orders versions: 12 hex digits of milliseconds, 4 hex digits of logical counter, '-', node id.
+export type Version = string;
+
+const VERSION_RE = /^([0-9a-f]{12})([0-9a-f]{4})-([A-Za-z0-9._-]{1,63})$/;
+const MAX_COUNTER = 0xffff;
+
+export interface VersionParts {
+  ms: number;
+  counter: number;
+  nodeId: string;
+}
+
+export function encodeVersion(parts: VersionParts): Version {
+  return `${parts.ms.toString(16).padStart(12, '0')}${parts.counter.toString(16).padStart(4, '0')}-${parts.nodeId}`;
+}
+
+export function parseVersion(v: string): VersionParts | undefined {
+  const m = VERSION_RE.exec(v);
+  if (!m) return undefined;
+  return { ms: parseInt(m[1]!, 16), counter: parseInt(m[2]!, 16), nodeId: m[3]! };
+}
+
+export function isVersion(v: unknown): v is Version {
+  return typeof v === 'string' && VERSION_RE.test(v);
+}
+
+export function compareVersions(a: Version, b: Version): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The conflict rule: an incoming change wins only if its version is higher than what is held. */
+export function resolveIncoming(local: Version | undefined, incoming: Version): 'apply' | 'stale' {
+  return local === undefined || compareVersions(incoming, local) > 0 ? 'apply' : 'stale';
+}
+
+export function versionTimeMs(v: Version): number {
+  return parseVersion(v)?.ms ?? 0;
+}
+
+/** Hybrid logical clock: never goes backwards, stays close to wall time, moves past every version it sees. */
+export class HybridClock {
+  readonly nodeId: string;
+  private readonly wallMs: () => number;
+  private ms = 0;
+  private counter = 0;
+
+  constructor(nodeId: string, wallMs: () => number = Date.now) {
+    this.nodeId = nodeId;
+    this.wallMs = wallMs;
+  }
+
+  now(): Version {
+    const wall = this.wallMs();
+    if (wall > this.ms) {
+      this.ms = wall;
+      this.counter = 0;
+    } else if (this.counter < MAX_COUNTER) {
+      this.counter++;
+    } else {
+      this.ms++;
+      this.counter = 0;
+    }
+    return encodeVersion({ ms: this.ms, counter: this.counter, nodeId: this.nodeId });
+  }
+
+  observe(v: Version): void {
+    const p = parseVersion(v);
+    if (!p) return;
+    if (p.ms > this.ms || (p.ms === this.ms && p.counter > this.counter)) {
+      this.ms = p.ms;
+      this.counter = p.counter;
+    }
+  }
+}

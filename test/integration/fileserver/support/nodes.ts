@@ -1,0 +1,204 @@
+// Starts real file-server processes (`node fileserver/src/main.ts`) on distinct loopback addresses with
+// ephemeral ports and real temporary data directories, and cleans all of it up.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../../..');
+export const TOKEN = 'test-cluster-token';
+const NODE_BIN_DIR = join(REPO_ROOT, 'node_modules/.bin');
+
+let nextAddress = 1 + (process.pid % 200);
+/** A loopback address no other node of this test run uses (127.77.x.y). */
+export function freshAddress(): string {
+  const n = nextAddress++;
+  return `127.77.${(n >> 8) & 255}.${(n & 255) || 1}`;
+}
+
+export interface NodeOptions {
+  id: string;
+  env?: Record<string, string>;
+  dataDir?: string;
+  host?: string;
+  port?: number;
+}
+
+export class FileServerNode {
+  readonly id: string;
+  readonly host: string;
+  readonly dataDir: string;
+  port = 0;
+  metricsPort = 0;
+  proc: ChildProcess | undefined;
+  logs: string[] = [];
+  private readonly env: Record<string, string>;
+  private exited: Promise<number | null> | undefined;
+
+  constructor(o: Required<Pick<NodeOptions, 'id' | 'dataDir' | 'host'>> & { env: Record<string, string>; port: number }) {
+    this.id = o.id;
+    this.dataDir = o.dataDir;
+    this.host = o.host;
+    this.port = o.port;
+    this.env = o.env;
+  }
+
+  get url(): string {
+    return `http://${this.host}:${this.port}`;
+  }
+
+  get metricsUrl(): string {
+    return `http://${this.host}:${this.metricsPort}/metrics`;
+  }
+
+  /** Starts the process (again, on the same port if it ran before) and waits for its "listening" log line. */
+  async start(extraEnv: Record<string, string> = {}): Promise<void> {
+    const proc = spawn(process.execPath, ['fileserver/src/main.ts'], {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: `${NODE_BIN_DIR}:${process.env.PATH ?? ''}`,
+        FC_NODE_ID: this.id,
+        FC_HOST: this.host,
+        FC_PORT: String(this.port),
+        FC_METRICS_PORT: '0',
+        FC_DATA_DIR: this.dataDir,
+        FC_TOKEN: TOKEN,
+        FC_LOG_LEVEL: 'info',
+        ...this.env,
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    this.exited = new Promise((r) => proc.once('exit', (code) => r(code)));
+    const lines = createInterface({ input: proc.stdout! });
+    const errLines = createInterface({ input: proc.stderr! });
+    errLines.on('line', (l) => this.logs.push(l));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.id} did not start: ${this.logs.slice(-5).join('\n')}`)), 30_000);
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.id} exited with ${code} while starting: ${this.logs.slice(-5).join('\n')}`));
+      });
+      lines.on('line', (l) => {
+        this.logs.push(l);
+        if (this.logs.length > 2000) this.logs.splice(0, 1000);
+        try {
+          const rec = JSON.parse(l) as { msg?: string; port?: number; metricsPort?: number };
+          if (rec.msg === 'listening') {
+            this.port = rec.port!;
+            this.metricsPort = rec.metricsPort!;
+            clearTimeout(timer);
+            resolve();
+          }
+        } catch {
+          // not a log line
+        }
+      });
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;
+    this.proc.kill(signal);
+    return (await this.exited) ?? null;
+  }
+
+  /** Pauses or resumes the process (SIGSTOP / SIGCONT), like a frozen pod. */
+  pause(on: boolean): void {
+    this.proc?.kill(on ? 'SIGSTOP' : 'SIGCONT');
+  }
+}
+
+export class TestCluster {
+  readonly nodes: FileServerNode[] = [];
+  private readonly dirs: string[] = [];
+  private generation = 0;
+
+  async add(o: NodeOptions): Promise<FileServerNode> {
+    const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), `fc-${o.id}-`)));
+    if (!o.dataDir) this.dirs.push(dataDir);
+    const node = new FileServerNode({ id: o.id, dataDir, host: o.host ?? freshAddress(), env: o.env ?? {}, port: o.port ?? 0 });
+    this.nodes.push(node);
+    await node.start();
+    return node;
+  }
+
+  /** Pushes the full peer list (every node, the operator's way) to each given node. */
+  async pushPeers(targets: FileServerNode[] = this.nodes, members: FileServerNode[] = this.nodes): Promise<number> {
+    this.generation++;
+    const body = { generation: this.generation, peers: members.map((n) => ({ id: n.id, url: n.url })) };
+    for (const n of targets) {
+      const res = await api(n, 'PUT', '/internal/peers', { json: body, auth: true });
+      if (res.status !== 200) throw new Error(`peer list push to ${n.id} failed: ${res.status} ${res.text}`);
+    }
+    return this.generation;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.kill('SIGKILL')));
+    await Promise.all(this.dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+}
+
+export interface ApiAnswer {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+  text: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+export async function api(
+  node: FileServerNode | string,
+  method: string,
+  path: string,
+  o: { body?: Buffer | string; json?: unknown; headers?: Record<string, string>; auth?: boolean } = {},
+): Promise<ApiAnswer> {
+  const base = typeof node === 'string' ? node : node.url;
+  const headers: Record<string, string> = { ...o.headers };
+  if (o.auth) headers.authorization = `Bearer ${TOKEN}`;
+  let body: Buffer | string | undefined = o.body;
+  if (o.json !== undefined) {
+    body = JSON.stringify(o.json);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const buf = Buffer.from(await res.arrayBuffer());
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: buf,
+    text: buf.toString(),
+    json<T>() {
+      return JSON.parse(buf.toString()) as T;
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails with the last state after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The value of a metric sample line in Prometheus text format, e.g. `filecluster_peers` or `...{peer="b"}`. */
+export async function metric(node: FileServerNode, sample: string): Promise<number | undefined> {
+  const text = await (await fetch(node.metricsUrl)).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
+  }
+  return undefined;
+}

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readdir, readFile, rm, truncate, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { HttpError, toHttpError } from '../../../../fileserver/src/errors.ts';
+import { Store, type ObjectWriter, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
+import { HybridClock } from '../../../../fileserver/src/store/version.ts';
+
+const logger = pino({ level: 'silent' });
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, { id: 'p2', url: 'http://127.0.0.1:2' }] };
+
+/**
+ * FAKE: stands in for a full volume, which cannot be created here without privileges. Object writes go
+ * to /dev/full, so the kernel itself answers ENOSPC.
+ */
+async function fakeFullDiskWriter(): Promise<ObjectWriter> {
+  const fh = await open('/dev/full', 'w');
+  return {
+    write: async (chunk) => {
+      await fh.write(chunk);
+    },
+    sync: () => fh.datasync(),
+    close: () => fh.close(),
+  };
+}
+
+async function readAll(store: Store, path: string): Promise<Buffer | undefined> {
+  const f = await store.openFile(path);
+  if (!f) return undefined;
+  try {
+    return await f.fh.readFile();
+  } finally {
+    await f.fh.close();
+  }
+}
+
+describe('store', () => {
+  let dir: string;
+  const opened: Store[] = [];
+  const openStore = async (o: Partial<StoreOptions> = {}) => {
+    const s = await Store.open({ dataDir: dir, clock: new HybridClock('n1'), logger, initialPeers: peers, ...o });
+    opened.push(s);
+    return s;
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fc-store-'));
+  });
+  afterEach(async () => {
+    opened.length = 0;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores small and large files and reads back the same bytes, versions and hashes after a clean restart', async () => {
+    const s = await openStore();
+    const small = randomBytes(1000);
+    const large = randomBytes(300 * 1024);
+    const e1 = await s.put('a/b/small.bin', [small], small.length, { contentType: 'x/y' });
+    const e2 = await s.put('large.bin', [large.subarray(0, 100_000), large.subarray(100_000)], large.length, { contentType: 'application/octet-stream' });
+    assert.equal(e1.sha256, sha(small));
+    await s.close();
+    const s2 = await openStore();
+    assert.deepEqual(await readAll(s2, 'a/b/small.bin'), small);
+    assert.deepEqual(await readAll(s2, 'large.bin'), large);
+    assert.equal(s2.get('large.bin')?.version, e2.version);
+    assert.equal(s2.get('a/b/small.bin')?.deleted === false && s2.get('a/b/small.bin')?.deleted === false ? 'x/y' : '', 'x/y');
+    assert.equal(s2.state.liveFiles, 2);
+    assert.equal(s2.state.liveBytes, small.length + large.length);
+    const next = await s2.put('again', [Buffer.from('x')], 1, { contentType: 'a/b' });
+    assert.ok(next.version > e2.version, 'the clock continues after the newest stored version');
+  });
+
+  it('recovers acknowledged writes after a crash (no clean close), rebuilding small objects from the journal', async () => {
+    const s = await openStore();
+    const bodies = Array.from({ length: 50 }, (_, i) => randomBytes(100 + i));
+    await Promise.all(bodies.map((b, i) => s.put(`f/${i}`, [b], b.length, { contentType: 'a/b' })));
+    await s.delete('f/7', {});
+    // Simulate lost page cache: small objects are durable only through the journal until compaction.
+    for (const name of await readdir(join(dir, 'objects'))) await truncate(join(dir, 'objects', name), 0);
+    const s2 = await openStore();
+    for (let i = 0; i < bodies.length; i++) {
+      if (i === 7) assert.equal(await readAll(s2, 'f/7'), undefined);
+      else assert.deepEqual(await readAll(s2, `f/${i}`), bodies[i], `f/${i}`);
+    }
+    assert.equal(s2.get('f/7')?.deleted, true);
+    // What each peer is owed survives the crash too.
+    assert.equal(s2.state.outbox.size('p1'), 50);
+    assert.equal(s2.state.outbox.size('p2'), 50);
+  });
+
+  it('ignores a torn journal tail and removes objects no entry references', async () => {
+    const s = await openStore();
+    await s.put('kept', [Buffer.from('kept')], 4, { contentType: 'a/b' });
+    const journal = (await readdir(join(dir, 'journal'))).find((n) => n.endsWith('.log'))!;
+    const fh = await open(join(dir, 'journal', journal), 'a');
+    await fh.write(Buffer.from([200, 0, 0, 0, 5, 0, 0, 0, 1, 2, 3, 4, 5, 6]));
+    await fh.close();
+    const orphan = join(dir, 'objects', 'deadbeef');
+    await (await open(orphan, 'w')).close();
+    const s2 = await openStore();
+    assert.deepEqual(await readAll(s2, 'kept'), Buffer.from('kept'));
+    assert.ok(!(await readdir(join(dir, 'objects'))).includes('deadbeef'));
+  });
+
+  it('compacts the journal into a snapshot and keeps every file', async () => {
+    const s = await openStore({ compactBytes: 20_000 });
+    for (let i = 0; i < 40; i++) await s.put(`c/${i}`, [Buffer.alloc(2000, i)], 2000, { contentType: 'a/b' });
+    const s2 = await openStore();
+    for (let i = 0; i < 40; i++) assert.deepEqual(await readAll(s2, `c/${i}`), Buffer.alloc(2000, i));
+    const names = await readdir(join(dir, 'journal'));
+    assert.ok(names.some((n) => n.startsWith('snapshot-')), names.join());
+  });
+
+  it('keeps only the latest version per path in each peer queue, and acks clear it', async () => {
+    const s = await openStore();
+    let last;
+    for (let i = 0; i < 5; i++) last = await s.put('hot', [Buffer.from(`v${i}`)], 2, { contentType: 'a/b' });
+    assert.equal(s.state.outbox.size('p1'), 1);
+    assert.equal(s.state.outbox.take('p1', 10)[0]![1].version, last!.version);
+    s.ack('p1', [['hot', last!.version]]);
+    assert.equal(s.state.outbox.size('p1'), 0);
+    assert.equal(s.state.outbox.size('p2'), 1);
+    assert.equal(s.state.outbox.oldestSince('p1'), undefined);
+  });
+
+  it('enforces If-Match / If-None-Match as compare-and-swap', async () => {
+    const s = await openStore();
+    const e = await s.put('cas', [Buffer.from('1')], 1, { contentType: 'a/b', ifNoneMatch: '*' });
+    await assert.rejects(s.put('cas', [Buffer.from('2')], 1, { contentType: 'a/b', ifNoneMatch: '*' }), (err: HttpError) => err.status === 412);
+    await assert.rejects(s.put('cas', [Buffer.from('2')], 1, { contentType: 'a/b', ifMatch: ['"stale"'] }), (err: HttpError) => err.status === 412);
+    await s.put('cas', [Buffer.from('3')], 1, { contentType: 'a/b', ifMatch: [`"${e.version}"`] });
+    assert.deepEqual(await readAll(s, 'cas'), Buffer.from('3'));
+  });
+
+  it('stores nothing when the body does not match Content-SHA256 or its declared length', async () => {
+    const s = await openStore();
+    await assert.rejects(s.put('bad', [Buffer.from('abc')], 3, { contentType: 'a/b', sha256: sha('abd') }), (err: HttpError) => err.status === 400);
+    await assert.rejects(s.put('short', [Buffer.from('ab')], 3, { contentType: 'a/b' }), (err: HttpError) => err.status === 400);
+    await assert.rejects(s.put('long', [Buffer.from('abcd')], 3, { contentType: 'a/b' }), (err: HttpError) => err.status === 400);
+    assert.equal(s.get('bad'), undefined);
+    assert.deepEqual(await readdir(join(dir, 'objects')), []);
+  });
+
+  it('maps a full disk to 507 and leaves earlier data intact (object writes go to a fake full disk)', async () => {
+    const s = await openStore();
+    await s.put('before', [Buffer.from('safe')], 4, { contentType: 'a/b' });
+    await s.close();
+    const full = await openStore({ openObjectWriter: fakeFullDiskWriter });
+    for (const size of [10, 200 * 1024]) {
+      const err = await full.put('after', [Buffer.alloc(size)], size, { contentType: 'a/b' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.equal(toHttpError(err).status, 507, String(err));
+    }
+    assert.equal(full.get('after'), undefined);
+    assert.deepEqual(await readAll(full, 'before'), Buffer.from('safe'));
+  });
+
+  it('applies replicated changes by last-writer-wins and does not owe them onwards', async () => {
+    const s = await openStore();
+    const local = await s.put('x', [Buffer.from('local')], 5, { contentType: 'a/b' });
+    const older = { path: 'x', version: '000000000001' + '0000-zz', deleted: false, size: 3, sha256: sha('old'), contentType: 'a/b' };
+    assert.equal(await s.applyRemote(older, [Buffer.from('old')]), 'stale');
+    const newer = { ...older, version: 'ffffffffff000000-aa', sha256: sha('new') };
+    assert.equal(await s.applyRemote(newer, [Buffer.from('new')]), 'applied');
+    assert.deepEqual(await readAll(s, 'x'), Buffer.from('new'));
+    assert.ok(s.state.outbox.take('p1', 10).every(([, p]) => p.version === local.version), 'only the local write is owed');
+    await assert.rejects(s.applyRemote({ ...newer, path: 'y', version: 'ffffffffff000001-aa' }, [Buffer.from('bad')]), (e: HttpError) => e.status === 400);
+  });
+
+  it('collects a tombstone only once no peer is owed it and the retention passed', async () => {
+    const s = await openStore();
+    await s.put('t', [Buffer.from('1')], 1, { contentType: 'a/b' });
+    const t = await s.delete('t', {});
+    assert.equal(await s.collectTombstones(Date.now() + 10_000, 0), 0, 'peers still owed the delete');
+    s.ack('p1', [['t', t.version]]);
+    s.ack('p2', [['t', t.version]]);
+    assert.equal(await s.collectTombstones(Date.now(), 60_000), 0, 'too young');
+    assert.equal(await s.collectTombstones(Date.now() + 120_000, 60_000), 1);
+    assert.equal(s.get('t'), undefined);
+    assert.equal(s.state.tombstones, 0);
+  });
+
+  it('lists live files in order with paging and prefix', async () => {
+    const s = await openStore();
+    for (const p of ['b/2', 'a/1', 'b/1', 'b/3', 'c']) await s.put(p, [Buffer.from(p)], p.length, { contentType: 'a/b' });
+    await s.delete('b/2', {});
+    const page1 = s.list('b/', 1, undefined);
+    assert.deepEqual(page1.entries.map((e) => e.path), ['b/1']);
+    const page2 = s.list('b/', 1, page1.next);
+    assert.deepEqual(page2.entries.map((e) => e.path), ['b/3']);
+    assert.equal(page2.next, undefined);
+    assert.deepEqual(s.list('', 10, undefined).entries.map((e) => e.path), ['a/1', 'b/1', 'b/3', 'c']);
+  });
+});
+
+describe('journal frames', () => {
+  it('a journal file is only ever read up to its last intact frame', async () => {
+    const { encodeFrame, decodeFrames } = await import('../../../../fileserver/src/store/journal.ts');
+    const a = encodeFrame({ t: 'gc', path: 'a', version: 'v' });
+    const b = encodeFrame({ t: 'gc', path: 'b', version: 'v' }, Buffer.from('data'));
+    const both = Buffer.concat([a, b]);
+    assert.equal(decodeFrames(both).records.length, 2);
+    assert.equal(decodeFrames(both.subarray(0, both.length - 1)).validBytes, a.length);
+    const flipped = Buffer.from(both);
+    flipped[flipped.length - 2]! ^= 1;
+    assert.equal(decodeFrames(flipped).records.length, 1);
+    assert.deepEqual(decodeFrames(both).records[1]!.data, Buffer.from('data'));
+    void readFile;
+    void unlink;
+  });
+});
