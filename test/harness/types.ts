@@ -14,6 +14,8 @@ export interface ImageCommand {
 export interface StartClusterOptions {
   /** Defaults to env FC_TEST_PROVIDER, then 'local'. */
   provider?: ProviderName;
+  /** existing: the kubeconfig file to use (default: env KUBECONFIG). */
+  kubeconfig?: string;
   /** local: how many process nodes to register (default 1). */
   nodes?: number;
   /** local: extra image-repository -> command mappings, checked before the built-in table. */

@@ -9,7 +9,7 @@ import type { Cluster, StartClusterOptions } from '../types.ts';
  * close() leaves it running: the harness never tears down what it did not start.
  */
 export async function connectExistingCluster(opts: StartClusterOptions): Promise<Cluster> {
-  const kubeconfigPath = (process.env['KUBECONFIG'] ?? '').split(path.delimiter).find(Boolean);
+  const kubeconfigPath = opts.kubeconfig ?? (process.env['KUBECONFIG'] ?? '').split(path.delimiter).find(Boolean);
   if (!kubeconfigPath) {
     throw new Error('FC_TEST_PROVIDER=existing needs env KUBECONFIG pointing at the cluster to test against');
   }
