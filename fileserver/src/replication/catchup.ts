@@ -15,13 +15,12 @@ export interface ManifestItem {
   deleted: boolean;
 }
 
-/** Which remote manifest entries to pull: newer versions, except tombstones for paths never held here. */
+/**
+ * Which remote manifest entries to pull: every newer version, tombstones included, so that manifests
+ * (and digests) become identical and a file deleted elsewhere cannot come back from this node later.
+ */
 export function entriesToPull(remote: ManifestItem[], local: (path: string) => Entry | undefined): ManifestItem[] {
-  return remote.filter((r) => {
-    const l = local(r.path);
-    if (r.deleted && !l) return false;
-    return resolveIncoming(l?.version, r.version) === 'apply';
-  });
+  return remote.filter((r) => resolveIncoming(local(r.path)?.version, r.version) === 'apply');
 }
 
 /** Compares digests with one peer, lists only the differing buckets, and pulls what is newer there. Returns files repaired. */

@@ -202,3 +202,36 @@ export async function metric(node: FileServerNode, sample: string): Promise<numb
   }
   return undefined;
 }
+
+/** True once every node holds the identical manifest (files, versions and tombstones). */
+export async function converged(nodes: FileServerNode[]): Promise<boolean> {
+  const digests = await Promise.all(nodes.map(async (n) => (await api(n, 'GET', '/internal/digest', { auth: true })).text));
+  return digests.every((d) => d === digests[0]);
+}
+
+/** Writes `count` files with `concurrency` parallel clients; returns the bodies of those acknowledged. */
+export async function writeMany(
+  node: FileServerNode,
+  count: number,
+  o: { prefix: string; concurrency?: number; size?: number; stopOnError?: boolean; acked?: Map<string, Buffer> },
+): Promise<Map<string, Buffer>> {
+  const acked = o.acked ?? new Map<string, Buffer>();
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < count && !(failed && o.stopOnError)) {
+      const i = next++;
+      const path = `${o.prefix}/${i}`;
+      const body = Buffer.from(`${path} ${'.'.repeat(o.size ?? 64)}`);
+      try {
+        const r = await api(node, 'PUT', `/files/${path}`, { body });
+        if (r.status === 201 || r.status === 200) acked.set(path, body);
+        else failed = true;
+      } catch {
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency ?? 16 }, worker));
+  return acked;
+}
