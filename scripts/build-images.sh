@@ -47,7 +47,7 @@ mkdir -p "$runtime/usr/local/bin" "$runtime/etc" "$runtime/tmp" "$runtime/home/n
 cp "$node_bin" "$runtime/usr/local/bin/node"
 while read -r lib; do
   [[ -n "$lib" ]] && cp --parents -L "$lib" "$runtime/"
-done < <(ldd "$node_bin" | awk '/=> \//{print $3} /^\s*\/[^ ]+/{print $1}')
+done < <(ldd "$node_bin" | awk '/=> \//{print $3} /^[[:space:]]*\/[^ ]+/{print $1}')
 cat > "$runtime/etc/passwd" <<EOF
 root:x:0:0:root:/root:/sbin/nologin
 nonroot:x:${USER_ID}:${USER_ID}:nonroot:/home/nonroot:/sbin/nologin

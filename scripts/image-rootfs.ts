@@ -19,6 +19,9 @@ interface LockPackage {
 }
 
 const REPO = resolve(import.meta.dirname, '..');
+// Package files Node never loads at run time: type declarations and TypeScript sources (Node does not
+// strip types under node_modules), source maps, docs.
+const NOT_AT_RUN_TIME = /\.(ts|mts|cts|map|md|markdown)$/i;
 const BUILTINS = new Set(builtinModules);
 
 function sourceFiles(dir: string): string[] {
@@ -119,7 +122,7 @@ function main(): void {
     // Nested node_modules are copied as their own closure entries, so only the needed ones land.
     cpSync(source, join(target, path), {
       recursive: true,
-      filter: (src) => relative(source, src).split(sep)[0] !== 'node_modules',
+      filter: (src) => relative(source, src).split(sep)[0] !== 'node_modules' && !NOT_AT_RUN_TIME.test(src),
     });
   }
   console.log(JSON.stringify({ component, dirs, packages, installed: closure.length }));

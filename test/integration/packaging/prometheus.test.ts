@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../../harness/index.ts';
 import { dashboardQueries, family, groupingLabels, isOperatorMetric, loadDashboard, ruleQueries, selectors, substituteVariables } from './promql.ts';
-import { ALERTS_FILE, REPO, requireCommand, run } from './support.ts';
+import { ALERTS_FILE, REPO, freePort, loopbackNet, requireCommand, run } from './support.ts';
 
 const PROMETHEUS_HINT = 'apt-get install -y prometheus (Debian package, ships prometheus and promtool)';
 const NAMESPACE = 'apps';
@@ -27,11 +27,15 @@ const PROM_CLIENT_DEFAULT_METRIC_FINDINGS = new Set([
 // with 5xx): they must evaluate, but may return nothing.
 const MAY_BE_EMPTY = new Set(['dashboard: Dropped changes [A]', 'dashboard: 5xx ratio [A]']);
 
-// A /16 of loopback addresses of our own, so fixed ports cannot collide with other tests.
-const NET = `127.${100 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
-const servers = [0, 1, 2].map((i) => ({ id: `${CLUSTER}-${i}`, ip: `${NET}.${i + 1}` }));
-const deadPeer = { id: `${CLUSTER}-3`, ip: `${NET}.4` };
-const prometheusAddress = `${NET}.10:9090`;
+interface Server {
+  id: string;
+  ip: string;
+  port: number;
+  metricsPort: number;
+}
+let servers: Server[];
+let deadPeer: Server;
+let prometheusAddress: string;
 
 const children: ChildProcess[] = [];
 let work: string;
@@ -67,7 +71,7 @@ async function promApi<T>(path: string): Promise<T> {
 
 async function traffic(round: number): Promise<void> {
   for (const [i, s] of servers.entries()) {
-    const base = `http://${s.ip}:8080`;
+    const base = `http://${s.ip}:${s.port}`;
     const put = await fetch(`${base}/files/round-${round}/file-${i}.txt`, { method: 'PUT', body: `content ${round} ${i}\n`.repeat(50) });
     assert.ok(put.ok, `PUT ${put.status}: ${await put.text()}`);
     assert.equal((await fetch(`${base}/files/round-${round}/file-${i}.txt`)).status, 200);
@@ -83,17 +87,26 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
     const prometheus = requireCommand('prometheus', PROMETHEUS_HINT);
     requireCommand('promtool', PROMETHEUS_HINT);
     work = mkdtempSync(join(tmpdir(), 'fc-prometheus-'));
+    // A loopback address and free ports per server; the down peer's ports are free, so nothing answers.
+    const net = loopbackNet();
+    const server = async (i: number): Promise<Server> => {
+      const ip = `${net}.${i + 1}`;
+      return { id: `${CLUSTER}-${i}`, ip, port: await freePort(ip), metricsPort: await freePort(ip) };
+    };
+    servers = [await server(0), await server(1), await server(2)];
+    deadPeer = await server(3);
+    prometheusAddress = `${net}.10:${await freePort(`${net}.10`)}`;
     const node = process.execPath;
     for (const s of servers) {
-      const peers = [...servers, deadPeer].filter((p) => p.id !== s.id).map((p) => `${p.id}=http://${p.ip}:8080`).join(',');
+      const peers = [...servers, deadPeer].filter((p) => p.id !== s.id).map((p) => `${p.id}=http://${p.ip}:${p.port}`).join(',');
       const dataDir = join(work, s.id);
       mkdirSync(dataDir);
       start(node, ['fileserver/src/main.ts'], {
         PATH: process.env['PATH'],
         FC_NODE_ID: s.id,
         FC_HOST: s.ip,
-        FC_PORT: '8080',
-        FC_METRICS_PORT: '9090',
+        FC_PORT: String(s.port),
+        FC_METRICS_PORT: String(s.metricsPort),
         FC_DATA_DIR: dataDir,
         FC_TOKEN: TOKEN,
         FC_PEERS: peers,
@@ -102,9 +115,9 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
       }, join(work, `${s.id}.log`));
     }
     for (const s of servers) {
-      await waitFor(async () => (await fetch(`http://${s.ip}:8080/healthz`).catch(() => undefined))?.ok, 30_000, `${s.id} /healthz`);
+      await waitFor(async () => (await fetch(`http://${s.ip}:${s.port}/healthz`).catch(() => undefined))?.ok, 30_000, `${s.id} /healthz`);
     }
-    const target = (s: { id: string; ip: string }) => ({ targets: [`${s.ip}:9090`], labels: { namespace: NAMESPACE, filecluster: CLUSTER, pod: s.id } });
+    const target = (s: Server) => ({ targets: [`${s.ip}:${s.metricsPort}`], labels: { namespace: NAMESPACE, filecluster: CLUSTER, pod: s.id } });
     writeFileSync(join(work, 'prometheus.yml'), JSON.stringify({
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
       rule_files: [ALERTS_FILE],
@@ -125,7 +138,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
       const rates = await promQuery('count(sum by (pod) (rate(filecluster_replication_ack_latency_seconds_count[1m])) > 0) == 3 and count(sum by (pod) (rate(filecluster_catchup_runs_total[1m])) > 0) == 3');
       return (rates.data?.result.length ?? 0) > 0;
     }, 60_000, 'rates of three live servers in Prometheus', 1000);
-    for (const s of servers) expositions.push(await (await fetch(`http://${s.ip}:9090/metrics`)).text());
+    for (const s of servers) expositions.push(await (await fetch(`http://${s.ip}:${s.metricsPort}/metrics`)).text());
   });
 
   after(async () => {
