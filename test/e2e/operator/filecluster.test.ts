@@ -1,0 +1,241 @@
+// The FileCluster operator end to end, on the harness's cluster (FC_TEST_PROVIDER: local by default, or
+// existing), through kubectl and the file servers' HTTP API as a user would.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
+import {
+  CRD_FILE,
+  OperatorReplicas,
+  clusterPods,
+  clusterToken,
+  condition,
+  fileClusterStatus,
+  fileClusterYaml,
+  getFile,
+  kubectlJson,
+  peersOf,
+  putFile,
+  type PodInfo,
+} from './support.ts';
+
+const NAME = 'files';
+const CONVERGE_MS = 150_000;
+
+describe('FileCluster operator', { timeout: 600_000 }, () => {
+  let cluster: Cluster;
+  let ns: string;
+  let operators: OperatorReplicas;
+  let token: string;
+
+  const kubectl = async (args: string[], input?: string) => {
+    const r = await cluster.kubectl(args, input === undefined ? {} : { input });
+    return r;
+  };
+  const ok = async (args: string[], input?: string) => {
+    const r = await kubectl(args, input);
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  /** Waits until `n` pods are Ready, the status says so, and every pod holds the published list. */
+  async function converged(n: number): Promise<PodInfo[]> {
+    return waitFor(
+      async () => {
+        const status = await fileClusterStatus(cluster, ns, NAME);
+        const pods = await clusterPods(cluster, ns, NAME);
+        if (pods.length !== n || !pods.every((p) => p.ready)) return false;
+        if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
+        if (condition(status, 'Ready')?.status !== 'True' || condition(status, 'PeersSynced')?.status !== 'True') return false;
+        const published = [...(status.peers ?? [])].sort((a, b) => a.id.localeCompare(b.id));
+        assert.deepEqual(published.map((p) => p.id), pods.map((p) => p.name));
+        for (const pod of pods) {
+          const held = await peersOf(pod.ip, token);
+          if (held.generation !== status.peerGeneration) return false;
+          // A node never lists itself; everyone else must be there with the published URL.
+          const expected = published.filter((p) => p.id !== pod.name);
+          assert.deepEqual([...held.peers].sort((a, b) => a.id.localeCompare(b.id)), expected, `peer list of ${pod.name}`);
+        }
+        return pods;
+      },
+      CONVERGE_MS,
+      `${n} Ready pods holding the same peer list`,
+      500,
+    ).catch(async (err: unknown) => {
+      const status = await fileClusterStatus(cluster, ns, NAME).catch(() => ({}));
+      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}\n${operators.logs()}`);
+    });
+  }
+
+  before(async () => {
+    cluster = await startCluster();
+    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
+    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
+    ns = await cluster.createNamespace('fc-e2e');
+    operators = new OperatorReplicas(cluster, ns);
+    operators.start('operator-a');
+    operators.start('operator-b');
+    await waitFor(() => operators.leader(), 30_000, 'an operator replica to take the Lease');
+  });
+
+  after(async () => {
+    await operators?.stopAll();
+    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
+    await cluster?.close();
+  });
+
+  test('the API server rejects invalid FileClusters with the schema\u2019s messages', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ replicas: -1 }, /spec\.replicas.*greater than or equal to 1/],
+      [{ replicas: 1000 }, /spec\.replicas.*less than or equal to 64/],
+      [{ storage: { size: 'lots' } }, /storage\.size must be a quantity between 1Mi and 64Ti/],
+      [{ replication: { defaultAck: 'quorum' } }, /spec\.replication\.defaultAck: Unsupported value: "quorum"/],
+      [{ metrics: { port: 8080 } }, /metrics\.port must differ from the API port 8080/],
+    ];
+    for (const [spec, message] of cases) {
+      const r = await kubectl(['apply', '-n', ns, '-f', '-'], fileClusterYaml('invalid', spec));
+      assert.notEqual(r.code, 0, `accepted ${JSON.stringify(spec)}`);
+      assert.match(r.stderr, message);
+    }
+    // Transition rules: storage may grow but never shrink, and its class is fixed.
+    await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml('shrink', { replicas: 1, storage: { size: '2Gi' } }));
+    await ok(['scale', '-n', ns, 'fc/shrink', '--replicas=1']);
+    const shrink = await kubectl(['apply', '-n', ns, '-f', '-'], fileClusterYaml('shrink', { replicas: 1, storage: { size: '1Gi' } }));
+    assert.match(shrink.stderr, /storage\.size cannot shrink/);
+    const reclass = await kubectl(['apply', '-n', ns, '-f', '-'], fileClusterYaml('shrink', { replicas: 1, storage: { size: '2Gi', storageClassName: 'other' } }));
+    assert.match(reclass.stderr, /storageClassName is immutable/);
+    await ok(['delete', '-n', ns, 'fc/shrink', '--wait=true']);
+  });
+
+  test('a 3-replica FileCluster gets 3 Ready pods that all hold the same peer list', async () => {
+    await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml(NAME, { replicas: 3 }));
+    await waitFor(async () => (await kubectl(['get', 'secret', `${NAME}-token`, '-n', ns])).code === 0, 60_000, 'the generated token Secret');
+    token = await clusterToken(cluster, ns, `${NAME}-token`);
+    const pods = await converged(3);
+    assert.deepEqual(pods.map((p) => p.name), ['files-0', 'files-1', 'files-2']);
+    const status = await fileClusterStatus(cluster, ns, NAME);
+    assert.equal(condition(status, 'Degraded')?.status, 'False');
+    assert.equal(condition(status, 'Progressing')?.status, 'False');
+    // The printer columns and the owned objects are what kubectl users see.
+    const table = await ok(['get', 'fc', NAME, '-n', ns]);
+    assert.match(table, /REPLICAS\s+READY\s+PEERS-SYNCED\s+AGE/);
+    assert.match(table, new RegExp(`${NAME}\\s+3\\s+3\\s+True`));
+    for (const obj of ['statefulset/files', 'service/files', 'service/files-peers', 'poddisruptionbudget/files', 'secret/files-token']) {
+      const owner = await ok(['get', obj, '-n', ns, '-o', 'jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}']);
+      assert.equal(owner, `FileCluster/${NAME}`, obj);
+    }
+  });
+
+  test('a file written through one pod is readable from every pod', async () => {
+    const pods = await clusterPods(cluster, ns, NAME);
+    assert.equal(await putFile(pods[0]!.ip, 'docs/hello.txt', 'hello from files-0', 'all'), 201);
+    for (const pod of pods) {
+      await waitFor(async () => (await getFile(pod.ip, 'docs/hello.txt')).body === 'hello from files-0', 30_000, `hello.txt on ${pod.name}`);
+    }
+  });
+
+  test('kubectl scale to 5: the new pods join every peer list and catch up', async () => {
+    await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=5']);
+    const pods = await converged(5);
+    for (const pod of pods.slice(3)) {
+      await waitFor(async () => (await getFile(pod.ip, 'docs/hello.txt')).body === 'hello from files-0', 60_000, `hello.txt caught up on ${pod.name}`);
+    }
+    const scale = JSON.parse(await ok(['get', '--raw', `/apis/filecluster.dev/v1alpha1/namespaces/${ns}/fileclusters/${NAME}/scale`])) as {
+      spec: { replicas: number };
+      status: { replicas: number; selector: string };
+    };
+    assert.equal(scale.spec.replicas, 5);
+    assert.equal(scale.status.replicas, 5);
+    assert.equal(scale.status.selector, `app.kubernetes.io/name=filecluster,app.kubernetes.io/instance=${NAME}`);
+  });
+
+  test('scale to 2: the lists shrink first, the StatefulSet after, and no acknowledged file is lost', async () => {
+    const pods = await clusterPods(cluster, ns, NAME);
+    // Writes acknowledged by the pods about to leave, and only by them.
+    const written: string[] = [];
+    for (const pod of pods) {
+      for (let i = 0; i < 5; i++) {
+        const file = `scale-down/${pod.name}-${i}.txt`;
+        assert.ok([200, 201].includes(await putFile(pod.ip, file, `${pod.name} ${i}`, 'local')));
+        written.push(file);
+      }
+    }
+    await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=2']);
+    const remaining = await converged(2);
+    for (const pod of remaining) {
+      for (const file of written) {
+        const got = await waitFor(async () => {
+          const r = await getFile(pod.ip, file);
+          return r.status === 200 ? r.body : false;
+        }, 30_000, `${file} on ${pod.name}`);
+        assert.equal(got, file.slice('scale-down/'.length).replace(/-(\d+)\.txt$/, ' $1'));
+      }
+    }
+    const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
+    assert.equal(sts.spec.replicas, 2);
+    const events = await ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${NAME},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    assert.match(events, /ScalingDown/);
+  });
+
+  test('a deleted pod comes back on its own volume and catches up on what it missed', async () => {
+    const before = await clusterPods(cluster, ns, NAME);
+    const claimUid = await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']);
+    await ok(['delete', 'pod', `${NAME}-1`, '-n', ns, '--wait=false']);
+    // Written while files-1 is away; only files-0 acknowledges it.
+    await waitFor(async () => [200, 201].includes(await putFile(before[0]!.ip, 'missed/while-away.txt', 'you were away', 'local')), 30_000, 'a write to files-0');
+    const pods = await waitFor(async () => {
+      const p = await clusterPods(cluster, ns, NAME);
+      const back = p.find((x) => x.name === `${NAME}-1`);
+      return back && back.uid !== before[1]!.uid && back.ready ? p : false;
+    }, CONVERGE_MS, `${NAME}-1 to come back`);
+    await converged(2);
+    const back = pods.find((p) => p.name === `${NAME}-1`)!;
+    assert.equal(await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']), claimUid, 'same volume');
+    assert.equal((await getFile(back.ip, 'docs/hello.txt')).body, 'hello from files-0');
+    await waitFor(async () => (await getFile(back.ip, 'missed/while-away.txt')).body === 'you were away', 60_000, 'the missed write on the returned pod');
+  });
+
+  test('a spec the schema allows but that cannot work is Degraded with an Event; other clusters keep working', async () => {
+    await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml('broken', { replicas: 1, tokenSecretName: 'no-such-secret' }));
+    await waitFor(async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretMissing', 60_000, 'Degraded TokenSecretMissing');
+    const degraded = condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded');
+    assert.equal(degraded?.status, 'True');
+    assert.match(degraded?.message ?? '', /Secret "no-such-secret" not found/);
+    const events = await ok(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=broken', '-o', 'jsonpath={.items[*].reason}']);
+    assert.match(events, /TokenSecretMissing/);
+
+    // Meanwhile the healthy cluster still follows its spec.
+    await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=3']);
+    await converged(3);
+
+    await ok(['create', 'secret', 'generic', 'no-such-secret', '-n', ns, '--from-literal=wrong=x']);
+    await waitFor(async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretKeyMissing', 60_000, 'Degraded TokenSecretKeyMissing');
+    await ok(['delete', 'secret', 'no-such-secret', '-n', ns]);
+    await ok(['create', 'secret', 'generic', 'no-such-secret', '-n', ns, '--from-literal=token=fixed-token']);
+    await waitFor(async () => {
+      const s = await fileClusterStatus(cluster, ns, 'broken');
+      return condition(s, 'Degraded')?.status === 'False' && condition(s, 'Ready')?.status === 'True';
+    }, CONVERGE_MS, 'the fixed cluster to become Ready');
+    await ok(['delete', '-n', ns, 'fc/broken', '--wait=true']);
+  });
+
+  test('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
+    const leader = await waitFor(() => operators.leader(), 30_000, 'a leader');
+    const standby = [...operators.replicas.keys()].find((id) => id !== leader);
+    assert.ok(standby, 'two replicas run');
+    await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=4']);
+    await waitFor(async () => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns])).spec.replicas === 4, 30_000, 'the change to start');
+    await operators.kill(leader);
+    await waitFor(async () => (await operators.leader()) === standby, 60_000, `${standby} to take the Lease`);
+    await converged(4);
+    operators.start(leader);
+  });
+
+  test('deleting the FileCluster deletes everything it owned', async () => {
+    await ok(['delete', '-n', ns, `fc/${NAME}`, '--wait=true']);
+    await waitFor(async () => {
+      const left = await ok(['get', 'statefulsets,services,poddisruptionbudgets,secrets,pods,persistentvolumeclaims', '-n', ns, '-o', 'name']);
+      const owned = left.split('\n').filter((l) => l.includes(`/${NAME}`) || l.includes(`data-${NAME}-`));
+      return owned.length === 0;
+    }, 120_000, 'the owned objects to be garbage-collected');
+  });
+});
