@@ -161,16 +161,24 @@ export class PodWorker {
 
   private async prepare(): Promise<void> {
     this.podIP = this.ctx.network.assign(this.uid);
-    // The downward API reads podIP and hostIP from the pod, so they are set before env is resolved.
-    this.pod['status'] = { ...(this.pod['status'] ?? {}), podIP: this.podIP, podIPs: [{ ip: this.podIP }], hostIP: this.ctx.hostIP, hostIPs: [{ ip: this.ctx.hostIP }] };
     const data = await fetchReferencedData(this.ctx.rest, this.namespace, referencedObjects(this.pod));
-    const volumeDirs = await prepareVolumes(this.ctx.rest, this.pod, this.podDir, data);
+    const volumeDirs = await prepareVolumes(this.ctx.rest, this.downwardPod(), this.podDir, data);
     if (await this.mountsServiceAccount()) {
       const token = await serviceAccountToken(this.ctx.rest, this.pod);
       this.kubeconfigPath = path.join(this.podDir, 'kubeconfig');
       writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.ctx.serverUrl, this.ctx.caPem, token, `system:serviceaccount:${this.namespace}:${this.pod['spec']?.serviceAccountName ?? 'default'}`), { mode: 0o600 });
     }
     this.volumeDirs = volumeDirs;
+  }
+
+  /**
+   * The pod as the downward API sees it: the addresses this node assigned may not have reached the
+   * API object (and so the watched copy) yet.
+   */
+  private downwardPod(): KubeObject {
+    const status = { ...(this.pod['status'] ?? {}), hostIP: this.ctx.hostIP, hostIPs: [{ ip: this.ctx.hostIP }] };
+    if (this.podIP) Object.assign(status, { podIP: this.podIP, podIPs: [{ ip: this.podIP }] });
+    return { ...this.pod, status };
   }
 
   private async mountsServiceAccount(): Promise<boolean> {
@@ -222,7 +230,7 @@ export class PodWorker {
     try {
       const data = await fetchReferencedData(this.ctx.rest, this.namespace, referencedObjects(this.pod));
       mounts = this.mountsOf(run);
-      env = containerEnv(this.pod, run.spec, data, mounts);
+      env = containerEnv(this.downwardPod(), run.spec, data, mounts);
       const command = expandArgv(run.spec['command'] ?? [], env, mounts);
       const args = expandArgv(run.spec['args'] ?? [], env, mounts);
       argv = containerArgv(run.spec.image, { command, args }, this.ctx.images, this.ctx.nodeBinary);
