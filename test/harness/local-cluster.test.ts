@@ -365,6 +365,28 @@ describe('local provider', { timeout: 240_000 }, () => {
     }),
   );
 
+  test(
+    'an added process node becomes Ready and runs the pods bound to it',
+    withDiagnostics(async () => {
+      const name = await cluster.local!.addNode();
+      assert.deepEqual(cluster.local!.nodes(), ['process-node-1', name]);
+      const node = JSON.parse((await cluster.kubectl(['get', 'node', name, '-o', 'json'])).stdout) as {
+        status: { conditions: { type: string; status: string }[]; allocatable: Record<string, string> };
+      };
+      assert.equal(node.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
+      assert.ok(Number(node.status.allocatable['pods']) > 0);
+      const lease = await cluster.kubectl(['get', 'lease', name, '-n', 'kube-node-lease', '-o', 'jsonpath={.spec.holderIdentity}']);
+      assert.equal(lease.stdout, name);
+      await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pinned' }, spec: { nodeSelector: { 'kubernetes.io/hostname': name }, containers: [serverContainer()] } }, ns);
+      const running = await waitFor(async () => {
+        const p = await pod('pinned');
+        return p.status.phase === 'Running' ? p : undefined;
+      }, 60_000, 'pinned pod running');
+      assert.ok(cluster.local!.processes().some((p) => p.pod === 'pinned' && p.node === name));
+      await waitFor(async () => (await http(running.status.podIP!, '/')).status === 200, 10_000, 'pinned pod answering');
+    }),
+  );
+
   test('after teardown no process and no port is left behind', async () => {
     const local = cluster.local!;
     const pids = [...local.controlPlanePids(), ...local.processes().map((p) => p.pid)];
