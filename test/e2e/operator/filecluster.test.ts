@@ -62,9 +62,20 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
       500,
     ).catch(async (err: unknown) => {
       const status = await fileClusterStatus(cluster, ns, NAME).catch(() => ({}));
-      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}\n${operators.logs()}`);
+      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}`);
     });
   }
+
+  /** On failure: the pods (restarts included), the file servers' and operators' log tails. */
+  async function explain(err: unknown): Promise<never> {
+    const pods = await kubectl(['get', 'pods,fc', '-n', ns, '-o', 'wide']);
+    const logs = await Promise.all(
+      (await clusterPods(cluster, ns, NAME).catch(() => [])).map(async (p) => `--- ${p.name}\n${(await cluster.logs(ns, p.name).catch(() => '')).split('\n').slice(-15).join('\n')}`),
+    );
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`${message}\n${pods.stdout}\n${logs.join('\n')}\n${operators.logs()}`, { cause: err });
+  }
+  const step = (name: string, fn: () => Promise<void>) => test(name, () => fn().catch(explain));
 
   before(async () => {
     cluster = await startCluster();
@@ -83,7 +94,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await cluster?.close();
   });
 
-  test('the API server rejects invalid FileClusters with the schema\u2019s messages', async () => {
+  step('the API server rejects invalid FileClusters with the schema\u2019s messages', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ replicas: -1 }, /spec\.replicas.*greater than or equal to 1/],
       [{ replicas: 1000 }, /spec\.replicas.*less than or equal to 64/],
@@ -106,7 +117,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await ok(['delete', '-n', ns, 'fc/shrink', '--wait=true']);
   });
 
-  test('a 3-replica FileCluster gets 3 Ready pods that all hold the same peer list', async () => {
+  step('a 3-replica FileCluster gets 3 Ready pods that all hold the same peer list', async () => {
     await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml(NAME, { replicas: 3 }));
     await waitFor(async () => (await kubectl(['get', 'secret', `${NAME}-token`, '-n', ns])).code === 0, 60_000, 'the generated token Secret');
     token = await clusterToken(cluster, ns, `${NAME}-token`);
@@ -125,7 +136,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     }
   });
 
-  test('a file written through one pod is readable from every pod', async () => {
+  step('a file written through one pod is readable from every pod', async () => {
     const pods = await clusterPods(cluster, ns, NAME);
     assert.equal(await putFile(pods[0]!.ip, 'docs/hello.txt', 'hello from files-0', 'all'), 201);
     for (const pod of pods) {
@@ -133,7 +144,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     }
   });
 
-  test('kubectl scale to 5: the new pods join every peer list and catch up', async () => {
+  step('kubectl scale to 5: the new pods join every peer list and catch up', async () => {
     await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=5']);
     const pods = await converged(5);
     for (const pod of pods.slice(3)) {
@@ -148,7 +159,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     assert.equal(scale.status.selector, `app.kubernetes.io/name=filecluster,app.kubernetes.io/instance=${NAME}`);
   });
 
-  test('scale to 2: the lists shrink first, the StatefulSet after, and no acknowledged file is lost', async () => {
+  step('scale to 2: the lists shrink first, the StatefulSet after, and no acknowledged file is lost', async () => {
     const pods = await clusterPods(cluster, ns, NAME);
     // Writes acknowledged by the pods about to leave, and only by them.
     const written: string[] = [];
@@ -176,7 +187,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     assert.match(events, /ScalingDown/);
   });
 
-  test('a deleted pod comes back on its own volume and catches up on what it missed', async () => {
+  step('a deleted pod comes back on its own volume and catches up on what it missed', async () => {
     const before = await clusterPods(cluster, ns, NAME);
     const claimUid = await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']);
     await ok(['delete', 'pod', `${NAME}-1`, '-n', ns, '--wait=false']);
@@ -194,7 +205,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await waitFor(async () => (await getFile(back.ip, 'missed/while-away.txt')).body === 'you were away', 60_000, 'the missed write on the returned pod');
   });
 
-  test('a spec the schema allows but that cannot work is Degraded with an Event; other clusters keep working', async () => {
+  step('a spec the schema allows but that cannot work is Degraded with an Event; other clusters keep working', async () => {
     await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml('broken', { replicas: 1, tokenSecretName: 'no-such-secret' }));
     await waitFor(async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretMissing', 60_000, 'Degraded TokenSecretMissing');
     const degraded = condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded');
@@ -218,7 +229,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await ok(['delete', '-n', ns, 'fc/broken', '--wait=true']);
   });
 
-  test('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
+  step('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
     const leader = await waitFor(() => operators.leader(), 30_000, 'a leader');
     const standby = [...operators.replicas.keys()].find((id) => id !== leader);
     assert.ok(standby, 'two replicas run');
@@ -230,7 +241,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     operators.start(leader);
   });
 
-  test('deleting the FileCluster deletes everything it owned', async () => {
+  step('deleting the FileCluster deletes everything it owned', async () => {
     await ok(['delete', '-n', ns, `fc/${NAME}`, '--wait=true']);
     await waitFor(async () => {
       const left = await ok(['get', 'statefulsets,services,poddisruptionbudgets,secrets,pods,persistentvolumeclaims', '-n', ns, '-o', 'name']);

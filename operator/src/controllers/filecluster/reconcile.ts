@@ -254,7 +254,14 @@ export class FileClusterReconciler {
       try {
         await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } });
       } catch (err) {
-        if (!isNotFound(err)) throw err;
+        if (isNotFound(err)) continue;
+        // Without the right to patch pods, a leaving pod keeps its client traffic; scale-down gating
+        // still holds, so say so and go on.
+        if (err instanceof KubeError && err.status === 403) {
+          events.record(target, 'Warning', 'PodLabelForbidden', `cannot take ${l.name} out of the client Service: ${err.message}`);
+          continue;
+        }
+        throw err;
       }
     }
     for (const r of pvcResizes) {
