@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import type { Cluster, KubectlOptions, KubectlResult, LocalCluster, ProviderName } from './types.ts';
+import { portOpen } from './processes.ts';
+import type { Cluster, KubectlOptions, KubectlResult, LocalCluster, PodConnection, ProviderName } from './types.ts';
 import { waitFor } from './wait.ts';
 
 export interface ClusterParts {
@@ -43,6 +44,39 @@ export function runKubectl(
       resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
     });
     child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** `kubectl port-forward` to a pod on a loopback port the kernel picks; resolves once it forwards. */
+function portForward(kubectlPath: string, kubeconfigPath: string, namespace: string, pod: string, port: number): Promise<PodConnection> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectlPath, ['--kubeconfig', kubeconfigPath, 'port-forward', '-n', namespace, `pod/${pod}`, `:${port}`, '--address', '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kubectl port-forward to ${namespace}/${pod}:${port} did not start: ${output}`));
+    }, 30_000);
+    const close = () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ url: `http://127.0.0.1:${match[1]}`, close });
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kubectl port-forward to ${namespace}/${pod}:${port} exited ${code}: ${output}`));
+    });
   });
 }
 
@@ -95,6 +129,14 @@ export function assembleCluster(parts: ClusterParts): Cluster {
         `namespace ${name} to be deleted`,
         500,
       );
+    },
+    async reachPod(namespace, pod, port) {
+      const got = await kubectl(['get', 'pod', pod, '-n', namespace, '-o', 'jsonpath={.status.podIP}']);
+      if (got.code !== 0) throw new Error(`pod ${namespace}/${pod}: ${got.stderr.trim()}`);
+      const ip = got.stdout.trim();
+      if (ip && (await portOpen(port, ip))) return { url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, close: async () => {} };
+      if (parts.local) throw new Error(`pod ${namespace}/${pod} does not answer on ${ip || '(no IP yet)'}:${port}`);
+      return portForward(parts.kubectlPath, parts.kubeconfigPath, namespace, pod, port);
     },
     logs:
       parts.logs ??

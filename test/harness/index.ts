@@ -13,6 +13,7 @@ export type {
   KubectlOptions,
   KubectlResult,
   LocalCluster,
+  PodConnection,
   PodProcess,
   ProviderName,
   StartClusterOptions,

@@ -145,6 +145,10 @@ describe('local provider', { timeout: 240_000 }, () => {
         assert.equal(answer.ip, p.status.podIP);
         assert.notEqual(answer.dataDir, '/data', 'the volume mount path is rewritten to a host directory');
       }
+      const connection = await cluster.reachPod(ns, 'web-1', 8080);
+      assert.equal(connection.url, `http://${ready.find((p) => p.metadata.name === 'web-1')?.status.podIP}:8080`);
+      assert.equal((JSON.parse(await (await fetch(connection.url)).text()) as { pod: string }).pod, 'web-1');
+      await connection.close();
       const sts = await getJson<{ status: { readyReplicas: number } }>(['get', 'statefulset', 'web']);
       assert.equal(sts.status.readyReplicas, 3);
     }),

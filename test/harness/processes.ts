@@ -4,7 +4,7 @@
  * everything if the harness itself dies without cleaning up (test crash, SIGKILL, timeout).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -125,11 +125,6 @@ export class ProcessSupervisor {
   dispose(): void {
     if (this.watchdog?.pid !== undefined) signalGroup(this.watchdog.pid, 'SIGKILL');
     liveSupervisors.delete(this);
-  }
-
-  /** Every pgid this supervisor ever started (for leak checks). */
-  recordedGroups(): number[] {
-    return readFileSync(this.registryFile, 'utf8').split('\n').filter(Boolean).map(Number);
   }
 }
 

@@ -51,7 +51,16 @@ describe('a cluster from scripts/local-cluster.ts', { timeout: 180_000 }, () => 
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name: 'sleeper' },
-        spec: { containers: [{ name: 'main', image: 'filecluster/node:24', command: ['node', '-e', 'setInterval(() => {}, 1000)'] }] },
+        spec: {
+          containers: [
+            {
+              name: 'main',
+              image: 'filecluster/node:24',
+              command: ['node', '-e', "require('node:http').createServer((q, s) => s.end('pong')).listen(8080, process.env.POD_IP)"],
+              env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+            },
+          ],
+        },
       },
       ns,
     );
@@ -60,6 +69,9 @@ describe('a cluster from scripts/local-cluster.ts', { timeout: 180_000 }, () => 
       60_000,
       'the pod to run',
     );
+    const connection = await waitFor(() => cluster.reachPod(ns, 'sleeper', 8080), 30_000, 'the pod to answer');
+    assert.equal(await (await fetch(connection.url)).text(), 'pong');
+    await connection.close();
     await cluster.close();
     const nodes = await cluster.kubectl(['get', 'nodes', '-o', 'name']);
     assert.equal(nodes.code, 0, nodes.stderr);

@@ -66,6 +66,11 @@ export interface LocalCluster {
   controlPlanePorts(): number[];
 }
 
+export interface PodConnection {
+  url: string;
+  close(): Promise<void>;
+}
+
 export interface Cluster {
   provider: ProviderName;
   /** Kubeconfig with cluster-admin rights. */
@@ -80,6 +85,12 @@ export interface Cluster {
   createNamespace(prefix: string): Promise<string>;
   /** Deletes a namespace and waits until it is gone (bounded). */
   deleteNamespace(name: string): Promise<void>;
+  /**
+   * A base URL (`http://host:port`) that reaches `port` of a pod from this process: the pod IP when it
+   * answers from here (local provider, or a cluster on this host), else a `kubectl port-forward`
+   * that `close()` stops.
+   */
+  reachPod(namespace: string, pod: string, port: number): Promise<PodConnection>;
   /** A container's log: the process's output (local) or `kubectl logs` (other providers). */
   logs(namespace: string, pod: string, container?: string): Promise<string>;
   /** The tail of every component's log, for test failure messages. */

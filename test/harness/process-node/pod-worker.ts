@@ -130,11 +130,6 @@ export class PodWorker {
     return this.runs.filter((r) => r.pid !== undefined).map((r) => ({ container: r.spec.name, pid: r.pid! }));
   }
 
-  logFile(container?: string): string | undefined {
-    const run = container ? this.runs.find((r) => r.spec.name === container) : this.runs.find((r) => !r.init);
-    return run?.logFile;
-  }
-
   /** Brings the pod towards its spec; calls are serialized. */
   reconcile(pod: KubeObject): Promise<void> {
     this.pod = pod;
