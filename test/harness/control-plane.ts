@@ -8,7 +8,7 @@ import https from 'node:https';
 import http from 'node:http';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, tail, type ProcessSupervisor } from './processes.ts';
+import { freePort, isProcessAlive, tail, type ProcessSupervisor } from './processes.ts';
 import { sleep } from './wait.ts';
 
 export interface ControlPlane {
@@ -269,6 +269,15 @@ export async function startControlPlane(
     },
     60_000,
   );
+
+  // A component that lost a port race exits soon after start, possibly after a health check reached
+  // another cluster's process on that port; by now it has.
+  for (const component of components) {
+    if (!isProcessAlive(component.pid)) {
+      await stop();
+      throw new Error(`${component.name} exited after starting; log tail:\n${await tail(component.logFile)}`);
+    }
+  }
 
   return {
     serverUrl,
