@@ -22,10 +22,24 @@ if complete; then
   exit 0
 fi
 
+# One build at a time per version (test files may ask concurrently); the loser reuses the result.
+mkdir -p "${CACHE_ROOT}/k8s"
+exec 9>"${ASSETS}.lock"
+if ! flock -n 9; then
+  log "another build of ${K8S_VERSION} is running; waiting for it"
+  flock 9
+fi
+if complete; then
+  log "cached: ${ASSETS}"
+  echo "${ASSETS}"
+  exit 0
+fi
+
 command -v go >/dev/null || { log "go is required (Go >= 1.26)"; exit 1; }
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=mod" GOTOOLCHAIN=local
 WORK="$(mktemp -d)"
 trap 'rm -rf "${WORK}"' EXIT
+rm -rf "${ASSETS}.partial"
 mkdir -p "${ASSETS}.partial"
 start=$(date +%s)
 
