@@ -137,10 +137,38 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
       spec: { replicas: 3, storage: { size: '64Mi' } },
     };
     await cluster.apply(fc, apps);
-    await kubectl(['wait', '--for=condition=Ready', '--timeout=180s', '-n', apps, 'filecluster/packaged']);
+    const ready = await cluster.kubectl(['wait', '--for=condition=Ready', '--timeout=180s', '-n', apps, 'filecluster/packaged']);
+    if (ready.code !== 0) {
+      const fcYaml = (await cluster.kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'yaml'])).stdout;
+      throw new Error(`FileCluster not Ready: ${ready.stderr}\n${fcYaml}\n${await operatorLogs(ns)}`);
+    }
     const status = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json'])).status;
     assert.equal(status.readyReplicas, 3);
     assert.equal(status.peers?.length, 3);
+
+    // Scaling down makes the operator patch pods (serving label) and shrink the StatefulSet: the RBAC
+    // must allow the whole path, and nothing the operator did may have been forbidden.
+    await kubectl(['patch', 'filecluster/packaged', '-n', apps, '--type=merge', '-p', '{"spec":{"replicas":2}}']);
+    await waitFor(async () => {
+      const fc = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json']));
+      const readyCondition = fc.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
+      return fc.status?.observedGeneration === fc.metadata.generation && fc.status?.replicas === 2 && fc.status?.peers?.length === 2 && readyCondition?.status === 'True';
+    }, 120_000, 'the FileCluster to scale down to 2 Ready pods').catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await operatorLogs(ns)}`);
+    });
+    const logs = await operatorLogs(ns);
+    assert.doesNotMatch(logs, /forbidden|\b403\b/i, 'the operator was refused a request');
+
+    // Least privilege: nothing outside the watched namespace, no deletes, no pod creation.
+    const serviceAccount = `system:serviceaccount:${ns}:e2e-filecluster`;
+    const can = async (...args: string[]) => (await cluster.kubectl(['auth', 'can-i', ...args, '--as', serviceAccount])).stdout.trim();
+    assert.equal(await can('patch', 'statefulsets', '-n', apps), 'yes');
+    assert.equal(await can('list', 'secrets', '-n', ns), 'no');
+    assert.equal(await can('list', 'secrets', '-n', 'default'), 'no');
+    assert.equal(await can('delete', 'statefulsets', '-n', apps), 'no');
+    assert.equal(await can('create', 'pods', '-n', apps), 'no');
+    assert.equal(await can('update', 'leases', '-n', ns), 'no', 'only its own Lease');
+    assert.equal(await can('update', 'leases/e2e-filecluster', '-n', ns), 'yes');
 
     // The operator's live /metrics: Prometheus text that promtool accepts, with every operator metric
     // the dashboard and the alert rules name.

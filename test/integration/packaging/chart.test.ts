@@ -51,15 +51,18 @@ function permissions(rules: PolicyRule[]): Record<string, string> {
   return Object.fromEntries(Object.entries(byResource).map(([k, v]) => [k, [...v].sort().join(',')]));
 }
 
-// What the operator does, and nothing more (operator/src: informers, server-side apply, status, Events).
+// What the operator does, and nothing more: the requests operator/src makes (informers list and watch;
+// owned objects are server-side applied (create, patch) and garbage-collected; pods patched for the serving label).
 const RECONCILE_PERMISSIONS = {
   'filecluster.dev/fileclusters': 'get,list,watch',
-  'filecluster.dev/fileclusters/status': 'patch,update',
-  'apps/statefulsets': 'create,delete,get,list,patch,update,watch',
-  'core/services': 'create,delete,get,list,patch,update,watch',
-  'core/secrets': 'create,delete,get,list,patch,update,watch',
-  'policy/poddisruptionbudgets': 'create,delete,get,list,patch,update,watch',
-  'core/pods': 'get,list,watch',
+  'filecluster.dev/fileclusters/status': 'patch',
+  'filecluster.dev/fileclusters/finalizers': 'update',
+  'apps/statefulsets': 'create,get,list,patch,watch',
+  'core/services': 'create,list,patch,watch',
+  'policy/poddisruptionbudgets': 'create,patch',
+  'core/secrets': 'create,get,list,watch',
+  'core/pods': 'list,patch,watch',
+  'core/persistentvolumeclaims': 'patch',
   'core/events': 'create,patch',
 };
 
