@@ -3,15 +3,20 @@
 // `helm install` brings up an operator that reconciles a FileCluster, whose live /metrics carry every
 // operator metric the dashboard and the alerts name.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Cluster, startCluster, waitFor } from '../../harness/index.ts';
-import { dashboardQueries, family, isOperatorMetric, ownLintFindings, ruleQueries, selectors } from '../../integration/packaging/promql.ts';
+import { PROMETHEUS_HINT, PrometheusServer, checkQuery, declaredFamilies } from '../../integration/packaging/prometheus-server.ts';
+import { dashboardQueries, isOperatorMetric, ownLintFindings, ruleQueries, selectors, substituteVariables } from '../../integration/packaging/promql.ts';
 import {
+  ALERTS_FILE,
   ALL_FEATURES_VALUES,
   CHART,
   CRD_FILE,
   REPO,
+  freePort,
   helmBinary,
   helmTemplateText,
   parseObjects,
@@ -170,20 +175,50 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     assert.equal(await can('update', 'leases', '-n', ns), 'no', 'only its own Lease');
     assert.equal(await can('update', 'leases/e2e-filecluster', '-n', ns), 'yes');
 
-    // The operator's live /metrics: Prometheus text that promtool accepts, with every operator metric
-    // the dashboard and the alert rules name.
-    const podIPs = (await kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].status.podIP}'])).split(' ');
-    assert.equal(podIPs.length, 2);
-    const expositions = await Promise.all(podIPs.map(async (ip) => (await fetch(`http://${ip}:8080/metrics`)).text()));
-    const lint = await runAsync(requireCommand('promtool', 'apt-get install -y prometheus'), ['check', 'metrics'], { input: expositions[0]! });
-    assert.deepEqual(ownLintFindings(lint.stdout + lint.stderr), [], 'promtool check metrics findings');
-    assert.ok(lint.code === 0 || lint.code === 3, `promtool exited ${lint.code}: lint findings only, no parse error`);
-    const exported = new Set(expositions.flatMap((text) => [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)));
-    const used = [...dashboardQueries(), ...ruleQueries()].flatMap((q) => selectors(q.expr).map((s) => ({ source: q.source, metric: s.metric })));
-    for (const u of used.filter((x) => isOperatorMetric(x.metric))) assert.ok(exported.has(family(u.metric)), `${u.source}: ${u.metric} not exported by the live operator`);
+    // The operator's live /metrics: Prometheus text that promtool accepts, and a real Prometheus scraping
+    // both replicas evaluates every operator expression of the dashboard and the rules.
+    const pods = (await kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\\n"}{end}']))
+      .trim().split('\n').map((line) => line.split(' ') as [string, string]);
+    assert.equal(pods.length, 2);
+    const expositions = await Promise.all(pods.map(async ([, ip]) => (await fetch(`http://${ip}:8080/metrics`)).text()));
+    for (const text of expositions) {
+      const lint = await runAsync(requireCommand('promtool', PROMETHEUS_HINT), ['check', 'metrics'], { input: text });
+      assert.deepEqual(ownLintFindings(lint.stdout + lint.stderr), [], 'promtool check metrics findings');
+      assert.ok(lint.code === 0 || lint.code === 3, `promtool exited ${lint.code}: lint findings only, no parse error`);
+    }
     const leaders = expositions.map((text) => Number(/^filecluster_operator_leader (\S+)$/m.exec(text)?.[1]));
     assert.deepEqual(leaders.sort(), [0, 1], 'exactly one replica leads');
     assert.match(expositions.join('\n'), /^filecluster_operator_reconcile_total\{result="success"\} [1-9]/m);
+
+    const dir = mkdtempSync(join(tmpdir(), 'fc-operator-prometheus-'));
+    const prometheus = await PrometheusServer.start(dir, `127.0.0.1:${await freePort('127.0.0.1')}`, {
+      global: { scrape_interval: '1s', evaluation_interval: '1s' },
+      rule_files: [ALERTS_FILE],
+      scrape_configs: [{ job_name: 'operator', static_configs: pods.map(([pod, ip]) => ({ targets: [`${ip}:8080`], labels: { namespace: ns, pod } })) }],
+    });
+    try {
+      await waitFor(async () => ((await prometheus.query('min(count_over_time(filecluster_operator_leader[1m])) >= 3')).data?.result.length ?? 0) > 0, 30_000, 'three scrapes of both operator pods', 500);
+      const exported = new Set(['up', ...expositions.flatMap(declaredFamilies)]);
+      const empty: string[] = [];
+      for (const { source, expr } of [...dashboardQueries(), ...ruleQueries()]) {
+        if (!selectors(expr).some((x) => isOperatorMetric(x.metric))) continue;
+        const result = await checkQuery(prometheus, source, substituteVariables(expr, { namespace: ns, cluster: 'packaged', rateInterval: '1m' }), exported);
+        if (source.startsWith('dashboard:') && result.length === 0) empty.push(source);
+      }
+      // No reconcile failed, so the error panel alone has nothing to show.
+      assert.deepEqual(empty, ['dashboard: Reconcile errors [A]'], 'operator dashboard queries without data');
+      const rules = await waitFor(async () => {
+        const data = await prometheus.api<{ groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }> }>('/api/v1/rules');
+        const operatorRules = data.groups.filter((g) => g.name === 'filecluster.operator').flatMap((g) => g.rules);
+        return operatorRules.length > 0 && operatorRules.every((r) => !r.lastEvaluation.startsWith('0001')) ? operatorRules : undefined;
+      }, 30_000, 'the operator rules evaluated');
+      for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
+      const noLeader = await prometheus.query('ALERTS{alertname="FileClusterOperatorNoLeader"}');
+      assert.deepEqual(noLeader.data?.result, [], 'one leader: FileClusterOperatorNoLeader stays quiet');
+    } finally {
+      await prometheus.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
 
     await helm(['uninstall', 'e2e', '--namespace', ns, '--wait', '--timeout', '120s']);
   });

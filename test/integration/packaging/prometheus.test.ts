@@ -3,16 +3,16 @@
 // and the rules: none may error, name a metric the servers do not export, or filter or group by a label
 // their series do not carry. promtool also lints each server's live /metrics.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../../harness/index.ts';
-import { dashboardQueries, family, groupingLabels, isOperatorMetric, loadDashboard, ownLintFindings, ruleQueries, selectors, substituteVariables } from './promql.ts';
+import { PROMETHEUS_HINT, PrometheusServer, checkQuery, declaredFamilies, startProcess, stopProcess } from './prometheus-server.ts';
+import { dashboardQueries, isOperatorMetric, loadDashboard, ownLintFindings, ruleQueries, selectors, substituteVariables } from './promql.ts';
 import { ALERTS_FILE, REPO, freePort, loopbackNet, requireCommand, run } from './support.ts';
 
-const PROMETHEUS_HINT = 'apt-get install -y prometheus (Debian package, ships prometheus and promtool)';
 const NAMESPACE = 'apps';
 const CLUSTER = 'fc';
 const TOKEN = 'packaging-test-token';
@@ -28,39 +28,10 @@ interface Server {
 }
 let servers: Server[];
 let deadPeer: Server;
-let prometheusAddress: string;
 
 const children: ChildProcess[] = [];
 let work: string;
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
-  const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(log);
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
-  children.push(child);
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function promQuery(expr: string): Promise<{ status: string; error?: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }> {
-  const res = await fetch(`http://${prometheusAddress}/api/v1/query?query=${encodeURIComponent(expr)}`);
-  return (await res.json()) as never;
-}
-
-async function promApi<T>(path: string): Promise<T> {
-  const body = (await (await fetch(`http://${prometheusAddress}${path}`)).json()) as { status: string; data: T; error?: string };
-  assert.equal(body.status, 'success', `${path}: ${body.error}`);
-  return body.data;
-}
+let prometheus: PrometheusServer;
 
 async function traffic(round: number): Promise<void> {
   for (const [i, s] of servers.entries()) {
@@ -77,7 +48,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
   const expositions: string[] = [];
 
   before(async () => {
-    const prometheus = requireCommand('prometheus', PROMETHEUS_HINT);
+    requireCommand('prometheus', PROMETHEUS_HINT);
     requireCommand('promtool', PROMETHEUS_HINT);
     work = mkdtempSync(join(tmpdir(), 'fc-prometheus-'));
     // A loopback address and free ports per server; the down peer's ports are free, so nothing answers.
@@ -88,13 +59,12 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
     };
     servers = [await server(0), await server(1), await server(2)];
     deadPeer = await server(3);
-    prometheusAddress = `${net}.10:${await freePort(`${net}.10`)}`;
     const node = process.execPath;
     for (const s of servers) {
       const peers = [...servers, deadPeer].filter((p) => p.id !== s.id).map((p) => `${p.id}=http://${p.ip}:${p.port}`).join(',');
       const dataDir = join(work, s.id);
       mkdirSync(dataDir);
-      start(node, ['fileserver/src/main.ts'], {
+      children.push(startProcess(node, ['fileserver/src/main.ts'], {
         PATH: process.env['PATH'],
         FC_NODE_ID: s.id,
         FC_HOST: s.ip,
@@ -105,37 +75,30 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
         FC_PEERS: peers,
         FC_CATCHUP_INTERVAL_SECONDS: '1',
         FC_LOG_LEVEL: 'warn',
-      }, join(work, `${s.id}.log`));
+      }, join(work, `${s.id}.log`)));
     }
     for (const s of servers) {
       await waitFor(async () => (await fetch(`http://${s.ip}:${s.port}/healthz`).catch(() => undefined))?.ok, 30_000, `${s.id} /healthz`);
     }
     const target = (s: Server) => ({ targets: [`${s.ip}:${s.metricsPort}`], labels: { namespace: NAMESPACE, filecluster: CLUSTER, pod: s.id } });
-    writeFileSync(join(work, 'prometheus.yml'), JSON.stringify({
+    prometheus = await PrometheusServer.start(work, `${net}.10:${await freePort(`${net}.10`)}`, {
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
       rule_files: [ALERTS_FILE],
       scrape_configs: [{ job_name: 'fileservers', static_configs: [...servers, deadPeer].map(target) }],
-    }));
-    start(prometheus, [
-      `--config.file=${join(work, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(work, 'tsdb')}`,
-      `--web.listen-address=${prometheusAddress}`,
-      '--log.level=warn',
-    ], { PATH: process.env['PATH'] }, join(work, 'prometheus.log'));
-    await waitFor(async () => (await fetch(`http://${prometheusAddress}/-/ready`).catch(() => undefined))?.ok, 30_000, 'Prometheus ready');
+    });
 
     // Traffic until Prometheus holds rates and histogram quantiles for every live server.
     let round = 0;
     await waitFor(async () => {
       await traffic(round++);
-      const rates = await promQuery('count(sum by (pod) (rate(filecluster_replication_ack_latency_seconds_count[1m])) > 0) == 3 and count(sum by (pod) (rate(filecluster_catchup_runs_total[1m])) > 0) == 3');
+      const rates = await prometheus.query('count(sum by (pod) (rate(filecluster_replication_ack_latency_seconds_count[1m])) > 0) == 3 and count(sum by (pod) (rate(filecluster_catchup_runs_total[1m])) > 0) == 3');
       return (rates.data?.result.length ?? 0) > 0;
     }, 60_000, 'rates of three live servers in Prometheus', 1000);
     for (const s of servers) expositions.push(await (await fetch(`http://${s.ip}:${s.metricsPort}/metrics`)).text());
   });
 
   after(async () => {
-    await Promise.all(children.map(stop));
+    await Promise.all([...children.map(stopProcess), prometheus?.stop()]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -148,43 +111,24 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
   });
 
   it('evaluates every dashboard and rule expression without error, on metrics and labels the servers export', async () => {
-    const exported = new Set(['up', ...expositions.flatMap((text) => [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!))]);
-    const labelsOf = new Map<string, Set<string>>();
-    const seriesLabels = async (metric: string): Promise<Set<string>> => {
-      if (!labelsOf.has(metric)) {
-        const series = await promApi<Array<Record<string, string>>>(`/api/v1/series?match[]=${encodeURIComponent(metric)}`);
-        labelsOf.set(metric, new Set(series.flatMap((s) => Object.keys(s))));
-      }
-      return labelsOf.get(metric)!;
-    };
+    const exported = new Set(['up', ...expositions.flatMap(declaredFamilies)]);
     const empty: string[] = [];
-    const queries = [...dashboardQueries(), ...ruleQueries()];
-    for (const { source, expr: raw } of queries) {
+    for (const { source, expr: raw } of [...dashboardQueries(), ...ruleQueries()]) {
       const expr = substituteVariables(raw, { namespace: NAMESPACE, cluster: CLUSTER, rateInterval: '1m' });
-      const answer = await promQuery(expr);
-      assert.equal(answer.status, 'success', `${source}: ${answer.error}\n${expr}`);
-      const used = selectors(expr);
-      if (used.every((s) => isOperatorMetric(s.metric))) continue; // checked live in test/e2e/packaging
-      const labels = new Set<string>(['le']);
-      for (const s of used) {
-        assert.ok(exported.has(family(s.metric)), `${source}: ${s.metric} is not exported by the file servers`);
-        const present = await seriesLabels(s.metric);
-        if (present.size === 0) continue; // declared, but no series yet (e.g. no change dropped)
-        for (const m of s.matchers) assert.ok(present.has(m.label), `${source}: ${s.metric} has no label ${m.label}`);
-        for (const l of present) labels.add(l);
-      }
-      for (const l of groupingLabels(expr)) assert.ok(labels.has(l), `${source}: groups by ${l}, which its series do not carry`);
-      if (source.startsWith('dashboard:') && (answer.data?.result.length ?? 0) === 0) empty.push(source);
+      // Operator expressions are evaluated against a live operator in test/e2e/packaging/install.test.ts.
+      if (selectors(expr).every((s) => isOperatorMetric(s.metric))) continue;
+      const result = await checkQuery(prometheus, source, expr, exported);
+      if (source.startsWith('dashboard:') && result.length === 0) empty.push(source);
     }
     assert.deepEqual(empty.filter((s) => !MAY_BE_EMPTY.has(s)), [], 'dashboard queries without data');
   });
 
   it('shows the down peer: lag, reachability and the dashboard variables', async () => {
-    const lag = await promQuery(substituteVariables(dashboardQueries().find((q) => q.source.startsWith('dashboard: Replication lag'))!.expr, { namespace: NAMESPACE, cluster: CLUSTER, rateInterval: '1m' }));
+    const lag = await prometheus.query(substituteVariables(dashboardQueries().find((q) => q.source.startsWith('dashboard: Replication lag'))!.expr, { namespace: NAMESPACE, cluster: CLUSTER, rateInterval: '1m' }));
     const toDead = lag.data!.result.filter((r) => r.metric['peer'] === deadPeer.id);
     assert.deepEqual(toDead.map((r) => r.metric['pod']).sort(), servers.map((s) => s.id));
     for (const r of toDead) assert.ok(Number(r.value[1]) > 0, 'lag to the down peer grows');
-    const up = await promQuery(`min by (pod, peer) (filecluster_peer_up{peer="${deadPeer.id}"})`);
+    const up = await prometheus.query(`min by (pod, peer) (filecluster_peer_up{peer="${deadPeer.id}"})`);
     assert.ok(up.data!.result.every((r) => r.value[1] === '0'));
 
     const dashboard = loadDashboard();
@@ -192,7 +136,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
       const m = /^label_values\((.+), (\w+)\)$/.exec(variable.definition ?? '');
       assert.ok(m, `variable ${variable.name} uses label_values(selector, label)`);
       const selector = substituteVariables(m[1]!, { namespace: NAMESPACE, cluster: CLUSTER, rateInterval: '1m' });
-      const values = await promApi<string[]>(`/api/v1/label/${m[2]}/values?match[]=${encodeURIComponent(selector)}`);
+      const values = await prometheus.api<string[]>(`/api/v1/label/${m[2]}/values?match[]=${encodeURIComponent(selector)}`);
       assert.deepEqual(values, [variable.name === 'namespace' ? NAMESPACE : CLUSTER]);
     }
   });
@@ -200,7 +144,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
   it('loads and evaluates every alert rule; the down peer makes its alerts pending', async () => {
     const expected = ruleQueries().map((q) => q.source.replace('alert: ', ''));
     const rules = await waitFor(async () => {
-      const data = await promApi<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }> }>('/api/v1/rules');
+      const data = await prometheus.api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }> }>('/api/v1/rules');
       const all = data.groups.flatMap((g) => g.rules);
       return all.length === expected.length && all.every((r) => !r.lastEvaluation.startsWith('0001')) ? all : undefined;
     }, 30_000, 'every rule evaluated');
@@ -208,7 +152,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
     for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
 
     const alerts = await waitFor(async () => {
-      const data = await promApi<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('/api/v1/alerts');
+      const data = await prometheus.api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('/api/v1/alerts');
       const names = new Set(data.alerts.map((a) => a.labels['alertname']));
       return ['FileClusterPeerUnreachable', 'FileClusterPodDown', 'FileClusterReplicationPushesFailing'].every((n) => names.has(n)) ? data.alerts : undefined;
     }, 30_000, 'the down peer\'s alerts');
