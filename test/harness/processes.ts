@@ -4,7 +4,7 @@
  * everything if the harness itself dies without cleaning up (test crash, SIGKILL, timeout).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +61,7 @@ export class ProcessSupervisor {
 
   constructor(registryFile: string) {
     this.registryFile = registryFile;
-    appendFileSync(registryFile, '');
+    this.persist();
     liveSupervisors.add(this);
     installExitHooks();
   }
@@ -89,10 +89,10 @@ export class ProcessSupervisor {
       });
       if (child.pid !== undefined) {
         this.groups.set(child.pid, name);
-        appendFileSync(this.registryFile, `${child.pid}\n`);
+        this.persist();
         child.once('exit', () => {
           // Its own children may outlive it; the group is forgotten only once it is empty.
-          if (!groupAlive(child.pid!)) this.groups.delete(child.pid!);
+          if (!groupAlive(child.pid!)) this.forget(child.pid!);
         });
       }
       child.unref();
@@ -110,7 +110,23 @@ export class ProcessSupervisor {
     if (groupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
     const killDeadline = Date.now() + 10_000;
     while (groupAlive(pgid) && Date.now() < killDeadline) await sleep(20);
-    this.groups.delete(pgid);
+    this.forget(pgid);
+  }
+
+  private forget(pgid: number): void {
+    if (this.groups.delete(pgid)) this.persist();
+  }
+
+  /** Records the live groups only: a pid that ended may be reused by an unrelated process. */
+  private persist(): void {
+    const temporary = `${this.registryFile}.tmp`;
+    try {
+      writeFileSync(temporary, [...this.groups.keys()].map((pgid) => `${pgid}\n`).join(''));
+      renameSync(temporary, this.registryFile);
+    } catch (err) {
+      // After teardown removed the directory there is nothing left to record.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   async stopAll(graceMs: number): Promise<void> {
