@@ -127,7 +127,7 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     }
   });
 
-  it('helm install brings up an operator that reconciles a FileCluster, with the operator metrics the dashboard uses', async () => {
+  it('helm install brings up an operator that reconciles a FileCluster, with the operator metrics the dashboard uses', async (t) => {
     const ns = await cluster.createNamespace('fc-helm');
     const apps = await cluster.createNamespace('fc-helm-apps');
     try {
@@ -177,10 +177,12 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
 
     // The operator's live /metrics: Prometheus text that promtool accepts, and a real Prometheus scraping
     // both replicas evaluates every operator expression of the dashboard and the rules.
-    const pods = (await kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\\n"}{end}']))
-      .trim().split('\n').map((line) => line.split(' ') as [string, string]);
-    assert.equal(pods.length, 2);
-    const expositions = await Promise.all(pods.map(async ([, ip]) => (await fetch(`http://${ip}:8080/metrics`)).text()));
+    const podNames = (await kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+    assert.equal(podNames.length, 2);
+    const connections = await Promise.all(podNames.map((pod) => cluster.reachPod(ns, pod, 8080)));
+    const pods = podNames.map((pod, i) => [pod, new URL(connections[i]!.url).host] as const);
+    t.after(() => Promise.all(connections.map((c) => c.close())));
+    const expositions = await Promise.all(pods.map(async ([, host]) => (await fetch(`http://${host}/metrics`)).text()));
     for (const text of expositions) {
       const lint = await runAsync(requireCommand('promtool', PROMETHEUS_HINT), ['check', 'metrics'], { input: text });
       assert.deepEqual(ownLintFindings(lint.stdout + lint.stderr), [], 'promtool check metrics findings');
@@ -194,7 +196,7 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     const prometheus = await PrometheusServer.start(dir, `127.0.0.1:${await freePort('127.0.0.1')}`, {
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
       rule_files: [ALERTS_FILE],
-      scrape_configs: [{ job_name: 'operator', static_configs: pods.map(([pod, ip]) => ({ targets: [`${ip}:8080`], labels: { namespace: ns, pod } })) }],
+      scrape_configs: [{ job_name: 'operator', static_configs: pods.map(([pod, host]) => ({ targets: [host], labels: { namespace: ns, pod } })) }],
     });
     try {
       await waitFor(async () => ((await prometheus.query('min(count_over_time(filecluster_operator_leader[1m])) >= 3')).data?.result.length ?? 0) > 0, 30_000, 'three scrapes of both operator pods', 500);
