@@ -289,6 +289,16 @@ describe('local provider', { timeout: 240_000 }, () => {
       }, 30_000, 'sickly restarted by its liveness probe');
       // SIGTERM from the process node, answered by the server's clean exit.
       assert.equal(restarted.status.containerStatuses?.[0]?.lastState['terminated']?.exitCode, 0);
+      // Events are recorded asynchronously, beside the status.
+      await waitFor(
+        async () => {
+          const events = await getJson<{ items: { reason: string; message: string }[] }>(['get', 'events', '--field-selector', 'involvedObject.name=sickly']);
+          const unhealthy = events.items.some((e) => e.reason === 'Unhealthy' && /Liveness probe failed/.test(e.message));
+          return unhealthy && events.items.filter((e) => e.reason === 'Started').length >= 2;
+        },
+        10_000,
+        'Unhealthy and two Started events for sickly',
+      );
     }),
   );
 

@@ -10,6 +10,7 @@ import { KubeError, type KubeObject, type KubeRest } from '../kube-rest.ts';
 import type { ProcessSupervisor } from '../processes.ts';
 import type { ImageCommand } from '../types.ts';
 import { ContainerConfigError, containerEnv, expandArgv, referencedObjects, rewriteMountPath, type Mount } from './env.ts';
+import { recordPodEvent, type EventType } from './events.ts';
 import { containerArgv, ImageNotMappedError } from './images.ts';
 import { buildPodStatus, restartDelayMs, restartsAfterExit, type Condition, type ContainerState, type ContainerView } from './pod-status.ts';
 import type { PodNetwork } from './pod-network.ts';
@@ -114,6 +115,10 @@ export class PodWorker {
     ];
   }
 
+  private event(type: EventType, reason: string, message: string): void {
+    recordPodEvent(this.ctx.rest, this.pod, this.ctx.nodeName, type, reason, message, this.ctx.log);
+  }
+
   get namespace(): string {
     return this.pod.metadata.namespace ?? 'default';
   }
@@ -192,7 +197,10 @@ export class PodWorker {
       this.ctx.log(`pod ${this.namespace}/${this.name}: ${(err as Error).stack}`);
     }
     for (const run of only ? [only] : this.runs) {
-      if (run.pid === undefined && !run.view.finished) run.view.state = { waiting: { reason, message } };
+      if (run.pid !== undefined || run.view.finished) continue;
+      const before = 'waiting' in run.view.state ? run.view.state.waiting.message : undefined;
+      run.view.state = { waiting: { reason, message } };
+      if (before !== message) this.event('Warning', reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', message);
     }
     this.pushStatus();
   }
@@ -259,6 +267,7 @@ export class PodWorker {
     run.view.state = { running: { startedAt } };
     run.view.everStarted = true;
     child.once('exit', (code, signal) => this.onExit(run, pid, startedAt, code, signal));
+    this.event('Normal', 'Started', `Started container ${run.spec.name} (pid ${pid})`);
     this.startProbes(run, env, mounts);
     this.pushStatus();
   }
@@ -286,7 +295,8 @@ export class PodWorker {
     const afterStartup = () => {
       run.view.started = true;
       if (readiness) {
-        const prober = new Prober(readiness, target, false, (ok) => {
+        const prober = new Prober(readiness, target, false, (ok, message) => {
+          if (!ok) this.event('Warning', 'Unhealthy', `Readiness probe failed: ${message}`);
           run.view.ready = ok;
           this.pushStatus();
         });
@@ -325,7 +335,8 @@ export class PodWorker {
 
   private async killUnhealthy(run: ContainerRun, kind: string, message: string, probe: ProbeSpec & { terminationGracePeriodSeconds?: number }): Promise<void> {
     if (run.pid === undefined || run.stopping) return;
-    this.ctx.log(`pod ${this.namespace}/${this.name} container ${run.spec.name}: ${kind} probe failed (${message}); restarting`);
+    this.event('Warning', 'Unhealthy', `${kind} probe failed: ${message}`);
+    this.event('Normal', 'Killing', `Container ${run.spec.name} failed ${kind.toLowerCase()} probe, will be restarted`);
     run.stopping = true;
     run.stopProbers();
     const grace = probe.terminationGracePeriodSeconds ?? this.pod['spec']?.terminationGracePeriodSeconds ?? 30;
@@ -372,6 +383,7 @@ export class PodWorker {
       delay > 0
         ? { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${run.spec.name} pod=${this.name}_${this.namespace}(${this.uid})` } }
         : terminated;
+    if (delay > 0) this.event('Warning', 'BackOff', `Back-off restarting failed container ${run.spec.name}`);
     this.pushStatus();
     run.restartTimer = setTimeout(() => {
       run.restartTimer = undefined;
@@ -386,6 +398,9 @@ export class PodWorker {
   terminate(finalize: boolean): Promise<void> {
     this.stopping ??= (async () => {
       const grace = this.pod.metadata.deletionGracePeriodSeconds ?? this.pod['spec']?.terminationGracePeriodSeconds ?? 30;
+      if (!this.gone) {
+        for (const run of this.runs.filter((r) => r.pid !== undefined)) this.event('Normal', 'Killing', `Stopping container ${run.spec.name}`);
+      }
       for (const run of this.runs) {
         clearTimeout(run.restartTimer);
         run.restartTimer = undefined;
