@@ -80,11 +80,15 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     }
   });
 
-  it('accepts every object of the all-features render, with stand-in Prometheus Operator CRDs', async () => {
-    // The cluster has no Prometheus Operator: the ServiceMonitor, PodMonitor and PrometheusRule are
+  it('accepts every object of the all-features render, with stand-in Prometheus Operator CRDs', async (t) => {
+    // The test cluster has no Prometheus Operator: the ServiceMonitor, PodMonitor and PrometheusRule are
     // checked against the stand-in CRDs of fixtures/ (strict field validation), the rest against the
-    // real built-in and FileCluster schemas.
-    await kubectl(['apply', '--server-side', '-f', STAND_IN_CRDS]);
+    // real built-in and FileCluster schemas. A cluster that has the real CRDs keeps and uses them.
+    const existing = await cluster.kubectl(['get', 'crd', ...STAND_IN_CRD_NAMES, '-o', 'name']);
+    if (existing.stdout.trim().split('\n').filter(Boolean).length < STAND_IN_CRD_NAMES.length) {
+      await kubectl(['apply', '--server-side', '-f', STAND_IN_CRDS]);
+      t.after(() => cluster.kubectl(['delete', 'crd', '-l', 'filecluster.dev/test-stand-in=true', '--wait=false']));
+    }
     await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...STAND_IN_CRD_NAMES.map((n) => `crd/${n}`)]);
     const ns = await cluster.createNamespace('fc-all');
     const apps = [await cluster.createNamespace('fc-all-a'), await cluster.createNamespace('fc-all-b')];
@@ -124,6 +128,7 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
       // The next test installs the chart's operator; two operators watching everything would fight.
       await kubectl(['delete', '-n', 'filecluster-system', 'deployment/filecluster', '--wait=true', '--timeout=120s']);
       await kubectl(['delete', '-f', join(REPO, 'manifests/02-rbac.yaml'), '-f', join(REPO, 'manifests/03-operator.yaml'), '--ignore-not-found', '--wait=true', '--timeout=120s']);
+      await kubectl(['delete', '-f', join(REPO, 'manifests/00-namespace.yaml'), '--wait=false']);
     }
   });
 
