@@ -6,11 +6,12 @@
 # `docker import`ed with user, working directory and entrypoint set. The Dockerfiles next to each
 # component build the equivalent images from registry base images.
 #
-#   scripts/build-images.sh [--tag TAG] [--rootfs-only DIR] [fileserver] [operator]
+#   scripts/build-images.sh [--tag TAG] [--rootfs-only DIR] [--save DIR] [fileserver] [operator]
 #
 # TAG defaults to package.json's version. --rootfs-only writes the root filesystems under DIR instead
-# of importing them (no Docker needed). Uses the `docker` CLI as configured (DOCKER_HOST is honoured).
-# Prints one line per image: "<image> <size in bytes>".
+# of importing them (no Docker needed). --save also writes each image as a `docker save` archive
+# DIR/<component>.tar (what the k3s test provider imports: FC_K3S_IMAGE_ARCHIVES). Uses the `docker` CLI
+# as configured (DOCKER_HOST is honoured). Prints one line per image: "<image> <size in bytes>".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -18,13 +19,15 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 USER_ID=65532
 tag=""
 rootfs_only=""
+save_dir=""
 components=()
 while (( $# )); do
   case "$1" in
     --tag) tag="$2"; shift 2 ;;
     --rootfs-only) rootfs_only="$2"; shift 2 ;;
+    --save) save_dir="$2"; shift 2 ;;
     fileserver|operator) components+=("$1"); shift ;;
-    *) echo "usage: $0 [--tag TAG] [--rootfs-only DIR] [fileserver] [operator]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--tag TAG] [--rootfs-only DIR] [--save DIR] [fileserver] [operator]" >&2; exit 2 ;;
   esac
 done
 (( ${#components[@]} )) || components=(fileserver operator)
@@ -85,5 +88,9 @@ for component in "${components[@]}"; do
     "${ports[@]}" \
     --change "ENTRYPOINT [\"/usr/local/bin/node\", \"$component/src/main.ts\"]" \
     - "$image" >/dev/null
+  if [[ -n "$save_dir" ]]; then
+    mkdir -p "$save_dir"
+    docker save --output "$save_dir/$component.tar" "$image"
+  fi
   echo "$image $(docker image inspect --format '{{.Size}}' "$image")"
 done

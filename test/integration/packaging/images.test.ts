@@ -65,7 +65,7 @@ describe('locally built images', { timeout: 300_000 }, () => {
     port = await freePort(IP);
     metricsPort = await freePort(IP);
     await ensureDaemon();
-    const out = runOk('bash', ['scripts/build-images.sh'], { env, timeoutMs: 240_000 });
+    const out = runOk('bash', ['scripts/build-images.sh', '--save', join(work, 'archives')], { env, timeoutMs: 240_000 });
     for (const line of out.trim().split('\n')) {
       const [image, size] = line.split(' ');
       sizes[image!] = Number(size);
@@ -94,6 +94,13 @@ describe('locally built images', { timeout: 300_000 }, () => {
       assert.equal(config.WorkingDir, '/app');
       assert.equal(config.Entrypoint[0], '/usr/local/bin/node');
       assert.equal(config.Healthcheck ?? null, null);
+    }
+  });
+
+  it('saves each image as a docker archive for the k3s provider', () => {
+    for (const component of ['fileserver', 'operator']) {
+      const manifest = runOk('tar', ['-xOf', join(work, 'archives', `${component}.tar`), 'manifest.json']);
+      assert.deepEqual(JSON.parse(manifest)[0].RepoTags, [`filecluster/${component}:${TAG}`]);
     }
   });
 
