@@ -46,6 +46,7 @@ trap 'rm -rf "$work"' EXIT
 
 # The runtime layer shared by both images: node, the loader and libraries it needs, and /etc.
 runtime="$work/runtime"
+# /data is the mount point of the file server's volume; pods mount a writable volume there.
 mkdir -p "$runtime/usr/local/bin" "$runtime/etc" "$runtime/tmp" "$runtime/home/nonroot" "$runtime/data"
 cp "$node_bin" "$runtime/usr/local/bin/node"
 while read -r lib; do
@@ -66,8 +67,6 @@ for component in "${components[@]}"; do
   rootfs="$work/$component"
   cp -a "$runtime" "$rootfs"
   node scripts/image-rootfs.ts "$component" "$rootfs/app" >&2
-  chown -R 0:0 "$rootfs"
-  chown "$USER_ID:$USER_ID" "$rootfs/home/nonroot" "$rootfs/data"
   image="filecluster/$component:$tag"
   if [[ -n "$rootfs_only" ]]; then
     mkdir -p "$rootfs_only"
@@ -80,7 +79,8 @@ for component in "${components[@]}"; do
     fileserver) ports=(--change 'EXPOSE 8080 9090' --change 'ENV FC_DATA_DIR=/data') ;;
     operator) ports=(--change 'EXPOSE 8080') ;;
   esac
-  tar -C "$rootfs" --numeric-owner -cf - . | docker import \
+  # Everything root-owned, so the non-root user can write nowhere in the image (needs no root here).
+  tar -C "$rootfs" --owner=0 --group=0 --numeric-owner -cf - . | docker import \
     --change "USER ${USER_ID}:${USER_ID}" \
     --change 'WORKDIR /app' \
     --change 'ENV NODE_ENV=production' \
