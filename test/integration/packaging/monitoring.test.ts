@@ -83,6 +83,18 @@ describe('grafana dashboard', () => {
     const ids = dashboard.panels.map((p) => (p as unknown as { id: number }).id);
     assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
   });
+
+  it('lays its panels out on the 24-column grid without overlap', () => {
+    type Grid = { x: number; y: number; w: number; h: number };
+    const boxes = dashboard.panels.map((p) => ({ title: p.title, ...(p as unknown as { gridPos: Grid }).gridPos }));
+    for (const [i, a] of boxes.entries()) {
+      assert.ok(a.x >= 0 && a.w > 0 && a.x + a.w <= 24, `${a.title} fits the grid`);
+      for (const b of boxes.slice(i + 1)) {
+        const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+        assert.ok(!overlap, `${a.title} overlaps ${b.title}`);
+      }
+    }
+  });
 });
 
 describe('metric names of the dashboard and the alerts', () => {
