@@ -1,17 +1,16 @@
 // The locally built images (scripts/build-images.sh, no base image) in a real Docker daemon: they run
 // as the non-root user with a read-only root filesystem, hold only production packages, and the file
-// server answers /healthz and stores a file on its data volume. Starts a private dockerd when none is
-// reachable (host networking only: the daemon gets no bridge and touches no iptables).
+// server answers /healthz and stores a file on its data volume. Uses the Docker daemon that answers, or
+// starts a private one (test/resilience/support/docker-daemon.ts); containers use the host network.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chownSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../../harness/index.ts';
-import { REPO, freePort, loopbackNet, requireCommand, run, runOk } from './support.ts';
+import { type DockerDaemon, ensureDockerDaemon } from '../../resilience/support/docker-daemon.ts';
+import { REPO, freePort, loopbackNet, runOk } from './support.ts';
 
-const DOCKER_HINT = 'apt-get install -y docker.io';
 const UID = 65532;
 const TAG = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -19,34 +18,14 @@ let work: string;
 let IP: string;
 let port: number;
 let metricsPort: number;
-let dockerd: ChildProcess | undefined;
-let env: NodeJS.ProcessEnv = process.env;
+let daemon: DockerDaemon;
 const containers: string[] = [];
 
-const docker = (args: string[], timeoutMs = 120_000) => run(requireCommand('docker', DOCKER_HINT), args, { env, timeoutMs });
-const dockerOk = (args: string[], timeoutMs = 120_000) => runOk(requireCommand('docker', DOCKER_HINT), args, { env, timeoutMs });
-
-async function ensureDaemon(): Promise<void> {
-  requireCommand('docker', DOCKER_HINT);
-  if (docker(['info'], 20_000).code === 0) return;
-  const binary = requireCommand('dockerd', DOCKER_HINT);
-  const socket = join(work, 'docker.sock');
-  dockerd = spawn(binary, [
-    `--host=unix://${socket}`,
-    `--data-root=${join(work, 'docker-data')}`,
-    `--exec-root=${join(work, 'docker-exec')}`,
-    `--pidfile=${join(work, 'docker.pid')}`,
-    '--bridge=none',
-    '--iptables=false',
-    '--ip-masq=false',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = createWriteStream(join(work, 'dockerd.log'));
-  dockerd.stdout!.pipe(log);
-  dockerd.stderr!.pipe(log);
-  env = { ...process.env, DOCKER_HOST: `unix://${socket}` };
-  await waitFor(() => dockerd!.exitCode === null && docker(['info'], 10_000).code === 0, 60_000, 'the private dockerd', 500).catch((err: Error) => {
-    throw new Error(`${err.message}\n${readFileSync(join(work, 'dockerd.log'), 'utf8').slice(-2000)}`);
-  });
+const docker = (args: string[], timeoutMs = 120_000) => daemon.docker(args, timeoutMs);
+function dockerOk(args: string[], timeoutMs = 120_000): string {
+  const result = docker(args, timeoutMs);
+  if (result.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
 }
 
 /** Uid and gid the container's main process runs with, read from the host's /proc. */
@@ -64,8 +43,8 @@ describe('locally built images', { timeout: 300_000 }, () => {
     IP = `${loopbackNet()}.1`;
     port = await freePort(IP);
     metricsPort = await freePort(IP);
-    await ensureDaemon();
-    const out = runOk('bash', ['scripts/build-images.sh', '--save', join(work, 'archives')], { env, timeoutMs: 240_000 });
+    daemon = await ensureDockerDaemon();
+    const out = runOk('bash', ['scripts/build-images.sh', '--save', join(work, 'archives')], { env: daemon.env, timeoutMs: 240_000 });
     for (const line of out.trim().split('\n')) {
       const [image, size] = line.split(' ');
       sizes[image!] = Number(size);
@@ -74,14 +53,7 @@ describe('locally built images', { timeout: 300_000 }, () => {
 
   after(async () => {
     for (const c of containers) docker(['rm', '--force', c]);
-    if (dockerd) {
-      const exited = new Promise((resolve) => dockerd!.once('exit', resolve));
-      dockerd.kill('SIGTERM');
-      await exited;
-      // dockerd leaves its network-namespace mount behind; nothing else may hold the directory.
-      const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
-      for (const mount of mounts.filter((m) => m.startsWith(work + '/')).reverse()) run('umount', ['--lazy', mount]);
-    }
+    await daemon?.close();
     rmSync(work, { recursive: true, force: true });
   });
 
