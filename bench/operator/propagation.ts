@@ -4,14 +4,14 @@
 //   node bench/operator/propagation.ts [rounds]   (FC_TEST_PROVIDER=local|existing)
 import { Watch, type V1Pod } from '@kubernetes/client-node';
 import { startCluster, waitFor } from '../../test/harness/index.ts';
-import { CRD_FILE, OperatorReplicas, clusterPods, clusterToken, fileClusterStatus, fileClusterYaml, peersOf } from '../../test/e2e/operator/support.ts';
+import { CRD_FILE, OperatorProcesses, clusterPods, clusterToken, fileClusterStatus, fileClusterYaml, peersOf } from '../../test/e2e/operator/support.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const NAME = 'bench';
 
 const cluster = await startCluster();
 const ns = await cluster.createNamespace('fc-bench');
-const operators = new OperatorReplicas(cluster, ns);
+const operators = new OperatorProcesses(cluster, ns);
 const stats = { readyMs: [] as number[], joinMs: [] as number[], leaveMs: [] as number[] };
 
 function percentile(xs: number[], p: number): number {
@@ -35,7 +35,7 @@ async function allHold(token: string, expected: string[]): Promise<number> {
   return waitFor(async () => {
     // Pod IPs come from the watch, so one poll is just the HTTP reads (no kubectl in the loop).
     if (!expected.every((name) => readySeen.get(name)?.ready && podIps.has(name))) return false;
-    const lists = await Promise.all(expected.map((name) => peersOf(podIps.get(name)!, token).catch(() => undefined)));
+    const lists = await Promise.all(expected.map((name) => peersOf(`http://${podIps.get(name)!}:8080`, token).catch(() => undefined)));
     const ok = lists.every((l, i) => l && l.peers.map((p) => p.id).sort().join() === expected.filter((e) => e !== expected[i]).sort().join());
     return ok ? performance.now() : false;
   }, 120_000, `every pod to hold ${expected.join(',')}`, 10);
@@ -44,8 +44,7 @@ async function allHold(token: string, expected: string[]): Promise<number> {
 try {
   await cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
   await cluster.kubectl(['wait', '--for=condition=Established', 'crd/fileclusters.filecluster.dev']);
-  operators.start('bench-operator-a');
-  operators.start('bench-operator-b');
+  await operators.start();
   await waitFor(() => operators.leader(), 30_000, 'a leader');
 
   const t0 = performance.now();
@@ -82,7 +81,7 @@ try {
   console.log('target: every Ready pod holds the new list within 1000 ms of the change');
 } finally {
   abort.abort();
-  await operators.stopAll();
+  await operators.stop();
   await cluster.deleteNamespace(ns).catch(() => {});
   await cluster.close();
 }

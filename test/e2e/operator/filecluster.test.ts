@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
 import {
   CRD_FILE,
-  OperatorReplicas,
+  PodAccess,
+  operatorsFor,
+  type Operators,
   clusterPods,
   clusterToken,
   condition,
@@ -24,8 +26,10 @@ const CONVERGE_MS = 150_000;
 describe('FileCluster operator', { timeout: 600_000 }, () => {
   let cluster: Cluster;
   let ns: string;
-  let operators: OperatorReplicas;
+  let operators: Operators;
+  let access: PodAccess;
   let token: string;
+  const urlOf = (pod: PodInfo) => access.url(pod);
 
   const kubectl = async (args: string[], input?: string) => {
     const r = await cluster.kubectl(args, input === undefined ? {} : { input });
@@ -49,7 +53,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
         const published = [...(status.peers ?? [])].sort((a, b) => a.id.localeCompare(b.id));
         assert.deepEqual(published.map((p) => p.id), pods.map((p) => p.name));
         for (const pod of pods) {
-          const held = await peersOf(pod.ip, token);
+          const held = await peersOf(await urlOf(pod), token);
           if (held.generation !== status.peerGeneration) return false;
           // A node never lists itself; everyone else must be there with the published URL.
           const expected = published.filter((p) => p.id !== pod.name);
@@ -73,7 +77,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
       (await clusterPods(cluster, ns, NAME).catch(() => [])).map(async (p) => `--- ${p.name}\n${(await cluster.logs(ns, p.name).catch(() => '')).split('\n').slice(-15).join('\n')}`),
     );
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\n${pods.stdout}\n${logs.join('\n')}\n${operators.logs()}`, { cause: err });
+    throw new Error(`${message}\n${pods.stdout}\n${logs.join('\n')}\n${await operators.logs()}`, { cause: err });
   }
   const step = (name: string, fn: () => Promise<void>) => test(name, () => fn().catch(explain));
 
@@ -82,14 +86,15 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
     await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
     ns = await cluster.createNamespace('fc-e2e');
-    operators = new OperatorReplicas(cluster, ns);
-    operators.start('operator-a');
-    operators.start('operator-b');
-    await waitFor(() => operators.leader(), 30_000, 'an operator replica to take the Lease');
+    access = new PodAccess(cluster, ns);
+    operators = operatorsFor(cluster, ns);
+    await operators.start();
+    await waitFor(() => operators.leader(), 60_000, 'an operator replica to take the Lease');
   });
 
   after(async () => {
-    await operators?.stopAll();
+    await access?.close();
+    await operators?.stop();
     if (ns) await cluster.deleteNamespace(ns).catch(() => {});
     await cluster?.close();
   });
@@ -138,9 +143,9 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
 
   step('a file written through one pod is readable from every pod', async () => {
     const pods = await clusterPods(cluster, ns, NAME);
-    assert.equal(await putFile(pods[0]!.ip, 'docs/hello.txt', 'hello from files-0', 'all'), 201);
+    assert.equal(await putFile(await urlOf(pods[0]!), 'docs/hello.txt', 'hello from files-0', 'all'), 201);
     for (const pod of pods) {
-      await waitFor(async () => (await getFile(pod.ip, 'docs/hello.txt')).body === 'hello from files-0', 30_000, `hello.txt on ${pod.name}`);
+      await waitFor(async () => (await getFile(await urlOf(pod), 'docs/hello.txt')).body === 'hello from files-0', 30_000, `hello.txt on ${pod.name}`);
     }
   });
 
@@ -148,7 +153,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=5']);
     const pods = await converged(5);
     for (const pod of pods.slice(3)) {
-      await waitFor(async () => (await getFile(pod.ip, 'docs/hello.txt')).body === 'hello from files-0', 60_000, `hello.txt caught up on ${pod.name}`);
+      await waitFor(async () => (await getFile(await urlOf(pod), 'docs/hello.txt')).body === 'hello from files-0', 60_000, `hello.txt caught up on ${pod.name}`);
     }
     const scale = JSON.parse(await ok(['get', '--raw', `/apis/filecluster.dev/v1alpha1/namespaces/${ns}/fileclusters/${NAME}/scale`])) as {
       spec: { replicas: number };
@@ -166,7 +171,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     for (const pod of pods) {
       for (let i = 0; i < 5; i++) {
         const file = `scale-down/${pod.name}-${i}.txt`;
-        assert.ok([200, 201].includes(await putFile(pod.ip, file, `${pod.name} ${i}`, 'local')));
+        assert.ok([200, 201].includes(await putFile(await urlOf(pod), file, `${pod.name} ${i}`, 'local')));
         written.push(file);
       }
     }
@@ -175,7 +180,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     for (const pod of remaining) {
       for (const file of written) {
         const got = await waitFor(async () => {
-          const r = await getFile(pod.ip, file);
+          const r = await getFile(await urlOf(pod), file);
           return r.status === 200 ? r.body : false;
         }, 30_000, `${file} on ${pod.name}`);
         assert.equal(got, file.slice('scale-down/'.length).replace(/-(\d+)\.txt$/, ' $1'));
@@ -192,7 +197,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     const claimUid = await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']);
     await ok(['delete', 'pod', `${NAME}-1`, '-n', ns, '--wait=false']);
     // Written while files-1 is away; only files-0 acknowledges it.
-    await waitFor(async () => [200, 201].includes(await putFile(before[0]!.ip, 'missed/while-away.txt', 'you were away', 'local')), 30_000, 'a write to files-0');
+    await waitFor(async () => [200, 201].includes(await putFile(await urlOf(before[0]!), 'missed/while-away.txt', 'you were away', 'local')), 30_000, 'a write to files-0');
     const pods = await waitFor(async () => {
       const p = await clusterPods(cluster, ns, NAME);
       const back = p.find((x) => x.name === `${NAME}-1`);
@@ -201,8 +206,8 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await converged(2);
     const back = pods.find((p) => p.name === `${NAME}-1`)!;
     assert.equal(await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']), claimUid, 'same volume');
-    assert.equal((await getFile(back.ip, 'docs/hello.txt')).body, 'hello from files-0');
-    await waitFor(async () => (await getFile(back.ip, 'missed/while-away.txt')).body === 'you were away', 60_000, 'the missed write on the returned pod');
+    assert.equal((await getFile(await urlOf(back), 'docs/hello.txt')).body, 'hello from files-0');
+    await waitFor(async () => (await getFile(await urlOf(back), 'missed/while-away.txt')).body === 'you were away', 60_000, 'the missed write on the returned pod');
   });
 
   step('a spec the schema allows but that cannot work is Degraded with an Event; other clusters keep working', async () => {
@@ -231,14 +236,17 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
 
   step('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
     const leader = await waitFor(() => operators.leader(), 30_000, 'a leader');
-    const standby = [...operators.replicas.keys()].find((id) => id !== leader);
-    assert.ok(standby, 'two replicas run');
+    assert.ok((await operators.identities()).some((id) => id !== leader), 'a second replica runs');
     await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=4']);
     await waitFor(async () => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns])).spec.replicas === 4, 30_000, 'the change to start');
     await operators.kill(leader);
-    await waitFor(async () => (await operators.leader()) === standby, 60_000, `${standby} to take the Lease`);
+    const successor = await waitFor(async () => {
+      const holder = await operators.leader();
+      return holder !== undefined && holder !== leader ? holder : false;
+    }, 60_000, 'another replica to take the Lease');
+    assert.ok((await operators.identities()).includes(successor));
     await converged(4);
-    operators.start(leader);
+    await operators.restore(leader);
   });
 
   step('deleting the FileCluster deletes everything it owned', async () => {

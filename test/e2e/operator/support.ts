@@ -1,11 +1,12 @@
 // Helpers of the operator end-to-end suite: operator replicas as processes, and the file server's HTTP
 // API reached through pod IPs, as a user on the cluster's network would.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster } from '../../harness/index.ts';
+import type { PodConnection } from '../../harness/types.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const CRD_FILE = path.join(REPO_ROOT, 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
@@ -17,12 +18,38 @@ export interface OperatorReplica {
   exited: Promise<number | null>;
 }
 
+/** Two operator replicas and what the suite does to them. */
+export interface Operators {
+  /** Installs or starts two replicas. */
+  start(): Promise<void>;
+  /** The Lease holder. */
+  leader(): Promise<string | undefined>;
+  /** Identities of the running replicas. */
+  identities(): Promise<string[]>;
+  /** Kills a replica without a chance to hand the Lease over. */
+  kill(identity: string): Promise<void>;
+  /** Brings the replica count back to two after a kill. */
+  restore(identity: string): Promise<void>;
+  logs(): Promise<string>;
+  stop(): Promise<void>;
+}
+
 /**
- * Operator replicas run as processes with the cluster's kubeconfig: that works the same on the local
- * provider and on an existing cluster (where no operator image may be loadable), and lets the suite
- * SIGKILL the leader at a chosen moment.
+ * FC_E2E_OPERATOR=process (default): replicas are processes on this machine with the cluster's
+ * kubeconfig. The same on the local provider and on any existing cluster whose pod IPs this machine
+ * reaches; needs no operator image in the cluster; the kill is a real SIGKILL.
+ * FC_E2E_OPERATOR=deployment: the operator as users install it (manifests/: the Deployment with two
+ * replicas and its RBAC), for existing clusters whose pod network is not reachable from here (kind); the
+ * kill is a forced pod deletion.
  */
-export class OperatorReplicas {
+export function operatorsFor(cluster: Cluster, namespace: string): Operators {
+  const mode = process.env['FC_E2E_OPERATOR'] ?? 'process';
+  if (mode === 'deployment') return new OperatorDeployment(cluster);
+  if (mode !== 'process') throw new Error(`FC_E2E_OPERATOR must be process or deployment, not ${mode}`);
+  return new OperatorProcesses(cluster, namespace);
+}
+
+export class OperatorProcesses implements Operators {
   private readonly cluster: Cluster;
   private readonly namespace: string;
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'fc-operator-e2e-'));
@@ -33,7 +60,12 @@ export class OperatorReplicas {
     this.namespace = namespace;
   }
 
-  start(identity: string): OperatorReplica {
+  async start(): Promise<void> {
+    this.spawn('operator-a');
+    this.spawn('operator-b');
+  }
+
+  spawn(identity: string): OperatorReplica {
     const logFile = path.join(this.dir, `${identity}.log`);
     const out = createWriteStream(logFile);
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'operator/src/main.ts')], {
@@ -69,18 +101,115 @@ export class OperatorReplicas {
     this.replicas.delete(identity);
   }
 
-  async leader(): Promise<string | undefined> {
-    const r = await this.cluster.kubectl(['get', 'lease', 'filecluster-operator', '-n', this.namespace, '-o', 'jsonpath={.spec.holderIdentity}']);
-    return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  async restore(identity: string): Promise<void> {
+    this.spawn(identity);
   }
 
-  logs(): string {
+  async identities(): Promise<string[]> {
+    return [...this.replicas.keys()];
+  }
+
+  async leader(): Promise<string | undefined> {
+    return leaseHolder(this.cluster, this.namespace, 'filecluster-operator');
+  }
+
+  async logs(): Promise<string> {
     return [...this.replicas.values()].map((r) => `--- ${r.identity}\n${tailOf(r.logFile, 40)}`).join('\n');
   }
 
-  async stopAll(): Promise<void> {
+  async stop(): Promise<void> {
     await Promise.all([...this.replicas.keys()].map((id) => this.kill(id, 'SIGTERM')));
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const OPERATOR_NAMESPACE = 'filecluster-system';
+const OPERATOR_SELECTOR = 'app.kubernetes.io/name=filecluster-operator';
+
+export class OperatorDeployment implements Operators {
+  private readonly cluster: Cluster;
+  private lease = 'filecluster';
+
+  constructor(cluster: Cluster) {
+    this.cluster = cluster;
+  }
+
+  private async kubectl(args: string[]): Promise<string> {
+    const r = await this.cluster.kubectl(args, { timeoutMs: 240_000 });
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  async start(): Promise<void> {
+    const dir = path.join(REPO_ROOT, 'manifests');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+      await this.kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(dir, file)]);
+    }
+    const deployment = await kubectlJson<{ spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }>(
+      this.cluster,
+      ['get', 'deployment', 'filecluster', '-n', OPERATOR_NAMESPACE],
+    );
+    this.lease = deployment.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'FC_LEASE_NAME')?.value ?? this.lease;
+    await this.kubectl(['rollout', 'status', 'deployment/filecluster', '-n', OPERATOR_NAMESPACE, '--timeout=180s']);
+  }
+
+  async leader(): Promise<string | undefined> {
+    return leaseHolder(this.cluster, OPERATOR_NAMESPACE, this.lease);
+  }
+
+  async identities(): Promise<string[]> {
+    const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(this.cluster, ['get', 'pods', '-n', OPERATOR_NAMESPACE, '-l', OPERATOR_SELECTOR]);
+    return pods.items.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+  }
+
+  async kill(identity: string): Promise<void> {
+    await this.kubectl(['delete', 'pod', identity, '-n', OPERATOR_NAMESPACE, '--grace-period=0', '--force', '--wait=false']);
+  }
+
+  async restore(): Promise<void> {
+    await this.kubectl(['rollout', 'status', 'deployment/filecluster', '-n', OPERATOR_NAMESPACE, '--timeout=180s']);
+  }
+
+  async logs(): Promise<string> {
+    const pods = await this.identities().catch(() => []);
+    const logs = await Promise.all(pods.map(async (p) => `--- ${p}\n${(await this.cluster.logs(OPERATOR_NAMESPACE, p).catch(() => '')).split('\n').slice(-40).join('\n')}`));
+    return logs.join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await this.cluster.kubectl(['delete', '-f', path.join(REPO_ROOT, 'manifests/03-operator.yaml'), '--ignore-not-found', '--wait=true']);
+  }
+}
+
+async function leaseHolder(cluster: Cluster, namespace: string, name: string): Promise<string | undefined> {
+  const r = await cluster.kubectl(['get', 'lease', name, '-n', namespace, '-o', 'jsonpath={.spec.holderIdentity}']);
+  return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+
+/** URLs of pods' port 8080 as seen from here: the pod IP, or a port-forward where that is unreachable. */
+export class PodAccess {
+  private readonly cluster: Cluster;
+  private readonly namespace: string;
+  private readonly open = new Map<string, PodConnection>();
+
+  constructor(cluster: Cluster, namespace: string) {
+    this.cluster = cluster;
+    this.namespace = namespace;
+  }
+
+  async url(pod: PodInfo): Promise<string> {
+    const key = `${pod.name}/${pod.uid}/${pod.ip}`;
+    let conn = this.open.get(key);
+    if (!conn) {
+      conn = await this.cluster.reachPod(this.namespace, pod.name, 8080);
+      this.open.set(key, conn);
+    }
+    return conn.url;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.open.values()].map((c) => c.close()));
+    this.open.clear();
   }
 }
 
@@ -127,16 +256,14 @@ export async function clusterToken(cluster: Cluster, namespace: string, secret: 
   return Buffer.from(r.stdout.trim(), 'base64').toString('utf8');
 }
 
-export const podUrl = (ip: string): string => `http://${ip}:8080`;
-
-export async function peersOf(ip: string, token: string): Promise<{ generation: number; peers: Array<{ id: string; url: string }> }> {
-  const res = await fetch(`${podUrl(ip)}/internal/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
-  if (!res.ok) throw new Error(`GET /internal/peers on ${ip}: ${res.status}`);
+export async function peersOf(base: string, token: string): Promise<{ generation: number; peers: Array<{ id: string; url: string }> }> {
+  const res = await fetch(`${base}/internal/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
+  if (!res.ok) throw new Error(`GET ${base}/internal/peers: ${res.status}`);
   return (await res.json()) as { generation: number; peers: Array<{ id: string; url: string }> };
 }
 
-export async function putFile(ip: string, file: string, content: string, ack: 'local' | 'majority' | 'all' = 'local'): Promise<number> {
-  const res = await fetch(`${podUrl(ip)}/files/${file}`, {
+export async function putFile(base: string, file: string, content: string, ack: 'local' | 'majority' | 'all' = 'local'): Promise<number> {
+  const res = await fetch(`${base}/files/${file}`, {
     method: 'PUT',
     headers: { 'content-type': 'text/plain', 'x-filecluster-ack': ack },
     body: content,
@@ -146,8 +273,8 @@ export async function putFile(ip: string, file: string, content: string, ack: 'l
   return res.status;
 }
 
-export async function getFile(ip: string, file: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${podUrl(ip)}/files/${file}`, { signal: AbortSignal.timeout(5000) });
+export async function getFile(base: string, file: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${base}/files/${file}`, { signal: AbortSignal.timeout(5000) });
   return { status: res.status, body: await res.text() };
 }
 

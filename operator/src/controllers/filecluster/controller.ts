@@ -110,18 +110,31 @@ export class FileClusterController {
     if (this.queue) return;
     const queue = new WorkQueue({ onDepth: (d) => this.metrics.workqueueDepth.set(d) });
     this.queue = queue;
-    for (const fc of this.fileclusters.list()) this.enqueue(fc.metadata.namespace, fc.metadata.name);
-    this.workers = runWorkers(
-      queue,
-      this.opts.workers,
-      (key) => this.reconciler.reconcile(key),
-      (key, err, retryInMs) => this.log.error({ cluster: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed'),
-    );
+    // Decisions need complete caches (an empty pod cache would look like a cluster without members):
+    // keys collect in the queue until every informer has listed once.
+    this.workers = this.untilSynced(queue).then((live) => {
+      if (!live) return;
+      for (const fc of this.fileclusters.list()) this.enqueue(fc.metadata.namespace, fc.metadata.name);
+      return runWorkers(
+        queue,
+        this.opts.workers,
+        (key) => this.reconciler.reconcile(key),
+        (key, err, retryInMs) => this.log.error({ cluster: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed'),
+      );
+    });
     // The safety net: every FileCluster is reconciled at least this often even if no event arrives.
     this.resync = setInterval(() => {
       for (const fc of this.fileclusters.list()) this.enqueue(fc.metadata.namespace, fc.metadata.name);
     }, this.opts.resyncMs);
     this.resync.unref();
+  }
+
+  private async untilSynced(queue: WorkQueue): Promise<boolean> {
+    while (!this.synced) {
+      if (this.queue !== queue) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return this.queue === queue;
   }
 
   /** Stops the workers (on losing leadership or shutdown) and waits for in-flight reconciles. */
