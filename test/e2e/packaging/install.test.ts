@@ -3,11 +3,12 @@
 // `helm install` brings up an operator that reconciles a FileCluster, whose live /metrics carry every
 // operator metric the dashboard and the alerts name.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Cluster, startCluster, waitFor } from '../../harness/index.ts';
+import { ProcessSupervisor, freePort, removeDir } from '../../harness/processes.ts';
 import { PROMETHEUS_HINT, PrometheusServer, checkQuery, declaredFamilies } from '../../integration/packaging/prometheus-server.ts';
 import { dashboardQueries, isOperatorMetric, ownLintFindings, ruleQueries, selectors, substituteVariables } from '../../integration/packaging/promql.ts';
 import {
@@ -16,7 +17,6 @@ import {
   CHART,
   CRD_FILE,
   REPO,
-  freePort,
   helmBinary,
   helmTemplateText,
   parseObjects,
@@ -198,12 +198,14 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     assert.match(expositions.join('\n'), /^filecluster_operator_reconcile_total\{result="success"\} [1-9]/m);
 
     const dir = mkdtempSync(join(tmpdir(), 'fc-operator-prometheus-'));
-    const prometheus = await PrometheusServer.start(dir, `127.0.0.1:${await freePort('127.0.0.1')}`, {
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      rule_files: [ALERTS_FILE],
-      scrape_configs: [{ job_name: 'operator', static_configs: pods.map(([pod, host]) => ({ targets: [host], labels: { namespace: ns, pod } })) }],
-    });
+    const supervisor = new ProcessSupervisor(join(dir, 'processes'));
+    supervisor.startWatchdog(dir);
     try {
+      const prometheus = await PrometheusServer.start(supervisor, dir, `127.0.0.1:${await freePort('127.0.0.1')}`, {
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [ALERTS_FILE],
+        scrape_configs: [{ job_name: 'operator', static_configs: pods.map(([pod, host]) => ({ targets: [host], labels: { namespace: ns, pod } })) }],
+      });
       await waitFor(async () => ((await prometheus.query('min(count_over_time(filecluster_operator_leader[1m])) >= 3')).data?.result.length ?? 0) > 0, 30_000, 'three scrapes of both operator pods', 500);
       const exported = new Set(['up', ...expositions.flatMap(declaredFamilies)]);
       const empty: string[] = [];
@@ -223,8 +225,9 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
       const noLeader = await prometheus.query('ALERTS{alertname="FileClusterOperatorNoLeader"}');
       assert.deepEqual(noLeader.data?.result, [], 'one leader: FileClusterOperatorNoLeader stays quiet');
     } finally {
-      await prometheus.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await supervisor.stopAll(10_000);
+      supervisor.dispose();
+      removeDir(dir);
     }
 
     await helm(['uninstall', 'e2e', '--namespace', ns, '--wait', '--timeout', '120s']);

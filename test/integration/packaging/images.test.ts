@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../../harness/index.ts';
 import { type DockerDaemon, ensureDockerDaemon } from '../../resilience/support/docker-daemon.ts';
-import { REPO, freePort, loopbackNet, runOk } from './support.ts';
+import { freePort } from '../../harness/processes.ts';
+import { REPO, loopbackNet, runOk } from './support.ts';
 
 const UID = 65532;
 const TAG = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;

@@ -1,12 +1,12 @@
 // A real Prometheus (Debian's package) for the packaging tests, and the check every dashboard and rule
 // expression must pass against it.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../harness/index.ts';
+import type { ProcessSupervisor } from '../../harness/processes.ts';
 import { family, groupingLabels, selectors } from './promql.ts';
-import { REPO, requireCommand } from './support.ts';
+import { requireCommand } from './support.ts';
 
 export const PROMETHEUS_HINT = 'apt-get install -y prometheus (Debian package, ships prometheus and promtool)';
 
@@ -15,44 +15,28 @@ export interface Sample {
   value: [number, string];
 }
 
-/** Starts a command with its output in a log file; stopProcess() ends it. */
-export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
-  const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(log);
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
-  return child;
-}
-
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 export class PrometheusServer {
   readonly address: string;
-  private readonly child: ChildProcess;
 
-  private constructor(address: string, child: ChildProcess) {
+  private constructor(address: string) {
     this.address = address;
-    this.child = child;
   }
 
-  /** Runs Prometheus with the given configuration (as an object) on `address`, storing under `dir`. */
-  static async start(dir: string, address: string, config: object): Promise<PrometheusServer> {
+  /**
+   * Runs Prometheus under `supervisor` (whose stopAll() ends it) with the configuration (an object) on
+   * `address`, storing under `dir`.
+   */
+  static async start(supervisor: ProcessSupervisor, dir: string, address: string, config: object): Promise<PrometheusServer> {
     const binary = requireCommand('prometheus', PROMETHEUS_HINT);
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config));
-    const child = startProcess(binary, [
+    supervisor.spawn('prometheus', [
+      binary,
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'tsdb')}`,
       `--web.listen-address=${address}`,
       '--log.level=warn',
-    ], { PATH: process.env['PATH'] }, join(dir, 'prometheus.log'));
-    const server = new PrometheusServer(address, child);
+    ], { env: { PATH: process.env['PATH'] }, logFile: join(dir, 'prometheus.log') });
+    const server = new PrometheusServer(address);
     await waitFor(async () => (await fetch(`http://${address}/-/ready`).catch(() => undefined))?.ok, 30_000, 'Prometheus ready');
     return server;
   }
@@ -72,10 +56,6 @@ export class PrometheusServer {
   async seriesLabels(metric: string): Promise<Set<string>> {
     const series = await this.api<Array<Record<string, string>>>(`/api/v1/series?match[]=${encodeURIComponent(metric)}`);
     return new Set(series.flatMap((s) => Object.keys(s)));
-  }
-
-  stop(): Promise<void> {
-    return stopProcess(this.child);
   }
 }
 

@@ -3,15 +3,15 @@
 // and the rules: none may error, name a metric the servers do not export, or filter or group by a label
 // their series do not carry. promtool also lints each server's live /metrics.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../../harness/index.ts';
-import { PROMETHEUS_HINT, PrometheusServer, checkQuery, declaredFamilies, startProcess, stopProcess } from './prometheus-server.ts';
+import { ProcessSupervisor, freePort, removeDir } from '../../harness/processes.ts';
+import { PROMETHEUS_HINT, PrometheusServer, checkQuery, declaredFamilies } from './prometheus-server.ts';
 import { dashboardQueries, isOperatorMetric, loadDashboard, ownLintFindings, ruleQueries, selectors, substituteVariables } from './promql.ts';
-import { ALERTS_FILE, REPO, freePort, loopbackNet, requireCommand, run } from './support.ts';
+import { ALERTS_FILE, REPO, loopbackNet, requireCommand, run } from './support.ts';
 
 const NAMESPACE = 'apps';
 const CLUSTER = 'fc';
@@ -29,8 +29,8 @@ interface Server {
 let servers: Server[];
 let deadPeer: Server;
 
-const children: ChildProcess[] = [];
 let work: string;
+let supervisor: ProcessSupervisor;
 let prometheus: PrometheusServer;
 
 async function traffic(round: number): Promise<void> {
@@ -51,6 +51,9 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
     requireCommand('prometheus', PROMETHEUS_HINT);
     requireCommand('promtool', PROMETHEUS_HINT);
     work = mkdtempSync(join(tmpdir(), 'fc-prometheus-'));
+    // Every process in its own group, killed (and work removed) by a watchdog should this process die.
+    supervisor = new ProcessSupervisor(join(work, 'processes'));
+    supervisor.startWatchdog(work);
     // A loopback address and free ports per server; the down peer's ports are free, so nothing answers.
     const net = loopbackNet();
     const server = async (i: number): Promise<Server> => {
@@ -64,24 +67,28 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
       const peers = [...servers, deadPeer].filter((p) => p.id !== s.id).map((p) => `${p.id}=http://${p.ip}:${p.port}`).join(',');
       const dataDir = join(work, s.id);
       mkdirSync(dataDir);
-      children.push(startProcess(node, ['fileserver/src/main.ts'], {
-        PATH: process.env['PATH'],
-        FC_NODE_ID: s.id,
-        FC_HOST: s.ip,
-        FC_PORT: String(s.port),
-        FC_METRICS_PORT: String(s.metricsPort),
-        FC_DATA_DIR: dataDir,
-        FC_TOKEN: TOKEN,
-        FC_PEERS: peers,
-        FC_CATCHUP_INTERVAL_SECONDS: '1',
-        FC_LOG_LEVEL: 'warn',
-      }, join(work, `${s.id}.log`)));
+      supervisor.spawn(s.id, [node, 'fileserver/src/main.ts'], {
+        cwd: REPO,
+        logFile: join(work, `${s.id}.log`),
+        env: {
+          PATH: process.env['PATH'],
+          FC_NODE_ID: s.id,
+          FC_HOST: s.ip,
+          FC_PORT: String(s.port),
+          FC_METRICS_PORT: String(s.metricsPort),
+          FC_DATA_DIR: dataDir,
+          FC_TOKEN: TOKEN,
+          FC_PEERS: peers,
+          FC_CATCHUP_INTERVAL_SECONDS: '1',
+          FC_LOG_LEVEL: 'warn',
+        },
+      });
     }
     for (const s of servers) {
       await waitFor(async () => (await fetch(`http://${s.ip}:${s.port}/healthz`).catch(() => undefined))?.ok, 30_000, `${s.id} /healthz`);
     }
     const target = (s: Server) => ({ targets: [`${s.ip}:${s.metricsPort}`], labels: { namespace: NAMESPACE, filecluster: CLUSTER, pod: s.id } });
-    prometheus = await PrometheusServer.start(work, `${net}.10:${await freePort(`${net}.10`)}`, {
+    prometheus = await PrometheusServer.start(supervisor, work, `${net}.10:${await freePort(`${net}.10`)}`, {
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
       rule_files: [ALERTS_FILE],
       scrape_configs: [{ job_name: 'fileservers', static_configs: [...servers, deadPeer].map(target) }],
@@ -98,8 +105,9 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
   });
 
   after(async () => {
-    await Promise.all([...children.map(stopProcess), prometheus?.stop()]);
-    if (work) rmSync(work, { recursive: true, force: true });
+    await supervisor?.stopAll(10_000);
+    supervisor?.dispose();
+    if (work) removeDir(work);
   });
 
   it('promtool check metrics finds nothing in the file servers\' own metrics', () => {

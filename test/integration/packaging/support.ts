@@ -2,7 +2,6 @@
 // tools with a clear message when they are missing.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { packagingTools } from '../../../scripts/tools.ts';
@@ -123,18 +122,6 @@ export function findOne(objects: K8sObject[], kind: string, name?: string): K8sO
 }
 
 export const readYaml = (path: string): unknown => parseYaml(readFileSync(path, 'utf8'));
-
-/** A port nothing listens on at `host` now, chosen by the kernel (tests never use fixed ports). */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A random loopback /24 in 127.2-9.x, the blocks the test cluster's pod network leaves to tests. */
 export const loopbackNet = (): string => `127.${2 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 256)}`;
