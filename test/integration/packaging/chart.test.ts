@@ -187,12 +187,15 @@ describe('helm chart', () => {
       ['watchNamespaces={Not_A_Namespace}', /watchNamespaces\/0.*pattern/],
       ['metrics.podMonitor.interval=often', /interval.*pattern/],
       ['replicas=3', /additional properties 'replicas' not allowed/],
+      // Two replicas without leader election would both reconcile.
+      ['leaderElection.enabled=false', /replicaCount.*maximum: got 2, want 1/],
     ];
     for (const [value, message] of cases) {
       const result = run(helmBinary(), ['template', 'x', CHART, '--set', value]);
       assert.notEqual(result.code, 0, `--set ${value} was accepted`);
       assert.match(result.stderr, message, `--set ${value}: ${result.stderr}`);
     }
+    assert.equal(run(helmBinary(), ['template', 'x', CHART, '--set', 'leaderElection.enabled=false', '--set', 'replicaCount=1']).code, 0);
   });
 
   it('documents every value of values.schema.json in the chart README', () => {
