@@ -234,6 +234,42 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await ok(['delete', '-n', ns, 'fc/broken', '--wait=true']);
   });
 
+  step('a pod template change rolls one pod at a time, each Ready before the next restarts', async () => {
+    const pods = await converged(3);
+    const sts = () => kubectlJson<{ metadata: { generation: number }; status: { observedGeneration?: number; updateRevision?: string; currentRevision?: string; updatedReplicas?: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
+    const before = await sts();
+    await ok(['patch', 'fc', NAME, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { logLevel: 'debug' } })]);
+    let mostDown = 0;
+    await waitFor(async () => {
+      const now = await clusterPods(cluster, ns, NAME);
+      mostDown = Math.max(mostDown, 3 - now.filter((p) => p.ready).length);
+      const s = await sts();
+      return s.status.observedGeneration === s.metadata.generation && s.status.updateRevision !== before.status.updateRevision && s.status.currentRevision === s.status.updateRevision && s.status.updatedReplicas === 3;
+    }, CONVERGE_MS, 'the rollout to finish', 100);
+    assert.ok(mostDown <= 1, `at most one pod down at a time, saw ${mostDown}`);
+    const after = await converged(3);
+    assert.ok(after.every((p, i) => p.uid !== pods[i]!.uid), 'every pod was replaced');
+    const env = await ok(['get', 'statefulset', NAME, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="FC_LOG_LEVEL")].value}']);
+    assert.equal(env, 'debug');
+    const events = await ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${NAME},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    assert.match(events, /RollingUpdate/);
+    assert.equal((await getFile(await urlOf(after[2]!), 'docs/hello.txt')).body, 'hello from files-0');
+  });
+
+  step('the operator serves health, readiness and its metrics', async () => {
+    const base = await operators.endpoint();
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^filecluster_operator_leader 1$/m);
+    const pushes = /^filecluster_operator_peer_push_total\{result="success"\} (\d+)$/m.exec(metrics);
+    assert.ok(pushes && Number(pushes[1]) > 0, 'successful peer pushes are counted');
+    assert.match(metrics, /^filecluster_operator_reconcile_total\{result="success"\} \d+$/m);
+    assert.match(metrics, /^filecluster_operator_reconcile_duration_seconds_count \d+$/m);
+    assert.match(metrics, /^filecluster_operator_workqueue_depth \d+$/m);
+    assert.match(metrics, /^filecluster_operator_peer_push_duration_seconds_bucket/m);
+  });
+
   step('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
     const leader = await waitFor(() => operators.leader(), 30_000, 'a leader');
     assert.ok((await operators.identities()).some((id) => id !== leader), 'a second replica runs');

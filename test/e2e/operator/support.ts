@@ -31,6 +31,8 @@ export interface Operators {
   /** Brings the replica count back to two after a kill. */
   restore(identity: string): Promise<void>;
   logs(): Promise<string>;
+  /** Base URL of the leader's health and metrics server. */
+  endpoint(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -113,6 +115,16 @@ export class OperatorProcesses implements Operators {
     return leaseHolder(this.cluster, this.namespace, 'filecluster-operator');
   }
 
+  async endpoint(): Promise<string> {
+    const leader = await this.leader();
+    const replica = leader ? this.replicas.get(leader) : undefined;
+    if (!replica) throw new Error('no leader among the replicas started here');
+    const line = readFileSync(replica.logFile, 'utf8').split('\n').find((l) => l.includes('"operator listening"'));
+    const port = line ? (JSON.parse(line) as { port: number }).port : undefined;
+    if (!port) throw new Error(`${leader} has not logged its port`);
+    return `http://127.0.0.1:${port}`;
+  }
+
   async logs(): Promise<string> {
     return [...this.replicas.values()].map((r) => `--- ${r.identity}\n${tailOf(r.logFile, 40)}`).join('\n');
   }
@@ -170,6 +182,16 @@ export class OperatorDeployment implements Operators {
     await this.kubectl(['rollout', 'status', 'deployment/filecluster', '-n', OPERATOR_NAMESPACE, '--timeout=180s']);
   }
 
+  private conn?: PodConnection;
+
+  async endpoint(): Promise<string> {
+    const leader = await this.leader();
+    if (!leader) throw new Error('no leader');
+    await this.conn?.close();
+    this.conn = await this.cluster.reachPod(OPERATOR_NAMESPACE, leader, 8080);
+    return this.conn.url;
+  }
+
   async logs(): Promise<string> {
     const pods = await this.identities().catch(() => []);
     const logs = await Promise.all(pods.map(async (p) => `--- ${p}\n${(await this.cluster.logs(OPERATOR_NAMESPACE, p).catch(() => '')).split('\n').slice(-40).join('\n')}`));
@@ -177,6 +199,7 @@ export class OperatorDeployment implements Operators {
   }
 
   async stop(): Promise<void> {
+    await this.conn?.close();
     await this.cluster.kubectl(['delete', '-f', path.join(REPO_ROOT, 'manifests/03-operator.yaml'), '--ignore-not-found', '--wait=true']);
   }
 }
