@@ -64,7 +64,7 @@ export function createMetrics() {
       name: 'filecluster_replication_ack_latency_seconds',
       help: 'Time from local commit of a change to its acknowledgement by a peer',
       labelNames: ['peer'] as const,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60],
       registers,
     }),
     attempts: new Counter({

@@ -122,7 +122,7 @@ export function filesRouter({ store, replicator, config }: FilesDeps): Router {
       ctx.length = entry.size === 0 ? 0 : end - start + 1;
       return;
     }
-    ctx.body = fh.createReadStream({ start, end, highWaterMark: 256 * 1024 });
+    ctx.body = fh.createReadStream({ start, end, highWaterMark: 64 * 1024 });
     ctx.length = end - start + 1;
   });
 

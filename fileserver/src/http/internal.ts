@@ -112,7 +112,7 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
         const { entry, fh } = opened;
         yield {
           header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          body: fh.createReadStream({ highWaterMark: 256 * 1024 }),
+          body: fh.createReadStream({ highWaterMark: 64 * 1024 }),
         };
       }
     }

@@ -11,7 +11,7 @@ const MAX_HEADER_BYTES = 8 * 1024;
 
 export interface OutgoingChange {
   header: ChangeHeader;
-  body?: AsyncIterable<Buffer>;
+  body?: AsyncIterable<Buffer> | Iterable<Buffer>;
 }
 
 export async function* encodeChanges(changes: AsyncIterable<OutgoingChange>): AsyncGenerator<Buffer> {

@@ -115,6 +115,12 @@ export class PeerSender {
           yield { header: { path, version: e.version, deleted: true, size: 0, sha256: '', contentType: '' } };
           continue;
         }
+        const cached = store.recent.get(e.blob);
+        if (cached) {
+          metrics.sentBytes.inc({ peer: peerId }, e.size);
+          yield { header: { path, version: e.version, deleted: false, size: e.size, sha256: e.sha256, contentType: e.contentType }, body: [cached] };
+          continue;
+        }
         let file: Awaited<ReturnType<Store['openFile']>>;
         try {
           file = await store.openFile(path);
@@ -132,7 +138,7 @@ export class PeerSender {
         metrics.sentBytes.inc({ peer: peerId }, entry.size);
         yield {
           header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          body: fh.createReadStream({ highWaterMark: 256 * 1024 }),
+          body: fh.createReadStream({ highWaterMark: 64 * 1024 }),
         };
       }
     }

@@ -12,8 +12,44 @@ import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './ver
 
 /** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
 export const INLINE_MAX_BYTES = 64 * 1024;
-const DEFAULT_COMPACT_BYTES = 32 * 1024 * 1024;
-const SYNC_CONCURRENCY = 32;
+const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
+// Object fsyncs before a snapshot share the thread pool with live requests; keep them to a few at a time.
+const SYNC_CONCURRENCY = 8;
+const RECENT_CACHE_BYTES = 16 * 1024 * 1024;
+
+/** A byte-bounded map of object name to bytes, evicting the oldest first. */
+export class RecentObjects {
+  private readonly map = new Map<string, Buffer>();
+  private bytes = 0;
+  private readonly max: number;
+
+  constructor(maxBytes: number) {
+    this.max = maxBytes;
+  }
+
+  set(blob: string, data: Buffer): void {
+    if (data.length > this.max) return;
+    this.map.set(blob, data);
+    this.bytes += data.length;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.max) break;
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+
+  get(blob: string): Buffer | undefined {
+    return this.map.get(blob);
+  }
+
+  delete(blob: string): void {
+    const v = this.map.get(blob);
+    if (v) {
+      this.map.delete(blob);
+      this.bytes -= v.length;
+    }
+  }
+}
 
 /** The part of the file system that object bytes are written through; replaceable to simulate a full disk. */
 export interface ObjectWriter {
@@ -108,6 +144,11 @@ export class Store {
   private journal!: Journal;
   private readonly locks = new Map<string, Promise<unknown>>();
   private dirty = new Set<string>();
+  /** Object names: random per process start plus a counter, so unique across restarts without a random draw per write. */
+  private readonly blobPrefix = randomBytes(8).toString('hex');
+  private blobCounter = 0;
+  /** Bytes of recent small local writes, so pushes to peers need not read them back from disk. */
+  readonly recent = new RecentObjects(RECENT_CACHE_BYTES);
   private replayInline: Map<string, Buffer> | undefined = new Map();
 
   private constructor(opts: StoreOptions) {
@@ -183,7 +224,15 @@ export class Store {
       if (this.replayInline && data) this.replayInline.set(rec.e.blob, data);
       else this.dirty.add(rec.e.blob);
     }
+    if (rec.t === 'put' && r.applied && rec.to.length > 0 && data) this.recent.set(rec.e.blob, data);
+    if (rec.t === 'ack' && r.acked) {
+      for (const a of r.acked) {
+        const e = this.state.entries.get(a.path);
+        if (e && !e.deleted && !this.state.outbox.isPendingAnywhere(a.path)) this.recent.delete(e.blob);
+      }
+    }
     if (r.orphanBlob) {
+      this.recent.delete(r.orphanBlob);
       this.dirty.delete(r.orphanBlob);
       if (this.replayInline) this.replayInline.delete(r.orphanBlob);
       else void unlink(join(this.objectsDir, r.orphanBlob)).catch(() => undefined);
@@ -275,7 +324,7 @@ export class Store {
   }
 
   private async ingest(body: ByteSource, size: number, expectSha: string | undefined): Promise<Ingested> {
-    const blob = randomBytes(16).toString('hex');
+    const blob = `${this.blobPrefix}${(this.blobCounter++).toString(16).padStart(10, '0')}`;
     const tmp = join(this.objectsDir, `${blob}.tmp`);
     const hash = createHash('sha256');
     let writer: ObjectWriter | undefined;
@@ -293,7 +342,9 @@ export class Store {
         inline = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
         if (received === size) {
           hash.update(inline);
-          writer = await this.openWriter(tmp);
+          // A fresh random name is invisible until a journal record points at it, and the record
+          // carries the bytes, so small objects skip the temp name: the journal commit is their rename.
+          writer = await this.openWriter(join(this.objectsDir, blob));
           await writer.write(inline);
         }
       } else {
@@ -314,7 +365,7 @@ export class Store {
       if (expectSha !== undefined && expectSha !== sha256) {
         throw new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
       }
-      await rename(tmp, join(this.objectsDir, blob));
+      if (!inline) await rename(tmp, join(this.objectsDir, blob));
       return { blob, sha256, inline };
     } catch (err) {
       await writer?.close().catch(() => undefined);

@@ -30,6 +30,9 @@ describe('replication between three file-server processes', () => {
         assert.equal(sha(got.body), sha(bytes));
       }
     }
+    // Replicated writes are not replicated again: the node that took no client write pushed nothing.
+    assert.equal(await metric(nodes[2]!, `filecluster_replication_attempts_total{peer="${nodes[0]!.id}",result="success"}`), 0);
+    assert.equal(await metric(nodes[2]!, `filecluster_replication_attempts_total{peer="${nodes[1]!.id}",result="success"}`), 0);
   });
 
   it('concurrent conflicting writes to one path converge to one result everywhere', async () => {
