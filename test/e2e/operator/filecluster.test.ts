@@ -1,6 +1,6 @@
 // The FileCluster operator end to end, on the harness's cluster (FC_TEST_PROVIDER: local by default, or
 // existing), through kubectl and the file servers' HTTP API as a user would.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
 import {
@@ -79,7 +79,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(`${message}\n${pods.stdout}\n${logs.join('\n')}\n${await operators.logs()}`, { cause: err });
   }
-  const step = (name: string, fn: () => Promise<void>) => test(name, () => fn().catch(explain));
+  const step = (name: string, fn: (t: TestContext) => Promise<void>) => test(name, (t) => fn(t).catch(explain));
 
   before(async () => {
     cluster = await startCluster();
@@ -190,6 +190,35 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     assert.equal(sts.spec.replicas, 2);
     const events = await ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${NAME},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
     assert.match(events, /ScalingDown/);
+  });
+
+  step('a scale-down waits, and says why, while a leaving pod cannot confirm its writes are replicated', async (t) => {
+    const local = cluster.local;
+    if (!local) return t.skip('freezing a pod\'s process needs the local provider');
+    await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=3']);
+    const pods = await converged(3);
+    assert.equal([200, 201].includes(await putFile(await urlOf(pods[2]!), 'gated/late.txt', 'written to files-2', 'local')), true);
+    const frozen = local.processes().filter((p) => p.namespace === ns && p.pod === `${NAME}-2`);
+    assert.ok(frozen.length > 0);
+    const signal = (sig: NodeJS.Signals) => frozen.forEach((p) => process.kill(p.pid, sig));
+    signal('SIGSTOP');
+    try {
+      await waitFor(async () => !(await clusterPods(cluster, ns, NAME)).find((p) => p.name === `${NAME}-2`)?.ready, 60_000, 'files-2 to turn not Ready');
+      await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=2']);
+      const waiting = await waitFor(async () => {
+        const c = condition(await fileClusterStatus(cluster, ns, NAME), 'Progressing');
+        return c?.reason === 'ScaleDownWaitingForReplication' ? c : false;
+      }, 60_000, 'Progressing=ScaleDownWaitingForReplication');
+      assert.match(waiting.message, /scale-down from 3 to 2 waits: files-2 is not Ready/);
+      const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
+      assert.equal(sts.spec.replicas, 3, 'the StatefulSet keeps the leaving pod');
+    } finally {
+      signal('SIGCONT');
+    }
+    const remaining = await converged(2);
+    for (const pod of remaining) {
+      await waitFor(async () => (await getFile(await urlOf(pod), 'gated/late.txt')).body === 'written to files-2', 30_000, `late.txt on ${pod.name}`);
+    }
   });
 
   step('a deleted pod comes back on its own volume and catches up on what it missed', async () => {
