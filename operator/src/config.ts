@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
 const bool = z
@@ -77,4 +78,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   };
   if (e.KUBECONFIG) config.kubeconfig = e.KUBECONFIG;
   return config;
+}
+
+/** Command-line flags, each the twin of an environment variable (a flag wins over the variable). */
+const FLAGS: Record<string, string> = {
+  'watch-namespaces': 'FC_WATCH_NAMESPACES',
+  kubeconfig: 'KUBECONFIG',
+  host: 'FC_OPERATOR_HOST',
+  port: 'FC_OPERATOR_PORT',
+  'leader-election': 'FC_LEADER_ELECTION',
+  'lease-name': 'FC_LEASE_NAME',
+  'lease-namespace': 'FC_LEASE_NAMESPACE',
+  identity: 'FC_POD_NAME',
+  'fileserver-image': 'FC_FILESERVER_IMAGE',
+  workers: 'FC_WORKERS',
+  'log-level': 'FC_LOG_LEVEL',
+};
+
+export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.keys(FLAGS).map((f) => [f, { type: 'string' as const }])),
+    strict: true,
+  });
+  const merged: NodeJS.ProcessEnv = { ...env };
+  for (const [flag, value] of Object.entries(values)) {
+    const name = FLAGS[flag];
+    if (name && typeof value === 'string') merged[name] = value;
+  }
+  return loadConfig(merged);
 }

@@ -1,8 +1,8 @@
 import { buildOperator, loadKubeConfig } from './app.ts';
-import { loadConfig } from './config.ts';
+import { configFromArgs } from './config.ts';
 import { createLogger } from './logger.ts';
 
-const config = loadConfig();
+const config = configFromArgs(process.argv.slice(2), process.env);
 const log = createLogger(config.logLevel);
 const operator = buildOperator(config, loadKubeConfig(config), log);
 
