@@ -19,7 +19,7 @@ export class EventRecorder {
   private readonly log: Logger;
   private readonly component: string;
   private readonly host: string;
-  private readonly recent = new Map<string, { name: string; count: number; at: number; first: string }>();
+  private readonly recent = new Map<string, { name: string; count: number; at: number }>();
 
   constructor(kube: Kube, log: Logger, component: string, host: string) {
     this.kube = kube;
@@ -48,7 +48,7 @@ export class EventRecorder {
       return;
     }
     const name = `${target.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
-    this.recent.set(key, { name, count: 1, at: now.getTime(), first: nowIso });
+    this.recent.set(key, { name, count: 1, at: now.getTime() });
     await this.kube.request('POST', resourcePath(RESOURCES.events, ns), {
       body: {
         apiVersion: 'v1',

@@ -72,7 +72,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.slots.length > 0 && this.slots.every((s) => s.synced);
   }
 
-  /** Healthy when no slot is stuck beyond the watchdog (it would be replaced already). */
+  /** Time since the quietest watch last showed life; the watchdog keeps it below its limit. */
   get lastActivityAgeMs(): number {
     return Math.max(0, ...this.slots.map((s) => Date.now() - s.lastActivity));
   }

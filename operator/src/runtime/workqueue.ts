@@ -74,10 +74,6 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
-  failuresOf(key: string): number {
-    return this.failures.get(key) ?? 0;
-  }
-
   /** The next key to process, or undefined once the queue shuts down. */
   get(): Promise<string | undefined> {
     const key = this.queue.shift();

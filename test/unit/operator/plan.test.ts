@@ -88,8 +88,8 @@ test('scale-down keeps the StatefulSet size until the leaving pods have replicat
   // Leaving pods leave the client Service first.
   assert.deepEqual(waiting.servingLabels, [{ name: 'fc-3', serving: false }, { name: 'fc-4', serving: false }]);
 
-  const drained = (id: string): NodeReport => ({ ok: true, generation: 2, peers: ['fc-0', 'fc-1', 'fc-2'].map((p) => ({ id: p, pendingChanges: 0 })) });
-  const done = planCluster(fc, withDefaults(fc.spec), observe(fc, sts, pods, { 'fc-3': drained('fc-3'), 'fc-4': drained('fc-4') }));
+  const drained = (): NodeReport => ({ ok: true, generation: 2, peers: ['fc-0', 'fc-1', 'fc-2'].map((p) => ({ id: p, pendingChanges: 0 })) });
+  const done = planCluster(fc, withDefaults(fc.spec), observe(fc, sts, pods, { 'fc-3': drained(), 'fc-4': drained() }));
   assert.equal(done.statefulSet.spec?.replicas, 3);
   assert.equal(done.progress.reason, 'ScalingDown');
 });

@@ -5,7 +5,6 @@ export const GROUP = 'filecluster.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'FileCluster';
-export const PLURAL = 'fileclusters';
 
 export type AckMode = 'local' | 'majority' | 'all';
 export type ConditionType = 'Ready' | 'Progressing' | 'PeersSynced' | 'Degraded';
