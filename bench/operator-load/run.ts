@@ -1,0 +1,390 @@
+// The operator under load on the local control plane (process nodes run every file-server pod as a
+// process on this machine). Prints a table:
+//   - time until COUNT FileClusters of 3 replicas are all Ready, and API requests per reconcile on the way;
+//   - the leader's RSS and CPU at steady state (nothing changing), and its API requests per minute then;
+//   - time from a membership change (a new pod turning Ready, seen through a watch) until every pod of
+//     that FileCluster holds the new peer list (p50/p99 over CHANGES scale-ups);
+//   - leader failover: a batch of FileClusters is created, the leader is SIGKILLed once half of them are
+//     Ready, and the time until the new leader has made all of them Ready.
+// The operator replicas are processes talking to the API server through a counting proxy on loopback.
+//
+//   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds 60]
+//
+// COUNT includes the failover batch (a tenth of COUNT). Before each step the benchmark checks that the
+// machine still has memory for it and stops with the reason if not; run it again with a lower --count.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Watch, type V1Pod } from '@kubernetes/client-node';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { startCluster, waitFor, type Cluster } from '../../test/harness/index.ts';
+import { metricSamples } from '../../test/resilience/support/observe.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const CRD = path.join(ROOT, 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
+const PODS_PER_NODE = 100;
+const LEASE = 'filecluster-operator';
+/** Stop adding pods when less than this much memory is left for everything else. */
+const MEMORY_RESERVE_BYTES = 2 * 1024 ** 3;
+
+const { values: args } = parseArgs({
+  options: {
+    count: { type: 'string', default: '100' },
+    changes: { type: 'string', default: '20' },
+    'idle-seconds': { type: 'string', default: '60' },
+  },
+});
+const COUNT = Number(args.count);
+const CHANGES = Number(args.changes);
+const IDLE_SECONDS = Number(args['idle-seconds']);
+const BATCH = Math.max(3, Math.round(COUNT / 10));
+const INITIAL = COUNT - BATCH;
+
+const started = Date.now();
+const say = (line: string) => process.stderr.write(`[operator-load ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function memAvailable(): number {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+/** User+system CPU seconds and resident bytes of a process, from /proc. */
+function processStats(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rss = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuSeconds: ticks / 100, rssBytes: Number(rss![1]) * 1024 };
+}
+
+/** The request counts added since `before`, largest first, as one line. */
+function breakdown(now: Map<string, number>, before: Map<string, number>): string {
+  return [...now]
+    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Plain-HTTP proxy on loopback in front of the API server that counts the requests passing through. */
+class CountingProxy {
+  requests = 0;
+  watches = 0;
+  /** Requests by method and resource, e.g. "PATCH statefulsets", "GET leases". */
+  readonly byKind = new Map<string, number>();
+  readonly server: http.Server;
+  port = 0;
+
+  constructor(upstream: URL, ca: Buffer) {
+    const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 256 });
+    this.server = http.createServer((req, res) => {
+      this.requests++;
+      const url = new URL(req.url ?? '/', 'http://x');
+      const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+      if (watch) this.watches++;
+      // /api/v1/namespaces/NS/pods/NAME/status -> "pods/status"; the resource follows the namespace.
+      const parts = url.pathname.split('/').filter(Boolean);
+      const at = parts.indexOf('namespaces');
+      const rest = at >= 0 && parts.length > at + 2 ? parts.slice(at + 2) : parts.slice(-1);
+      const resource = rest.length > 2 ? `${rest[0]}/${rest[2]}` : (rest[0] ?? '');
+      const kind = `${watch ? 'WATCH' : req.method} ${resource}`;
+      this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
+      const up = https.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, agent },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      res.on('close', () => up.destroy());
+      req.pipe(up);
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve((this.port = (this.server.address() as { port: number }).port))));
+  }
+}
+
+interface Replica {
+  identity: string;
+  proc: ChildProcess;
+  metricsUrl: Promise<string>;
+  /** Counts this replica's API requests (each replica has its own proxy). */
+  proxy: CountingProxy;
+}
+
+/** An operator replica whose kubeconfig points at its own counting proxy. */
+async function startOperator(dir: string, admin: { upstream: URL; ca: Buffer; token: string }, namespace: string, identity: string): Promise<Replica> {
+  const proxy = new CountingProxy(admin.upstream, admin.ca);
+  const port = await proxy.listen();
+  const kubeconfig = path.join(dir, `${identity}.kubeconfig`);
+  // Plain HTTP on loopback to the proxy; client-node accepts an http server only with TLS verification off.
+  writeFileSync(
+    kubeconfig,
+    toYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'proxy', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'operator', user: { token: admin.token } }],
+      contexts: [{ name: 'proxy', context: { cluster: 'proxy', user: 'operator' } }],
+      'current-context': 'proxy',
+    }),
+  );
+  const out = createWriteStream(path.join(dir, `${identity}.log`));
+  const proc = spawn(process.execPath, [path.join(ROOT, 'operator/src/main.ts')], {
+    env: {
+      ...process.env,
+      KUBECONFIG: kubeconfig,
+      FC_WATCH_NAMESPACES: namespace,
+      FC_LEASE_NAMESPACE: namespace,
+      FC_POD_NAME: identity,
+      FC_OPERATOR_HOST: '127.0.0.1',
+      FC_OPERATOR_PORT: '0',
+      FC_LEASE_DURATION_SECONDS: '6',
+      FC_LEASE_RENEW_DEADLINE_SECONDS: '4',
+      FC_LEASE_RETRY_PERIOD_SECONDS: '1',
+      FC_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stderr!.pipe(out);
+  const metricsUrl = new Promise<string>((resolve) => {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out.write(d);
+      buf += d.toString();
+      const m = /"port":(\d+)[^\n]*"operator listening"/.exec(buf) ?? /"msg":"operator listening"[^\n]*"port":(\d+)/.exec(buf);
+      if (m) resolve(`http://127.0.0.1:${m[1]}/metrics`);
+      if (buf.length > 1e6) buf = buf.slice(-1e5);
+    });
+  });
+  return { identity, proc, metricsUrl, proxy };
+}
+
+async function reconciles(r: Replica): Promise<number> {
+  const samples = await metricSamples(await r.metricsUrl, 'filecluster_operator_reconcile_total');
+  return [...samples.values()].reduce((a, b) => a + b, 0);
+}
+
+function fileClusters(names: string[]): string {
+  return names
+    .map(
+      (name) => `apiVersion: filecluster.dev/v1alpha1
+kind: FileCluster
+metadata: {name: ${name}}
+spec:
+  replicas: 3
+  storage: {size: 64Mi}
+  resources: {requests: {cpu: 1m, memory: 16Mi}}
+`,
+    )
+    .join('---\n');
+}
+
+async function kubectlOk(cluster: Cluster, a: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(a, { ...(input ? { input } : {}), timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`kubectl ${a.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function readyNames(cluster: Cluster, ns: string): Promise<Set<string>> {
+  const list = JSON.parse(await kubectlOk(cluster, ['get', 'fc', '-n', ns, '-o', 'json'])) as {
+    items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }>;
+  };
+  return new Set(list.items.filter((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((i) => i.metadata.name));
+}
+
+/** Waits until every name is Ready, refusing to go on when the machine runs out of memory. */
+async function waitReady(cluster: Cluster, ns: string, names: string[], timeoutMs: number, onProgress?: (ready: number) => Promise<void>, everyMs = 1000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  for (;;) {
+    const ready = await readyNames(cluster, ns);
+    const n = names.filter((x) => ready.has(x)).length;
+    if (n !== last) say(`${n}/${names.length} Ready, ${(memAvailable() / 1024 ** 3).toFixed(1)} GiB available`);
+    last = n;
+    if (n === names.length) return;
+    if (memAvailable() < MEMORY_RESERVE_BYTES) throw new Error(`out of memory at ${n} Ready FileClusters: less than ${MEMORY_RESERVE_BYTES / 1024 ** 3} GiB left`);
+    if (Date.now() > deadline) throw new Error(`only ${n}/${names.length} Ready after ${timeoutMs} ms`);
+    await onProgress?.(n);
+    await sleep(everyMs);
+  }
+}
+
+async function leaseHolder(cluster: Cluster, ns: string): Promise<string | undefined> {
+  const r = await cluster.kubectl(['get', 'lease', LEASE, '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']);
+  return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+
+async function main(): Promise<void> {
+  const nodes = Math.ceil((COUNT * 3 + CHANGES) / PODS_PER_NODE);
+  say(`count ${COUNT} (initial ${INITIAL} + failover batch ${BATCH}), ${CHANGES} membership changes, ${nodes} process nodes`);
+  const cluster = await startCluster({ provider: 'local', nodes });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fc-operator-load-'));
+  const replicas = new Map<string, Replica>();
+  const adminKubeconfig = readFileSync(cluster.kubeconfigPath, 'utf8');
+  let watchAbort: AbortController | undefined;
+  try {
+    await kubectlOk(cluster, ['apply', '--server-side', '-f', CRD]);
+    await kubectlOk(cluster, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
+    const ns = await cluster.createNamespace('load');
+
+    const kc = parseYaml(adminKubeconfig) as { clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>; users: Array<{ user: { token: string } }> };
+    const admin = {
+      upstream: new URL(kc.clusters[0]!.cluster.server),
+      ca: Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'], 'base64'),
+      token: kc.users[0]!.user.token,
+    };
+    for (const id of ['operator-a', 'operator-b']) replicas.set(id, await startOperator(dir, admin, ns, id));
+    const firstLeader = await waitFor(() => leaseHolder(cluster, ns), 60_000, 'an operator leader');
+    say(`leader: ${firstLeader}`);
+    const leader = () => replicas.get(firstLeader)!;
+    const proxy = leader().proxy;
+
+    // Pod readiness as a watch sees it: the moment a membership change becomes visible to anyone.
+    const readyAt = new Map<string, number>();
+    const podIp = new Map<string, string>();
+    watchAbort = await new Watch(cluster.kubeClient()).watch(`/api/v1/namespaces/${ns}/pods`, {}, (_type: string, pod: V1Pod) => {
+      const name = pod.metadata!.name!;
+      if (pod.status?.podIP) podIp.set(name, pod.status.podIP);
+      const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      if (ready && !readyAt.has(name)) readyAt.set(name, performance.now());
+      if (!ready) readyAt.delete(name);
+    }, () => undefined);
+
+    // 1. Scale: INITIAL FileClusters at once.
+    const initial = Array.from({ length: INITIAL }, (_, i) => `fc-${String(i).padStart(3, '0')}`);
+    const req0 = proxy.requests;
+    const kinds0 = new Map(proxy.byKind);
+    const rec0 = await reconciles(leader());
+    const t0 = performance.now();
+    await kubectlOk(cluster, ['apply', '-n', ns, '-f', '-'], fileClusters(initial));
+    await waitReady(cluster, ns, initial, 1_800_000);
+    const scaleSeconds = (performance.now() - t0) / 1000;
+    const scaleRequests = proxy.requests - req0;
+    const scaleReconciles = (await reconciles(leader())) - rec0;
+    say(`scale-up requests: ${breakdown(proxy.byKind, kinds0)}`);
+    say(`all ${INITIAL} Ready in ${scaleSeconds.toFixed(1)} s; ${scaleRequests} API requests over ${scaleReconciles} reconciles`);
+
+    // 2. Steady state: nothing changes; the leader should sit idle apart from its periodic resync.
+    await sleep(15_000);
+    const pid = leader().proc.pid!;
+    const s0 = processStats(pid);
+    const idleReq0 = proxy.requests;
+    const idleKinds0 = new Map(proxy.byKind);
+    const idleRec0 = await reconciles(leader());
+    let peakRss = s0.rssBytes;
+    for (let t = 0; t < IDLE_SECONDS; t += 5) {
+      await sleep(5000);
+      peakRss = Math.max(peakRss, processStats(pid).rssBytes);
+    }
+    const s1 = processStats(pid);
+    const heapUsed = (await metricSamples(await leader().metricsUrl, 'filecluster_operator_process_nodejs_heap_size_used_bytes')).get('') ?? NaN;
+    const idleCpu = (s1.cpuSeconds - s0.cpuSeconds) / IDLE_SECONDS;
+    const idleRequestsPerMin = ((proxy.requests - idleReq0) * 60) / IDLE_SECONDS;
+    const idleReconciles = (await reconciles(leader())) - idleRec0;
+    say(`idle requests: ${breakdown(proxy.byKind, idleKinds0)}`);
+    say(`idle: CPU ${(idleCpu * 100).toFixed(2)} %, RSS ${(s1.rssBytes / 1024 ** 2).toFixed(0)} MiB, ${idleRequestsPerMin.toFixed(0)} requests/min, ${idleReconciles} reconciles`);
+
+    // 3. Membership changes: one FileCluster at a time goes from 3 to 4 replicas.
+    const latencies: number[] = [];
+    for (const name of initial.slice(0, CHANGES)) {
+      if (memAvailable() < MEMORY_RESERVE_BYTES) throw new Error(`out of memory before membership change ${latencies.length + 1}`);
+      await kubectlOk(cluster, ['patch', 'fc', name, '-n', ns, '--type=merge', '-p', '{"spec":{"replicas":4}}']);
+      const newPod = `${name}-3`;
+      await waitFor(() => readyAt.has(newPod) && podIp.has(newPod), 120_000, `${newPod} Ready`, 5);
+      const since = readyAt.get(newPod)!;
+      const members = [0, 1, 2, 3].map((i) => `${name}-${i}`);
+      await waitFor(
+        async () => {
+          const lists = await Promise.all(
+            members.map(async (m) => {
+              const r = await fetch(`http://${podIp.get(m)}:8080/internal/peers`, { headers: { authorization: `Bearer ${await podToken(cluster, ns, name)}` } });
+              return (await r.json()) as { peers: Array<{ id: string }> };
+            }),
+          );
+          return lists.every((l, i) => members.filter((_, j) => j !== i).every((m) => l.peers.some((p) => p.id === m)));
+        },
+        60_000,
+        `every pod of ${name} holding the new peer list`,
+        5,
+      );
+      latencies.push(performance.now() - since);
+    }
+    latencies.sort((a, b) => a - b);
+    say(`peer-list propagation p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
+
+    // 4. Failover mid-scale.
+    const batch = Array.from({ length: BATCH }, (_, i) => `fo-${String(i).padStart(3, '0')}`);
+    await kubectlOk(cluster, ['apply', '-n', ns, '-f', '-'], fileClusters(batch));
+    let killedAt = 0;
+    let newLeader = '';
+    let leaseTakenAfter = 0;
+    // Mid-scale: the first FileCluster of the batch is Ready, the others are still on their way.
+    await waitReady(cluster, ns, batch, 1_800_000, async (ready) => {
+      if (killedAt || ready < 1) return;
+      say(`killing leader ${firstLeader} at ${ready}/${batch.length} Ready`);
+      leader().proc.kill('SIGKILL');
+      killedAt = performance.now();
+      newLeader = await waitFor(async () => {
+        const h = await leaseHolder(cluster, ns);
+        return h && h !== firstLeader ? h : undefined;
+      }, 60_000, 'a new leader', 100);
+      leaseTakenAfter = (performance.now() - killedAt) / 1000;
+    }, 200);
+    if (!killedAt) throw new Error('the failover batch became Ready before the leader could be killed mid-scale; use a larger --count');
+    const failoverSeconds = (performance.now() - killedAt) / 1000;
+    say(`new leader ${newLeader} took the lease after ${leaseTakenAfter.toFixed(1)} s and finished after ${failoverSeconds.toFixed(1)} s`);
+
+    const rows: Array<[string, string, string]> = [
+      ['FileClusters × replicas', `${COUNT} × 3 (${COUNT * 3} pods, +${CHANGES} from scale-ups)`, ''],
+      [`time until ${INITIAL} FileClusters are Ready`, `${scaleSeconds.toFixed(1)} s`, ''],
+      ['API requests per reconcile (scale-up)', `${(scaleRequests / Math.max(1, scaleReconciles)).toFixed(2)} (${scaleRequests} / ${scaleReconciles})`, ''],
+      ['leader RSS at steady state (peak; V8 heap used)', `${(peakRss / 1024 ** 2).toFixed(0)} MiB (${(heapUsed / 1024 ** 2).toFixed(0)} MiB)`, `< 150 MiB ${peakRss < 150 * 1024 ** 2 ? 'met' : 'MISSED'}`],
+      [`leader CPU at steady state (${IDLE_SECONDS} s)`, `${(idleCpu * 100).toFixed(2)} %`, `< 1 % ${idleCpu < 0.01 ? 'met' : 'MISSED'}`],
+      ['leader API requests per minute at steady state (Lease renewed every 1 s)', `${idleRequestsPerMin.toFixed(0)} (${idleReconciles} reconciles)`, ''],
+      [`peer-list propagation p50 (${latencies.length} changes)`, `${percentile(latencies, 50).toFixed(0)} ms`, ''],
+      ['peer-list propagation p99', `${percentile(latencies, 99).toFixed(0)} ms`, `< 1000 ms ${percentile(latencies, 99) < 1000 ? 'met' : 'MISSED'}`],
+      [`failover: lease taken over after SIGKILL`, `${leaseTakenAfter.toFixed(1)} s (lease 6 s)`, ''],
+      [`failover: new leader finished ${BATCH} FileClusters`, `${failoverSeconds.toFixed(1)} s after the kill`, ''],
+    ];
+    const w0 = Math.max(...rows.map((r) => r[0].length));
+    const w1 = Math.max(...rows.map((r) => r[1].length));
+    process.stdout.write(`\n| ${'measure'.padEnd(w0)} | ${'value'.padEnd(w1)} | target |\n|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|---|\n`);
+    for (const r of rows) process.stdout.write(`| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]} |\n`);
+    process.stdout.write(`\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB; logs in ${dir}\n`);
+  } finally {
+    watchAbort?.abort();
+    for (const r of replicas.values()) r.proc.kill('SIGKILL');
+    for (const r of replicas.values()) {
+      r.proxy.server.closeAllConnections();
+      r.proxy.server.close();
+    }
+    await cluster.close();
+    if (!process.env['FC_BENCH_KEEP']) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const tokens = new Map<string, string>();
+/** The cluster token of a FileCluster's file servers, from the Secret the operator generated (`<name>-token`). */
+async function podToken(cluster: Cluster, ns: string, fc: string): Promise<string> {
+  const cached = tokens.get(fc);
+  if (cached) return cached;
+  const token = Buffer.from(await kubectlOk(cluster, ['get', 'secret', `${fc}-token`, '-n', ns, '-o', 'jsonpath={.data.token}']), 'base64').toString();
+  tokens.set(fc, token);
+  return token;
+}
+
+await main();
