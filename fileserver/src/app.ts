@@ -9,7 +9,8 @@ import { internalRouter } from './http/internal.ts';
 import { HttpError } from './errors.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
-import { Store, type OpenObjectWriter } from './store/store.ts';
+import type { ObjectFiles } from './store/object-files.ts';
+import { Store } from './store/store.ts';
 import { HybridClock } from './store/version.ts';
 
 export interface FileServer {
@@ -26,7 +27,7 @@ export interface FileServer {
 
 export interface BuildOptions {
   /** Replaces how object files are written (used to simulate a full disk). */
-  openObjectWriter?: OpenObjectWriter;
+  objectFiles?: ObjectFiles;
 }
 
 /** Loads the store and wires the HTTP apps; starting to listen is left to the caller. */
@@ -38,7 +39,7 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
     logger,
     metrics,
     initialPeers: config.staticPeers,
-    ...(opts.openObjectWriter ? { openObjectWriter: opts.openObjectWriter } : {}),
+    ...(opts.objectFiles ? { objectFiles: opts.objectFiles } : {}),
   });
   // A list pushed earlier (higher generation) survives restarts; the static list only seeds a fresh node.
   if (store.peerList().generation === 0 && !samePeers(store.peerList(), config.staticPeers)) await store.setPeers(config.staticPeers);

@@ -6,7 +6,7 @@ import { HttpError } from '../errors.ts';
 import { peerRequest } from '../replication/peer-client.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { FileEntry } from '../store/state.ts';
-import { etagOf, type Store } from '../store/store.ts';
+import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs, type Version } from '../store/version.ts';
 import { parseRange } from './range.ts';
 import { ackModeOf, conditionsOf, contentLengthOf, contentTypeOf, filePathOf, sha256Of } from './request.ts';
@@ -89,42 +89,50 @@ export function filesRouter({ store, replicator, config }: FilesDeps): Router {
 
   router.get('/files/{*path}', async (ctx) => {
     const path = filePathOf(ctx);
-    const opened = await store.openFile(path);
-    if (!opened) {
-      if (replicator.catchingUp && !ctx.get(PROXIED_HEADER) && store.get(path) === undefined && (await proxyFromPeer(ctx))) return;
+    const entry = store.get(path);
+    if (!entry || entry.deleted) {
+      if (replicator.catchingUp && !ctx.get(PROXIED_HEADER) && entry === undefined && (await proxyFromPeer(ctx))) return;
       throw new HttpError(404, 'not_found', `no file at ${path}`);
     }
-    const { entry, fh } = opened;
     setFileHeaders(ctx, entry);
     const inm = conditionsOf(ctx).ifNoneMatch;
     if (inm && (inm === '*' || inm.includes(etagOf(entry)))) {
-      await fh.close();
       ctx.status = 304;
       return;
     }
     const ifRange = ctx.get('if-range');
     const range = ifRange && ifRange !== etagOf(entry) ? ({ kind: 'none' } as const) : parseRange(ctx.get('range'), entry.size);
     if (range.kind === 'unsatisfiable') {
-      await fh.close();
       ctx.set('Content-Range', `bytes */${entry.size}`);
       throw new HttpError(416, 'range_not_satisfiable', `the file has ${entry.size} bytes`);
     }
     const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, entry.size - 1];
-    if (range.kind === 'partial') {
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${entry.size}`);
-    } else {
-      ctx.status = 200;
-    }
-    if (ctx.method === 'HEAD' || entry.size === 0) {
-      await fh.close();
-      ctx.body = ctx.method === 'HEAD' ? null : '';
+    ctx.status = range.kind === 'partial' ? 206 : 200;
+    if (range.kind === 'partial') ctx.set('Content-Range', `bytes ${start}-${end}/${entry.size}`);
+    if (ctx.method === 'HEAD') {
+      ctx.body = null;
       ctx.length = entry.size === 0 ? 0 : end - start + 1;
       return;
     }
-    ctx.body = fh.createReadStream({ start, end, highWaterMark: 64 * 1024 });
-    ctx.length = end - start + 1;
+    await sendBytes(ctx, path, entry, start, end);
   });
+
+  /** Small files are read whole; large ones stream from an open handle so memory stays flat. */
+  async function sendBytes(ctx: Context, path: string, entry: FileEntry, start: number, end: number): Promise<void> {
+    if (entry.size <= INLINE_MAX_BYTES) {
+      const small = store.readSmall(path);
+      if (!small || small.entry !== entry) throw new HttpError(503, 'busy', 'the file changed while being read; retry');
+      ctx.body = start === 0 && end === entry.size - 1 ? small.data : small.data.subarray(start, end + 1);
+      return;
+    }
+    const opened = await store.openFile(path);
+    if (!opened || opened.entry !== entry) {
+      await opened?.fh.close();
+      throw new HttpError(503, 'busy', 'the file changed while being read; retry');
+    }
+    ctx.body = opened.fh.createReadStream({ start, end, highWaterMark: 64 * 1024 });
+    ctx.length = end - start + 1;
+  }
 
   /** While catching up, a file this node lacks is served from the first peer that has it. */
   async function proxyFromPeer(ctx: Context): Promise<boolean> {

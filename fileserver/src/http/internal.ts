@@ -9,7 +9,7 @@ import { applyChangeStream, encodeChanges, type OutgoingChange } from '../replic
 import { parsePeerList } from '../replication/peers.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { BUCKETS, bucketOf } from '../store/digest.ts';
-import type { Store } from '../store/store.ts';
+import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { readJson } from './request.ts';
 
 export interface InternalDeps {
@@ -105,6 +105,13 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
         if (!e) continue;
         if (e.deleted) {
           yield { header: { path, version: e.version, deleted: true, size: 0, sha256: '', contentType: '' } };
+          continue;
+        }
+        if (e.size <= INLINE_MAX_BYTES) {
+          const small = store.readSmall(path);
+          if (!small) continue;
+          const s = small.entry;
+          yield { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: [small.data] };
           continue;
         }
         const opened = await store.openFile(path);

@@ -14,14 +14,34 @@ export interface OutgoingChange {
   body?: AsyncIterable<Buffer> | Iterable<Buffer>;
 }
 
+const COALESCE_BYTES = 256 * 1024;
+
+/** Encodes changes; small pieces are joined into larger buffers so a batch of small files takes few socket writes. */
 export async function* encodeChanges(changes: AsyncIterable<OutgoingChange>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  const add = (b: Buffer) => {
+    parts.push(b);
+    size += b.length;
+  };
+  const flush = () => {
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    parts = [];
+    size = 0;
+    return out;
+  };
   for await (const c of changes) {
     const json = Buffer.from(JSON.stringify(c.header));
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32BE(json.length);
-    yield Buffer.concat([len, json]);
-    if (c.body) yield* c.body;
+    add(len);
+    add(json);
+    for await (const chunk of c.body ?? []) {
+      add(chunk);
+      if (size >= COALESCE_BYTES) yield flush();
+    }
   }
+  if (size > 0) yield flush();
 }
 
 /** Reads exact byte counts from a chunked stream. */

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Store } from '../store/store.ts';
+import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
 import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
@@ -103,6 +103,13 @@ export class PeerSender {
     const nothingToSend: Array<[string, Version]> = [];
     const opened: Array<{ close(): Promise<void> }> = [];
     const peerId = this.peer.id;
+    // The object file of the current version cannot be read (damaged volume): this change cannot be
+    // sent. Giving it up keeps the rest of the queue moving; catch-up can still repair it from a peer.
+    const drop = (path: string, version: Version, err: unknown) => {
+      metrics.dropped.inc({ peer: peerId });
+      logger.error({ peer: peerId, path, err: (err as Error).message }, 'dropping a change whose bytes cannot be read');
+      nothingToSend.push([path, version]);
+    };
     async function* changes(): AsyncGenerator<OutgoingChange> {
       for (const [path, version] of batch) {
         const e = store.get(path);
@@ -115,21 +122,25 @@ export class PeerSender {
           yield { header: { path, version: e.version, deleted: true, size: 0, sha256: '', contentType: '' } };
           continue;
         }
-        const cached = store.recent.get(e.blob);
-        if (cached) {
-          metrics.sentBytes.inc({ peer: peerId }, e.size);
-          yield { header: { path, version: e.version, deleted: false, size: e.size, sha256: e.sha256, contentType: e.contentType }, body: [cached] };
+        if (e.size <= INLINE_MAX_BYTES) {
+          let small: ReturnType<Store['readSmall']>;
+          try {
+            small = store.readSmall(path);
+          } catch (err) {
+            drop(path, version, err);
+            continue;
+          }
+          if (!small) continue;
+          const s = small.entry;
+          metrics.sentBytes.inc({ peer: peerId }, s.size);
+          yield { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: [small.data] };
           continue;
         }
         let file: Awaited<ReturnType<Store['openFile']>>;
         try {
           file = await store.openFile(path);
         } catch (err) {
-          // The object file of the current version is gone (damaged volume): this change cannot be sent.
-          // Giving it up keeps the rest of the queue moving; catch-up can still repair it from another peer.
-          metrics.dropped.inc({ peer: peerId });
-          logger.error({ peer: peerId, path, err: (err as Error).message }, 'dropping a change whose bytes cannot be read');
-          nothingToSend.push([path, version]);
+          drop(path, version, err);
           continue;
         }
         if (!file) continue;

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, truncate, unlink } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { HttpError, toHttpError } from '../../../../fileserver/src/errors.ts';
-import { Store, type ObjectWriter, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
+import type { ObjectFiles, ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
+import { Store, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
 import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 
 const logger = pino({ level: 'silent' });
@@ -14,18 +15,24 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, { id: 'p2', url: 'http://127.0.0.1:2' }] };
 
 /**
- * FAKE: stands in for a full volume, which cannot be created here without privileges. Object writes go
- * to /dev/full, so the kernel itself answers ENOSPC.
+ * FAKE: stands in for a full volume, which cannot be created here without privileges. Object bytes are
+ * written to /dev/full, so the kernel itself answers ENOSPC.
  */
-async function fakeFullDiskWriter(): Promise<ObjectWriter> {
-  const fh = await open('/dev/full', 'w');
-  return {
-    write: async (chunk) => {
-      await fh.write(chunk);
-    },
-    sync: () => fh.datasync(),
-    close: () => fh.close(),
-  };
+class FakeFullDiskObjectFiles implements ObjectFiles {
+  async writeSmall(_path: string, data: Buffer): Promise<void> {
+    await writeFile('/dev/full', data);
+  }
+  async openLarge(): Promise<ObjectWriter> {
+    const fh = await open('/dev/full', 'w');
+    return {
+      write: async (chunk) => {
+        await fh.write(chunk);
+      },
+      sync: () => fh.datasync(),
+      close: () => fh.close(),
+    };
+  }
+  async close(): Promise<void> {}
 }
 
 async function readAll(store: Store, path: string): Promise<Buffer | undefined> {
@@ -51,6 +58,7 @@ describe('store', () => {
     dir = await mkdtemp(join(tmpdir(), 'fc-store-'));
   });
   afterEach(async () => {
+    await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
     opened.length = 0;
     await rm(dir, { recursive: true, force: true });
   });
@@ -149,7 +157,7 @@ describe('store', () => {
     const s = await openStore();
     await s.put('before', [Buffer.from('safe')], 4, { contentType: 'a/b' });
     await s.close();
-    const full = await openStore({ openObjectWriter: fakeFullDiskWriter });
+    const full = await openStore({ objectFiles: new FakeFullDiskObjectFiles() });
     for (const size of [10, 200 * 1024]) {
       const err = await full.put('after', [Buffer.alloc(size)], size, { contentType: 'a/b' }).then(
         () => undefined,

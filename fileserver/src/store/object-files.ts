@@ -1,0 +1,122 @@
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+
+/** A large object being streamed to disk. */
+export interface ObjectWriter {
+  write(chunk: Buffer): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How object bytes reach the file system; replaceable to simulate a full disk. */
+export interface ObjectFiles {
+  /** Creates a new file holding `data` (not fsync'd: the journal record carries the same bytes). */
+  writeSmall(path: string, data: Buffer): Promise<void>;
+  /** Creates a new file for streaming a large body into. */
+  openLarge(path: string): Promise<ObjectWriter>;
+  close(): Promise<void>;
+}
+
+// Creating a small file is three syscalls. Through the thread pool each costs a hand-off and a wake-up;
+// one worker thread doing them back to back for a whole batch costs two wake-ups per batch, and a create
+// that waits on the file system journal never stalls the event loop.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+parentPort.on('message', (items) => {
+  parentPort.postMessage(items.map(([path, data]) => {
+    try {
+      const fd = fs.openSync(path, 'wx');
+      try {
+        let off = 0;
+        while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return null;
+    } catch (err) {
+      return { code: err.code, message: err.message };
+    }
+  }));
+});
+`;
+
+interface Pending {
+  path: string;
+  data: Buffer;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+function errnoError(e: { code?: string; message: string }): Error {
+  return Object.assign(new Error(e.message), { code: e.code });
+}
+
+export class DiskObjectFiles implements ObjectFiles {
+  private worker: Worker | undefined;
+  private queue: Pending[] = [];
+  private inflight: Pending[] | undefined;
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(WORKER_SOURCE, { eval: true });
+    w.unref();
+    w.on('message', (results: Array<{ code?: string; message: string } | null>) => {
+      const batch = this.inflight ?? [];
+      this.inflight = undefined;
+      batch.forEach((p, i) => {
+        const r = results[i];
+        if (r) p.reject(errnoError(r));
+        else p.resolve();
+      });
+      this.send();
+    });
+    w.on('error', (err) => this.fail(err));
+    w.on('exit', () => this.fail(new Error('object writer thread exited')));
+    this.worker = w;
+    return w;
+  }
+
+  private fail(err: Error): void {
+    this.worker = undefined;
+    const batch = this.inflight ?? [];
+    this.inflight = undefined;
+    for (const p of batch) p.reject(err);
+    this.send();
+  }
+
+  private send(): void {
+    if (this.inflight || this.queue.length === 0) return;
+    this.inflight = this.queue;
+    this.queue = [];
+    this.ensureWorker().postMessage(this.inflight.map((p) => [p.path, p.data]));
+  }
+
+  writeSmall(path: string, data: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ path, data, resolve, reject });
+      this.send();
+    });
+  }
+
+  async openLarge(path: string): Promise<ObjectWriter> {
+    const fh = await open(path, 'wx');
+    return {
+      async write(chunk) {
+        let off = 0;
+        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      },
+      sync: () => fh.datasync(),
+      close: () => fh.close(),
+    };
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) {
+      w.removeAllListeners('exit');
+      await w.terminate();
+    }
+  }
+}
