@@ -314,6 +314,21 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await operators.restore(leader);
   });
 
+  step('a leader that stops gracefully hands the Lease over', async () => {
+    const leader = await waitFor(() => operators.leader(), 60_000, 'a leader');
+    await waitFor(async () => (await operators.identities()).some((id) => id !== leader), 120_000, 'a second replica');
+    await operators.kill(leader, true);
+    const successor = await waitFor(async () => {
+      const holder = await operators.leader();
+      return holder !== undefined && holder !== leader ? holder : false;
+    }, 60_000, 'another replica to take the released Lease');
+    assert.ok((await operators.identities()).includes(successor));
+    // The new leader keeps reconciling: a change made now is carried out.
+    await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=3']);
+    await converged(3);
+    await operators.restore(leader);
+  });
+
   step('deleting the FileCluster deletes everything it owned', async () => {
     await ok(['delete', '-n', ns, `fc/${NAME}`, '--wait=true']);
     await waitFor(async () => {

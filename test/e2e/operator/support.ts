@@ -26,8 +26,8 @@ export interface Operators {
   leader(): Promise<string | undefined>;
   /** Identities of the running replicas. */
   identities(): Promise<string[]>;
-  /** Kills a replica without a chance to hand the Lease over. */
-  kill(identity: string): Promise<void>;
+  /** Kills a replica without a chance to hand the Lease over, or (graceful) stops it as a rollout would. */
+  kill(identity: string, graceful?: boolean): Promise<void>;
   /** Brings the replica count back to two after a kill. */
   restore(identity: string): Promise<void>;
   logs(): Promise<string>;
@@ -95,10 +95,10 @@ export class OperatorProcesses implements Operators {
     return replica;
   }
 
-  async kill(identity: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  async kill(identity: string, graceful = false): Promise<void> {
     const r = this.replicas.get(identity);
     if (!r) return;
-    if (r.process.exitCode === null && r.process.signalCode === null) r.process.kill(signal);
+    if (r.process.exitCode === null && r.process.signalCode === null) r.process.kill(graceful ? 'SIGTERM' : 'SIGKILL');
     await r.exited;
     this.replicas.delete(identity);
   }
@@ -130,7 +130,7 @@ export class OperatorProcesses implements Operators {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.replicas.keys()].map((id) => this.kill(id, 'SIGTERM')));
+    await Promise.all([...this.replicas.keys()].map((id) => this.kill(id, true)));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -174,8 +174,9 @@ export class OperatorDeployment implements Operators {
     return pods.items.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
   }
 
-  async kill(identity: string): Promise<void> {
-    await this.kubectl(['delete', 'pod', identity, '-n', OPERATOR_NAMESPACE, '--grace-period=0', '--force', '--wait=false']);
+  async kill(identity: string, graceful = false): Promise<void> {
+    const how = graceful ? [] : ['--grace-period=0', '--force'];
+    await this.kubectl(['delete', 'pod', identity, '-n', OPERATOR_NAMESPACE, ...how, '--wait=false']);
   }
 
   async restore(): Promise<void> {
