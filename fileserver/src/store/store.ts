@@ -17,7 +17,7 @@ export const INLINE_MAX_BYTES = 64 * 1024;
 const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 // Object fsyncs before a snapshot share the thread pool with live requests; keep them to a few at a time.
 const SYNC_CONCURRENCY = 8;
-const RECENT_CACHE_BYTES = 16 * 1024 * 1024;
+const RECENT_CACHE_BYTES = 4 * 1024 * 1024;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
 
 /** A byte-bounded map of object name to bytes, evicting the oldest first. */
