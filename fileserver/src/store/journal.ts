@@ -44,6 +44,24 @@ export function decodeFrames(buf: Buffer): { records: Array<{ rec: JournalRecord
   return { records, validBytes: off };
 }
 
+const SNAPSHOT_CHUNK = 2000;
+
+/**
+ * Writes the snapshot JSON a slice of entries at a time, so serialising a large state never holds the
+ * event loop for long. Entries are immutable objects (replaced, never changed), so the slices taken
+ * later still describe the state as of the rotation.
+ */
+async function writeSnapshot(fh: FileHandle, s: Snapshot): Promise<void> {
+  const { entries, ...rest } = s;
+  const head = JSON.stringify(rest);
+  await fh.write(`${head.slice(0, -1)},"entries":[`);
+  for (let i = 0; i < entries.length; i += SNAPSHOT_CHUNK) {
+    const part = entries.slice(i, i + SNAPSHOT_CHUNK).map((e) => JSON.stringify(e));
+    await fh.write(`${i > 0 ? ',' : ''}${part.join(',')}`);
+  }
+  await fh.write(']}');
+}
+
 export interface JournalHooks {
   /** Applies a record to in-memory state: after it is durable, or during replay. */
   apply(rec: JournalRecord, data: Buffer | undefined): void;
@@ -63,6 +81,10 @@ interface Item {
   dirSync: boolean;
   resolve?: () => void;
   reject?: (err: unknown) => void;
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
 }
 
 const seqName = (prefix: string, seq: number, ext: string) => `${prefix}-${String(seq).padStart(12, '0')}.${ext}`;
@@ -140,7 +162,7 @@ export class Journal {
 
   private static async removeBefore(dir: string, seq: number): Promise<void> {
     for (const n of await readdir(dir)) {
-      if ((n.startsWith('journal-') || n.startsWith('snapshot-')) && seqOf(n) < seq) await unlink(join(dir, n));
+      if ((n.startsWith('journal-') || n.startsWith('snapshot-')) && seqOf(n) < seq) await unlink(join(dir, n)).catch(ignoreMissing);
     }
   }
 
@@ -241,7 +263,7 @@ export class Journal {
       const tmp = join(this.dir, `${seqName('snapshot', seq, 'json')}.tmp`);
       const fh = await open(tmp, 'w');
       try {
-        await fh.writeFile(JSON.stringify(snapshot));
+        await writeSnapshot(fh, snapshot);
         await fh.datasync();
       } finally {
         await fh.close();

@@ -117,10 +117,21 @@ describe('store', () => {
   it('compacts the journal into a snapshot and keeps every file', async () => {
     const s = await openStore({ compactBytes: 20_000 });
     for (let i = 0; i < 40; i++) await s.put(`c/${i}`, [Buffer.alloc(2000, i)], 2000, { contentType: 'a/b' });
+    await s.close();
     const s2 = await openStore();
     for (let i = 0; i < 40; i++) assert.deepEqual(await readAll(s2, `c/${i}`), Buffer.alloc(2000, i));
     const names = await readdir(join(dir, 'journal'));
     assert.ok(names.some((n) => n.startsWith('snapshot-')), names.join());
+  });
+
+  it('writes and reloads a snapshot larger than one serialisation slice', async () => {
+    const s = await openStore();
+    await Promise.all(Array.from({ length: 2500 }, (_, i) => s.put(`many/${i}`, [Buffer.from(String(i))], String(i).length, { contentType: 'a/b' })));
+    await s.close();
+    const s2 = await openStore();
+    assert.equal(s2.state.liveFiles, 2500);
+    assert.deepEqual(await readAll(s2, 'many/2345'), Buffer.from('2345'));
+    assert.equal(s2.state.outbox.size('p2'), 2500);
   });
 
   it('keeps only the latest version per path in each peer queue, and acks clear it', async () => {
