@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../../fileserver/src/config.ts';
+
+describe('file server configuration', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({ FC_TOKEN: 't', FC_NODE_ID: 'fc-0' });
+    assert.equal(c.port, 8080);
+    assert.equal(c.metricsPort, 9090);
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.dataDir, '/data');
+    assert.equal(c.defaultAck, 'local');
+    assert.equal(c.ackTimeoutMs, 10_000);
+    assert.equal(c.maxBodyBytes, 10 * 1024 ** 3);
+    assert.equal(c.tombstoneRetentionMs, 86_400_000);
+    assert.equal(c.catchupIntervalMs, 30_000);
+    assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
+  });
+
+  it('reads the token from a file, trimmed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fc-cfg-'));
+    try {
+      await writeFile(join(dir, 'token'), 'from-secret\n');
+      assert.equal(loadConfig({ FC_TOKEN_FILE: join(dir, 'token'), FC_NODE_ID: 'a' }).token, 'from-secret');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const [what, env, pattern] of [
+    ['no token', { FC_NODE_ID: 'a' }, /FC_TOKEN/],
+    ['bad port', { FC_TOKEN: 't', FC_PORT: '70000' }, /FC_PORT/],
+    ['bad ack mode', { FC_TOKEN: 't', FC_DEFAULT_ACK: 'some' }, /FC_DEFAULT_ACK/],
+    ['bad node id', { FC_TOKEN: 't', FC_NODE_ID: '../x' }, /FC_NODE_ID/],
+    ['bad static peers', { FC_TOKEN: 't', FC_NODE_ID: 'a', FC_PEERS: 'b' }, /FC_PEERS/],
+  ] as const) {
+    it(`refuses ${what} with a message naming the variable`, () => assert.throws(() => loadConfig(env), pattern));
+  }
+});
