@@ -141,6 +141,17 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     }
   });
 
+  step('drift in an owned object is put back, fields of other managers stay', async () => {
+    await ok(['label', 'service', NAME, '-n', ns, 'team=storage']);
+    await ok(['patch', 'service', NAME, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { selector: { 'app.kubernetes.io/instance': 'elsewhere' } } })]);
+    await waitFor(
+      async () => (await ok(['get', 'service', NAME, '-n', ns, '-o', 'jsonpath={.spec.selector.app\\.kubernetes\\.io/instance}'])) === NAME,
+      60_000,
+      'the operator to restore the Service selector',
+    );
+    assert.equal(await ok(['get', 'service', NAME, '-n', ns, '-o', 'jsonpath={.metadata.labels.team}']), 'storage');
+  });
+
   step('a file written through one pod is readable from every pod', async () => {
     const pods = await clusterPods(cluster, ns, NAME);
     assert.equal(await putFile(await urlOf(pods[0]!), 'docs/hello.txt', 'hello from files-0', 'all'), 201);

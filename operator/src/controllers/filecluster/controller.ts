@@ -29,7 +29,8 @@ export class FileClusterController {
   readonly fileclusters: ResilientInformer<FileCluster & KubernetesObject>;
   private readonly pods: ResilientInformer<V1Pod>;
   private readonly secrets: ResilientInformer<V1Secret>;
-  private readonly owned: Array<ResilientInformer<KubernetesObject>>;
+  private readonly statefulsets: ResilientInformer<KubernetesObject>;
+  private readonly services: ResilientInformer<KubernetesObject>;
   private readonly log: Logger;
   private readonly opts: ControllerOptions;
   private readonly metrics: OperatorMetrics;
@@ -47,13 +48,12 @@ export class FileClusterController {
     this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED });
     // User-named token Secrets carry no label of ours, so every Secret of the watched namespaces is seen.
     this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets });
-    this.owned = [RESOURCES.statefulsets, RESOURCES.services].map(
-      (resource) => new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource, labelSelector: MANAGED }),
-    );
+    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED });
+    this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED });
 
     this.fileclusters.on((_t, fc) => this.enqueue(fc.metadata?.namespace, fc.metadata?.name));
     this.pods.on((_t, pod) => this.enqueue(pod.metadata?.namespace, pod.metadata?.labels?.['app.kubernetes.io/instance']));
-    for (const inf of this.owned) inf.on((_t, obj) => this.enqueueOwner(obj));
+    for (const inf of [this.statefulsets, this.services]) inf.on((_t, obj) => this.enqueueOwner(obj));
     this.secrets.on((_t, secret) => {
       this.enqueueOwner(secret);
       const ns = secret.metadata?.namespace;
@@ -69,14 +69,14 @@ export class FileClusterController {
       events,
       pods: (ns, cluster) => this.pods.list(ns).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
       secret: (ns, name) => this.secrets.get(name, ns),
+      service: (ns, name) => this.services.get(name, ns),
       fileserverImage: opts.fileserverImage,
       push: opts.push,
-      resyncMs: opts.resyncMs,
     });
   }
 
   private informers(): Array<ResilientInformer<KubernetesObject>> {
-    return [this.fileclusters, this.pods, this.secrets, ...this.owned] as Array<ResilientInformer<KubernetesObject>>;
+    return [this.fileclusters, this.pods, this.secrets, this.statefulsets, this.services] as Array<ResilientInformer<KubernetesObject>>;
   }
 
   get synced(): boolean {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   V1PersistentVolumeClaim,
   V1PodDisruptionBudget,
@@ -10,6 +9,7 @@ import type {
   V1OwnerReference,
 } from '@kubernetes/client-node';
 import type { ResolvedSpec } from '../../api/v1alpha1/defaults.ts';
+import { digest } from '../../runtime/digest.ts';
 import { quantityToBytes } from '../../api/v1alpha1/quantity.ts';
 import { API_VERSION, KIND, type FileCluster, type Peer } from '../../api/v1alpha1/types.ts';
 import { isServing, type MemberPod } from './membership.ts';
@@ -188,18 +188,7 @@ export function podTemplate(fc: FileCluster, spec: ResolvedSpec, secretName: str
 
 /** A stable digest of the pod template: a change starts a gated rollout. */
 export function templateHash(template: V1PodTemplateSpec): string {
-  return createHash('sha256').update(stableJson(template)).digest('hex').slice(0, 16);
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return digest(template);
 }
 
 /** Volume claim templates are immutable on a StatefulSet: keep what exists, grow the PVCs themselves. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { withDefaults } from '../../api/v1alpha1/defaults.ts';
 import { API_VERSION, KIND, type FileCluster, type FileClusterStatus } from '../../api/v1alpha1/types.ts';
@@ -8,6 +8,7 @@ import type { OperatorMetrics } from '../../metrics.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube } from '../../runtime/kube.ts';
 import type { HandlerResult } from '../../runtime/workqueue.ts';
+import { digest } from '../../runtime/digest.ts';
 import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } from './membership.ts';
 import { FIELD_MANAGER, SERVING_LABEL, TOKEN_KEY, podUrl } from './names.ts';
 import { pushPeers, readNodeStatus } from './nodes.ts';
@@ -22,15 +23,17 @@ export interface ReconcilerDeps {
   /** Cached reads (informers); the FileCluster and its StatefulSet are read live. */
   pods: (namespace: string, cluster: string) => V1Pod[];
   secret: (namespace: string, name: string) => V1Secret | undefined;
+  service: (namespace: string, name: string) => KubernetesObject | undefined;
   fileserverImage: string;
   push: { timeoutMs: number; attempts: number };
-  resyncMs: number;
 }
 
 /** How often a pod that acknowledged the current list is asked again (it may have lost it). */
 const REVERIFY_MS = 60_000;
 /** Requeue while something is in motion (pods starting, a scale-down draining, pushes failing). */
 const BUSY_REQUEUE_MS = 1000;
+/** Even an unchanged object is applied again this often, so drift the caches cannot show is repaired. */
+const REAPPLY_MS = 10 * 60_000;
 
 interface ClusterMemory {
   /** pod uid/restarts/ip -> acknowledged generation and when */
@@ -38,6 +41,8 @@ interface ClusterMemory {
   /** A pod answered 409 with this generation: publish above it. */
   minGeneration: number;
   lastProgress?: string;
+  /** What was last applied per object, to skip applies that cannot change anything. */
+  applied: Map<string, { digest: string; marker: string; at: number }>;
 }
 
 /** Progress worth an Event (creation and scale-up already have theirs). */
@@ -85,7 +90,7 @@ export class FileClusterReconciler {
   private mem(key: string): ClusterMemory {
     let m = this.memory.get(key);
     if (!m) {
-      m = { acks: new Map(), minGeneration: 0 };
+      m = { acks: new Map(), minGeneration: 0, applied: new Map() };
       this.memory.set(key, m);
     }
     return m;
@@ -143,8 +148,19 @@ export class FileClusterReconciler {
     if (!degraded) {
       try {
         for (const obj of [plan.headlessService, plan.clientService, plan.podDisruptionBudget, plan.statefulSet]) {
+          const objName = obj.metadata!.name!;
           const res = obj.kind === 'Service' ? RESOURCES.services : obj.kind === 'StatefulSet' ? RESOURCES.statefulsets : RESOURCES.poddisruptionbudgets;
-          await kube.apply(resourcePath(res, ns, obj.metadata!.name!), obj, FIELD_MANAGER);
+          // What shows that nobody changed the object since: the StatefulSet's generation (its status
+          // churns), a Service's resourceVersion; PodDisruptionBudgets are not watched (age only).
+          const marker = (o: KubernetesObject | undefined): string =>
+            obj.kind === 'PodDisruptionBudget' ? '' : !o ? 'absent' : obj.kind === 'StatefulSet' ? `gen:${o.metadata?.generation}` : `rv:${o.metadata?.resourceVersion}`;
+          const observed = obj.kind === 'StatefulSet' ? sts : obj.kind === 'Service' ? this.deps.service(ns, objName) : undefined;
+          const want = digest(obj);
+          const last = mem.applied.get(`${obj.kind}/${objName}`);
+          if (last && last.digest === want && last.marker === marker(observed) && Date.now() - last.at < REAPPLY_MS) continue;
+          const result = await kube.apply<KubernetesObject>(resourcePath(res, ns, objName), obj, FIELD_MANAGER);
+          mem.applied.set(`${obj.kind}/${objName}`, { digest: want, marker: marker(result), at: Date.now() });
+          log.debug({ cluster: key, object: `${obj.kind}/${objName}` }, 'applied');
         }
       } catch (err) {
         if (!(err instanceof KubeError) || err.status >= 500 || err.status === 409 || err.status === 429) throw err;
@@ -220,7 +236,8 @@ export class FileClusterReconciler {
     if (conflict) return { requeueAfterMs: 0 };
     const busy = degraded !== undefined || plan.progress.reason !== 'Reconciled' || failures.length > 0 || status.peersAcknowledged !== targets.length;
     if (degraded && degraded.reason.startsWith('TokenSecret')) return { requeueAfterMs: 30_000 };
-    return { requeueAfterMs: busy ? BUSY_REQUEUE_MS : this.deps.resyncMs };
+    // Idle clusters come back with the controller's periodic resync.
+    return busy ? { requeueAfterMs: BUSY_REQUEUE_MS } : {};
   }
 
   private async readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
