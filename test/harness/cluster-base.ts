@@ -43,6 +43,8 @@ export function runKubectl(
       clearTimeout(timer);
       resolve({ stdout, stderr, code: code ?? (signal ? 128 : 1) });
     });
+    // kubectl may exit before reading its input (e.g. a usage error); the exit code reports that, not EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
