@@ -216,16 +216,16 @@ describe('file servers in containers under faults', { timeout: 480_000 }, () => 
     const written: Written[] = [];
     const peak = { a: baseline.a, b: baseline.b };
     let i = 0;
-    // Load for longer than the back-off ceiling: about 4 files of 256 KiB per second into each writer.
+    // Load for longer than the back-off ceiling: about 6 files of 256 KiB per second into each writer.
     while (Date.now() - pausedAt < BACKOFF_CEILING_MS + 8_000) {
       const round = Date.now();
       written.push(...(await Promise.all([putOk(a!, `load/a/${i}`, randomBytes(size)), putOk(b!, `load/b/${i}`, randomBytes(size))])));
       i++;
-      if (i % 4 === 0) {
+      if (i % 6 === 0) {
         peak.a = Math.max(peak.a, await rss(a!));
         peak.b = Math.max(peak.b, await rss(b!));
       }
-      await sleep(Math.max(0, 250 - (Date.now() - round)));
+      await sleep(Math.max(0, 166 - (Date.now() - round)));
     }
     const queued = {
       a: (await metricValue(a!.metricsUrl, 'filecluster_replication_pending_bytes', 'peer="fc-c"')) ?? 0,
