@@ -170,7 +170,7 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
-async function startNginx(dir: string, files: Map<number, Buffer>): Promise<{ url: string; stop(): Promise<void> }> {
+async function startNginx(dir: string, files: Map<number, Buffer>, workers: number | 'auto' = 'auto'): Promise<{ url: string; stop(): Promise<void> }> {
   const www = join(dir, 'www', 'files', 'g');
   await mkdir(www, { recursive: true });
   for (const [i, body] of files) await writeFile(join(www, String(i)), body);
@@ -181,7 +181,7 @@ async function startNginx(dir: string, files: Map<number, Buffer>): Promise<{ ur
   const conf = join(dir, 'nginx.conf');
   await writeFile(
     conf,
-    `worker_processes auto;
+    `worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -228,9 +228,19 @@ async function main(): Promise<void> {
     const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1' };
     const nodes = [await cluster.add({ id: 'bench-a', env }), await cluster.add({ id: 'bench-b', env }), await cluster.add({ id: 'bench-c', env })];
     await cluster.pushPeers();
+    const loadAtStart = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
     const [a, b] = nodes as [FileServerNode, FileServerNode];
     const rows: string[][] = [];
     const log = (s: string) => process.stderr.write(`${s}\n`);
+
+    log('1 GiB in and out (fresh nodes)');
+    const big = await bigFile(nodes);
+    rows.push([
+      'RSS of the busiest (fresh) node while 1 GiB goes in (ack=all, so both replicas stream it too) and out',
+      `${big.baseMiB.toFixed(0)} MiB before, ${big.peakMiB.toFixed(0)} MiB peak`,
+      '',
+      `target < 100 MiB; in ${big.inSeconds.toFixed(1)} s, out ${big.outSeconds.toFixed(1)} s, bytes ${big.ok ? 'identical' : 'DIFFER'}`,
+    ]);
 
     log('warm-up');
     wrk(a.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
@@ -265,21 +275,18 @@ async function main(): Promise<void> {
     nginx = await startNginx(join(work, 'nginx'), files);
     const getFs = wrk(b.url, 'get.lua', { COUNT: String(GET_FILES), PATH_PREFIX: '/files/g/' }, 64);
     const getNginx = wrk(nginx.url, 'get.lua', { COUNT: String(GET_FILES), PATH_PREFIX: '/files/g/' }, 64);
-    rows.push(['GET 4 KiB, requests/s (one node vs nginx, wrk -t2 -c64)', getFs.rps.toFixed(0), getNginx.rps.toFixed(0), `ratio ${(getFs.rps / getNginx.rps).toFixed(2)} (target ≥ 0.5)`]);
+    rows.push(['GET 4 KiB, requests/s: one node vs nginx with `worker_processes auto` (wrk -t2 -c64)', getFs.rps.toFixed(0), getNginx.rps.toFixed(0), `ratio ${(getFs.rps / getNginx.rps).toFixed(2)} (target ≥ 0.5)`]);
+    await nginx.stop();
+    // A file-server node is one process; nginx with one worker is the same shape.
+    nginx = await startNginx(join(work, 'nginx1'), files, 1);
+    const getNginx1 = wrk(nginx.url, 'get.lua', { COUNT: String(GET_FILES), PATH_PREFIX: '/files/g/' }, 64);
+    rows.push(['GET 4 KiB, requests/s: one node vs nginx with one worker process', getFs.rps.toFixed(0), getNginx1.rps.toFixed(0), `ratio ${(getFs.rps / getNginx1.rps).toFixed(2)}`]);
     await nginx.stop();
     nginx = undefined;
 
-    log('1 GiB in and out');
-    const big = await bigFile(nodes);
-    rows.push([
-      'RSS of the busiest node while 1 GiB goes in (ack=all, so both replicas stream it too) and out',
-      `${big.baseMiB.toFixed(0)} MiB before, ${big.peakMiB.toFixed(0)} MiB peak`,
-      '',
-      `target < 100 MiB; in ${big.inSeconds.toFixed(1)} s, out ${big.outSeconds.toFixed(1)} s, bytes ${big.ok ? 'identical' : 'DIFFER'}`,
-    ]);
-
     const cpus = execFileSync('nproc', { encoding: 'utf8' }).trim();
-    console.log(`\nFile server benchmark (${cpus} CPUs, ${SECONDS} s per run, 3 nodes on one machine, fsync on)\n`);
+    const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+    console.log(`\nFile server benchmark (${cpus} CPUs, ${SECONDS} s per run, 3 nodes on one machine, fsync on; load average at start ${loadAtStart}, at end ${load})\n`);
     console.log('| measure | file server | nginx | notes |');
     console.log('|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.join(' | ')} |`);

@@ -8,6 +8,8 @@ import { fsyncDir } from './fsutil.ts';
 // A crash can leave a torn last frame; replay stops at the first frame that is short or fails its CRC.
 const HEADER_BYTES = 12;
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/** Linux writes dirty pages back after 30 s (vm.dirty_expire_centisecs); compaction waits that long. */
+const SETTLE_MS = 30_000;
 
 export function encodeFrame(rec: JournalRecord, data?: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(rec));
@@ -62,6 +64,41 @@ async function writeSnapshot(fh: FileHandle, s: Snapshot): Promise<void> {
   await fh.write(']}');
 }
 
+const REPLAY_CHUNK = 8 * 1024 * 1024;
+const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** Replays a journal file a window at a time, so a long journal never has to fit in memory. */
+async function replayFile(
+  path: string,
+  apply: (rec: JournalRecord, data: Buffer | undefined) => void,
+): Promise<{ records: number; validBytes: number; totalBytes: number }> {
+  const fh = await open(path, 'r');
+  try {
+    const totalBytes = (await fh.stat()).size;
+    let carry = Buffer.alloc(0);
+    let consumed = 0;
+    let records = 0;
+    let position = 0;
+    while (position < totalBytes) {
+      const chunk = Buffer.allocUnsafe(Math.min(REPLAY_CHUNK, totalBytes - position));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      const window = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      const { records: decoded, validBytes } = decodeFrames(window);
+      for (const { rec, data } of decoded) apply(rec, data);
+      records += decoded.length;
+      consumed += validBytes;
+      carry = Buffer.from(window.subarray(validBytes));
+      // No intact frame is this long: the journal is damaged here, and nothing after it can be trusted.
+      if (carry.length > MAX_FRAME_BYTES) break;
+    }
+    return { records, validBytes: consumed, totalBytes };
+  } finally {
+    await fh.close();
+  }
+}
+
 export interface JournalHooks {
   /** Applies a record to in-memory state: after it is durable, or during replay. */
   apply(rec: JournalRecord, data: Buffer | undefined): void;
@@ -109,6 +146,7 @@ export class Journal {
   private carriedDirty: string[] = [];
   private fatal: unknown;
   private rotateRequested = false;
+  private hurry: (() => void) | undefined;
 
   private constructor(dir: string, hooks: JournalHooks, compactBytes: number, fh: FileHandle, seq: number, size: number) {
     this.dir = dir;
@@ -140,11 +178,9 @@ export class Journal {
     for (const seq of journals) {
       if (seq < base) continue;
       const path = join(dir, seqName('journal', seq, 'log'));
-      const buf = await readFile(path);
-      const { records, validBytes } = decodeFrames(buf);
-      for (const { rec, data } of records) hooks.apply(rec, data);
-      replayed += records.length;
-      if (validBytes < buf.length) {
+      const { records, validBytes, totalBytes } = await replayFile(path, (rec, data) => hooks.apply(rec, data));
+      replayed += records;
+      if (validBytes < totalBytes) {
         const fh = await open(path, 'r+');
         await fh.truncate(validBytes);
         await fh.datasync();
@@ -192,7 +228,7 @@ export class Journal {
         if (this.queue.length === 0) {
           await this.compacting;
           this.rotateRequested = false;
-          await this.rotate();
+          await this.rotate(0);
           continue;
         }
         let n = 0;
@@ -224,7 +260,7 @@ export class Journal {
           this.hooks.apply(b.rec, b.data);
           b.resolve!();
         }
-        if (this.size >= this.compactBytes && !this.compacting) await this.rotate();
+        if (this.size >= this.compactBytes && !this.compacting) await this.rotate(SETTLE_MS);
       }
     } finally {
       this.flushing = undefined;
@@ -240,7 +276,7 @@ export class Journal {
   }
 
   /** Switches to a new journal file and starts writing a snapshot of the state as of the switch. */
-  private async rotate(): Promise<void> {
+  private async rotate(settleMs: number): Promise<void> {
     const nextSeq = this.seq + 1;
     const fh = await open(join(this.dir, seqName('journal', nextSeq, 'log')), 'a');
     await fsyncDir(this.dir);
@@ -251,14 +287,26 @@ export class Journal {
     this.fh = fh;
     this.seq = nextSeq;
     this.size = 0;
-    this.compacting = this.compact(nextSeq, snapshot, dirty, old).finally(() => {
+    this.compacting = this.compact(nextSeq, snapshot, dirty, old, settleMs).finally(() => {
       this.compacting = undefined;
     });
   }
 
-  private async compact(seq: number, snapshot: Snapshot, dirty: string[], old: FileHandle): Promise<void> {
+  private async compact(seq: number, snapshot: Snapshot, dirty: string[], old: FileHandle, settleMs: number): Promise<void> {
     try {
       await old.close();
+      // Waiting until the kernel has written the objects back on its own makes their fsyncs nearly free,
+      // instead of a burst of thousands of flushes competing with the journal's commits.
+      if (settleMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, settleMs);
+          this.hurry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.hurry = undefined;
+      }
       await this.hooks.syncBlobs(dirty);
       const tmp = join(this.dir, `${seqName('snapshot', seq, 'json')}.tmp`);
       const fh = await open(tmp, 'w');
@@ -280,6 +328,7 @@ export class Journal {
 
   /** Rotates now and waits for the snapshot (used after recovery and on shutdown). */
   async compactNow(): Promise<void> {
+    this.hurry?.();
     await this.compacting;
     this.rotateRequested = true;
     this.flushing ??= this.flush();
@@ -288,6 +337,7 @@ export class Journal {
   }
 
   async close(): Promise<void> {
+    this.hurry?.();
     while (this.flushing) await this.flushing;
     await this.compacting;
     await this.fh.close();

@@ -87,10 +87,6 @@ export class Outbox {
     return false;
   }
 
-  peers(): string[] {
-    return [...this.byPeer.keys()];
-  }
-
   /** First `limit` entries of a peer's queue, oldest first. */
   take(peer: string, limit: number): Array<[string, Pending]> {
     const out: Array<[string, Pending]> = [];

@@ -100,6 +100,15 @@ describe('store', () => {
     assert.equal(s2.state.outbox.size('p2'), 50);
   });
 
+  it('replays a journal longer than one read window', async () => {
+    const s = await openStore();
+    const bodies = Array.from({ length: 200 }, () => randomBytes(60 * 1024));
+    await Promise.all(bodies.map((b, i) => s.put(`w/${i}`, [b], b.length, { contentType: 'a/b' })));
+    for (const name of await readdir(join(dir, 'objects'))) await truncate(join(dir, 'objects', name), 0);
+    const s2 = await openStore();
+    for (const i of [0, 77, 133, 199]) assert.deepEqual(await readAll(s2, `w/${i}`), bodies[i]);
+  });
+
   it('ignores a torn journal tail and removes objects no entry references', async () => {
     const s = await openStore();
     await s.put('kept', [Buffer.from('kept')], 4, { contentType: 'a/b' });
