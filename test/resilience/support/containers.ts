@@ -3,12 +3,16 @@
 // 127.0.0.1 only, and an internal "peers" network over which the nodes replicate, reaching each other
 // by alias. A partition disconnects a container from the peers network only, so the test can still
 // write to both sides through the published ports. Host ports are fixed per container (picked free at
-// start), so they survive kills and restarts.
+// start), so they survive kills and restarts. Each node's /data is a directory of this machine owned by
+// the image's non-root user (what a volume is to a pod), kept across restarts, removed by close().
+import { chmodSync, chownSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { GenericContainer, Network, Wait, getContainerRuntimeClient, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { waitFor } from '../../harness/index.ts';
 import { TOKEN, api } from '../../integration/fileserver/support/nodes.ts';
-import { freePort } from '../../harness/processes.ts';
+import { freePort, removeDir } from '../../harness/processes.ts';
 
 const API_PORT = 8080;
 const METRICS_PORT = 9090;
@@ -26,7 +30,7 @@ class LoopbackContainer extends GenericContainer {
 export interface NodeSpec {
   id: string;
   env?: Record<string, string>;
-  /** Mounts /data as a tmpfs of this size (e.g. "16m") for disk-full tests. */
+  /** Mounts /data as a tmpfs of this size (e.g. "16m") for disk-full tests (its content does not survive a restart). */
   tmpfsDataSize?: string;
 }
 
@@ -117,6 +121,19 @@ export class ContainerCluster {
   readonly nodes: ContainerNode[] = [];
   private clients: StartedNetwork | undefined;
   private peers: Dockerode.Network | undefined;
+  private readonly volumes = mkdtempSync(join(tmpdir(), 'fc-resilience-volumes-'));
+
+  /** A host directory the container's user can write, like a pod's volume. */
+  private volume(id: string): string {
+    const dir = join(this.volumes, id);
+    mkdirSync(dir);
+    try {
+      chownSync(dir, UID, UID);
+    } catch {
+      chmodSync(dir, 0o777); // not root: no chown, so open it to every user instead
+    }
+    return dir;
+  }
 
   /** Starts one container per spec; every node gets the others as static peers (generation 0). */
   static async start(image: string, specs: NodeSpec[], sharedEnv: Record<string, string> = {}): Promise<ContainerCluster> {
@@ -150,7 +167,9 @@ export class ContainerCluster {
           .withEnvironment({ FC_NODE_ID: s.id, FC_TOKEN: TOKEN, FC_PEERS: peerSpec, FC_LOG_LEVEL: 'info', ...sharedEnv, ...s.env })
           .withWaitStrategy(Wait.forHttp('/healthz', API_PORT))
           .withStartupTimeout(60_000);
-        if (s.tmpfsDataSize) def = def.withTmpFs({ '/data': `rw,size=${s.tmpfsDataSize},uid=${UID},gid=${UID}` });
+        def = s.tmpfsDataSize
+          ? def.withTmpFs({ '/data': `rw,size=${s.tmpfsDataSize},uid=${UID},gid=${UID}` })
+          : def.withBindMounts([{ source: this.volume(s.id), target: '/data' }]);
         const container = await def.start();
         const node = new ContainerNode(s.id, container, apiPort, metricsPort, peers);
         this.nodes.push(node);
@@ -184,5 +203,6 @@ export class ContainerCluster {
     this.nodes.length = 0;
     if (this.peers) await this.peers.remove().catch(() => undefined);
     if (this.clients) await this.clients.stop().catch(() => undefined);
+    removeDir(this.volumes);
   }
 }
