@@ -28,6 +28,7 @@ export class PeerSender {
   private readonly deps: SenderDeps;
   private stopped = false;
   private failures = 0;
+  private backingOff = false;
   private wakeUp: (() => void) | undefined;
   private readonly done: Promise<void>;
 
@@ -38,6 +39,12 @@ export class PeerSender {
   }
 
   wake(): void {
+    // A local write must not cut a back-off short, or a peer that is down is retried once per write.
+    if (this.backingOff && !this.stopped) return;
+    this.release();
+  }
+
+  private release(): void {
     const w = this.wakeUp;
     this.wakeUp = undefined;
     w?.();
@@ -51,7 +58,7 @@ export class PeerSender {
 
   private sleep(ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(() => this.wake(), ms);
+      const timer = ms === undefined ? undefined : setTimeout(() => this.release(), ms);
       this.wakeUp = () => {
         if (timer) clearTimeout(timer);
         resolve();
@@ -81,7 +88,9 @@ export class PeerSender {
         this.deps.onContact(this.peer.id, false);
         const delay = backoffMs(this.failures, Math.random());
         logger.warn({ peer: this.peer.id, err: (err as Error).message, retryInMs: Math.round(delay) }, 'push to peer failed');
+        this.backingOff = true;
         await this.sleep(delay);
+        this.backingOff = false;
       }
     }
   }
