@@ -40,6 +40,8 @@ export function peerRequest(peer: Peer, token: string, req: PeerRequest): Promis
   return new Promise((resolve, reject) => {
     const r = mod.request(url, { method: req.method, headers, agent: url.protocol === 'https:' ? httpsAgent : httpAgent }, resolve);
     r.setTimeout(req.timeoutMs ?? 30_000, () => r.destroy(new PeerRequestError(`peer ${peer.id} timed out`)));
+    // A streamed body ends with small writes; without this, Nagle holds them until the peer's delayed ACK.
+    r.on('socket', (socket) => socket.setNoDelay(true));
     r.on('error', reject);
     if (req.stream) {
       const body = Readable.from(req.stream, { objectMode: false });
