@@ -136,10 +136,10 @@ export class ContainerCluster {
   }
 
   /** Starts one container per spec; every node gets the others as static peers (generation 0). */
-  static async start(image: string, specs: NodeSpec[], sharedEnv: Record<string, string> = {}): Promise<ContainerCluster> {
+  static async start(image: string, specs: NodeSpec[]): Promise<ContainerCluster> {
     const c = new ContainerCluster();
     try {
-      await c.startAll(image, specs, sharedEnv);
+      await c.startAll(image, specs);
     } catch (err) {
       await c.close();
       throw err;
@@ -147,7 +147,7 @@ export class ContainerCluster {
     return c;
   }
 
-  private async startAll(image: string, specs: NodeSpec[], sharedEnv: Record<string, string>): Promise<void> {
+  private async startAll(image: string, specs: NodeSpec[]): Promise<void> {
     const client = await getContainerRuntimeClient();
     this.clients = await new Network().start();
     // Internal: the peers network has no way out, and never carries the published ports.
@@ -164,7 +164,7 @@ export class ContainerCluster {
             { container: API_PORT, host: apiPort },
             { container: METRICS_PORT, host: metricsPort },
           ])
-          .withEnvironment({ FC_NODE_ID: s.id, FC_TOKEN: TOKEN, FC_PEERS: peerSpec, FC_LOG_LEVEL: 'info', ...sharedEnv, ...s.env })
+          .withEnvironment({ FC_NODE_ID: s.id, FC_TOKEN: TOKEN, FC_PEERS: peerSpec, FC_LOG_LEVEL: 'info', ...s.env })
           .withWaitStrategy(Wait.forHttp('/healthz', API_PORT))
           .withStartupTimeout(60_000);
         def = s.tmpfsDataSize

@@ -15,10 +15,9 @@ const INSTALL_HINT = 'apt-get install -y docker.io';
 export interface DockerDaemon {
   /** Environment for `docker` and scripts/build-images.sh (DOCKER_HOST set when the daemon is private). */
   env: NodeJS.ProcessEnv;
-  /** True when this process started the daemon (and close() stops it). */
-  private: boolean;
   /** Runs the docker CLI against this daemon. */
   docker(args: string[], timeoutMs?: number): { code: number; stdout: string; stderr: string };
+  /** Stops the daemon if this process started it. */
   close(): Promise<void>;
 }
 
@@ -49,7 +48,7 @@ function runDocker(env: NodeJS.ProcessEnv, args: string[], timeoutMs = 120_000) 
 export async function ensureDockerDaemon(): Promise<DockerDaemon> {
   command('docker');
   if (runDocker(process.env, ['info'], 20_000).code === 0) {
-    return { env: process.env, private: false, docker: (a, t) => runDocker(process.env, a, t), close: async () => undefined };
+    return { env: process.env, docker: (a, t) => runDocker(process.env, a, t), close: async () => undefined };
   }
   const work = mkdtempSync(join(tmpdir(), 'fc-dockerd-'));
   const logFile = join(work, 'dockerd.log');
@@ -87,7 +86,7 @@ export async function ensureDockerDaemon(): Promise<DockerDaemon> {
     await close();
     throw new Error(`${(err as Error).message}\n${log}`);
   }
-  return { env, private: true, docker: (a, t) => runDocker(env, a, t), close };
+  return { env, docker: (a, t) => runDocker(env, a, t), close };
 }
 
 /** Builds the named images from the working tree (a few seconds) and returns their names. */
