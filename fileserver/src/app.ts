@@ -78,6 +78,7 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   app.use(errorMiddleware(logger));
   app.use(async (ctx, next) => {
     if (ctx.path === '/healthz' && ctx.method === 'GET') {
+      if (!store.healthy()) throw new HttpError(503, 'storage_failed', 'a journal fsync failed; restart to recover from the durable state');
       ctx.body = { status: 'ok' };
       return;
     }

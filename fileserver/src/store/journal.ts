@@ -202,6 +202,11 @@ export class Journal {
     }
   }
 
+  /** The error that made the journal refuse writes (a failed fsync), if any. */
+  get failure(): unknown {
+    return this.fatal;
+  }
+
   /** Appends a record; resolves once it is durable and applied. */
   append(rec: JournalRecord, data?: Buffer, opts: { dirSync?: boolean } = {}): Promise<void> {
     if (this.fatal) return Promise.reject(this.fatal);

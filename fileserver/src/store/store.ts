@@ -244,6 +244,11 @@ export class Store {
     await fsyncDir(this.objectsDir);
   }
 
+  /** False once the journal refused writes after a failed fsync; only a restart (and replay) recovers. */
+  healthy(): boolean {
+    return this.journal.failure === undefined;
+  }
+
   get(path: string): Entry | undefined {
     return this.state.entries.get(path);
   }
