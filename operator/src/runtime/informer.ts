@@ -132,6 +132,9 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (live()) slot.lastActivity = Date.now();
     };
     const emit = (type: EventType) => (obj: T) => {
+      // The cache holds the very object handed to the handlers: dropping managedFields here keeps it
+      // out of memory (often the largest part of an object, and nothing here reads it).
+      if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
       if (!live()) return;
       touch();
       slot.failures = 0;

@@ -12,6 +12,8 @@ export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** Keys added urgently while being processed: they go to the front when done. */
+  private readonly urgent = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
@@ -31,7 +33,29 @@ export class WorkQueue {
   }
 
   add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.enqueue(key, false);
+  }
+
+  /**
+   * Like add, but the key goes to the front of the queue (moving there if it already waits): for
+   * changes someone is waiting on, such as a pod joining or leaving a peer list, which should not
+   * queue behind a burst of periodic resyncs.
+   */
+  addUrgent(key: string): void {
+    this.enqueue(key, true);
+  }
+
+  private enqueue(key: string, urgent: boolean): void {
+    if (this.shuttingDown) return;
+    if (urgent && this.processing.has(key)) this.urgent.add(key);
+    if (this.dirty.has(key)) {
+      const at = urgent ? this.queue.indexOf(key) : -1;
+      if (at > 0) {
+        this.queue.splice(at, 1);
+        this.queue.unshift(key);
+      }
+      return;
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
@@ -40,7 +64,8 @@ export class WorkQueue {
       this.processing.add(key);
       waiter(key);
     } else {
-      this.queue.push(key);
+      if (urgent) this.queue.unshift(key);
+      else this.queue.push(key);
       this.onDepth(this.queue.length);
     }
   }
@@ -91,7 +116,7 @@ export class WorkQueue {
     this.processing.delete(key);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
-      this.add(key);
+      this.enqueue(key, this.urgent.delete(key));
     }
   }
 

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KIND, type FileCluster } from '../../api/v1alpha1/types.ts';
 import type { OperatorMetrics } from '../../metrics.ts';
@@ -7,6 +7,7 @@ import { ResilientInformer } from '../../runtime/informer.ts';
 import { RESOURCES, type Kube } from '../../runtime/kube.ts';
 import { runWorkers, WorkQueue } from '../../runtime/workqueue.ts';
 import { FIELD_MANAGER } from './names.ts';
+import { membershipFingerprint } from './membership.ts';
 import { FileClusterReconciler } from './reconcile.ts';
 
 export interface ControllerOptions {
@@ -29,7 +30,7 @@ export class FileClusterController {
   readonly fileclusters: ResilientInformer<FileCluster & KubernetesObject>;
   private readonly pods: ResilientInformer<V1Pod>;
   private readonly secrets: ResilientInformer<V1Secret>;
-  private readonly statefulsets: ResilientInformer<KubernetesObject>;
+  private readonly statefulsets: ResilientInformer<V1StatefulSet>;
   private readonly services: ResilientInformer<KubernetesObject>;
   private readonly log: Logger;
   private readonly opts: ControllerOptions;
@@ -38,6 +39,8 @@ export class FileClusterController {
   private queue?: WorkQueue;
   private workers?: Promise<void>;
   private resync?: NodeJS.Timeout;
+  /** pod uid -> what its membership depends on, to tell membership changes from other updates. */
+  private readonly podMembership = new Map<string, string>();
 
   constructor(kube: Kube, log: Logger, metrics: OperatorMetrics, events: EventRecorder, opts: ControllerOptions) {
     this.log = log;
@@ -48,11 +51,23 @@ export class FileClusterController {
     this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED });
     // User-named token Secrets carry no label of ours, so every Secret of the watched namespaces is seen.
     this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets });
-    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED });
+    this.statefulsets = new ResilientInformer<V1StatefulSet>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED });
     this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED });
 
     this.fileclusters.on((_t, fc) => this.enqueue(fc.metadata?.namespace, fc.metadata?.name));
-    this.pods.on((_t, pod) => this.enqueue(pod.metadata?.namespace, pod.metadata?.labels?.['app.kubernetes.io/instance']));
+    this.pods.on((type, pod) => {
+      const ns = pod.metadata?.namespace;
+      const cluster = pod.metadata?.labels?.['app.kubernetes.io/instance'];
+      // A change of what membership is decided on (Ready, IP, terminating, restarts) is pushed ahead of
+      // the queue: every pod of the cluster waits for its new peer list. Other pod updates wait in line.
+      const uid = pod.metadata?.uid ?? '';
+      const seen = this.podMembership.get(uid);
+      const now = type === 'delete' ? undefined : membershipFingerprint(pod);
+      if (now === undefined) this.podMembership.delete(uid);
+      else this.podMembership.set(uid, now);
+      if (seen !== now && ns && cluster) this.queue?.addUrgent(`${ns}/${cluster}`);
+      else this.enqueue(ns, cluster);
+    });
     for (const inf of [this.statefulsets, this.services]) inf.on((_t, obj) => this.enqueueOwner(obj));
     this.secrets.on((_t, secret) => {
       this.enqueueOwner(secret);
@@ -67,6 +82,8 @@ export class FileClusterController {
       log,
       metrics,
       events,
+      fileCluster: (ns, name) => this.fileclusters.get(name, ns),
+      statefulSet: (ns, name) => this.statefulsets.get(name, ns),
       pods: (ns, cluster) => this.pods.list(ns).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
       secret: (ns, name) => this.secrets.get(name, ns),
       service: (ns, name) => this.services.get(name, ns),

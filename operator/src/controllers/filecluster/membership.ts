@@ -20,6 +20,8 @@ export function isPodReady(pod: V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
+const podRestarts = (pod: V1Pod): number => (pod.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
+
 /** The cluster's pods (by StatefulSet naming), ordered by ordinal. */
 export function memberPods(cluster: string, pods: readonly V1Pod[]): MemberPod[] {
   const out: MemberPod[] = [];
@@ -34,7 +36,7 @@ export function memberPods(cluster: string, pods: readonly V1Pod[]): MemberPod[]
       ready: isPodReady(pod),
       serving: pod.metadata?.labels?.[SERVING_LABEL] !== 'false',
       terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null,
-      restarts: (pod.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0),
+      restarts: podRestarts(pod),
     };
     if (pod.status?.podIP) member.ip = pod.status.podIP;
     const revision = pod.metadata?.labels?.['controller-revision-hash'];
@@ -42,6 +44,11 @@ export function memberPods(cluster: string, pods: readonly V1Pod[]): MemberPod[]
     out.push(member);
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);
+}
+
+/** What a pod's place in the peer list depends on; a change of it is a membership change. */
+export function membershipFingerprint(pod: V1Pod): string {
+  return `${isPodReady(pod)}/${pod.status?.podIP ?? ''}/${Boolean(pod.metadata?.deletionTimestamp)}/${podRestarts(pod)}`;
 }
 
 /** A pod the operator can talk to: Ready, addressed, not on its way out of the API. */

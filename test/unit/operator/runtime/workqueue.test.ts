@@ -80,3 +80,21 @@ test('a slow key does not block other keys; a throwing handler is retried with b
   q.shutDown();
   await workers;
 });
+
+test('an urgent add jumps the queue, also for a key already waiting or being processed', async () => {
+  const q = new WorkQueue();
+  q.add('a');
+  q.add('b');
+  q.add('c');
+  q.addUrgent('d');
+  q.addUrgent('c');
+  assert.equal(q.depth, 4, 'an urgent add of a waiting key moves it, never duplicates it');
+  assert.equal(await q.get(), 'c');
+  assert.equal(await q.get(), 'd');
+  q.addUrgent('c');
+  q.add('e');
+  q.done('c');
+  q.done('d');
+  assert.deepEqual([await q.get(), await q.get(), await q.get(), await q.get()], ['c', 'a', 'b', 'e']);
+  q.shutDown();
+});
