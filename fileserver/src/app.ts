@@ -3,10 +3,10 @@ import Koa from 'koa';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { errorMiddleware } from './http/errors.ts';
+import { errorMiddleware, methodNotAllowed } from './http/errors.ts';
 import { filesRouter } from './http/files.ts';
+import { healthRouter } from './http/health.ts';
 import { internalRouter } from './http/internal.ts';
-import { HttpError } from './errors.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
 import type { ObjectFiles } from './store/object-files.ts';
@@ -76,24 +76,14 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
     await next();
   });
   app.use(errorMiddleware(logger));
-  app.use(async (ctx, next) => {
-    if (ctx.path === '/healthz' && ctx.method === 'GET') {
-      if (!store.healthy()) throw new HttpError(503, 'storage_failed', 'a journal fsync failed; restart to recover from the durable state');
-      ctx.body = { status: 'ok' };
-      return;
-    }
-    if (ctx.path === '/readyz' && ctx.method === 'GET') {
-      if (!replicator.ready) throw new HttpError(503, 'not_ready', 'the first catch-up with peers has not finished');
-      ctx.body = { status: 'ready' };
-      return;
-    }
-    await next();
-  });
-  const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'method not allowed on this path');
-  const notImplemented = () => new HttpError(501, 'not_implemented', 'method not implemented');
-  for (const router of [filesRouter({ store, replicator, config }), internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token })]) {
+  const routers = [
+    healthRouter({ store, replicator }),
+    filesRouter({ store, replicator, config }),
+    internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token }),
+  ];
+  for (const router of routers) {
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true, methodNotAllowed, notImplemented }));
+    app.use(methodNotAllowed(router));
   }
 
   const metricsApi: RequestListener = (req, res) => {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { HttpError, errnoCode, toHttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -24,6 +25,26 @@ export function errorMiddleware(logger: Logger) {
       if (e.status >= 500) logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
       sendError(ctx, e);
     }
+  };
+}
+
+/**
+ * A known path asked with a method it does not serve, including methods no route knows (PROPFIND):
+ * 405 with `Allow` and the JSON error body. The router's own answer would be a bare 501 for unknown
+ * methods, which reads as a server fault. A path whose only match is path-less middleware stays 404.
+ */
+export function methodNotAllowed(router: Router) {
+  const allowed = router.allowedMethods();
+  return async (ctx: Context, next: Next) => {
+    await allowed(ctx as Parameters<typeof allowed>[0], next);
+    if (ctx.status !== 405 && ctx.status !== 501) return;
+    if (ctx.body !== undefined && ctx.body !== null) return;
+    const allow = ctx.response.get('Allow');
+    if (!allow) {
+      ctx.remove('Allow');
+      throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+    }
+    sendError(ctx, new HttpError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allow}`));
   };
 }
 

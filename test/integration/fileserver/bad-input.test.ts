@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, TestCluster, type FileServerNode } from './support/nodes.ts';
+import { api, TestCluster, TOKEN, type FileServerNode } from './support/nodes.ts';
 import { rawRequest } from './support/raw.ts';
 
 // Every class of bad input gets its own status with a JSON error, and the server keeps serving.
@@ -100,6 +100,26 @@ describe('bad input against a running file server', () => {
     expectError(await raw('GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 404);
     expectError(await raw('GET /files/missing.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 404, 'not_found');
     expectError(await raw('DELETE /files/missing.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 404, 'not_found');
+  });
+
+  // Regression: methods no route knows (PROPFIND) were answered 501 without a JSON body.
+  it('unknown method → 405 with Allow and a JSON error on every kind of path', async () => {
+    const auth = `Authorization: Bearer ${TOKEN}\r\n`;
+    for (const [method, path, extra, allow] of [
+      ['PROPFIND', '/files/existing.txt', '', ['DELETE', 'GET', 'HEAD', 'PUT']],
+      ['PROPFIND', '/files', '', ['GET', 'HEAD']],
+      ['MKCOL', '/healthz', '', ['GET', 'HEAD']],
+      ['PATCH', '/readyz', '', ['GET', 'HEAD']],
+      ['PROPFIND', '/internal/peers', auth, ['GET', 'HEAD', 'PUT']],
+      ['DELETE', '/internal/status', auth, ['GET', 'HEAD']],
+    ] as const) {
+      const r = await raw(`${method} ${path} HTTP/1.1\r\nHost: x\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`);
+      expectError(r, 405, 'method_not_allowed');
+      assert.deepEqual(r.headers['allow']?.split(',').map((m) => m.trim()).sort(), [...allow], `${method} ${path}`);
+    }
+    // A path no route serves stays 404 whatever the method.
+    expectError(await raw(`PROPFIND /internal/nowhere HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`), 404, 'not_found');
+    expectError(await raw('PROPFIND /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 404, 'not_found');
   });
 
   it('bad list queries → 400', async () => {

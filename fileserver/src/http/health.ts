@@ -1,0 +1,18 @@
+import Router from '@koa/router';
+import { HttpError } from '../errors.ts';
+import type { Replicator } from '../replication/replicator.ts';
+import type { Store } from '../store/store.ts';
+
+/** /healthz (the process can still make writes durable) and /readyz (the first catch-up finished). */
+export function healthRouter({ store, replicator }: { store: Store; replicator: Replicator }): Router {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    if (!store.healthy()) throw new HttpError(503, 'storage_failed', 'a journal fsync failed; restart to recover from the durable state');
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', (ctx) => {
+    if (!replicator.ready) throw new HttpError(503, 'not_ready', 'the first catch-up with peers has not finished');
+    ctx.body = { status: 'ready' };
+  });
+  return router;
+}
