@@ -11,10 +11,13 @@ export const TOKEN = 'test-cluster-token';
 const NODE_BIN_DIR = join(REPO_ROOT, 'node_modules/.bin');
 
 let nextAddress = 1 + (process.pid % 200);
-/** A loopback address no other node of this test run uses (127.77.x.y). */
+/**
+ * A loopback address no other node of this test run uses. 127.251.x.y lies outside the blocks other
+ * tests allocate (the packaging tests use 127.2-9, the Kubernetes harness gives pods 127.10-250).
+ */
 export function freshAddress(): string {
   const n = nextAddress++;
-  return `127.77.${(n >> 8) & 255}.${(n & 255) || 1}`;
+  return `127.251.${(n >> 8) & 255}.${(n & 255) || 1}`;
 }
 
 export interface NodeOptions {
