@@ -13,6 +13,8 @@ const HERE = import.meta.dirname;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const GET_FILES = 1000;
 const BIG_BYTES = 1024 ** 3;
+// BENCH_PHASES=get (comma-separated: big, get, put, lag, put1m) runs only those measurements; lag needs put's rate.
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'big,get,put,lag,put1m').split(',').map((p) => p.trim()));
 
 interface WrkResult {
   requests: number;
@@ -226,75 +228,83 @@ async function main(): Promise<void> {
     const loadAtStart = await loadavg();
     const rows: string[][] = [];
 
-    log('1 GiB in and out');
-    let nodes = await fresh();
-    const big = await bigFile(nodes);
-    rows.push([
-      'RSS of the busiest node while 1 GiB goes in (ack=all, so both replicas stream it too) and out',
-      `${big.baseMiB.toFixed(0)} MiB before, ${big.peakMiB.toFixed(0)} MiB peak`,
-      '',
-      `target < 100 MiB; in ${big.inSeconds.toFixed(1)} s, out ${big.outSeconds.toFixed(1)} s, bytes ${big.ok ? 'identical' : 'DIFFER'}`,
-    ]);
-
-    log('GET 4 KiB vs nginx');
-    nodes = await fresh();
-    const files = new Map<number, Buffer>();
-    for (let i = 0; i < GET_FILES; i++) files.set(i, randomBytes(4096));
-    for (let i = 0; i < GET_FILES; i += 50) await Promise.all([...Array(50).keys()].map((k) => put(nodes[0]!, `g/${i + k}`, files.get(i + k)!)));
-    await drainSeconds(nodes);
-    execFileSync('sync');
-    const get = (url: string) => wrk(url, 'get.lua', { COUNT: String(GET_FILES), PATH_PREFIX: '/files/g/' }, 64).rps;
-    // Two alternating runs each, best of two, to even out other load on the machine.
-    const best = { fs: 0, auto: 0, one: 0 };
-    for (let round = 0; round < 2; round++) {
-      best.fs = Math.max(best.fs, get(nodes[1]!.url));
-      for (const [key, workers] of [['auto', 'auto'], ['one', 1]] as const) {
-        nginx = await startNginx(join(work, `nginx-${key}-${round}`), files, workers);
-        best[key] = Math.max(best[key], get(nginx.url));
-        await nginx.stop();
-        nginx = undefined;
-      }
+    if (PHASES.has('big')) {
+      log('1 GiB in and out');
+      const nodes = await fresh();
+      const big = await bigFile(nodes);
+      rows.push([
+        'RSS of the busiest node while 1 GiB goes in (ack=all, so both replicas stream it too) and out',
+        `${big.baseMiB.toFixed(0)} MiB before, ${big.peakMiB.toFixed(0)} MiB peak`,
+        '',
+        `target < 100 MiB; in ${big.inSeconds.toFixed(1)} s, out ${big.outSeconds.toFixed(1)} s, bytes ${big.ok ? 'identical' : 'DIFFER'}`,
+      ]);
     }
-    rows.push(['GET 4 KiB, requests/s: one node vs nginx `worker_processes auto` (2 workers)', best.fs.toFixed(0), best.auto.toFixed(0), `ratio ${(best.fs / best.auto).toFixed(2)} (target ≥ 0.5)`]);
-    rows.push(['GET 4 KiB, requests/s: one node vs nginx with 1 worker (one process each)', best.fs.toFixed(0), best.one.toFixed(0), `ratio ${(best.fs / best.one).toFixed(2)}`]);
 
-    log('PUT 4 KiB at full speed');
-    nodes = await fresh();
-    wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
-    await drainSeconds(nodes);
-    const put4 = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'p4' }, 64);
-    const drain4 = await drainSeconds(nodes);
-    rows.push(['PUT 4 KiB, acknowledged writes/s (fsync on, replicated to 2 peers, wrk -t2 -c64)', put4.rps.toFixed(0), '', `target ≥ 3000; client p50 ${put4.p50ms.toFixed(1)} ms, p99 ${put4.p99ms.toFixed(1)} ms`]);
-    rows.push(['time for all replicas to have every acknowledged write after that load stops', `${drain4.toFixed(2)} s`, '', `${put4.ok} writes`]);
+    if (PHASES.has('get')) {
+      log('GET 4 KiB vs nginx');
+      const nodes = await fresh();
+      const files = new Map<number, Buffer>();
+      for (let i = 0; i < GET_FILES; i++) files.set(i, randomBytes(4096));
+      for (let i = 0; i < GET_FILES; i += 50) await Promise.all([...Array(50).keys()].map((k) => put(nodes[0]!, `g/${i + k}`, files.get(i + k)!)));
+      await drainSeconds(nodes);
+      execFileSync('sync');
+      const get = (url: string) => wrk(url, 'get.lua', { COUNT: String(GET_FILES), PATH_PREFIX: '/files/g/' }, 64).rps;
+      // Two alternating runs each, best of two, to even out other load on the machine.
+      const best = { fs: 0, auto: 0, one: 0 };
+      for (let round = 0; round < 2; round++) {
+        best.fs = Math.max(best.fs, get(nodes[1]!.url));
+        for (const [key, workers] of [['auto', 'auto'], ['one', 1]] as const) {
+          nginx = await startNginx(join(work, `nginx-${key}-${round}`), files, workers);
+          best[key] = Math.max(best[key], get(nginx.url));
+          await nginx.stop();
+          nginx = undefined;
+        }
+      }
+      rows.push(['GET 4 KiB, requests/s: one node vs nginx `worker_processes auto` (2 workers)', best.fs.toFixed(0), best.auto.toFixed(0), `ratio ${(best.fs / best.auto).toFixed(2)} (target ≥ 0.5)`]);
+      rows.push(['GET 4 KiB, requests/s: one node vs nginx with 1 worker (one process each)', best.fs.toFixed(0), best.one.toFixed(0), `ratio ${(best.fs / best.one).toFixed(2)}`]);
+    }
 
-    // Half the maximum rate: 32 connections, each pausing between requests (wrk's delay()), so the
-    // load generator stays the cheap C client rather than a Node one competing for the same CPUs.
-    const target = put4.rps / 2;
-    const connections = 32;
-    const delayMs = Math.max(1, Math.round((connections * 1000) / target - put4.p50ms / 4));
-    log(`PUT 4 KiB at about half that rate (${target.toFixed(0)}/s), replication lag`);
-    nodes = await fresh();
-    // Fresh processes run unoptimised code for the first seconds; measure the steady state.
-    wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'lag-warm', DELAY_MS: String(delayMs) }, connections, 3);
-    await drainSeconds(nodes);
-    const before = await ackHistogram(nodes[0]!);
-    const half = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'lag', DELAY_MS: String(delayMs) }, connections);
-    await drainSeconds(nodes);
-    const after = await ackHistogram(nodes[0]!);
-    const p50 = quantile(before, after, 0.5) * 1000;
-    const p99 = quantile(before, after, 0.99) * 1000;
-    rows.push([
-      `replication lag (local commit to ack by each peer) at ${half.rps.toFixed(0)} writes/s, p50 / p99`,
-      `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`,
-      '',
-      `target p99 < 100 ms (${half.ok} writes, ${connections} connections pausing ${delayMs} ms)`,
-    ]);
+    if (PHASES.has('put') || PHASES.has('lag')) {
+      log('PUT 4 KiB at full speed');
+      let nodes = await fresh();
+      wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
+      await drainSeconds(nodes);
+      const put4 = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'p4' }, 64);
+      const drain4 = await drainSeconds(nodes);
+      rows.push(['PUT 4 KiB, acknowledged writes/s (fsync on, replicated to 2 peers, wrk -t2 -c64)', put4.rps.toFixed(0), '', `target ≥ 3000; client p50 ${put4.p50ms.toFixed(1)} ms, p99 ${put4.p99ms.toFixed(1)} ms`]);
+      rows.push(['time for all replicas to have every acknowledged write after that load stops', `${drain4.toFixed(2)} s`, '', `${put4.ok} writes`]);
 
-    log('PUT 1 MiB');
-    nodes = await fresh();
-    const put1m = wrk(nodes[0]!.url, 'put.lua', { SIZE: String(1024 * 1024), PREFIX: 'p1m' }, 8);
-    const drain1m = await drainSeconds(nodes);
-    rows.push(['PUT 1 MiB, acknowledged writes/s (wrk -t2 -c8)', `${put1m.rps.toFixed(0)} (${put1m.rps.toFixed(0)} MiB/s)`, '', `replicas complete ${drain1m.toFixed(2)} s after the load stops`]);
+      // Half the maximum rate: 32 connections, each pausing between requests (wrk's delay()), so the
+      // load generator stays the cheap C client rather than a Node one competing for the same CPUs.
+      const target = put4.rps / 2;
+      const connections = 32;
+      const delayMs = Math.max(1, Math.round((connections * 1000) / target - put4.p50ms / 4));
+      log(`PUT 4 KiB at about half that rate (${target.toFixed(0)}/s), replication lag`);
+      nodes = await fresh();
+      // Fresh processes run unoptimised code for the first seconds; measure the steady state.
+      wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'lag-warm', DELAY_MS: String(delayMs) }, connections, 3);
+      await drainSeconds(nodes);
+      const before = await ackHistogram(nodes[0]!);
+      const half = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'lag', DELAY_MS: String(delayMs) }, connections);
+      await drainSeconds(nodes);
+      const after = await ackHistogram(nodes[0]!);
+      const p50 = quantile(before, after, 0.5) * 1000;
+      const p99 = quantile(before, after, 0.99) * 1000;
+      rows.push([
+        `replication lag (local commit to ack by each peer) at ${half.rps.toFixed(0)} writes/s, p50 / p99`,
+        `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`,
+        '',
+        `target p99 < 100 ms (${half.ok} writes, ${connections} connections pausing ${delayMs} ms)`,
+      ]);
+    }
+
+    if (PHASES.has('put1m')) {
+      log('PUT 1 MiB');
+      const nodes = await fresh();
+      const put1m = wrk(nodes[0]!.url, 'put.lua', { SIZE: String(1024 * 1024), PREFIX: 'p1m' }, 8);
+      const drain1m = await drainSeconds(nodes);
+      rows.push(['PUT 1 MiB, acknowledged writes/s (wrk -t2 -c8)', `${put1m.rps.toFixed(0)} (${put1m.rps.toFixed(0)} MiB/s)`, '', `replicas complete ${drain1m.toFixed(2)} s after the load stops`]);
+    }
 
     const cpus = execFileSync('nproc', { encoding: 'utf8' }).trim();
     console.log(`\nFile server benchmark (${cpus} CPUs, ${SECONDS} s per run, 3 nodes on one machine, fsync on; load average at start ${loadAtStart}, at end ${await loadavg()})\n`);

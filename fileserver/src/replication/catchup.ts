@@ -8,6 +8,7 @@ import { peerJson, peerRequest, readBody } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
 const FETCH_CHUNK = 512;
+const FETCH_STREAMS = 3;
 
 export interface ManifestItem {
   path: string;
@@ -34,13 +35,31 @@ export async function catchUpFrom(peer: Peer, token: string, store: Store, metri
     json: { buckets: diff },
   });
   const wanted = entriesToPull(manifest.entries, (p) => store.get(p));
+  // Several fetch streams at once keep the network, the hashing and the fsyncs busy together; a
+  // short list is split so that a few large files still travel side by side.
+  const per = Math.max(1, Math.min(FETCH_CHUNK, Math.ceil(wanted.length / FETCH_STREAMS)));
+  const chunks: string[][] = [];
+  for (let i = 0; i < wanted.length; i += per) chunks.push(wanted.slice(i, i + per).map((w) => w.path));
   let repaired = 0;
-  for (let i = 0; i < wanted.length; i += FETCH_CHUNK) {
-    const paths = wanted.slice(i, i + FETCH_CHUNK).map((w) => w.path);
-    const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
-    if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
-    const applied = await applyChangeStream(store, res, (n) => metrics.receivedBytes.inc(n));
-    repaired += applied.filter((a) => a.result === 'applied').length;
-  }
+  let next = 0;
+  let failed = false;
+  const stream = async () => {
+    while (!failed && next < chunks.length) {
+      const paths = chunks[next++]!;
+      const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
+      try {
+        if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
+        const applied = await applyChangeStream(store, res, (n) => metrics.receivedBytes.inc(n));
+        repaired += applied.filter((a) => a.result === 'applied').length;
+      } catch (err) {
+        failed = true;
+        res.destroy();
+        throw err;
+      }
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(FETCH_STREAMS, chunks.length) }, stream));
+  const rejected = results.find((r) => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
   return repaired;
 }

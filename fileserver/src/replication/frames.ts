@@ -37,6 +37,12 @@ export async function* encodeChanges(changes: AsyncIterable<OutgoingChange>): As
     add(len);
     add(json);
     for await (const chunk of c.body ?? []) {
+      // A large chunk goes out as it is; copying it into a joined buffer would only cost time.
+      if (chunk.length >= COALESCE_BYTES) {
+        if (size > 0) yield flush();
+        yield chunk;
+        continue;
+      }
       add(chunk);
       if (size >= COALESCE_BYTES) yield flush();
     }
@@ -124,13 +130,35 @@ export interface AppliedChange {
   result: RemoteResult;
 }
 
+// Large files whose bytes are on disk but whose fsync and journal commit are still running. Their
+// durability work overlaps with receiving the next file; the bound caps open handles.
+const MAX_LARGE_SYNCING = 4;
+
+/** Resolves once `source` has been read to its end, so the caller may read what follows it. */
+function consumedSignal(source: AsyncIterable<Buffer>): { body: AsyncGenerator<Buffer>; consumed: Promise<void> } {
+  let done!: () => void;
+  const consumed = new Promise<void>((resolve) => (done = resolve));
+  async function* body(): AsyncGenerator<Buffer> {
+    yield* source;
+    done();
+  }
+  return { body: body(), consumed };
+}
+
 /**
  * Applies a change stream. Small files are read whole and committed concurrently (so one journal
- * group commit covers the batch); large files are streamed one at a time.
+ * group commit covers the batch). A large file is streamed to disk (hashed on the way); the next frame
+ * is read as soon as its bytes are written, while its fsync and commit finish in the background. A
+ * file counts as present only once its commit resolved, after its bytes were made durable.
  */
 export async function applyChangeStream(store: Store, source: AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<AppliedChange[]> {
   const reader = new ByteReader(source);
   const pending: Array<Promise<AppliedChange>> = [];
+  let syncing: Array<Promise<unknown>> = [];
+  const track = (p: Promise<AppliedChange>) => {
+    p.catch(() => undefined); // handled below; keeps an early failure from counting as unhandled
+    pending.push(p);
+  };
   try {
     for (;;) {
       const lenBuf = await reader.readExact(4);
@@ -143,11 +171,18 @@ export async function applyChangeStream(store: Store, source: AsyncIterable<Buff
       if (h.size <= INLINE_MAX_BYTES) {
         const data = h.size === 0 ? Buffer.alloc(0) : await reader.readExact(h.size);
         if (!data) throw new HttpError(400, 'truncated_stream', 'the change stream ended before a file');
-        const p = store.applyRemote(h, [data]).then(done);
-        p.catch(() => undefined); // handled below; keeps an early failure from counting as unhandled
-        pending.push(p);
+        track(store.applyRemote(h, [data]).then(done));
       } else {
-        pending.push(Promise.resolve(done(await store.applyRemote(h, reader.chunks(h.size)))));
+        const { body, consumed } = consumedSignal(reader.chunks(h.size));
+        const applied = store.applyRemote(h, body).then(done);
+        track(applied);
+        // The reader may move on only when this file's bytes were all taken (or its apply failed).
+        await Promise.race([consumed, applied]);
+        syncing.push(applied);
+        if (syncing.length >= MAX_LARGE_SYNCING) {
+          await syncing[0];
+          syncing = syncing.slice(1);
+        }
       }
     }
   } finally {
