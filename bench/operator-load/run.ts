@@ -125,6 +125,14 @@ interface Replica {
   proxy: CountingProxy;
 }
 
+/** The operator's NODE_OPTIONS as the rendered Deployment sets them, so the replicas run as deployed. */
+function deployedNodeOptions(): string {
+  const docs = readFileSync(path.join(ROOT, 'manifests/03-operator.yaml'), 'utf8').split(/^---$/m).map((d) => parseYaml(d) as unknown);
+  type Env = { name: string; value?: string };
+  const deployment = docs.find((d): d is { spec: { template: { spec: { containers: Array<{ env?: Env[] }> } } } } => (d as { kind?: string } | null)?.kind === 'Deployment');
+  return deployment?.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+}
+
 /** An operator replica whose kubeconfig points at its own counting proxy. */
 async function startOperator(dir: string, admin: { upstream: URL; ca: Buffer; token: string }, namespace: string, identity: string): Promise<Replica> {
   const proxy = new CountingProxy(admin.upstream, admin.ca);
@@ -153,6 +161,7 @@ async function startOperator(dir: string, admin: { upstream: URL; ca: Buffer; to
       FC_OPERATOR_HOST: '127.0.0.1',
       FC_OPERATOR_PORT: '0',
       FC_LOG_LEVEL: 'info',
+      NODE_OPTIONS: deployedNodeOptions(),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

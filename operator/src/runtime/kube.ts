@@ -1,8 +1,11 @@
 import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { Dispatcher } from 'undici';
 
 // A thin JSON client over the kubeconfig's authentication. The generated typed clients do not reach
 // subresources with server-side apply and round-trip objects through model classes; the operator
 // applies plain objects, so it speaks the REST API directly.
+
+const POOL_MAX_AGE_MS = 5 * 60_000;
 
 export class KubeError extends Error {
   readonly status: number;
@@ -34,6 +37,8 @@ export class Kube {
   readonly config: KubeConfig;
   private readonly http = new IsomorphicFetchHttpLibrary();
   private readonly server: string;
+  /** One connection pool for every request; see pooled(). */
+  private pool?: { dispatcher: Dispatcher; at: number };
 
   constructor(config: KubeConfig) {
     this.config = config;
@@ -47,6 +52,7 @@ export class Kube {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
     await this.config.applySecurityAuthentication(ctx);
+    this.pooled(ctx);
     ctx.setHeaderParam('Accept', 'application/json');
     if (opts.body !== undefined) {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
@@ -68,6 +74,27 @@ export class Kube {
       throw new KubeError(res.httpStatusCode, reason, `${method} ${path}: ${res.httpStatusCode} ${message}`);
     }
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /**
+   * client-node 2.0.1 builds a new undici Agent for every request it authenticates (whenever TLS
+   * options exist, as they always do in a cluster): a fresh connection and TLS handshake per request,
+   * and idle pools piling up until their keep-alive ends. Requests share one Agent here instead; it is
+   * rebuilt every few minutes so rotated client certificates are still picked up. Headers (tokens)
+   * still come fresh from the kubeconfig on every request.
+   */
+  private pooled(ctx: RequestContext): void {
+    const fresh = ctx.getDispatcher();
+    if (!fresh) return;
+    if (!this.pool || Date.now() - this.pool.at > POOL_MAX_AGE_MS) {
+      const old = this.pool?.dispatcher;
+      this.pool = { dispatcher: fresh, at: Date.now() };
+      // close() lets requests in flight finish.
+      if (old) void old.close().catch(() => {});
+      return;
+    }
+    ctx.setDispatcher(this.pool.dispatcher);
+    void fresh.close().catch(() => {});
   }
 
   /** Server-side apply: the object as this manager wants it; fields of other managers are kept. */
