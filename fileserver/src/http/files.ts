@@ -25,13 +25,33 @@ function describe(e: FileEntry) {
   return { path: e.path, size: e.size, sha256: e.sha256, version: e.version, modified: new Date(versionTimeMs(e.version)).toISOString() };
 }
 
+interface FileHeaders {
+  etag: string;
+  lastModified: string;
+  contentType: string | undefined;
+}
+
+// Entries are immutable (a write makes a new one), so their header values are worked out once and
+// kept while the entry lives; the content type as Koa completes it (charset) is filled in on first use.
+const headerCache = new WeakMap<FileEntry, FileHeaders>();
+
 function setFileHeaders(ctx: Context, e: FileEntry): void {
-  ctx.set('ETag', etagOf(e));
-  ctx.set('Last-Modified', new Date(versionTimeMs(e.version)).toUTCString());
+  let h = headerCache.get(e);
+  if (!h) {
+    h = { etag: etagOf(e), lastModified: new Date(versionTimeMs(e.version)).toUTCString(), contentType: undefined };
+    headerCache.set(e, h);
+  }
+  ctx.set('ETag', h.etag);
+  ctx.set('Last-Modified', h.lastModified);
   ctx.set('Accept-Ranges', 'bytes');
   ctx.set('X-FileCluster-Version', e.version);
   ctx.set('X-FileCluster-SHA256', e.sha256);
-  ctx.type = e.contentType;
+  if (h.contentType === undefined) {
+    ctx.type = e.contentType;
+    h.contentType = ctx.response.get('Content-Type');
+  } else if (h.contentType) {
+    ctx.set('Content-Type', h.contentType);
+  }
 }
 
 export function filesRouter({ store, replicator, config }: FilesDeps): Router {

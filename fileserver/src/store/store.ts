@@ -19,6 +19,7 @@ const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 const SYNC_CONCURRENCY = 8;
 const WRITE_BATCH_BYTES = 512 * 1024;
 const RECENT_CACHE_BYTES = 4 * 1024 * 1024;
+const HOT_READ_CACHE_BYTES = 4 * 1024 * 1024;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
 
 /** A byte-bounded map of object name to bytes, evicting the oldest first. */
@@ -42,8 +43,14 @@ export class RecentObjects {
     }
   }
 
+  /** The bytes, if held; a hit becomes the most recently used entry. */
   get(blob: string): Buffer | undefined {
-    return this.map.get(blob);
+    const v = this.map.get(blob);
+    if (v) {
+      this.map.delete(blob);
+      this.map.set(blob, v);
+    }
+    return v;
   }
 
   delete(blob: string): void {
@@ -133,6 +140,8 @@ export class Store {
   private blobCounter = 0;
   /** Bytes of recent small local writes, so pushes to peers need not read them back from disk. */
   readonly recent = new RecentObjects(RECENT_CACHE_BYTES);
+  /** Bytes of small files read recently: a hot file is then served without open, read and close. Blobs never change, so no entry can go stale. */
+  private readonly hot = new RecentObjects(HOT_READ_CACHE_BYTES);
   private replayInline: Map<string, Buffer> | undefined = new Map();
 
   private constructor(opts: StoreOptions) {
@@ -212,6 +221,7 @@ export class Store {
     }
     if (r.orphanBlob) {
       this.recent.delete(r.orphanBlob);
+      this.hot.delete(r.orphanBlob);
       this.dirty.delete(r.orphanBlob);
       if (this.replayInline) this.replayInline.delete(r.orphanBlob);
       else void unlink(join(this.objectsDir, r.orphanBlob)).catch(() => undefined);
@@ -290,7 +300,7 @@ export class Store {
     for (let attempt = 0; attempt < 5; attempt++) {
       const e = this.state.entries.get(path);
       if (!e || e.deleted) return undefined;
-      const cached = this.recent.get(e.blob);
+      const cached = this.recent.get(e.blob) ?? this.hot.get(e.blob);
       if (cached) return { entry: e, data: cached };
       let fd: number;
       try {
@@ -307,6 +317,7 @@ export class Store {
           if (n === 0) throw new Error(`object ${e.blob} is shorter than its recorded size`);
           off += n;
         }
+        this.hot.set(e.blob, data);
         return { entry: e, data };
       } finally {
         closeSync(fd);
