@@ -66,19 +66,20 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   app.silent = true;
   app.on('error', (err: Error) => logger.debug({ err: err.message }, 'response stream error'));
   app.use(async (ctx, next) => {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     ctx.res.once('close', () => {
-      const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-      const labels = { route: typeof route === 'string' ? route : 'unmatched', method: ctx.method };
-      metrics.httpRequests.inc({ ...labels, status: String(ctx.status) });
-      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+      const route = typeof matched === 'string' ? matched : 'unmatched';
+      metrics.httpRequests.inc({ route, method: ctx.method, status: String(ctx.status) });
+      metrics.httpDuration.observe({ route, method: ctx.method }, (performance.now() - start) / 1000);
     });
     await next();
   });
   app.use(errorMiddleware(logger));
+  // The files router comes first: a file read is answered there without passing the other routers.
   const routers = [
-    healthRouter({ store, replicator }),
     filesRouter({ store, replicator, config }),
+    healthRouter({ store, replicator }),
     internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token }),
   ];
   for (const router of routers) {
