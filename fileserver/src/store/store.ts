@@ -17,7 +17,7 @@ export const INLINE_MAX_BYTES = 64 * 1024;
 const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 // Object fsyncs before a snapshot share the thread pool with live requests; keep them to a few at a time.
 const SYNC_CONCURRENCY = 8;
-const WRITE_BATCH_BYTES = 512 * 1024;
+const WRITE_BATCH_BYTES = 256 * 1024;
 const RECENT_CACHE_BYTES = 4 * 1024 * 1024;
 const HOT_READ_CACHE_BYTES = 4 * 1024 * 1024;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
@@ -377,7 +377,7 @@ export class Store {
         }
       } else {
         writer = await this.files.openLarge(tmp);
-        // Socket chunks are small; joining them into larger writes saves most thread-pool round trips.
+        // Socket chunks are small; writing them in batches saves most thread-pool round trips.
         let batch: Buffer[] = [];
         let batched = 0;
         for await (const chunk of body) {
@@ -387,12 +387,12 @@ export class Store {
           batch.push(chunk);
           batched += chunk.length;
           if (batched >= WRITE_BATCH_BYTES) {
-            await writer.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched));
+            await writer.write(batch);
             batch = [];
             batched = 0;
           }
         }
-        if (batched > 0) await writer.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched));
+        if (batched > 0) await writer.write(batch);
         if (received === size) await writer.sync();
       }
       if (received !== size) throw new HttpError(400, 'body_length_mismatch', `the body ended after ${received} of ${size} bytes`);

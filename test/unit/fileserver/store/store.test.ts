@@ -25,8 +25,8 @@ class FakeFullDiskObjectFiles implements ObjectFiles {
   async openLarge(): Promise<ObjectWriter> {
     const fh = await open('/dev/full', 'w');
     return {
-      write: async (chunk) => {
-        await fh.write(chunk);
+      write: async (chunks) => {
+        await fh.writev(chunks);
       },
       sync: () => fh.datasync(),
       close: () => fh.close(),
@@ -61,6 +61,21 @@ describe('store', () => {
     await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
     opened.length = 0;
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves a small file read before from memory, and never its old bytes after an overwrite or a delete', async () => {
+    const s = await openStore();
+    const first = randomBytes(4096);
+    const second = randomBytes(4096);
+    await s.put('hot.bin', [first], first.length, { contentType: 'x/y' });
+    assert.deepEqual(s.readSmall('hot.bin')?.data, first);
+    assert.deepEqual(s.readSmall('hot.bin')?.data, first);
+    const e = await s.put('hot.bin', [second], second.length, { contentType: 'x/y' });
+    const again = s.readSmall('hot.bin');
+    assert.equal(again?.entry, e);
+    assert.deepEqual(again?.data, second);
+    await s.delete('hot.bin', {});
+    assert.equal(s.readSmall('hot.bin'), undefined);
   });
 
   it('stores small and large files and reads back the same bytes, versions and hashes after a clean restart', async () => {
