@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KIND, type FileCluster } from '../../api/v1alpha1/types.ts';
 import type { OperatorMetrics } from '../../metrics.ts';
@@ -30,7 +30,7 @@ export class FileClusterController {
   readonly fileclusters: ResilientInformer<FileCluster & KubernetesObject>;
   private readonly pods: ResilientInformer<V1Pod>;
   private readonly secrets: ResilientInformer<V1Secret>;
-  private readonly statefulsets: ResilientInformer<V1StatefulSet>;
+  private readonly statefulsets: ResilientInformer<KubernetesObject>;
   private readonly services: ResilientInformer<KubernetesObject>;
   private readonly log: Logger;
   private readonly opts: ControllerOptions;
@@ -51,7 +51,7 @@ export class FileClusterController {
     this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED });
     // User-named token Secrets carry no label of ours, so every Secret of the watched namespaces is seen.
     this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets });
-    this.statefulsets = new ResilientInformer<V1StatefulSet>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED });
+    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED });
     this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED });
 
     this.fileclusters.on((_t, fc) => this.enqueue(fc.metadata?.namespace, fc.metadata?.name));
@@ -82,8 +82,6 @@ export class FileClusterController {
       log,
       metrics,
       events,
-      fileCluster: (ns, name) => this.fileclusters.get(name, ns),
-      statefulSet: (ns, name) => this.statefulsets.get(name, ns),
       pods: (ns, cluster) => this.pods.list(ns).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
       secret: (ns, name) => this.secrets.get(name, ns),
       service: (ns, name) => this.services.get(name, ns),

@@ -20,9 +20,7 @@ export interface ReconcilerDeps {
   log: Logger;
   metrics: OperatorMetrics;
   events: EventRecorder;
-  /** Cached reads (informers). */
-  fileCluster: (namespace: string, name: string) => FileCluster | undefined;
-  statefulSet: (namespace: string, name: string) => V1StatefulSet | undefined;
+  /** Cached reads (informers); the FileCluster and its StatefulSet are read live. */
   pods: (namespace: string, cluster: string) => V1Pod[];
   secret: (namespace: string, name: string) => V1Secret | undefined;
   service: (namespace: string, name: string) => KubernetesObject | undefined;
@@ -45,12 +43,6 @@ interface ClusterMemory {
   lastProgress?: string;
   /** What was last applied per object, to skip applies that cannot change anything. */
   applied: Map<string, { digest: string; marker: string; at: number }>;
-  /**
-   * The StatefulSet and status as this operator last wrote them: the caches may not show its own
-   * writes yet, and a stale peer generation or replica count must not be taken for the truth.
-   */
-  statefulSet?: { value: V1StatefulSet; at: number };
-  status?: { value: FileClusterStatus; uid: string | undefined; at: number };
 }
 
 /** Progress worth an Event (creation and scale-up already have theirs). */
@@ -71,18 +63,19 @@ export class FileClusterReconciler {
     const [namespace, name] = key.split('/') as [string, string];
     const started = process.hrtime.bigint();
     try {
-      const cached = this.deps.fileCluster(namespace, name);
-      if (!cached) {
-        // Deleted: the garbage collector removes what it owned through the owner references.
-        this.memory.delete(key);
-        metrics.reconcileTotal.inc({ result: 'success' });
-        return {};
+      let fc: FileCluster;
+      try {
+        fc = await kube.request<FileCluster>('GET', resourcePath(RESOURCES.fileclusters, namespace, name));
+      } catch (err) {
+        if (isNotFound(err)) {
+          // Deleted: the garbage collector removes what it owned through the owner references.
+          this.memory.delete(key);
+          metrics.reconcileTotal.inc({ result: 'success' });
+          return {};
+        }
+        throw err;
       }
-      if (cached.metadata.deletionTimestamp) return {};
-      // A shallow copy: the reconcile replaces its status, the cached object stays as the watch left it.
-      const fc: FileCluster = { ...cached };
-      const written = this.memory.get(key)?.status;
-      if (written?.uid === fc.metadata.uid && (written?.value.peerGeneration ?? 0) > (fc.status?.peerGeneration ?? 0)) fc.status = written!.value;
+      if (fc.metadata.deletionTimestamp) return {};
       const result = await this.reconcileCluster(key, fc);
       metrics.reconcileTotal.inc({ result: result.requeueAfterMs !== undefined && result.requeueAfterMs <= BUSY_REQUEUE_MS ? 'requeue' : 'success' });
       return result;
@@ -111,7 +104,12 @@ export class FileClusterReconciler {
     const spec = withDefaults(fc.spec ?? {}, this.deps.fileserverImage);
     const target = { apiVersion: API_VERSION, kind: KIND, metadata: fc.metadata };
 
-    const sts = newerStatefulSet(this.deps.statefulSet(ns, name), mem.statefulSet);
+    let sts: V1StatefulSet | undefined;
+    try {
+      sts = await kube.request<V1StatefulSet>('GET', resourcePath(RESOURCES.statefulsets, ns, name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
     const members = memberPods(name, this.deps.pods(ns, name));
 
     // The peer token: the operator's own Secret is created once; a named one must exist with its key.
@@ -161,7 +159,6 @@ export class FileClusterReconciler {
           const last = mem.applied.get(`${obj.kind}/${objName}`);
           if (last && last.digest === want && last.marker === marker(observed) && Date.now() - last.at < REAPPLY_MS) continue;
           const result = await kube.apply<KubernetesObject>(resourcePath(res, ns, objName), obj, FIELD_MANAGER);
-          if (obj.kind === 'StatefulSet') mem.statefulSet = { value: result as V1StatefulSet, at: Date.now() };
           mem.applied.set(`${obj.kind}/${objName}`, { digest: want, marker: marker(result), at: Date.now() });
           log.debug({ cluster: key, object: `${obj.kind}/${objName}` }, 'applied');
         }
@@ -202,7 +199,7 @@ export class FileClusterReconciler {
     const acknowledged = (): number => targets.filter((t) => mem.acks.get(ackKey(t))?.generation === peerState.generation).length;
 
     if (next.changed) {
-      fc.status = await this.writeStatus(fc, mem, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }));
+      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }));
       log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id) }, 'peer list changed');
     }
 
@@ -233,9 +230,7 @@ export class FileClusterReconciler {
     }
 
     const status = baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures });
-    // Unchanged from what the cache shows, or from what was written lately and the cache may not show yet.
-    const recent = mem.status && Date.now() - mem.status.at < REAPPLY_MS ? mem.status.value : undefined;
-    if (!isDeepStrictEqual(status, fc.status) && !isDeepStrictEqual(status, recent)) await this.writeStatus(fc, mem, status);
+    if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
 
     const conflict = mem.minGeneration > peerState.generation;
     if (conflict) return { requeueAfterMs: 0 };
@@ -296,28 +291,14 @@ export class FileClusterReconciler {
     }
   }
 
-  private async writeStatus(fc: FileCluster, mem: ClusterMemory, status: FileClusterStatus): Promise<FileClusterStatus> {
+  private async writeStatus(fc: FileCluster, status: FileClusterStatus): Promise<FileClusterStatus> {
     const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: fc.metadata.name, namespace: fc.metadata.namespace }, status };
     const updated = await this.deps.kube.apply<FileCluster>(
       resourcePath(RESOURCES.fileclusters, fc.metadata.namespace, fc.metadata.name, 'status'),
       body,
       FIELD_MANAGER,
     );
-    mem.status = { value: status, uid: fc.metadata.uid, at: Date.now() };
     return updated.status ?? status;
   }
 }
 
-/** How long a StatefulSet this operator applied may stand in for one the cache does not show yet. */
-const UNSEEN_APPLY_MS = 10_000;
-
-/**
- * The cached StatefulSet, unless the one this operator last applied is of a later generation, or was
- * just created, and the watch has not delivered it yet; a different uid means it was recreated since.
- */
-function newerStatefulSet(cached: V1StatefulSet | undefined, applied: { value: V1StatefulSet; at: number } | undefined): V1StatefulSet | undefined {
-  if (!applied) return cached;
-  if (!cached) return Date.now() - applied.at < UNSEEN_APPLY_MS ? applied.value : undefined;
-  if (cached.metadata?.uid !== applied.value.metadata?.uid) return cached;
-  return (applied.value.metadata?.generation ?? 0) > (cached.metadata?.generation ?? 0) ? applied.value : cached;
-}
