@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { waitFor } from '../../../harness/wait.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../../..');
 export const TOKEN = 'test-cluster-token';
@@ -180,21 +181,9 @@ export async function api(
   };
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or fails with the last state after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+/** The harness's poller, with this module's argument order and defaults (30 s, every 100 ms). */
+export function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  return waitFor(check, timeoutMs, what, everyMs);
 }
 
 /** The value of a metric sample line in Prometheus text format, e.g. `filecluster_peers` or `...{peer="b"}`. */
