@@ -2,7 +2,7 @@
 # Builds the filecluster/fileserver and filecluster/operator images without any base image, for machines
 # that reach no container registry: each image is a root filesystem assembled from this machine's Node
 # runtime (node_modules/node), the shared libraries it links (found with ldd), a minimal /etc with a
-# non-root user, the component's sources and only the production packages they import; then
+# non-root user, the component's compiled sources and only the production packages they import; then
 # `docker import`ed with user, working directory and entrypoint set. The Dockerfiles next to each
 # component build the equivalent images from registry base images.
 #
@@ -40,6 +40,8 @@ if [[ -z "$rootfs_only" ]]; then
   command -v docker >/dev/null || { echo "docker CLI not found: apt-get install -y docker.io" >&2; exit 1; }
   docker info >/dev/null 2>&1 || { echo "no Docker daemon reachable (start dockerd, or set DOCKER_HOST)" >&2; exit 1; }
 fi
+
+npm run --silent build
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -86,7 +88,7 @@ for component in "${components[@]}"; do
     --change 'ENV NODE_ENV=production' \
     --change "LABEL org.opencontainers.image.title=filecluster-$component org.opencontainers.image.version=$tag dev.filecluster.node-version=$node_version" \
     "${ports[@]}" \
-    --change "ENTRYPOINT [\"/usr/local/bin/node\", \"$component/src/main.ts\"]" \
+    --change "ENTRYPOINT [\"/usr/local/bin/node\", \"dist/$component/src/main.js\"]" \
     - "$image" >/dev/null
   if [[ -n "$save_dir" ]]; then
     mkdir -p "$save_dir"

@@ -1,6 +1,7 @@
 // Writes the application part of a component's container root filesystem: package.json, the component's
-// sources (plus any repository directory they import from) and only the production packages that those
-// sources import, with their dependencies resolved the way Node resolves them, from package-lock.json.
+// compiled sources from dist/ (plus any repository directory they import from; `npm run build` first) and
+// only the production packages that those sources import, with their dependencies resolved the way Node
+// resolves them, from package-lock.json.
 //
 //   node scripts/image-rootfs.ts <fileserver|operator> <target-app-dir>
 //
@@ -115,7 +116,11 @@ function main(): void {
 
   mkdirSync(target, { recursive: true });
   cpSync(join(REPO, 'package.json'), join(target, 'package.json'));
-  for (const dir of dirs) cpSync(join(REPO, dir), join(target, dir), { recursive: true });
+  for (const dir of dirs) {
+    const compiled = join(REPO, 'dist', dir);
+    if (!existsSync(compiled)) throw new Error(`${compiled} is missing: run npm run build`);
+    cpSync(compiled, join(target, 'dist', dir), { recursive: true });
+  }
   for (const path of closure) {
     const source = join(REPO, path);
     if (!existsSync(source)) continue; // an optional dependency for another platform

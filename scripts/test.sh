@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command: type-check, then every suite with Node's test runner.
+# The project's test command: type-check, compile what the images run (dist/), then every suite with
+# Node's test runner.
 # Suites that need Kubernetes get the control-plane binaries from scripts/build-k8s.sh (cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 node --version
 npx tsc -p tsconfig.json --noEmit
+npm run --silent build
 if [[ -z "${KUBEBUILDER_ASSETS:-}" ]]; then
   KUBEBUILDER_ASSETS="$(bash scripts/build-k8s.sh | tail -1)"
   export KUBEBUILDER_ASSETS

@@ -15,8 +15,8 @@ describe('images', () => {
 
   test('own images run this repo code; generic Node images run their command with Node 24', () => {
     const table = builtinImages('/repo');
-    assert.deepEqual(containerArgv('filecluster/fileserver:0.1.0', { args: ['--x'] }, table, '/bin/node24'), ['/bin/node24', '/repo/fileserver/src/main.ts', '--x']);
-    assert.deepEqual(containerArgv('filecluster/operator:0.1.0', {}, table, '/bin/node24'), ['/bin/node24', '/repo/operator/src/main.ts']);
+    assert.deepEqual(containerArgv('filecluster/fileserver:0.1.0', { args: ['--x'] }, table, '/bin/node24'), ['/bin/node24', '/repo/dist/fileserver/src/main.js', '--x']);
+    assert.deepEqual(containerArgv('filecluster/operator:0.1.0', {}, table, '/bin/node24'), ['/bin/node24', '/repo/dist/operator/src/main.js']);
     assert.deepEqual(containerArgv('filecluster/node:24', { command: ['node', '-e', 'x'] }, table, '/bin/node24'), ['/bin/node24', '-e', 'x']);
     assert.deepEqual(containerArgv('node:24', { args: ['server.js'] }, table, '/bin/node24'), ['/bin/node24', 'server.js']);
     assert.deepEqual(containerArgv('filecluster/node:24', { command: ['sh', '-c', 'exit 0'] }, table, '/bin/node24'), ['sh', '-c', 'exit 0']);

@@ -5,6 +5,7 @@ import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledEntrypoint } from '../../harness/assets.ts';
 import type { Cluster } from '../../harness/index.ts';
 import type { PodConnection } from '../../harness/types.ts';
 
@@ -70,7 +71,7 @@ export class OperatorProcesses implements Operators {
   spawn(identity: string): OperatorReplica {
     const logFile = path.join(this.dir, `${identity}.log`);
     const out = createWriteStream(logFile);
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'operator/src/main.ts')], {
+    const child = spawn(process.execPath, [compiledEntrypoint('operator')], {
       env: {
         ...process.env,
         KUBECONFIG: this.cluster.kubeconfigPath,

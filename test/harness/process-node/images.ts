@@ -22,8 +22,8 @@ export function imageRepository(image: string): string {
 export function builtinImages(repoRoot: string): Record<string, ImageCommand> {
   const nodeImage: ImageCommand = { command: [], appendContainerCommand: true };
   return {
-    'filecluster/fileserver': { command: ['node', path.join(repoRoot, 'fileserver/src/main.ts')] },
-    'filecluster/operator': { command: ['node', path.join(repoRoot, 'operator/src/main.ts')] },
+    'filecluster/fileserver': { command: ['node', path.join(repoRoot, 'dist/fileserver/src/main.js')] },
+    'filecluster/operator': { command: ['node', path.join(repoRoot, 'dist/operator/src/main.js')] },
     'filecluster/node': nodeImage,
     node: nodeImage,
   };

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { kubernetesAssets, REPO_ROOT } from '../assets.ts';
+import { ensureCompiled, kubernetesAssets, REPO_ROOT } from '../assets.ts';
 import { assembleCluster, runKubectl } from '../cluster-base.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane.ts';
 import { KubeRest } from '../kube-rest.ts';
@@ -80,6 +80,7 @@ export async function startLocalCluster(opts: StartClusterOptions): Promise<Clus
     network = PodNetwork.claim();
     provisioner = new StorageProvisioner(rest, path.join(dir, 'volumes'), log);
     await provisioner.start();
+    ensureCompiled();
     const images = { ...builtinImages(REPO_ROOT), ...(opts.images ?? {}) };
     const node = nodeBinary(REPO_ROOT);
     const plane = controlPlane;

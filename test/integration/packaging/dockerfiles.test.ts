@@ -45,11 +45,13 @@ for (const component of ['fileserver', 'operator']) {
 
     it('is multi-stage: dependencies installed without dev dependencies in a build stage', () => {
       assert.ok(stages.length >= 2, 'at least two stages');
-      const install = stages.slice(0, -1).flat().find((i) => i.op === 'RUN' && /npm ci/.test(i.args));
-      assert.ok(install, 'a build stage runs npm ci');
-      assert.match(install.args, /--omit=dev/);
       assert.ok(!final.some((i) => i.op === 'RUN'), 'the runtime stage runs nothing (no shell, no package manager)');
-      assert.ok(final.some((i) => i.op === 'COPY' && /--from=\S+ \/app\/node_modules/.test(i.args)), 'runtime copies node_modules from the build stage');
+      const from = final.map((i) => (i.op === 'COPY' ? /^--from=(\S+) \/app\/node_modules/.exec(i.args)?.[1] : undefined)).find(Boolean);
+      assert.ok(from, 'runtime copies node_modules from an earlier stage');
+      const source = stages.find((stage) => new RegExp(`\\sAS\\s+${from}$`, 'i').test(stage[0]!.args));
+      const install = source?.find((i) => i.op === 'RUN' && /npm ci/.test(i.args));
+      assert.ok(install, `stage ${from} runs npm ci`);
+      assert.match(install.args, /--omit=dev/);
     });
 
     it('runs as a non-root user on a small runtime base, without HEALTHCHECK', () => {
@@ -61,12 +63,19 @@ for (const component of ['fileserver', 'operator']) {
       assert.ok(!all.some((i) => i.op === 'HEALTHCHECK'), 'Kubernetes probes do health checks');
     });
 
-    it(`copies exactly the sources ${component} needs and starts ${component}/src/main.ts`, () => {
+    it(`compiles exactly the sources ${component} needs and starts dist/${component}/src/main.js`, () => {
+      const { dirs } = componentInputs(component);
+      const build = stages.slice(0, -1).find((stage) => stage.some((i) => i.op === 'RUN' && /tsc -p tsconfig\.build\.json/.test(i.args)));
+      assert.ok(build, 'a build stage compiles with tsconfig.build.json');
+      const sourcesCopied = build.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+      for (const dir of dirs) assert.ok(sourcesCopied.includes(dir), `the build stage copies ${dir}`);
       const copied = final.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).map((i) => i.args.split(/\s+/)[0]);
-      assert.deepEqual(copied.sort(), ['package.json', ...componentInputs(component).dirs].sort());
-      assert.match(final.find((i) => i.op === 'ENTRYPOINT')?.args ?? '', new RegExp(`"${component}/src/main.ts"\\]$`));
+      assert.deepEqual(copied, ['package.json'], 'the runtime stage takes no sources from the context');
+      const compiled = final.filter((i) => i.op === 'COPY' && i.args.startsWith('--from=build')).map((i) => i.args.split(/\s+/)[2]);
+      assert.deepEqual(compiled.sort(), dirs.map((d) => `./dist/${d}`).sort());
+      assert.match(final.find((i) => i.op === 'ENTRYPOINT')?.args ?? '', new RegExp(`"dist/${component}/src/main.js"\\]$`));
       const ignore = readFileSync(join(REPO, component, 'Dockerfile.dockerignore'), 'utf8');
-      for (const path of ['package.json', 'package-lock.json', ...componentInputs(component).dirs]) assert.match(ignore, new RegExp(`^!${path}$`, 'm'));
+      for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', ...dirs]) assert.match(ignore, new RegExp(`^!${path}$`, 'm'));
     });
   });
 }

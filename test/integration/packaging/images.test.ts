@@ -106,7 +106,7 @@ describe('locally built images', { timeout: 300_000 }, () => {
 
   it('keeps the root filesystem unwritable even without --read-only: the app is root-owned', () => {
     const write = docker(['run', '--rm', '--network=none', '--entrypoint=/usr/local/bin/node', `filecluster/fileserver:${TAG}`,
-      '-e', "require('node:fs').writeFileSync('/app/fileserver/src/main.ts', '')"]);
+      '-e', "require('node:fs').writeFileSync('/app/dist/fileserver/src/main.js', '')"]);
     assert.notEqual(write.code, 0);
     assert.match(write.stderr, /EACCES/);
   });
@@ -119,9 +119,9 @@ describe('locally built images', { timeout: 300_000 }, () => {
     assert.equal(fileserver.code, 0, fileserver.stderr);
     for (const needed of ['koa', '@koa', 'pino', 'prom-client', 'zod']) assert.ok(fileserver.stdout.split(/\s+/).includes(needed), needed);
     for (const absent of ['@kubernetes', 'typescript', 'node', 'yaml', 'fast-check', 'testcontainers']) assert.ok(!fileserver.stdout.split(/\s+/).includes(absent), absent);
-    // The operator's packages load: every import of operator/src resolves inside the image.
+    // The operator's packages load: every import of the compiled operator resolves inside the image.
     const operator = docker(['run', '--rm', '--network=none', '--read-only', '--entrypoint=/usr/local/bin/node', `filecluster/operator:${TAG}`,
-      '--input-type=module', '-e', "const m = await import('@kubernetes/client-node'); await import('./operator/src/app.ts'); console.log(typeof m.KubeConfig)"]);
+      '--input-type=module', '-e', "const m = await import('@kubernetes/client-node'); await import('./dist/operator/src/app.js'); console.log(typeof m.KubeConfig)"]);
     assert.equal(operator.code, 0, operator.stderr);
     assert.equal(operator.stdout.trim(), 'function');
   });

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { compiledEntrypoint } from '../../harness/assets.ts';
 import { waitFor } from '../../harness/index.ts';
 import { ProcessSupervisor, freePort, removeDir } from '../../harness/processes.ts';
 import { PROMETHEUS_HINT, PrometheusServer, checkQuery, declaredFamilies } from './prometheus-server.ts';
@@ -67,7 +68,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
       const peers = [...servers, deadPeer].filter((p) => p.id !== s.id).map((p) => `${p.id}=http://${p.ip}:${p.port}`).join(',');
       const dataDir = join(work, s.id);
       mkdirSync(dataDir);
-      supervisor.spawn(s.id, [node, 'fileserver/src/main.ts'], {
+      supervisor.spawn(s.id, [node, compiledEntrypoint('fileserver')], {
         cwd: REPO,
         logFile: join(work, `${s.id}.log`),
         env: {

@@ -1,10 +1,11 @@
-// Starts real file-server processes (`node fileserver/src/main.ts`) on distinct loopback addresses with
+// Starts real file-server processes (`node dist/fileserver/src/main.js`, compiled when stale) on distinct loopback addresses with
 // ephemeral ports and real temporary data directories, and cleans all of it up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { compiledEntrypoint } from '../../../harness/assets.ts';
 import { waitFor } from '../../../harness/wait.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../../..');
@@ -58,7 +59,7 @@ export class FileServerNode {
 
   /** Starts the process (again, on the same port if it ran before) and waits for its "listening" log line. */
   async start(extraEnv: Record<string, string> = {}): Promise<void> {
-    const proc = spawn(process.execPath, ['fileserver/src/main.ts'], {
+    const proc = spawn(process.execPath, [compiledEntrypoint('fileserver')], {
       cwd: REPO_ROOT,
       env: {
         PATH: `${NODE_BIN_DIR}:${process.env.PATH ?? ''}`,
