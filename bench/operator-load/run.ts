@@ -6,13 +6,16 @@
 //     that FileCluster holds the new peer list (p50/p99 over CHANGES scale-ups);
 //   - leader failover: a batch of FileClusters is created, the leader is SIGKILLed once half of them are
 //     Ready, and the time until the new leader has made all of them Ready.
-// The operator replicas are processes talking to the API server through a counting proxy on loopback.
+// The operator replicas are processes running the compiled operator (dist/, rebuilt at the start with
+// `tsc -p tsconfig.build.json`, as the image ships it) with the Deployment's NODE_OPTIONS, each talking
+// to the API server through a counting proxy on loopback. Each membership change is also split into
+// phases from the leader's "peer list changed" log line (see propagationPhases).
 //
 //   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds 60]
 //
 // COUNT includes the failover batch (a tenth of COUNT). Before each step the benchmark checks that the
 // machine still has memory for it and stops with the reason if not; run it again with a lower --count.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -26,6 +29,8 @@ import { metricSamples } from '../../test/resilience/support/observe.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CRD = path.join(ROOT, 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
+/** The operator runs as shipped: compiled JavaScript (type stripping alone costs about 20 MiB of RSS). */
+const OPERATOR_MAIN = path.join(ROOT, 'dist/operator/src/main.js');
 const PODS_PER_NODE = 100;
 const LEASE = 'filecluster-operator';
 /** Stop adding pods when less than this much memory is left for everything else. */
@@ -151,7 +156,7 @@ async function startOperator(dir: string, admin: { upstream: URL; ca: Buffer; to
     }),
   );
   const out = createWriteStream(path.join(dir, `${identity}.log`));
-  const proc = spawn(process.execPath, [path.join(ROOT, 'operator/src/main.ts')], {
+  const proc = spawn(process.execPath, [OPERATOR_MAIN], {
     env: {
       ...process.env,
       KUBECONFIG: kubeconfig,
@@ -235,6 +240,8 @@ async function leaseHolder(cluster: Cluster, ns: string): Promise<string | undef
 }
 
 async function main(): Promise<void> {
+  say('building dist/ (npx tsc -p tsconfig.build.json)');
+  execFileSync(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   const nodes = Math.ceil((COUNT * 3 + CHANGES) / PODS_PER_NODE);
   say(`count ${COUNT} (initial ${INITIAL} + failover batch ${BATCH}), ${CHANGES} membership changes, ${nodes} process nodes`);
   const cluster = await startCluster({ provider: 'local', nodes });
@@ -334,8 +341,11 @@ async function main(): Promise<void> {
 
     // 3. Membership changes: one FileCluster at a time goes from 3 to 4 replicas.
     const latencies: number[] = [];
+    const phaseSamples = new Map<string, number[]>();
     for (const name of initial.slice(0, CHANGES)) {
       if (memAvailable() < MEMORY_RESERVE_BYTES) throw new Error(`out of memory before membership change ${latencies.length + 1}`);
+      // Read before the change: a kubectl call inside the measured window would count as propagation.
+      const token = await podToken(cluster, ns, name);
       await kubectlOk(cluster, ['patch', 'fc', name, '-n', ns, '--type=merge', '-p', '{"spec":{"replicas":4}}']);
       const newPod = `${name}-3`;
       await waitFor(() => readyAt.has(newPod) && podIp.has(newPod), 120_000, `${newPod} Ready`, 5);
@@ -345,7 +355,7 @@ async function main(): Promise<void> {
         async () => {
           const lists = await Promise.all(
             members.map(async (m) => {
-              const r = await fetch(`http://${podIp.get(m)}:8080/internal/peers`, { headers: { authorization: `Bearer ${await podToken(cluster, ns, name)}` } });
+              const r = await fetch(`http://${podIp.get(m)}:8080/internal/peers`, { headers: { authorization: `Bearer ${token}` } });
               return (await r.json()) as { peers: Array<{ id: string }> };
             }),
           );
@@ -355,10 +365,21 @@ async function main(): Promise<void> {
         `every pod of ${name} holding the new peer list`,
         5,
       );
-      latencies.push(performance.now() - since);
+      const took = performance.now() - since;
+      latencies.push(took);
+      const phases = propagationPhases(path.join(dir, `${(await leader()).identity}.log`), `${ns}/${name}`, members.length, performance.timeOrigin + since, took);
+      for (const [k, v] of Object.entries(phases)) phaseSamples.set(k, [...(phaseSamples.get(k) ?? []), v]);
+      say(`${name}: ${took.toFixed(0)} ms (${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ')})`);
     }
     latencies.sort((a, b) => a - b);
     say(`peer-list propagation p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
+    const phaseSummary = [...phaseSamples]
+      .map(([k, xs]) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        return `${k} ${percentile(sorted, 50)}/${sorted.at(-1)}`;
+      })
+      .join(', ');
+    say(`propagation by phase, ms p50/max: ${phaseSummary}`);
 
     // 4. Failover mid-scale.
     const batch = Array.from({ length: BATCH }, (_, i) => `fo-${String(i).padStart(3, '0')}`);
@@ -394,6 +415,7 @@ async function main(): Promise<void> {
       [`leader CPU at steady state (${IDLE_SECONDS} s)`, `${(idleCpu * 100).toFixed(2)} %`, `< 1 % ${idleCpu < 0.01 ? 'met' : 'MISSED'}`],
       ['API requests per minute at steady state (both replicas, Lease every 2 s)', `${idleRequestsPerMin.toFixed(0)} (${idleReconciles} reconciles)`, ''],
       [`peer-list propagation p50 (${latencies.length} changes)`, `${percentile(latencies, 50).toFixed(0)} ms`, ''],
+      ['propagation by phase (ms p50/max)', phaseSummary, ''],
       ['peer-list propagation p99', `${percentile(latencies, 99).toFixed(0)} ms`, `< 1000 ms ${percentile(latencies, 99) < 1000 ? 'met' : 'MISSED'}`],
       [`failover: lease taken over after SIGKILL`, `${leaseTakenAfter.toFixed(1)} s (Lease duration 15 s)`, ''],
       [`failover: new leader finished ${BATCH} FileClusters`, `${failoverSeconds.toFixed(1)} s after the kill`, ''],
@@ -402,7 +424,7 @@ async function main(): Promise<void> {
     const w1 = Math.max(...rows.map((r) => r[1].length));
     process.stdout.write(`\n| ${'measure'.padEnd(w0)} | ${'value'.padEnd(w1)} | target |\n|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|---|\n`);
     for (const r of rows) process.stdout.write(`| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]} |\n`);
-    process.stdout.write(`\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB; logs in ${dir}\n`);
+    process.stdout.write(`\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; logs in ${dir}\n`);
   } finally {
     stopping = true;
     watchAbort?.abort();
@@ -414,6 +436,28 @@ async function main(): Promise<void> {
     await cluster.close();
     if (!process.env['FC_BENCH_KEEP']) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where one propagation's time went, from the leader's "peer list changed" log line for the new list:
+ * watch (the operator saw the Ready change this much after the benchmark's watch did), queued, read
+ * (live GETs), plan (applies and other work before the generation is stored), status (storing it),
+ * push (to every pod), rest (until the benchmark's poll saw every pod holding it). Missing phases were
+ * not logged (the reconcile that pushed was queued by something else than the Ready change).
+ */
+function propagationPhases(logFile: string, cluster: string, peers: number, readyWallMs: number, tookMs: number): Record<string, number> {
+  let line: Record<string, number> | undefined;
+  for (const text of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!text.includes('"peer list changed"') || !text.includes(`"cluster":"${cluster}"`)) continue;
+    const entry = JSON.parse(text) as Record<string, unknown>;
+    if (Array.isArray(entry['peers']) && entry['peers'].length === peers) line = entry as Record<string, number>;
+  }
+  if (!line) return {};
+  const out: Record<string, number> = {};
+  if (line['seenAt'] !== undefined) out['watch'] = Math.round(line['seenAt'] - readyWallMs);
+  for (const k of ['queued', 'read', 'plan', 'status', 'push']) if (line[`${k}Ms`] !== undefined) out[k] = line[`${k}Ms`]!;
+  out['rest'] = Math.round(readyWallMs + tookMs - line['time']!);
+  return out;
 }
 
 const tokens = new Map<string, string>();

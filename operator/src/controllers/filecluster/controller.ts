@@ -41,6 +41,8 @@ export class FileClusterController {
   private resync?: NodeJS.Timeout;
   /** pod uid -> what its membership depends on, to tell membership changes from other updates. */
   private readonly podMembership = new Map<string, string>();
+  /** key -> when a membership change of it was first seen and not yet reconciled (for the log's timings). */
+  private readonly membershipSeenAt = new Map<string, number>();
 
   constructor(kube: Kube, log: Logger, metrics: OperatorMetrics, events: EventRecorder, opts: ControllerOptions) {
     this.log = log;
@@ -65,8 +67,11 @@ export class FileClusterController {
       const now = type === 'delete' ? undefined : membershipFingerprint(pod);
       if (now === undefined) this.podMembership.delete(uid);
       else this.podMembership.set(uid, now);
-      if (seen !== now && ns && cluster) this.queue?.addUrgent(`${ns}/${cluster}`);
-      else this.enqueue(ns, cluster);
+      if (seen !== now && ns && cluster) {
+        const key = `${ns}/${cluster}`;
+        if (this.queue && !this.membershipSeenAt.has(key)) this.membershipSeenAt.set(key, Date.now());
+        this.queue?.addUrgent(key);
+      } else this.enqueue(ns, cluster);
     });
     for (const inf of [this.statefulsets, this.services]) inf.on((_t, obj) => this.enqueueOwner(obj));
     this.secrets.on((_t, secret) => {
@@ -85,6 +90,11 @@ export class FileClusterController {
       pods: (ns, cluster) => this.pods.list(ns).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
       secret: (ns, name) => this.secrets.get(name, ns),
       service: (ns, name) => this.services.get(name, ns),
+      membershipSeenAt: (key) => {
+        const at = this.membershipSeenAt.get(key);
+        this.membershipSeenAt.delete(key);
+        return at;
+      },
       fileserverImage: opts.fileserverImage,
       push: opts.push,
     });
@@ -158,6 +168,7 @@ export class FileClusterController {
     if (this.resync) clearInterval(this.resync);
     this.queue.shutDown();
     this.queue = undefined;
+    this.membershipSeenAt.clear();
     this.metrics.workqueueDepth.set(0);
     await this.workers;
   }

@@ -24,6 +24,8 @@ export interface ReconcilerDeps {
   pods: (namespace: string, cluster: string) => V1Pod[];
   secret: (namespace: string, name: string) => V1Secret | undefined;
   service: (namespace: string, name: string) => KubernetesObject | undefined;
+  /** When a membership change of this key was first seen (epoch ms), if one waits; reading clears it. */
+  membershipSeenAt: (key: string) => number | undefined;
   fileserverImage: string;
   push: { timeoutMs: number; attempts: number };
 }
@@ -48,6 +50,35 @@ interface ClusterMemory {
 /** Progress worth an Event (creation and scale-up already have theirs). */
 const NOTABLE_PROGRESS = new Set(['ScalingDown', 'ScaleDownWaitingForReplication', 'RollingUpdate', 'RollingUpdateWaitingForReplication']);
 
+/** Wall-clock marks (epoch ms) of one reconcile, logged with a peer-list change to show where its time went. */
+interface Timing {
+  /** The membership change that queued it, if one did. */
+  seenAt: number | undefined;
+  start: number;
+  /** Live reads done. */
+  read?: number;
+  /** Status write (new generation) started and done. */
+  status?: number;
+  pushed?: number;
+}
+
+/** A peer-list change's time by phase: queued, reading, persisting the generation, pushing. */
+export function phases(t: Timing, end: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (t.seenAt !== undefined) {
+    out['seenAt'] = t.seenAt;
+    out['queuedMs'] = t.start - t.seenAt;
+  }
+  const read = t.read ?? t.start;
+  const status = t.status ?? read;
+  const pushed = t.pushed ?? status;
+  out['readMs'] = read - t.start;
+  out['planMs'] = status - read;
+  out['statusMs'] = pushed - status;
+  out['pushMs'] = end - pushed;
+  return out;
+}
+
 const ackKey = (p: MemberPod): string => `${p.uid}/${p.restarts}/${p.ip ?? ''}`;
 
 export class FileClusterReconciler {
@@ -62,6 +93,7 @@ export class FileClusterReconciler {
     const { kube, metrics } = this.deps;
     const [namespace, name] = key.split('/') as [string, string];
     const started = process.hrtime.bigint();
+    const timing: Timing = { start: Date.now(), seenAt: this.deps.membershipSeenAt(key) };
     try {
       let fc: FileCluster;
       try {
@@ -76,7 +108,7 @@ export class FileClusterReconciler {
         throw err;
       }
       if (fc.metadata.deletionTimestamp) return {};
-      const result = await this.reconcileCluster(key, fc);
+      const result = await this.reconcileCluster(key, fc, timing);
       metrics.reconcileTotal.inc({ result: result.requeueAfterMs !== undefined && result.requeueAfterMs <= BUSY_REQUEUE_MS ? 'requeue' : 'success' });
       return result;
     } catch (err) {
@@ -96,7 +128,7 @@ export class FileClusterReconciler {
     return m;
   }
 
-  private async reconcileCluster(key: string, fc: FileCluster): Promise<HandlerResult> {
+  private async reconcileCluster(key: string, fc: FileCluster, timing: Timing): Promise<HandlerResult> {
     const { kube, events, log } = this.deps;
     const ns = fc.metadata.namespace;
     const name = fc.metadata.name;
@@ -111,6 +143,7 @@ export class FileClusterReconciler {
       if (!isNotFound(err)) throw err;
     }
     const members = memberPods(name, this.deps.pods(ns, name));
+    timing.read = Date.now();
 
     // The peer token: the operator's own Secret is created once; a named one must exist with its key.
     const secretRef = tokenSecretName(fc, spec);
@@ -199,8 +232,9 @@ export class FileClusterReconciler {
     const acknowledged = (): number => targets.filter((t) => mem.acks.get(ackKey(t))?.generation === peerState.generation).length;
 
     if (next.changed) {
+      timing.status = Date.now();
       fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }));
-      log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id) }, 'peer list changed');
+      timing.pushed = Date.now();
     }
 
     const failures: PushSummary['failures'] = [];
@@ -228,6 +262,7 @@ export class FileClusterReconciler {
       for (const k of mem.acks.keys()) if (!live.has(k)) mem.acks.delete(k);
       for (const f of failures) events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
     }
+    if (next.changed) log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id), ...phases(timing, Date.now()) }, 'peer list changed');
 
     const status = baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures });
     if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
