@@ -456,7 +456,8 @@ function propagationPhases(logFile: string, cluster: string, peers: number, read
   const out: Record<string, number> = {};
   if (line['seenAt'] !== undefined) out['watch'] = Math.round(line['seenAt'] - readyWallMs);
   for (const k of ['queued', 'read', 'plan', 'status', 'push']) if (line[`${k}Ms`] !== undefined) out[k] = line[`${k}Ms`]!;
-  out['rest'] = Math.round(readyWallMs + tookMs - line['time']!);
+  // pino writes the line's time as an ISO string, right after the pushes.
+  out['rest'] = Math.round(readyWallMs + tookMs - Date.parse(String(line['time'])));
   return out;
 }
 

@@ -19,7 +19,7 @@ interface Slot<T extends KubernetesObject> {
   synced: boolean;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
   resource: Resource;
   /** Namespaces to watch; [] watches all. */
   namespaces: readonly string[];
@@ -30,6 +30,17 @@ export interface InformerOptions {
   relistMs?: number;
   restartBaseMs?: number;
   restartMaxMs?: number;
+  /**
+   * What the cache keeps of an object (the fields the caller reads), applied before any handler sees
+   * it. Without it only managedFields are dropped.
+   */
+  transform?: (obj: T) => T;
+}
+
+/** Makes `obj` hold exactly the fields of `slim` (the cache keeps its reference to `obj`). */
+function slimInPlace<T extends object>(obj: T, slim: T): void {
+  for (const key of Object.keys(obj)) if (!Object.hasOwn(slim, key)) delete (obj as Record<string, unknown>)[key];
+  Object.assign(obj, slim);
 }
 
 /**
@@ -46,13 +57,13 @@ export interface InformerOptions {
 export class ResilientInformer<T extends KubernetesObject> {
   private readonly kube: Kube;
   private readonly log: Logger;
-  private readonly opts: Required<Omit<InformerOptions, 'labelSelector'>> & { labelSelector?: string };
+  private readonly opts: Required<Omit<InformerOptions<T>, 'labelSelector' | 'transform'>> & Pick<InformerOptions<T>, 'labelSelector' | 'transform'>;
   private readonly handlers: Array<(type: EventType, obj: T) => void> = [];
   private readonly slots: Slot<T>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
 
-  constructor(kube: Kube, log: Logger, opts: InformerOptions) {
+  constructor(kube: Kube, log: Logger, opts: InformerOptions<T>) {
     this.kube = kube;
     this.log = log.child({ informer: opts.resource.plural });
     this.opts = {
@@ -132,9 +143,11 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (live()) slot.lastActivity = Date.now();
     };
     const emit = (type: EventType) => (obj: T) => {
-      // The cache holds the very object handed to the handlers: dropping managedFields here keeps it
-      // out of memory (often the largest part of an object, and nothing here reads it).
-      if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+      // The cache holds the very object handed to the handlers (every object it stores passes through
+      // an add or update here): slimming it in place keeps the rest out of memory. managedFields are
+      // often the largest part of an object, and nothing here reads them.
+      if (this.opts.transform) slimInPlace(obj, this.opts.transform(obj));
+      else if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
       if (!live()) return;
       touch();
       slot.failures = 0;

@@ -128,6 +128,11 @@ export class WorkQueue {
   }
 }
 
+/** Delays that spread `count` adds evenly over a period (the first at once). */
+export function spreadOver(count: number, periodMs: number): number[] {
+  return Array.from({ length: count }, (_, i) => Math.floor((i * periodMs) / count));
+}
+
 export interface HandlerResult {
   requeueAfterMs?: number;
 }

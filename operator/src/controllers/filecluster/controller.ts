@@ -5,10 +5,11 @@ import type { OperatorMetrics } from '../../metrics.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { ResilientInformer } from '../../runtime/informer.ts';
 import { RESOURCES, type Kube } from '../../runtime/kube.ts';
-import { runWorkers, WorkQueue } from '../../runtime/workqueue.ts';
+import { runWorkers, spreadOver, WorkQueue } from '../../runtime/workqueue.ts';
 import { FIELD_MANAGER } from './names.ts';
 import { membershipFingerprint } from './membership.ts';
 import { FileClusterReconciler } from './reconcile.ts';
+import { slimFileCluster, slimOwned, slimPod, slimSecret } from './slim.ts';
 
 export interface ControllerOptions {
   namespaces: string[];
@@ -49,12 +50,13 @@ export class FileClusterController {
     this.opts = opts;
     this.metrics = metrics;
     const informerOpts = { namespaces: opts.namespaces, relistMs: opts.relistMs, watchdogMs: opts.watchdogMs };
-    this.fileclusters = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.fileclusters });
-    this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED });
+    // Each cache keeps only what is read from it (see slim.ts).
+    this.fileclusters = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.fileclusters, transform: slimFileCluster });
+    this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED, transform: slimPod });
     // User-named token Secrets carry no label of ours, so every Secret of the watched namespaces is seen.
-    this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets });
-    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED });
-    this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED });
+    this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets, transform: slimSecret });
+    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED, transform: slimOwned });
+    this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED, transform: slimOwned });
 
     this.fileclusters.on((_t, fc) => this.enqueue(fc.metadata?.namespace, fc.metadata?.name));
     this.pods.on((type, pod) => {
@@ -147,9 +149,13 @@ export class FileClusterController {
         (key, err, retryInMs) => this.log.error({ cluster: key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed'),
       );
     });
-    // The safety net: every FileCluster is reconciled at least this often even if no event arrives.
+    // The safety net: every FileCluster is reconciled at least this often even if no event arrives,
+    // spread over the period. Queued at once, every FileCluster's resync (two GETs, the pods'
+    // re-verification) would keep all workers and the API server busy in one burst, and a membership
+    // change arriving then would wait in it.
     this.resync = setInterval(() => {
-      for (const fc of this.fileclusters.list()) this.enqueue(fc.metadata.namespace, fc.metadata.name);
+      const keys = this.fileclusters.list().map((fc) => `${fc.metadata.namespace}/${fc.metadata.name}`);
+      spreadOver(keys.length, this.opts.resyncMs).forEach((delay, i) => queue.addAfter(keys[i]!, delay));
     }, this.opts.resyncMs);
     this.resync.unref();
   }

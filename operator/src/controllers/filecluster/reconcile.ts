@@ -94,6 +94,9 @@ export class FileClusterReconciler {
     const [namespace, name] = key.split('/') as [string, string];
     const started = process.hrtime.bigint();
     const timing: Timing = { start: Date.now(), seenAt: this.deps.membershipSeenAt(key) };
+    // Both live reads at once: the StatefulSet's is wasted only when the FileCluster is gone.
+    const stsRead = this.readStatefulSet(namespace, name);
+    stsRead.catch(() => {});
     try {
       let fc: FileCluster;
       try {
@@ -108,7 +111,7 @@ export class FileClusterReconciler {
         throw err;
       }
       if (fc.metadata.deletionTimestamp) return {};
-      const result = await this.reconcileCluster(key, fc, timing);
+      const result = await this.reconcileCluster(key, fc, await stsRead, timing);
       metrics.reconcileTotal.inc({ result: result.requeueAfterMs !== undefined && result.requeueAfterMs <= BUSY_REQUEUE_MS ? 'requeue' : 'success' });
       return result;
     } catch (err) {
@@ -128,7 +131,16 @@ export class FileClusterReconciler {
     return m;
   }
 
-  private async reconcileCluster(key: string, fc: FileCluster, timing: Timing): Promise<HandlerResult> {
+  private async readStatefulSet(ns: string, name: string): Promise<V1StatefulSet | undefined> {
+    try {
+      return await this.deps.kube.request<V1StatefulSet>('GET', resourcePath(RESOURCES.statefulsets, ns, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async reconcileCluster(key: string, fc: FileCluster, sts: V1StatefulSet | undefined, timing: Timing): Promise<HandlerResult> {
     const { kube, events, log } = this.deps;
     const ns = fc.metadata.namespace;
     const name = fc.metadata.name;
@@ -136,12 +148,6 @@ export class FileClusterReconciler {
     const spec = withDefaults(fc.spec ?? {}, this.deps.fileserverImage);
     const target = { apiVersion: API_VERSION, kind: KIND, metadata: fc.metadata };
 
-    let sts: V1StatefulSet | undefined;
-    try {
-      sts = await kube.request<V1StatefulSet>('GET', resourcePath(RESOURCES.statefulsets, ns, name));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
     const members = memberPods(name, this.deps.pods(ns, name));
     timing.read = Date.now();
 

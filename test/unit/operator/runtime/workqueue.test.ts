@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runWorkers, WorkQueue } from '../../../../operator/src/runtime/workqueue.ts';
+import { runWorkers, spreadOver, WorkQueue } from '../../../../operator/src/runtime/workqueue.ts';
 
 test('adds of a waiting key merge into one', async () => {
   const q = new WorkQueue();
@@ -97,4 +97,10 @@ test('an urgent add jumps the queue, also for a key already waiting or being pro
   q.done('d');
   assert.deepEqual([await q.get(), await q.get(), await q.get(), await q.get()], ['c', 'a', 'b', 'e']);
   q.shutDown();
+});
+
+test('periodic adds are spread evenly over the period, the first at once', () => {
+  assert.deepEqual(spreadOver(4, 60_000), [0, 15_000, 30_000, 45_000]);
+  assert.deepEqual(spreadOver(3, 1000), [0, 333, 666]);
+  assert.deepEqual(spreadOver(0, 1000), []);
 });

@@ -1,0 +1,58 @@
+import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { FileCluster } from '../../api/v1alpha1/types.ts';
+import { TOKEN_KEY } from './names.ts';
+
+// What the informer caches keep of each object: only the fields the controller reads from a cache.
+// The FileCluster and its StatefulSet are read live by the reconcile, so their caches only route
+// events; a pod's spec and most of its status (several KB each, times every pod) are never read.
+// Each function returns a new object with the kept fields; the informer puts it in place of the
+// cached one.
+
+/** Identity, ownership and the labels; annotations (kubectl's last-applied copy among them) are dropped. */
+function slimMeta(m: V1ObjectMeta | undefined): V1ObjectMeta {
+  const out: V1ObjectMeta = {};
+  if (!m) return out;
+  if (m.name !== undefined) out.name = m.name;
+  if (m.namespace !== undefined) out.namespace = m.namespace;
+  if (m.uid !== undefined) out.uid = m.uid;
+  // The cache compares resourceVersions to tell updates from replays.
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.labels !== undefined) out.labels = m.labels;
+  if (m.ownerReferences !== undefined) out.ownerReferences = m.ownerReferences;
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  return out;
+}
+
+/** Membership reads: name, uid, labels, deletion, IP, the Ready condition and restart counts. */
+export function slimPod(pod: V1Pod): V1Pod {
+  const out: V1Pod = { metadata: slimMeta(pod.metadata) };
+  const s = pod.status;
+  if (!s) return out;
+  out.status = {};
+  if (s.podIP !== undefined) out.status.podIP = s.podIP;
+  const ready = s.conditions?.find((c) => c.type === 'Ready');
+  if (ready) out.status.conditions = [{ type: ready.type, status: ready.status }];
+  // Only the restart count is read; the other required fields of a container status are not kept.
+  if (s.containerStatuses) out.status.containerStatuses = s.containerStatuses.map((c) => ({ restartCount: c.restartCount }) as V1ContainerStatus);
+  return out;
+}
+
+/** StatefulSets and Services: routing to the owner, and a Service's resourceVersion (apply skipping). */
+export function slimOwned(obj: KubernetesObject): KubernetesObject {
+  return { metadata: slimMeta(obj.metadata) };
+}
+
+/** Every Secret of the watched namespaces is cached (token Secrets may carry any name): the token only. */
+export function slimSecret(secret: V1Secret): V1Secret {
+  const out: V1Secret = { metadata: slimMeta(secret.metadata) };
+  const token = secret.data?.[TOKEN_KEY];
+  if (token !== undefined) out.data = { [TOKEN_KEY]: token };
+  return out;
+}
+
+/** FileClusters route events and name their token Secret; the reconcile reads them live. */
+export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster & KubernetesObject {
+  const out = { metadata: slimMeta(fc.metadata), spec: {} } as FileCluster & KubernetesObject;
+  if (fc.spec?.tokenSecretName !== undefined) out.spec.tokenSecretName = fc.spec.tokenSecretName;
+  return out;
+}
