@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,10 +83,15 @@ function mtimeMsOrZero(p: string): number {
 export function ensureCompiled(): void {
   const built = Math.min(mtimeMsOrZero(compiledPath('fileserver')), mtimeMsOrZero(compiledPath('operator')));
   if (built > 0 && built >= Math.max(...COMPILED_SOURCES.map((p) => newestMtimeMs(path.join(REPO_ROOT, p))))) return;
-  execFileSync('flock', [path.join(os.tmpdir(), 'filecluster-build.lock'), 'npm', 'run', '--silent', 'build'], {
+  const build = spawnSync('flock', [path.join(os.tmpdir(), 'filecluster-build.lock'), 'npm', 'run', '--silent', 'build'], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
   });
+  // tsc exits 2 when it found type errors but emitted everything, as Node's type stripping would run the
+  // code anyway; `npm test` type-checks on its own first.
+  if (build.status === 2) process.stderr.write(`compiled dist/ despite type errors:\n${build.stdout}`);
+  else if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}):\n${build.stdout}`);
 }
 
 const compiledPath = (component: 'fileserver' | 'operator') => path.join(REPO_ROOT, 'dist', component, 'src', 'main.js');
