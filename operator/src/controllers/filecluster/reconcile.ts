@@ -13,6 +13,7 @@ import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } 
 import { FIELD_MANAGER, SERVING_LABEL, TOKEN_KEY, podUrl } from './names.ts';
 import { pushPeers, readNodeStatus } from './nodes.ts';
 import { generatedSecret, planCluster, podsToInspect, tokenSecretName, type NodeReport } from './plan.ts';
+import { requeueAfter, WATCHED_REQUEUE_MS } from './requeue.ts';
 import { computeStatus, type PushSummary } from './status.ts';
 
 export interface ReconcilerDeps {
@@ -32,8 +33,6 @@ export interface ReconcilerDeps {
 
 /** How often a pod that acknowledged the current list is asked again (it may have lost it). */
 const REVERIFY_MS = 60_000;
-/** Requeue while something is in motion (pods starting, a scale-down draining, pushes failing). */
-const BUSY_REQUEUE_MS = 1000;
 /** Even an unchanged object is applied again this often, so drift the caches cannot show is repaired. */
 const REAPPLY_MS = 10 * 60_000;
 
@@ -112,7 +111,7 @@ export class FileClusterReconciler {
       }
       if (fc.metadata.deletionTimestamp) return {};
       const result = await this.reconcileCluster(key, fc, await stsRead, timing);
-      metrics.reconcileTotal.inc({ result: result.requeueAfterMs !== undefined && result.requeueAfterMs <= BUSY_REQUEUE_MS ? 'requeue' : 'success' });
+      metrics.reconcileTotal.inc({ result: result.requeueAfterMs !== undefined && result.requeueAfterMs <= WATCHED_REQUEUE_MS ? 'requeue' : 'success' });
       return result;
     } catch (err) {
       metrics.reconcileTotal.inc({ result: 'error' });
@@ -273,12 +272,15 @@ export class FileClusterReconciler {
     const status = baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures });
     if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
 
-    const conflict = mem.minGeneration > peerState.generation;
-    if (conflict) return { requeueAfterMs: 0 };
-    const busy = degraded !== undefined || plan.progress.reason !== 'Reconciled' || failures.length > 0 || status.peersAcknowledged !== targets.length;
-    if (degraded && degraded.reason.startsWith('TokenSecret')) return { requeueAfterMs: 30_000 };
-    // Idle clusters come back with the controller's periodic resync.
-    return busy ? { requeueAfterMs: BUSY_REQUEUE_MS } : {};
+    const after = requeueAfter({
+      conflict: mem.minGeneration > peerState.generation,
+      ...(degraded ? { degradedReason: degraded.reason } : {}),
+      progress: plan.progress.reason,
+      pushFailures: failures.length,
+      acknowledged: status.peersAcknowledged ?? 0,
+      targets: targets.length,
+    });
+    return after === undefined ? {} : { requeueAfterMs: after };
   }
 
   private async readSecret(ns: string, name: string): Promise<V1Secret | undefined> {

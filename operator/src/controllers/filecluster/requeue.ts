@@ -1,0 +1,32 @@
+import type { ProgressReason } from './plan.ts';
+
+/** Polled: what the reconcile waits for is only seen by asking (pods' replication backlog, failed pushes). */
+export const POLL_REQUEUE_MS = 1000;
+/**
+ * Waiting for pods or the StatefulSet, whose every change arrives through a watch and queues the
+ * FileCluster anyway: the requeue is only a safety net. Polling these every second cost two GETs per
+ * FileCluster per second while a hundred of them started, on an API server already short of CPU.
+ */
+export const WATCHED_REQUEUE_MS = 10_000;
+/** A missing token Secret or key waits for someone to create it (its watch also queues the FileCluster). */
+export const TOKEN_SECRET_REQUEUE_MS = 30_000;
+
+const POLLED: ReadonlySet<ProgressReason> = new Set(['ScaleDownWaitingForReplication', 'RollingUpdateWaitingForReplication']);
+
+export interface RequeueInput {
+  /** A pod answered 409 with a newer generation than the one published. */
+  conflict: boolean;
+  degradedReason?: string;
+  progress: ProgressReason;
+  pushFailures: number;
+  acknowledged: number;
+  targets: number;
+}
+
+/** When to reconcile again without an event; undefined leaves it to the periodic resync. */
+export function requeueAfter(r: RequeueInput): number | undefined {
+  if (r.conflict) return 0;
+  if (r.degradedReason?.startsWith('TokenSecret')) return TOKEN_SECRET_REQUEUE_MS;
+  if (r.degradedReason !== undefined || r.pushFailures > 0 || r.acknowledged !== r.targets || POLLED.has(r.progress)) return POLL_REQUEUE_MS;
+  return r.progress === 'Reconciled' ? undefined : WATCHED_REQUEUE_MS;
+}
