@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+// A deep import: the package index would load every generated API and model (see client-node-hooks.ts).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import { FileClusterController } from './controllers/filecluster/controller.ts';
@@ -26,8 +27,8 @@ export function loadKubeConfig(config: OperatorConfig): KubeConfig {
 }
 
 export function buildOperator(config: OperatorConfig, kc: KubeConfig, log: Logger): Operator {
-  const kube = new Kube(kc);
   const metrics = createMetrics();
+  const kube = new Kube(kc, (verb, resource) => metrics.apiRequests.inc({ verb, resource }));
   const events = new EventRecorder(kube, log, FIELD_MANAGER, config.identity);
   const controller = new FileClusterController(kube, log, metrics, events, {
     namespaces: config.watchNamespaces,

@@ -10,6 +10,7 @@ export interface OperatorMetrics {
   peerPushTotal: Counter<'result'>;
   peerPushDuration: Histogram;
   leader: Gauge;
+  apiRequests: Counter<'verb' | 'resource'>;
 }
 
 export function createMetrics(): OperatorMetrics {
@@ -46,6 +47,12 @@ export function createMetrics(): OperatorMetrics {
       name: 'filecluster_operator_peer_push_duration_seconds',
       help: 'Duration of one peer-list push to one pod, retries included.',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    apiRequests: new Counter({
+      name: 'filecluster_operator_api_requests_total',
+      help: 'Requests to the Kubernetes API by verb (WATCH for a watch opened) and resource.',
+      labelNames: ['verb', 'resource'],
       registers: [registry],
     }),
     leader: new Gauge({

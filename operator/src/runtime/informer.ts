@@ -1,4 +1,6 @@
-import { makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Informer, KubernetesObject, ObjectCache } from '@kubernetes/client-node';
+// A deep import: the package index would load every generated API and model (see client-node-hooks.ts).
+import { makeInformer } from '@kubernetes/client-node/dist/informer.js';
 import type { Logger } from 'pino';
 import type { Kube, ListResult, Resource } from './kube.ts';
 import { resourcePath } from './kube.ts';
@@ -156,7 +158,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     lw.on('add', emit('add'));
     lw.on('update', emit('update'));
     lw.on('delete', emit('delete'));
-    lw.on('connect', touch);
+    lw.on('connect', () => {
+      // client-node's ListWatch announces every (re)connect, before its list (if any) and its watch.
+      this.kube.watching(slot.path);
+      touch();
+    });
     lw.on('error', (err: unknown) => {
       if (slot.next === lw) slot.nextFailed = true;
       if (slot.lw !== lw || this.stopped) return;

@@ -1,4 +1,7 @@
-import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node';
+// Deep imports: the package index would load every generated API and model (see client-node-hooks.ts).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { IsomorphicFetchHttpLibrary } from '@kubernetes/client-node/dist/gen/http/isomorphic-fetch.js';
 import type { Dispatcher } from 'undici';
 
 // A thin JSON client over the kubeconfig's authentication. The generated typed clients do not reach
@@ -33,21 +36,33 @@ export interface ListResult<T> {
   items: T[];
 }
 
+/** The resource a request path names, subresource included: "pods", "fileclusters/status", "leases". */
+export function pathResource(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  let rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  return rest.length >= 3 ? `${rest[0]}/${rest[2]}` : (rest[0] ?? '');
+}
+
 export class Kube {
   readonly config: KubeConfig;
+  /** Told of every request (verb, resource), watches included (see watching). */
+  private readonly observe: (verb: string, resource: string) => void;
   private readonly http = new IsomorphicFetchHttpLibrary();
   private readonly server: string;
   /** One connection pool for every request; see pooled(). */
   private pool?: { dispatcher: Dispatcher; at: number };
 
-  constructor(config: KubeConfig) {
+  constructor(config: KubeConfig, observe: (verb: string, resource: string) => void = () => {}) {
     this.config = config;
+    this.observe = observe;
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/$/, '');
   }
 
   async request<T>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    this.observe(method, pathResource(path));
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
@@ -95,6 +110,11 @@ export class Kube {
     }
     ctx.setDispatcher(this.pool.dispatcher);
     void fresh.close().catch(() => {});
+  }
+
+  /** A watch (made by client-node's informer, not through request) is opened on path. */
+  watching(path: string): void {
+    this.observe('WATCH', pathResource(path));
   }
 
   /** Server-side apply: the object as this manager wants it; fields of other managers are kept. */

@@ -1,0 +1,46 @@
+import { registerHooks } from 'node:module';
+
+// client-node's KubeConfig and informer modules import its generated code only for what the operator
+// never calls (KubeConfig.makeApiClient builds generated API clients; the informer serializes its label
+// selector, a plain string, through the generated model serializer). Loading it costs about 40 MiB of
+// resident memory (about 25 MiB of generated JavaScript source alone, kept by V8), a third of the
+// operator's footprint. These hooks hand those two imports small stand-ins instead.
+//
+// Only these two edges are replaced, and only for @kubernetes/client-node 2.0.1's layout
+// (package.json pins it): after an upgrade that moves them the hooks match nothing and the full code
+// loads again; a stand-in that lacks a name an importer needs fails the start with a link error
+// (test/unit/operator/runtime/client-node-hooks.test.ts loads the operator's runtime through them).
+
+const DIST = '/node_modules/@kubernetes/client-node/dist/';
+
+/** [importer, imported] (paths under client-node's dist/) -> the module that stands in for the imported one. */
+const STAND_INS: ReadonlyArray<[string, string, string]> = [
+  [
+    'config.js',
+    'gen/index.js',
+    "export function createConfiguration() { throw new Error('the generated API clients of @kubernetes/client-node are not loaded in the operator'); }\n" +
+      'export class ServerConfiguration {}\n',
+  ],
+  // The real serializer returns a string unchanged for the type 'string', the only type cache.js asks for.
+  ['cache.js', 'serializer.js', 'export const ObjectSerializer = { serialize: (data) => data };\n'],
+];
+
+/** The stand-in for an import, if it is one of the replaced edges. */
+export function standIn(parentUrl: string | undefined, url: string): string | undefined {
+  if (!parentUrl) return undefined;
+  for (const [importer, imported, source] of STAND_INS) {
+    if (parentUrl.endsWith(DIST + importer) && url.endsWith(DIST + imported)) return `data:text/javascript,${encodeURIComponent(source)}`;
+  }
+  return undefined;
+}
+
+/** Must run before anything imports client-node (main.ts loads the rest of the operator afterwards). */
+export function installClientNodeHooks(): void {
+  registerHooks({
+    resolve(specifier, context, next) {
+      const resolved = next(specifier, context);
+      const url = standIn(context.parentURL, resolved.url);
+      return url ? { ...resolved, url, format: 'module' } : resolved;
+    },
+  });
+}
