@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { memberPods, membershipFingerprint } from '../../../operator/src/controllers/filecluster/membership.ts';
-import { slimFileCluster, slimOwned, slimPod, slimSecret } from '../../../operator/src/controllers/filecluster/slim.ts';
+import { fileClusterChangeKey, slimFileCluster, slimOwned, slimPod, slimSecret } from '../../../operator/src/controllers/filecluster/slim.ts';
 
 const fullPod = (): V1Pod => ({
   apiVersion: 'v1',
@@ -62,8 +62,35 @@ test('owned objects keep identity, version and owner; Secrets only their token',
   assert.deepEqual(slimSecret({ metadata: { name: 'tls' }, data: { 'tls.crt': 'eA==' } }), { metadata: { name: 'tls' } });
 });
 
-test('a slim FileCluster keeps its token Secret name only', () => {
-  const fc = { apiVersion: 'filecluster.dev/v1alpha1', kind: 'FileCluster', metadata: { name: 'a', namespace: 'ns', resourceVersion: '9' }, spec: { replicas: 3, tokenSecretName: 't' }, status: { peers: [] } };
-  assert.deepEqual(slimFileCluster(fc as never), { metadata: { name: 'a', namespace: 'ns', resourceVersion: '9' }, spec: { tokenSecretName: 't' } });
-  assert.deepEqual(slimFileCluster({ metadata: { name: 'b', namespace: 'ns' }, spec: {} } as never).spec, {});
+test('a slim FileCluster keeps its token Secret name, generation and the operator annotations only', () => {
+  const fc = {
+    apiVersion: 'filecluster.dev/v1alpha1',
+    kind: 'FileCluster',
+    metadata: {
+      name: 'a',
+      namespace: 'ns',
+      resourceVersion: '9',
+      generation: 4,
+      annotations: { 'filecluster.dev/force-scale-down': 'true', 'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}' },
+    },
+    spec: { replicas: 3, tokenSecretName: 't' },
+    status: { peers: [] },
+  };
+  assert.deepEqual(slimFileCluster(fc as never), {
+    metadata: { name: 'a', namespace: 'ns', resourceVersion: '9', generation: 4, annotations: { 'filecluster.dev/force-scale-down': 'true' } },
+    spec: { tokenSecretName: 't' },
+  });
+  assert.deepEqual(slimFileCluster({ metadata: { name: 'b', namespace: 'ns' }, spec: {} } as never), { metadata: { name: 'b', namespace: 'ns' }, spec: {} });
+});
+
+test('a FileCluster update queues a reconcile when its spec, deletion or operator annotations change, not its status', () => {
+  const fc = (over: Record<string, unknown> = {}, status: unknown = {}) =>
+    slimFileCluster({ metadata: { name: 'a', namespace: 'ns', uid: 'u', generation: 2, resourceVersion: '1', ...over }, spec: {}, status } as never);
+  const base = fileClusterChangeKey(fc());
+  assert.equal(fileClusterChangeKey(fc({ resourceVersion: '2' }, { peerGeneration: 3 })), base, 'a status write');
+  assert.equal(fileClusterChangeKey(fc({ annotations: { 'example.com/note': 'x' } })), base, 'an annotation of someone else');
+  assert.notEqual(fileClusterChangeKey(fc({ generation: 3 })), base);
+  assert.notEqual(fileClusterChangeKey(fc({ deletionTimestamp: new Date(0) })), base);
+  assert.notEqual(fileClusterChangeKey(fc({ annotations: { 'filecluster.dev/force-scale-down': 'true' } })), base);
+  assert.notEqual(fileClusterChangeKey(fc({ uid: 'v' })), base, 'recreated under the same name');
 });

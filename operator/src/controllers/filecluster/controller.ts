@@ -9,7 +9,7 @@ import { runWorkers, spreadOver, WorkQueue } from '../../runtime/workqueue.ts';
 import { FIELD_MANAGER } from './names.ts';
 import { membershipFingerprint } from './membership.ts';
 import { FileClusterReconciler } from './reconcile.ts';
-import { slimFileCluster, slimOwned, slimPod, slimSecret } from './slim.ts';
+import { fileClusterChangeKey, slimFileCluster, slimOwned, slimPod, slimSecret } from './slim.ts';
 
 export interface ControllerOptions {
   namespaces: string[];
@@ -42,6 +42,8 @@ export class FileClusterController {
   private resync?: NodeJS.Timeout;
   /** pod uid -> what its membership depends on, to tell membership changes from other updates. */
   private readonly podMembership = new Map<string, string>();
+  /** FileCluster uid -> fileClusterChangeKey, to leave status-only updates alone. */
+  private readonly fileClusterChanges = new Map<string, string>();
   /** key -> when a membership change of it was first seen and not yet reconciled (for the log's timings). */
   private readonly membershipSeenAt = new Map<string, number>();
 
@@ -58,7 +60,14 @@ export class FileClusterController {
     this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED, transform: slimOwned });
     this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED, transform: slimOwned });
 
-    this.fileclusters.on((_t, fc) => this.enqueue(fc.metadata?.namespace, fc.metadata?.name));
+    this.fileclusters.on((type, fc) => {
+      const uid = fc.metadata?.uid ?? '';
+      const key = fileClusterChangeKey(fc);
+      if (type === 'update' && this.fileClusterChanges.get(uid) === key) return;
+      if (type === 'delete') this.fileClusterChanges.delete(uid);
+      else this.fileClusterChanges.set(uid, key);
+      this.enqueue(fc.metadata?.namespace, fc.metadata?.name);
+    });
     this.pods.on((type, pod) => {
       const ns = pod.metadata?.namespace;
       const cluster = pod.metadata?.labels?.['app.kubernetes.io/instance'];

@@ -50,9 +50,29 @@ export function slimSecret(secret: V1Secret): V1Secret {
   return out;
 }
 
-/** FileClusters route events and name their token Secret; the reconcile reads them live. */
+/** The operator's own annotations (filecluster.dev/force-scale-down...): the only ones it acts on. */
+const OWN_ANNOTATION = /^filecluster\.dev\//;
+
+/**
+ * FileClusters route events and name their token Secret; the reconcile reads them live. The
+ * generation and the operator's annotations tell a change someone made from a status write.
+ */
 export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster & KubernetesObject {
   const out = { metadata: slimMeta(fc.metadata), spec: {} } as FileCluster & KubernetesObject;
+  if (fc.metadata?.generation !== undefined) out.metadata.generation = fc.metadata.generation;
+  const own = Object.entries(fc.metadata?.annotations ?? {}).filter(([k]) => OWN_ANNOTATION.test(k));
+  if (own.length > 0) out.metadata.annotations = Object.fromEntries(own);
   if (fc.spec?.tokenSecretName !== undefined) out.spec.tokenSecretName = fc.spec.tokenSecretName;
   return out;
+}
+
+/**
+ * What a FileCluster update must change to queue a reconcile: the spec (its generation), deletion, or
+ * the operator's annotations. Status-only updates, above all the operator's own status writes (one or
+ * two per reconcile that changes anything), would otherwise each queue one more reconcile of two GETs.
+ */
+export function fileClusterChangeKey(fc: KubernetesObject): string {
+  const m = fc.metadata ?? {};
+  const own = Object.entries(m.annotations ?? {}).filter(([k]) => OWN_ANNOTATION.test(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+  return JSON.stringify([m.uid, m.generation, m.deletionTimestamp ?? null, own]);
 }
