@@ -11,6 +11,29 @@ export interface MetricsSource {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** Counts and times answered HTTP requests (`filecluster_http_requests_total`, `..._request_duration_seconds`). */
+export interface RequestMetrics {
+  /** One answered request; `startedMs` is its `performance.now()` at arrival. */
+  record(route: string, method: string, status: number, startedMs: number): void;
+}
+
+/** Label children are bound once per label set and found again through maps, so a request builds no label objects or status strings. */
+function requestMetrics(requests: Counter<'route' | 'method' | 'status'>, duration: Histogram<'route' | 'method'>): RequestMetrics {
+  const routes = new Map<string, Map<string, { timer: { observe(v: number): void }; counters: Map<number, { inc(): void }> }>>();
+  return {
+    record(route, method, status, startedMs) {
+      let methods = routes.get(route);
+      if (!methods) routes.set(route, (methods = new Map()));
+      let m = methods.get(method);
+      if (!m) methods.set(method, (m = { timer: duration.labels(route, method), counters: new Map() }));
+      let counter = m.counters.get(status);
+      if (!counter) m.counters.set(status, (counter = requests.labels(route, method, String(status))));
+      counter.inc();
+      m.timer.observe((performance.now() - startedMs) / 1000);
+    },
+  };
+}
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'filecluster_' });
@@ -41,6 +64,20 @@ export function createMetrics() {
         if (source) this.set(pick(source));
       },
     });
+
+  const httpRequests = new Counter({
+    name: 'filecluster_http_requests_total',
+    help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: 'filecluster_http_request_duration_seconds',
+    help: 'HTTP request duration by route and method',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
 
   const m = {
     registry,
@@ -109,19 +146,7 @@ export function createMetrics() {
       registers,
     }),
     tombstones: scalarGauge('filecluster_tombstones', 'Delete markers held', (s) => s.tombstones()),
-    httpRequests: new Counter({
-      name: 'filecluster_http_requests_total',
-      help: 'HTTP requests by route, method and status',
-      labelNames: ['route', 'method', 'status'] as const,
-      registers,
-    }),
-    httpDuration: new Histogram({
-      name: 'filecluster_http_request_duration_seconds',
-      help: 'HTTP request duration by route and method',
-      labelNames: ['route', 'method'] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    }),
+    requests: requestMetrics(httpRequests, httpDuration),
     storeBytes: scalarGauge('filecluster_store_bytes', 'Bytes of live files held', (s) => s.storeBytes()),
     storeFiles: scalarGauge('filecluster_store_files', 'Live files held', (s) => s.storeFiles()),
   };

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -6,11 +7,26 @@ import type { Logger } from '../logger.ts';
 
 const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED']);
 
+/** The JSON body of every error answer: `{ error, message, ...details }`. */
+export function errorAnswer(e: HttpError): Buffer {
+  return Buffer.from(JSON.stringify({ error: e.code, message: e.message, ...e.details }));
+}
+
+/**
+ * Whether the request still has body bytes in flight. An error answer then closes the connection:
+ * the unread body would otherwise be drained before the connection is reused.
+ */
+export function unreadBody(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 export function sendError(ctx: Context, e: HttpError): void {
   ctx.status = e.status;
-  ctx.body = { error: e.code, message: e.message, ...e.details };
-  // An unread request body would otherwise be drained before the connection is reused.
-  if (!ctx.req.complete) ctx.set('Connection', 'close');
+  ctx.type = 'application/json';
+  ctx.body = errorAnswer(e);
+  if (unreadBody(ctx.req)) ctx.set('Connection', 'close');
 }
 
 /** Every failure becomes `{ error, message }` with its status; only unknown failures are 500 and logged as errors. */
@@ -18,7 +34,8 @@ export function errorMiddleware(logger: Logger) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      // respond = false: the handler answered on the raw response itself (file reads).
+      if (ctx.respond !== false && ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
       const aborted = ABORT_CODES.has(errnoCode(err) ?? '') || (err as Error)?.message === 'aborted';
       const e = aborted ? new HttpError(400, 'request_aborted', 'the request body ended early') : toHttpError(err);
@@ -52,6 +69,13 @@ export function methodNotAllowed(router: Router) {
 export function onClientError(err: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) {
     socket.destroy();
+    return;
+  }
+  // Bytes after a request that was already answered (file reads answer synchronously, before the
+  // parser reaches them): a second answer would trail the first one's body. Node's own handler checks
+  // the same in-flight response; the connection just ends once that answer is out.
+  if ((socket as Socket & { _httpMessage?: ServerResponse })._httpMessage?.headersSent) {
+    socket.end();
     return;
   }
   const [status, reason] =

@@ -12,7 +12,8 @@ export function filePathOf(ctx: Context): string {
   return r.path;
 }
 
-function etagList(v: string): string[] | '*' {
+/** An `If-Match` / `If-None-Match` value: `*` or the listed entity tags. */
+export function etagList(v: string): string[] | '*' {
   if (v.trim() === '*') return '*';
   return v
     .split(',')

@@ -1,0 +1,267 @@
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { pipeline } from 'node:stream';
+import type Koa from 'koa';
+import type { Config } from '../config.ts';
+import { HttpError, toHttpError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { RequestMetrics } from '../metrics.ts';
+import { peerRequest } from '../replication/peer-client.ts';
+import type { Replicator } from '../replication/replicator.ts';
+import { parseUrlPath } from '../store/paths.ts';
+import type { FileEntry } from '../store/state.ts';
+import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
+import { versionTimeMs } from '../store/version.ts';
+import { errorAnswer, unreadBody } from './errors.ts';
+import { parseRange } from './range.ts';
+import { etagList } from './request.ts';
+
+/** The route label of file reads, the same pattern the files router registers. */
+export const FILE_ROUTE = '/files/{*path}';
+const PREFIX = '/files/';
+const PROXIED_HEADER = 'x-filecluster-proxied';
+const FORWARDED_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'x-filecluster-version', 'x-filecluster-sha256'];
+
+/** The request headers a read depends on. */
+export interface ReadConditions {
+  ifNoneMatch: string | undefined;
+  ifRange: string | undefined;
+  range: string | undefined;
+}
+
+/** What to answer a read of a live file, decided from the entry and the request headers alone. */
+export type ReadPlan =
+  | { kind: 'not_modified'; headers: string[] }
+  | { kind: 'unsatisfiable'; headers: string[]; error: HttpError }
+  | { kind: 'bytes'; status: 200 | 206; headers: string[]; start: number; end: number };
+
+/**
+ * The headers of a whole-file answer for one entry, as the flat name/value list `writeHead` takes:
+ * ETag, Last-Modified, Accept-Ranges, X-FileCluster-Version, X-FileCluster-SHA256 (the "common" part
+ * every answer about the file carries), then Content-Type and Content-Length. Entries are immutable
+ * (a write makes a new one), so the list is worked out once per entry and sent as it is (never modified).
+ */
+export type EntryHeaders = string[];
+const COMMON = 10;
+/**
+ * The read decision (RFC 9110): `If-None-Match` first (304), then `If-Range` (a range only against the
+ * current ETag), then one `Range` (206, or 416 past the end); otherwise the whole file.
+ */
+export function planRead(entry: FileEntry, whole: EntryHeaders, c: ReadConditions): ReadPlan {
+  const etag = etagOf(entry);
+  if (c.ifNoneMatch) {
+    const inm = etagList(c.ifNoneMatch);
+    if (inm === '*' || inm.includes(etag)) return { kind: 'not_modified', headers: whole.slice(0, COMMON) };
+  }
+  const range = c.ifRange && c.ifRange !== etag ? ({ kind: 'none' } as const) : parseRange(c.range, entry.size);
+  if (range.kind === 'unsatisfiable') {
+    return {
+      kind: 'unsatisfiable',
+      headers: [...whole.slice(0, COMMON), 'Content-Range', `bytes */${entry.size}`],
+      error: new HttpError(416, 'range_not_satisfiable', `the file has ${entry.size} bytes`),
+    };
+  }
+  if (range.kind === 'none') return { kind: 'bytes', status: 200, headers: whole, start: 0, end: entry.size - 1 };
+  const headers = [...whole.slice(0, COMMON + 2), 'Content-Range', `bytes ${range.start}-${range.end}/${entry.size}`, 'Content-Length', String(range.end - range.start + 1)];
+  return { kind: 'bytes', status: 206, headers, start: range.start, end: range.end };
+}
+
+/**
+ * The file path part of a request target in the plain form `/files/<path>[?query]`, still encoded, or
+ * undefined for anything else. Other spellings the router also matches (any letter case, absolute-form
+ * targets, a `#`) go through Koa to the same handler.
+ */
+export function plainFileTarget(url: string): string | undefined {
+  if (!url.startsWith(PREFIX)) return undefined;
+  const q = url.indexOf('?', PREFIX.length);
+  const path = q === -1 ? url.slice(PREFIX.length) : url.slice(PREFIX.length, q);
+  if (path === '' || path.includes('#')) return undefined;
+  return path;
+}
+
+export interface ReadDeps {
+  store: Store;
+  replicator: Replicator;
+  config: Config;
+  logger: Logger;
+  requests: RequestMetrics;
+  /** Completes stored content types the way Koa does for every other answer (a charset for text types, bare extensions looked up). */
+  koa: Koa;
+}
+
+export type FileReads = ReturnType<typeof fileReads>;
+
+/**
+ * GET and HEAD of `/files/<path>`: the one implementation, on the raw request and response. The API
+ * listener calls it before Koa for the plain spelling of the URL (the hot path: no Koa context, router
+ * or middleware per read), the files router for the rest. It answers every outcome itself, errors
+ * included, and records the request metrics.
+ */
+export function fileReads({ store, replicator, config, logger, requests, koa }: ReadDeps) {
+  const headerCache = new WeakMap<FileEntry, EntryHeaders>();
+
+  function contentTypeOf(req: IncomingMessage, stored: string): string | undefined {
+    const res = new ServerResponse(req);
+    koa.createContext(req, res).type = stored;
+    const v = res.getHeader('content-type');
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  function headersOf(req: IncomingMessage, e: FileEntry): EntryHeaders {
+    let h = headerCache.get(e);
+    if (!h) {
+      h = [
+        'ETag',
+        etagOf(e),
+        'Last-Modified',
+        new Date(versionTimeMs(e.version)).toUTCString(),
+        'Accept-Ranges',
+        'bytes',
+        'X-FileCluster-Version',
+        e.version,
+        'X-FileCluster-SHA256',
+        e.sha256,
+        'Content-Type',
+        // A stored type Koa cannot complete (an unknown bare extension) goes out as Koa sends bytes.
+        contentTypeOf(req, e.contentType) ?? 'application/octet-stream',
+        'Content-Length',
+        String(e.size),
+      ];
+      headerCache.set(e, h);
+    }
+    return h;
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, err: unknown, headers: string[] = []): number {
+    const e = toHttpError(err);
+    if (e.status >= 500) logger.error({ err, method: req.method, path: req.url }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return e.status;
+    }
+    const body = errorAnswer(e);
+    const out = [...headers, 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(body.length)];
+    if (unreadBody(req)) out.push('Connection', 'close');
+    res.writeHead(e.status, out).end(body);
+    return e.status;
+  }
+
+  /** Answers the read; returns the status, or a promise of it when the answer streams. */
+  function answer(req: IncomingMessage, res: ServerResponse, rawPath: string): number | Promise<number> {
+    const parsed = parseUrlPath(rawPath);
+    if (!parsed.ok) return fail(req, res, new HttpError(parsed.status, parsed.code, parsed.message));
+    const path = parsed.path;
+    const entry = store.get(path);
+    if (!entry || entry.deleted) {
+      if (replicator.catchingUp && !req.headers[PROXIED_HEADER] && entry === undefined) return proxyFromPeer(req, res, path, rawPath);
+      return fail(req, res, new HttpError(404, 'not_found', `no file at ${path}`));
+    }
+    const h = headersOf(req, entry);
+    const head = req.method === 'HEAD';
+    const plan = planRead(entry, h, { ifNoneMatch: req.headers['if-none-match'], ifRange: req.headers['if-range'] as string | undefined, range: req.headers.range });
+    if (plan.kind === 'not_modified') {
+      res.writeHead(304, plan.headers).end();
+      return 304;
+    }
+    if (plan.kind === 'unsatisfiable') return fail(req, res, plan.error, plan.headers);
+    const { status, start, end } = plan;
+    if (head) {
+      res.writeHead(status, plan.headers).end();
+      return status;
+    }
+    if (entry.size <= INLINE_MAX_BYTES) {
+      let small;
+      try {
+        small = store.readSmall(path);
+      } catch (err) {
+        return fail(req, res, err);
+      }
+      if (!small || small.entry !== entry) return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
+      res.writeHead(status, plan.headers).end(status === 200 ? small.data : small.data.subarray(start, end + 1));
+      return status;
+    }
+    return streamLarge(req, res, path, entry, status, plan.headers, start, end);
+  }
+
+  /** Large files stream from an open handle so memory stays flat. */
+  async function streamLarge(req: IncomingMessage, res: ServerResponse, path: string, entry: FileEntry, status: number, headers: string[], start: number, end: number): Promise<number> {
+    try {
+      const opened = await store.openFile(path);
+      if (!opened || opened.entry !== entry) {
+        await opened?.fh.close();
+        return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
+      }
+      const stream = opened.fh.createReadStream({ start, end, highWaterMark: 64 * 1024 });
+      res.writeHead(status, headers);
+      return await new Promise<number>((resolve) => {
+        pipeline(stream, res, (err) => {
+          if (err) logger.debug({ err: err.message }, 'response stream error');
+          resolve(status);
+        });
+      });
+    } catch (err) {
+      return fail(req, res, err);
+    }
+  }
+
+  /** While catching up, a file this node lacks is served from the first peer that has it. */
+  async function proxyFromPeer(req: IncomingMessage, res: ServerResponse, path: string, rawPath: string): Promise<number> {
+    try {
+      const order = replicator.status().sort((a, b) => Number(b.up) - Number(a.up));
+      for (const p of order) {
+        let from: IncomingMessage;
+        try {
+          const headers: Record<string, string> = { [PROXIED_HEADER]: '1' };
+          if (req.headers.range) headers.range = req.headers.range;
+          from = await peerRequest(p, config.token, { method: req.method!, path: `${PREFIX}${rawPath}`, headers, timeoutMs: 10_000 });
+        } catch {
+          continue;
+        }
+        const status = from.statusCode ?? 0;
+        if (status !== 200 && status !== 206) {
+          from.resume();
+          continue;
+        }
+        const headers: OutgoingHttpHeaders = {};
+        for (const name of FORWARDED_HEADERS) {
+          const v = from.headers[name];
+          if (typeof v === 'string') headers[name] = v;
+        }
+        headers['content-type'] ??= 'application/octet-stream';
+        headers['x-filecluster-served-by'] = p.id;
+        res.writeHead(status, headers);
+        if (req.method === 'HEAD') {
+          from.resume();
+          res.end();
+          return status;
+        }
+        return await new Promise<number>((resolve) => {
+          pipeline(from, res, (err) => {
+            if (err) logger.debug({ err: err.message }, 'proxied response stream error');
+            resolve(status);
+          });
+        });
+      }
+      return fail(req, res, new HttpError(404, 'not_found', `no file at ${path}`));
+    } catch (err) {
+      return fail(req, res, err);
+    }
+  }
+
+  /** Answers a read of the still-encoded file path `rawPath` and records it. */
+  return function serveRead(req: IncomingMessage, res: ServerResponse, rawPath: string): void | Promise<void> {
+    const started = performance.now();
+    const method = req.method!;
+    let status: number | Promise<number>;
+    try {
+      status = answer(req, res, rawPath);
+    } catch (err) {
+      status = fail(req, res, err);
+    }
+    if (typeof status === 'number') {
+      requests.record(FILE_ROUTE, method, status, started);
+      return;
+    }
+    return status.then((s) => requests.record(FILE_ROUTE, method, s, started));
+  };
+}
+
