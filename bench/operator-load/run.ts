@@ -182,7 +182,16 @@ async function waitReady(cluster: Cluster, ns: string, names: string[], timeoutM
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   for (;;) {
-    const ready = await readyNames(cluster, ns);
+    // An overloaded API server answers a list with a timeout now and then: that round counts as no news.
+    const ready = await readyNames(cluster, ns).catch((err: Error) => {
+      say(`listing FileClusters failed, trying again: ${err.message.split('\n')[0]}`);
+      return undefined;
+    });
+    if (!ready) {
+      if (Date.now() > deadline) throw new Error(`FileClusters could not be listed for ${timeoutMs} ms`);
+      await sleep(everyMs);
+      continue;
+    }
     const n = names.filter((x) => ready.has(x)).length;
     if (n !== last) say(`${n}/${names.length} Ready, ${(memAvailable() / 1024 ** 3).toFixed(1)} GiB available`);
     last = n;
