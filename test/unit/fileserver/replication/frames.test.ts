@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { encodeChanges, receiveChangeStream, type OutgoingChange } from '../../../../fileserver/src/replication/frames.ts';
+import type { ByteSource, ChangeHeader, RemoteResult, Store } from '../../../../fileserver/src/store/store.ts';
+import { encodeVersion } from '../../../../fileserver/src/store/version.ts';
+
+const VERSION = encodeVersion({ ms: 1, counter: 0, nodeId: 'n1' });
+
+/** FAKE store: records what it is given and commits only when the test says so, so commits can be held open. */
+class HeldStore {
+  readonly got: Array<{ path: string; bytes: Buffer }> = [];
+  private readonly held: Array<() => void> = [];
+  fail: string | undefined;
+
+  async applyRemote(h: ChangeHeader, body: ByteSource): Promise<RemoteResult> {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c);
+    this.got.push({ path: h.path, bytes: Buffer.concat(chunks) });
+    await new Promise<void>((resolve) => this.held.push(resolve));
+    if (h.path === this.fail) throw new Error(`commit of ${h.path} failed`);
+    return 'applied';
+  }
+
+  release(): void {
+    for (const r of this.held.splice(0)) r();
+  }
+
+  get waiting(): number {
+    return this.held.length;
+  }
+}
+
+const change = (path: string, size: number): OutgoingChange => ({
+  header: { path, version: VERSION, deleted: false, size, sha256: '', contentType: 'application/octet-stream' },
+  body: [Buffer.alloc(size, path.length)],
+});
+
+async function* source(changes: OutgoingChange[], cutAfter?: number): AsyncGenerator<Buffer> {
+  async function* each() {
+    yield* changes;
+  }
+  let sent = 0;
+  for await (const b of encodeChanges(each())) {
+    if (cutAfter !== undefined && sent + b.length > cutAfter) {
+      yield b.subarray(0, cutAfter - sent);
+      return;
+    }
+    sent += b.length;
+    yield b;
+  }
+}
+
+describe('receiveChangeStream', () => {
+  it('resolves once the stream is read, while the commits it started are still running', async () => {
+    const store = new HeldStore();
+    const changes = [change('a', 10), change('b', 70 * 1024), change('c', 0)];
+    const { applied } = await receiveChangeStream(store as unknown as Store, source(changes), () => undefined);
+    assert.deepEqual(
+      store.got.map((g) => [g.path, g.bytes.length]),
+      [['a', 10], ['b', 70 * 1024], ['c', 0]],
+    );
+    assert.equal(store.waiting, 3, 'no commit has finished yet');
+    let settled = false;
+    void applied.then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false);
+    store.release();
+    assert.deepEqual(
+      (await applied).map((a) => a.path),
+      ['a', 'b', 'c'],
+    );
+  });
+
+  it('a failed commit fails `applied` only after every other commit settled', async () => {
+    const store = new HeldStore();
+    store.fail = 'a';
+    const { applied } = await receiveChangeStream(store as unknown as Store, source([change('a', 1), change('b', 1)]), () => undefined);
+    store.release();
+    await assert.rejects(applied, /commit of a failed/);
+    assert.equal(store.waiting, 0);
+  });
+
+  it('a stream cut inside a frame rejects, after the commits already started have settled', async () => {
+    const store = new HeldStore();
+    const changes = [change('a', 100), change('b', 100)];
+    let first = 0;
+    for await (const b of source([changes[0]!])) first += b.length;
+    // Cut inside the second frame, so the first file's commit has started.
+    const received = receiveChangeStream(store as unknown as Store, source(changes, first + 10), () => undefined);
+    let rejected = false;
+    received.catch(() => (rejected = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(rejected, false, 'still waiting for the commit of a');
+    store.release();
+    await assert.rejects(received, /ended in the middle of a frame|ended before a file/);
+  });
+});
