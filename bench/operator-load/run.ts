@@ -170,29 +170,12 @@ async function kubectlOk(cluster: Cluster, a: string[], input?: string): Promise
   return r.stdout;
 }
 
-async function readyNames(cluster: Cluster, ns: string): Promise<Set<string>> {
-  const list = JSON.parse(await kubectlOk(cluster, ['get', 'fc', '-n', ns, '-o', 'json'])) as {
-    items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }>;
-  };
-  return new Set(list.items.filter((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((i) => i.metadata.name));
-}
-
 /** Waits until every name is Ready, refusing to go on when the machine runs out of memory. */
-async function waitReady(cluster: Cluster, ns: string, names: string[], timeoutMs: number, onProgress?: (ready: number) => Promise<void>, everyMs = 1000): Promise<void> {
+async function waitReady(readyNow: ReadonlySet<string>, names: string[], timeoutMs: number, onProgress?: (ready: number) => Promise<void>, everyMs = 1000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   for (;;) {
-    // An overloaded API server answers a list with a timeout now and then: that round counts as no news.
-    const ready = await readyNames(cluster, ns).catch((err: Error) => {
-      say(`listing FileClusters failed, trying again: ${err.message.split('\n')[0]}`);
-      return undefined;
-    });
-    if (!ready) {
-      if (Date.now() > deadline) throw new Error(`FileClusters could not be listed for ${timeoutMs} ms`);
-      await sleep(everyMs);
-      continue;
-    }
-    const n = names.filter((x) => ready.has(x)).length;
+    const n = names.filter((x) => readyNow.has(x)).length;
     if (n !== last) say(`${n}/${names.length} Ready, ${(memAvailable() / 1024 ** 3).toFixed(1)} GiB available`);
     last = n;
     if (n === names.length) return;
@@ -203,11 +186,6 @@ async function waitReady(cluster: Cluster, ns: string, names: string[], timeoutM
   }
 }
 
-async function leaseHolder(cluster: Cluster, ns: string): Promise<string | undefined> {
-  const r = await cluster.kubectl(['get', 'lease', LEASE, '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']);
-  return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
-}
-
 async function main(): Promise<void> {
   // The operator runs as shipped: compiled JavaScript (type stripping alone costs about 20 MiB of RSS).
   const operatorMain = compiledEntrypoint('operator');
@@ -216,18 +194,36 @@ async function main(): Promise<void> {
   const cluster = await startCluster({ provider: 'local', nodes });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fc-operator-load-'));
   const replicas = new Map<string, Replica>();
-  let watchAbort: AbortController | undefined;
+  const watchAborts: AbortController[] = [];
   let stopping = false;
   try {
     await kubectlOk(cluster, ['apply', '--server-side', '-f', CRD]);
     await kubectlOk(cluster, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
     const ns = await cluster.createNamespace('load');
 
+    const watchAll = async <T>(path: string, onEvent: (type: string, obj: T) => void): Promise<void> => {
+      if (stopping) return;
+      watchAborts.push(
+        await new Watch(cluster.kubeClient()).watch(
+          path,
+          {},
+          onEvent,
+          // The API server ends watches after a while; a new one replays the current objects.
+          () => void watchAll(path, onEvent).catch((err: Error) => say(`watch of ${path} failed: ${err.message}`)),
+        ),
+      );
+    };
+    // The Lease holder from a watch as well (kubectl every second, or every 100 ms at the failover, cost CPU).
+    let holderNow: string | undefined;
+    await watchAll(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, (type: string, lease: { metadata: { name: string }; spec?: { holderIdentity?: string | null } }) => {
+      if (lease.metadata.name === LEASE) holderNow = type === 'DELETED' ? undefined : (lease.spec?.holderIdentity ?? undefined);
+    });
+    const leaseHolder = (): string | undefined => holderNow;
     for (const id of ['operator-a', 'operator-b']) replicas.set(id, await startOperator(operatorMain, dir, cluster.kubeconfigPath, ns, id));
-    say(`leader: ${await waitFor(() => leaseHolder(cluster, ns), 60_000, 'an operator leader')}`);
+    say(`leader: ${await waitFor(() => leaseHolder(), 60_000, 'an operator leader')}`);
     // Under load a leader can miss its renew deadline and the Lease moves; requests and reconciles are
     // therefore summed over both replicas, and each phase measures whichever replica leads at the time.
-    const leader = async () => replicas.get((await leaseHolder(cluster, ns)) ?? '')!;
+    const leader = async () => replicas.get(leaseHolder() ?? '')!;
     const live = () => [...replicas.values()].filter((r) => r.proc.exitCode === null && r.proc.signalCode === null);
     const allKinds = async () => {
       const m = new Map<string, number>();
@@ -239,7 +235,7 @@ async function main(): Promise<void> {
     let holder = '';
     let leaseMoves = 0;
     const trackLease = async () => {
-      const h = (await leaseHolder(cluster, ns)) ?? '';
+      const h = leaseHolder() ?? '';
       if (holder && h && h !== holder) leaseMoves++;
       if (h) holder = h;
     };
@@ -248,23 +244,21 @@ async function main(): Promise<void> {
     // Pod readiness as a watch sees it: the moment a membership change becomes visible to anyone.
     const readyAt = new Map<string, number>();
     const podIp = new Map<string, string>();
-    const watchPods = async (): Promise<void> => {
-      if (stopping) return;
-      watchAbort = await new Watch(cluster.kubeClient()).watch(
-        `/api/v1/namespaces/${ns}/pods`,
-        {},
-        (_type: string, pod: V1Pod) => {
-          const name = pod.metadata!.name!;
-          if (pod.status?.podIP) podIp.set(name, pod.status.podIP);
-          const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-          if (ready && !readyAt.has(name)) readyAt.set(name, performance.now());
-          if (!ready) readyAt.delete(name);
-        },
-        // The API server ends watches after a while; a new one replays the current pods.
-        () => void watchPods().catch((err: Error) => say(`pod watch failed: ${err.message}`)),
-      );
-    };
-    await watchPods();
+    // FileClusters with Ready=True, from a watch too: polling with kubectl cost about a third of a core.
+    const readyFileClusters = new Set<string>();
+    await watchAll(`/api/v1/namespaces/${ns}/pods`, (_type: string, pod: V1Pod) => {
+      const name = pod.metadata!.name!;
+      if (pod.status?.podIP) podIp.set(name, pod.status.podIP);
+      const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      if (ready && !readyAt.has(name)) readyAt.set(name, performance.now());
+      if (!ready) readyAt.delete(name);
+    });
+    type Fc = { metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } };
+    await watchAll(`/apis/filecluster.dev/v1alpha1/namespaces/${ns}/fileclusters`, (type: string, fc: Fc) => {
+      const ready = type !== 'DELETED' && fc.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      if (ready) readyFileClusters.add(fc.metadata.name);
+      else readyFileClusters.delete(fc.metadata.name);
+    });
 
     // 1. Scale: INITIAL FileClusters at once.
     const initial = Array.from({ length: INITIAL }, (_, i) => `fc-${String(i).padStart(3, '0')}`);
@@ -273,7 +267,7 @@ async function main(): Promise<void> {
     const rec0 = await allReconciles();
     const t0 = performance.now();
     await kubectlOk(cluster, ['apply', '-n', ns, '-f', '-'], fileClusters(initial));
-    await waitReady(cluster, ns, initial, 1_800_000, trackLease);
+    await waitReady(readyFileClusters, initial, 1_800_000, trackLease);
     const scaleSeconds = (performance.now() - t0) / 1000;
     const scaleRequests = (await allRequests()) - req0;
     const scaleReconciles = (await allReconciles()) - rec0;
@@ -357,7 +351,7 @@ async function main(): Promise<void> {
     let killed = '';
     let leaseTakenAfter = 0;
     // Mid-scale: the first FileCluster of the batch is Ready, the others are still on their way.
-    await waitReady(cluster, ns, batch, 1_800_000, async (ready) => {
+    await waitReady(readyFileClusters, batch, 1_800_000, async (ready) => {
       if (killedAt || ready < 1) return;
       const victim = await leader();
       killed = victim.identity;
@@ -365,7 +359,7 @@ async function main(): Promise<void> {
       victim.proc.kill('SIGKILL');
       killedAt = performance.now();
       newLeader = await waitFor(async () => {
-        const h = await leaseHolder(cluster, ns);
+        const h = leaseHolder();
         return h && h !== killed ? h : undefined;
       }, 120_000, 'a new leader', 100);
       leaseTakenAfter = (performance.now() - killedAt) / 1000;
@@ -395,7 +389,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; logs in ${dir}\n`);
   } finally {
     stopping = true;
-    watchAbort?.abort();
+    for (const a of watchAborts) a.abort();
     for (const r of replicas.values()) r.proc.kill('SIGKILL');
     await cluster.close();
     if (!process.env['FC_BENCH_KEEP']) rmSync(dir, { recursive: true, force: true });
