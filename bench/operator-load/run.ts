@@ -194,6 +194,14 @@ async function main(): Promise<void> {
   const cluster = await startCluster({ provider: 'local', nodes });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fc-operator-load-'));
   const replicas = new Map<string, Replica>();
+  // Interrupted, the run skips its finally block: the operator replicas must not outlive it (the
+  // cluster's own processes are reaped by the harness watchdog).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const r of replicas.values()) r.proc.kill('SIGKILL');
+      process.exit(1);
+    });
+  }
   const watchAborts: AbortController[] = [];
   let stopping = false;
   try {
