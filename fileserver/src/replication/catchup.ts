@@ -3,7 +3,7 @@ import type { Entry } from '../store/state.ts';
 import type { Store } from '../store/store.ts';
 import { differingBuckets } from '../store/digest.ts';
 import { resolveIncoming, type Version } from '../store/version.ts';
-import { receiveChangeStream, type AppliedChange } from './frames.ts';
+import { applyChangeStream } from './frames.ts';
 import { peerJson, peerRequest, readBody } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
@@ -43,32 +43,19 @@ export async function catchUpFrom(peer: Peer, token: string, store: Store, metri
   let repaired = 0;
   let next = 0;
   let failed = false;
-  const count = (applied: AppliedChange[]) => {
-    repaired += applied.filter((a) => a.result === 'applied').length;
-  };
   const stream = async () => {
-    // The next chunk is requested as soon as this one is read, while its commits finish: a stream never
-    // idles through a journal fsync. Waiting for the chunk before bounds what is held to two per stream.
-    const committing: Array<Promise<AppliedChange[]>> = [];
-    try {
-      while (!failed && next < chunks.length) {
-        const paths = chunks[next++]!;
-        const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
-        try {
-          if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
-          committing.push((await receiveChangeStream(store, res, (n) => metrics.receivedBytes.inc(n))).applied);
-        } catch (err) {
-          res.destroy();
-          throw err;
-        }
-        if (committing.length > 1) count(await committing.shift()!);
+    while (!failed && next < chunks.length) {
+      const paths = chunks[next++]!;
+      const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
+      try {
+        if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
+        const applied = await applyChangeStream(store, res, (n) => metrics.receivedBytes.inc(n));
+        repaired += applied.filter((a) => a.result === 'applied').length;
+      } catch (err) {
+        failed = true;
+        res.destroy();
+        throw err;
       }
-      while (committing.length > 0) count(await committing.shift()!);
-    } catch (err) {
-      failed = true;
-      // Nothing started is left running when catch-up reports the failure.
-      await Promise.allSettled(committing);
-      throw err;
     }
   };
   const results = await Promise.allSettled(Array.from({ length: Math.min(FETCH_STREAMS, chunks.length) }, stream));

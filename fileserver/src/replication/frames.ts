@@ -145,20 +145,13 @@ function consumedSignal(source: AsyncIterable<Buffer>): { body: AsyncGenerator<B
   return { body: body(), consumed };
 }
 
-/** A change stream read to its end: every file's commit has started, and `applied` settles once all of them have. */
-export interface ReceivedStream {
-  applied: Promise<AppliedChange[]>;
-}
-
 /**
- * Reads a change stream to its end. Small files are read whole and committed concurrently (so one
- * journal group commit covers the batch). A large file is streamed to disk (hashed on the way); the
- * next frame is read as soon as its bytes are written, while its fsync and commit finish in the
- * background. A file counts as present only once its commit resolved, after its bytes were made
- * durable. Resolves when the stream is consumed, so the caller can start the next one while these
- * commits finish; if reading fails, it rejects only after every commit started so far has settled.
+ * Applies a change stream. Small files are read whole and committed concurrently (so one journal
+ * group commit covers the batch). A large file is streamed to disk (hashed on the way); the next frame
+ * is read as soon as its bytes are written, while its fsync and commit finish in the background. A
+ * file counts as present only once its commit resolved, after its bytes were made durable.
  */
-export async function receiveChangeStream(store: Store, source: AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<ReceivedStream> {
+export async function applyChangeStream(store: Store, source: AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<AppliedChange[]> {
   const reader = new ByteReader(source);
   const pending: Array<Promise<AppliedChange>> = [];
   let syncing: Array<Promise<unknown>> = [];
@@ -192,17 +185,9 @@ export async function receiveChangeStream(store: Store, source: AsyncIterable<Bu
         }
       }
     }
-  } catch (err) {
+  } finally {
+    // Every started commit must settle before the answer, whatever happened to the stream.
     await Promise.allSettled(pending);
-    throw err;
   }
-  // Every started commit settles before the outcome is known, whichever of them fails.
-  const applied = Promise.allSettled(pending).then(() => Promise.all(pending));
-  applied.catch(() => undefined); // the caller awaits it later, perhaps after reading another stream
-  return { applied };
-}
-
-/** Applies a change stream and resolves once every change in it is committed (or known stale). */
-export async function applyChangeStream(store: Store, source: AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<AppliedChange[]> {
-  return (await receiveChangeStream(store, source, onBytes)).applied;
+  return Promise.all(pending);
 }
