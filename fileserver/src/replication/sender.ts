@@ -3,7 +3,7 @@ import type { Metrics } from '../metrics.ts';
 import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
-import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
+import { encodeChanges, fileChunks, type AppliedChange, type OutgoingChange } from './frames.ts';
 import { peerJson } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
@@ -158,7 +158,7 @@ export class PeerSender {
         metrics.sentBytes.inc({ peer: peerId }, entry.size);
         yield {
           header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          body: fh.createReadStream({ highWaterMark: 64 * 1024 }),
+          body: fileChunks(fh, entry.size),
         };
       }
     }
