@@ -11,6 +11,7 @@ import { parseUrlPath } from '../store/paths.ts';
 import type { FileEntry } from '../store/state.ts';
 import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
+import { fileChunks, writeChunks } from '../streams.ts';
 import { errorAnswer, unreadBody } from './errors.ts';
 import { parseRange } from './range.ts';
 import { etagList } from './request.ts';
@@ -190,14 +191,15 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
         await opened?.fh.close();
         return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
       }
-      const stream = opened.fh.createReadStream({ start, end, highWaterMark: 64 * 1024 });
       res.writeHead(status, headers);
-      return await new Promise<number>((resolve) => {
-        pipeline(stream, res, (err) => {
-          if (err) logger.debug({ err: err.message }, 'response stream error');
-          resolve(status);
-        });
-      });
+      try {
+        await writeChunks(res, fileChunks(opened.fh, start, end - start + 1));
+        res.end();
+      } catch (err) {
+        logger.debug({ err: (err as Error).message }, 'response stream error');
+        res.destroy();
+      }
+      return status;
     } catch (err) {
       return fail(req, res, err);
     }

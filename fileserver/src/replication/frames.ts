@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import { HttpError } from '../errors.ts';
 import { checkPath } from '../store/paths.ts';
@@ -49,32 +48,6 @@ export async function* encodeChanges(changes: AsyncIterable<OutgoingChange>): As
     }
   }
   if (size > 0) yield flush();
-}
-
-/**
- * A file's bytes as chunks read into one buffer, reused for every chunk: a stream that allocates a buffer
- * per read leaves the garbage to V8's major GC, which lets tens of MiB pile up while a large file goes
- * out. So the consumer must be done with a chunk (written out, not just queued) before asking for the
- * next; every chunk but the last fills the buffer. Closes the file when done.
- */
-export async function* fileChunks(fh: FileHandle, size: number, bufferBytes = COALESCE_BYTES): AsyncGenerator<Buffer> {
-  const buf = Buffer.allocUnsafe(Math.min(bufferBytes, Math.max(1, size)));
-  try {
-    let position = 0;
-    while (position < size) {
-      const want = Math.min(buf.length, size - position);
-      let filled = 0;
-      while (filled < want) {
-        const { bytesRead } = await fh.read(buf, filled, want - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`the file ended after ${position + filled} of ${size} bytes`);
-        filled += bytesRead;
-      }
-      position += filled;
-      yield buf.subarray(0, filled);
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Reads exact byte counts from a chunked stream. */

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { writeChunks } from '../streams.ts';
 import type { Peer } from './peers.ts';
 
 const agentOptions = { keepAlive: true, maxSockets: 8 };
@@ -43,22 +44,14 @@ export function peerRequest(peer: Peer, token: string, req: PeerRequest): Promis
     r.on('socket', (socket) => socket.setNoDelay(true));
     r.on('error', reject);
     if (req.stream) {
-      void writeStream(r, req.stream).catch((err: unknown) => r.destroy(err as Error));
+      void writeChunks(r, req.stream).then(
+        () => r.end(),
+        (err: unknown) => r.destroy(err as Error),
+      );
     } else {
       r.end(payload);
     }
   });
-}
-
-/**
- * Writes each chunk and waits until it is written out before taking the next, so a source may reuse its
- * buffer (fileChunks in frames.ts); the wait is also the back-pressure.
- */
-async function writeStream(r: http.ClientRequest, source: AsyncIterable<Buffer>): Promise<void> {
-  for await (const chunk of source) {
-    await new Promise<void>((resolve, reject) => r.write(chunk, (err) => (err ? reject(err) : resolve())));
-  }
-  r.end();
 }
 
 export async function readBody(res: IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {

@@ -1,9 +1,10 @@
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
+import { fileChunks } from '../streams.ts';
 import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
-import { encodeChanges, fileChunks, type AppliedChange, type OutgoingChange } from './frames.ts';
+import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
 import { peerJson } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
@@ -158,7 +159,7 @@ export class PeerSender {
         metrics.sentBytes.inc({ peer: peerId }, entry.size);
         yield {
           header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          body: fileChunks(fh, entry.size),
+          body: fileChunks(fh, 0, entry.size),
         };
       }
     }
