@@ -80,9 +80,16 @@ function mtimeMsOrZero(p: string): number {
  * every process about 20 MiB more) when a source is newer than the last build, under a file lock so
  * concurrent test processes build once.
  */
+let compiledThisProcess = false;
+
 export function ensureCompiled(): void {
+  // Checked once per process: a test starts many nodes, and the sources do not change during a run.
+  if (compiledThisProcess) return;
   const built = Math.min(mtimeMsOrZero(compiledPath('fileserver')), mtimeMsOrZero(compiledPath('operator')));
-  if (built > 0 && built >= Math.max(...COMPILED_SOURCES.map((p) => newestMtimeMs(path.join(REPO_ROOT, p))))) return;
+  if (built > 0 && built >= Math.max(...COMPILED_SOURCES.map((p) => newestMtimeMs(path.join(REPO_ROOT, p))))) {
+    compiledThisProcess = true;
+    return;
+  }
   const build = spawnSync('flock', [path.join(os.tmpdir(), 'filecluster-build.lock'), 'npm', 'run', '--silent', 'build'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -92,6 +99,7 @@ export function ensureCompiled(): void {
   // code anyway; `npm test` type-checks on its own first.
   if (build.status === 2) process.stderr.write(`compiled dist/ despite type errors:\n${build.stdout}`);
   else if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}):\n${build.stdout}`);
+  compiledThisProcess = true;
 }
 
 const compiledPath = (component: 'fileserver' | 'operator') => path.join(REPO_ROOT, 'dist', component, 'src', 'main.js');

@@ -61,6 +61,16 @@ export class Kube {
     this.server = cluster.server.replace(/\/$/, '');
   }
 
+  /** GET of one object, undefined when it does not exist. */
+  async getIfExists<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.request<T>('GET', path);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async request<T>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
     this.observe(method, pathResource(path));
     const url = new URL(this.server + path);

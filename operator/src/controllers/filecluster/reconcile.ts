@@ -130,13 +130,8 @@ export class FileClusterReconciler {
     return m;
   }
 
-  private async readStatefulSet(ns: string, name: string): Promise<V1StatefulSet | undefined> {
-    try {
-      return await this.deps.kube.request<V1StatefulSet>('GET', resourcePath(RESOURCES.statefulsets, ns, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readStatefulSet(ns: string, name: string): Promise<V1StatefulSet | undefined> {
+    return this.deps.kube.getIfExists<V1StatefulSet>(resourcePath(RESOURCES.statefulsets, ns, name));
   }
 
   private async reconcileCluster(key: string, fc: FileCluster, sts: V1StatefulSet | undefined, timing: Timing): Promise<HandlerResult> {
@@ -283,13 +278,8 @@ export class FileClusterReconciler {
     return after === undefined ? {} : { requeueAfterMs: after };
   }
 
-  private async readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await this.deps.kube.request<V1Secret>('GET', resourcePath(RESOURCES.secrets, ns, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
+    return this.deps.kube.getIfExists<V1Secret>(resourcePath(RESOURCES.secrets, ns, name));
   }
 
   private async createTokenSecret(fc: FileCluster): Promise<V1Secret> {
