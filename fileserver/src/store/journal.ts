@@ -2,7 +2,7 @@ import { open, readdir, readFile, rename, unlink, type FileHandle } from 'node:f
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { JournalRecord, Snapshot } from './state.ts';
-import { fsyncDir } from './fsutil.ts';
+import { fsyncDir, writevAll } from './fsutil.ts';
 
 // On-disk frame: u32 JSON length, u32 data length, u32 CRC-32 of JSON+data, JSON, data.
 // A crash can leave a torn last frame; replay stops at the first frame that is short or fails its CRC.
@@ -11,16 +11,23 @@ const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 /** Linux writes dirty pages back after 30 s (vm.dirty_expire_centisecs); compaction waits that long. */
 const SETTLE_MS = 30_000;
 
-export function encodeFrame(rec: JournalRecord, data?: Buffer): Buffer {
+/**
+ * A record's frame as two pieces, header+JSON and the data as given (written with writev), so a file's
+ * bytes are not copied into the frame; the CRC runs over both in turn.
+ */
+export function encodeFrame(rec: JournalRecord, data?: Buffer): Buffer[] {
   const json = Buffer.from(JSON.stringify(rec));
-  const dataLen = data?.length ?? 0;
-  const out = Buffer.allocUnsafe(HEADER_BYTES + json.length + dataLen);
-  out.writeUInt32LE(json.length, 0);
-  out.writeUInt32LE(dataLen, 4);
-  json.copy(out, HEADER_BYTES);
-  if (data) data.copy(out, HEADER_BYTES + json.length);
-  out.writeUInt32LE(crc32(out.subarray(HEADER_BYTES)), 8);
-  return out;
+  const head = Buffer.allocUnsafe(HEADER_BYTES + json.length);
+  head.writeUInt32LE(json.length, 0);
+  head.writeUInt32LE(data?.length ?? 0, 4);
+  json.copy(head, HEADER_BYTES);
+  const crc = crc32(json);
+  if (!data || data.length === 0) {
+    head.writeUInt32LE(crc, 8);
+    return [head];
+  }
+  head.writeUInt32LE(crc32(data, crc), 8);
+  return [head, data];
 }
 
 /** Decodes whole frames; `validBytes` is where the intact prefix ends. */
@@ -112,13 +119,16 @@ export interface JournalHooks {
 }
 
 interface Item {
-  frame: Buffer;
+  frame: Buffer[];
+  bytes: number;
   rec: JournalRecord;
   data: Buffer | undefined;
   dirSync: boolean;
   resolve?: () => void;
   reject?: (err: unknown) => void;
 }
+
+const frameBytes = (frame: Buffer[]) => frame.reduce((n, b) => n + b.length, 0);
 
 function ignoreMissing(err: unknown): void {
   if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -211,7 +221,8 @@ export class Journal {
   append(rec: JournalRecord, data?: Buffer, opts: { dirSync?: boolean } = {}): Promise<void> {
     if (this.fatal) return Promise.reject(this.fatal);
     return new Promise((resolve, reject) => {
-      this.queue.push({ frame: encodeFrame(rec, data), rec, data, dirSync: opts.dirSync ?? false, resolve, reject });
+      const frame = encodeFrame(rec, data);
+      this.queue.push({ frame, bytes: frameBytes(frame), rec, data, dirSync: opts.dirSync ?? false, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -223,7 +234,8 @@ export class Journal {
   appendLazy(rec: JournalRecord): void {
     this.hooks.apply(rec, undefined);
     if (this.fatal) return;
-    this.queue.push({ frame: encodeFrame(rec), rec, data: undefined, dirSync: false });
+    const frame = encodeFrame(rec);
+    this.queue.push({ frame, bytes: frameBytes(frame), rec, data: undefined, dirSync: false });
     this.flushing ??= this.flush();
   }
 
@@ -238,19 +250,18 @@ export class Journal {
         }
         let n = 0;
         let bytes = 0;
-        while (n < this.queue.length && (n === 0 || bytes < MAX_BATCH_BYTES)) bytes += this.queue[n++]!.frame.length;
+        while (n < this.queue.length && (n === 0 || bytes < MAX_BATCH_BYTES)) bytes += this.queue[n++]!.bytes;
         const batch = this.queue.splice(0, n);
         const live = batch.filter((b) => b.resolve);
-        const buf = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((b) => b.frame), bytes);
         try {
-          await this.writeAt(buf, this.size);
+          await writevAll(this.fh, batch.flatMap((b) => b.frame), this.size);
         } catch (err) {
           // Typically ENOSPC: cut off whatever part was written so the journal stays a clean prefix.
           await this.fh.truncate(this.size).catch(() => undefined);
           for (const b of live) b.reject!(err);
           continue;
         }
-        this.size += buf.length;
+        this.size += bytes;
         try {
           if (batch.some((b) => b.dirSync)) await this.hooks.syncObjectsDir();
           await this.fh.datasync();
@@ -269,14 +280,6 @@ export class Journal {
       }
     } finally {
       this.flushing = undefined;
-    }
-  }
-
-  private async writeAt(buf: Buffer, position: number): Promise<void> {
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, position + off);
-      off += bytesWritten;
     }
   }
 

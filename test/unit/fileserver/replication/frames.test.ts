@@ -72,6 +72,30 @@ describe('applyChangeStream', () => {
     );
   });
 
+  it('reads frames and files split at any byte, and files spanning many chunks, with their exact bytes', async () => {
+    const files = [change('a', 10), change('bb', 5000), change('c', 0), change('dd', 70 * 1024), change('e', 1)];
+    let whole = Buffer.alloc(0);
+    for await (const b of source(files)) whole = Buffer.concat([whole, b]);
+    for (const piece of [1, 3, 4096, 65536]) {
+      const store = new HeldStore();
+      async function* pieces(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < whole.length; i += piece) yield whole.subarray(i, i + piece);
+      }
+      const applied = applyChangeStream(store as unknown as Store, pieces(), () => undefined);
+      const release = setInterval(() => store.release(), 1);
+      try {
+        assert.equal((await applied).length, files.length);
+      } finally {
+        clearInterval(release);
+      }
+      assert.deepEqual(
+        store.got.map((g) => [g.path, g.bytes]),
+        files.map((f) => [f.header.path, Buffer.concat([...(f.body as Buffer[])])]),
+        `pieces of ${piece} bytes`,
+      );
+    }
+  });
+
   it('a failed commit fails the stream only after every other commit settled', async () => {
     const store = new HeldStore();
     store.fail = 'a';

@@ -245,8 +245,8 @@ describe('store', () => {
 describe('journal frames', () => {
   it('a journal file is only ever read up to its last intact frame', async () => {
     const { encodeFrame, decodeFrames } = await import('../../../../fileserver/src/store/journal.ts');
-    const a = encodeFrame({ t: 'gc', path: 'a', version: 'v' });
-    const b = encodeFrame({ t: 'gc', path: 'b', version: 'v' }, Buffer.from('data'));
+    const a = Buffer.concat(encodeFrame({ t: 'gc', path: 'a', version: 'v' }));
+    const b = Buffer.concat(encodeFrame({ t: 'gc', path: 'b', version: 'v' }, Buffer.from('data')));
     const both = Buffer.concat([a, b]);
     assert.equal(decodeFrames(both).records.length, 2);
     assert.equal(decodeFrames(both.subarray(0, both.length - 1)).validBytes, a.length);
