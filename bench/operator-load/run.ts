@@ -13,7 +13,7 @@
 // 6 s against 0.4 s direct, and Lease renewals timed out.) Each membership change is also split into
 // phases from the leader's "peer list changed" log line (see propagationPhases).
 //
-//   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds 60]
+//   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds 60] [--idle-profile FILE.cpuprofile]
 //
 // COUNT includes the failover batch (a tenth of COUNT). Before each step the benchmark checks that the
 // machine still has memory for it and stops with the reason if not; run it again with a lower --count.
@@ -27,6 +27,7 @@ import { Worker } from 'node:worker_threads';
 import { Watch, type V1Pod } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { compiledEntrypoint } from '../../test/harness/assets.ts';
+import { profileWindow } from '../support/inspector-profile.ts';
 import { startCluster, waitFor, type Cluster } from '../../test/harness/index.ts';
 import { metricSamples } from '../../test/resilience/support/observe.ts';
 
@@ -42,6 +43,8 @@ const { values: args } = parseArgs({
     count: { type: 'string', default: '100' },
     changes: { type: 'string', default: '20' },
     'idle-seconds': { type: 'string', default: '60' },
+    // Writes a CPU profile of the leader over the idle window to this file (replicas then run with --inspect).
+    'idle-profile': { type: 'string' },
   },
 });
 const COUNT = Number(args.count);
@@ -86,6 +89,8 @@ interface Replica {
   identity: string;
   proc: ChildProcess;
   metricsUrl: string;
+  /** Inspector port, when the run profiles the idle leader. */
+  inspectPort?: number;
 }
 
 /** The operator's NODE_OPTIONS as the rendered Deployment sets them, so the replicas run as deployed. */
@@ -102,6 +107,7 @@ async function startOperator(operatorMain: string, dir: string, kubeconfig: stri
   // the benchmark's own (busy) event loop sits between them. API requests are counted by the operator
   // itself (filecluster_operator_api_requests_total).
   const port = await freePort();
+  const inspectPort = args['idle-profile'] ? await freePort() : undefined;
   const log = openSync(path.join(dir, `${identity}.log`), 'a');
   const proc = spawn(process.execPath, [operatorMain], {
     env: {
@@ -113,14 +119,14 @@ async function startOperator(operatorMain: string, dir: string, kubeconfig: stri
       FC_OPERATOR_HOST: '127.0.0.1',
       FC_OPERATOR_PORT: String(port),
       FC_LOG_LEVEL: 'info',
-      NODE_OPTIONS: deployedNodeOptions(),
+      NODE_OPTIONS: [deployedNodeOptions(), inspectPort ? `--inspect=127.0.0.1:${inspectPort}` : ''].join(' ').trim(),
     },
     stdio: ['ignore', log, log],
   });
   closeSync(log);
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   await waitFor(() => fetch(metricsUrl).then((r) => r.ok), 60_000, `${identity} serving metrics`, 100);
-  return { identity, proc, metricsUrl };
+  return { identity, proc, metricsUrl, inspectPort };
 }
 
 function freePort(): Promise<number> {
@@ -292,10 +298,16 @@ async function main(): Promise<void> {
     const idleKinds0 = await allKinds();
     const idleRec0 = await allReconciles();
     let peakRss = s0.rssBytes;
-    for (let t = 0; t < IDLE_SECONDS; t += 5) {
-      await sleep(5000);
-      peakRss = Math.max(peakRss, processStats(pid).rssBytes);
-    }
+    const idleWindow = async () => {
+      for (let t = 0; t < IDLE_SECONDS; t += 5) {
+        await sleep(5000);
+        peakRss = Math.max(peakRss, processStats(pid).rssBytes);
+      }
+    };
+    if (args['idle-profile'] && idleLeader.inspectPort) {
+      await profileWindow(idleLeader.inspectPort, args['idle-profile'], idleWindow);
+      say(`CPU profile of the idle leader written to ${args['idle-profile']}`);
+    } else await idleWindow();
     const s1 = processStats(pid);
     const heapUsed = (await metricSamples(idleLeader.metricsUrl, 'filecluster_operator_process_nodejs_heap_size_used_bytes')).get('') ?? NaN;
     const idleCpu = (s1.cpuSeconds - s0.cpuSeconds) / IDLE_SECONDS;

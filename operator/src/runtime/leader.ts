@@ -39,6 +39,8 @@ export class LeaderElector {
   private readonly onStart: () => void;
   private readonly onStop: () => void;
   private observed?: { key: string; at: number };
+  /** The Lease as our last successful write returned it; the leader renews from it without a GET. */
+  private held?: Lease;
   private leader = false;
   private lastRenew = 0;
   private stopped = false;
@@ -88,6 +90,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.held = undefined;
     if (!this.leader) return;
     this.leader = false;
     this.onStop();
@@ -111,13 +114,26 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const now = new Date();
     const durationSeconds = Math.ceil(this.opts.durationMs / 1000);
+    // The fast path, as client-go takes it: a leader whose last renewal is still valid writes the renewal
+    // straight onto the Lease it last wrote. The resourceVersion makes the write conditional, so a Lease
+    // changed by anyone else fails with a conflict and the full read-then-write below decides. This halves
+    // the leader's steady Lease traffic (one request per retry period instead of two).
+    const held = this.held;
+    this.held = undefined;
+    if (this.leader && held?.spec && Date.now() - this.lastRenew < this.opts.durationMs) {
+      try {
+        return this.wrote(await this.kube.request<Lease>('PUT', this.path(), { body: { ...held, spec: { ...held.spec, renewTime: microTime(now) } }, timeoutMs: this.opts.retryPeriodMs * 2 }));
+      } catch (err) {
+        this.log.debug({ err: String(err) }, 'optimistic lease renewal failed, reading the lease');
+      }
+    }
     let lease: Lease;
     try {
       lease = await this.kube.request<Lease>('GET', this.path(), { timeoutMs: this.opts.retryPeriodMs * 2 });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        await this.kube.request('POST', resourcePath(RESOURCES.leases, this.opts.namespace), {
+        const created = await this.kube.request<Lease>('POST', resourcePath(RESOURCES.leases, this.opts.namespace), {
           body: {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
@@ -125,7 +141,7 @@ export class LeaderElector {
             spec: { holderIdentity: this.opts.identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
           },
         });
-        return true;
+        return this.wrote(created);
       } catch (createErr) {
         if (isConflict(createErr)) return false;
         throw createErr;
@@ -152,12 +168,18 @@ export class LeaderElector {
     };
     try {
       const updated = await this.kube.request<Lease>('PUT', this.path(), { body, timeoutMs: this.opts.retryPeriodMs * 2 });
-      this.observed = { key: `${this.opts.identity}\u0000${updated.spec?.renewTime ?? ''}\u0000${updated.metadata.resourceVersion ?? ''}`, at: Date.now() };
       if (!renewing) this.log.info({ previousHolder: holder || null }, 'acquired the lease');
-      return true;
+      return this.wrote(updated);
     } catch (err) {
       if (isConflict(err)) return false;
       throw err;
     }
+  }
+
+  /** Records a Lease this replica just wrote as held and observed. */
+  private wrote(lease: Lease): true {
+    this.held = lease;
+    this.observed = { key: `${this.opts.identity}\u0000${lease.spec?.renewTime ?? ''}\u0000${lease.metadata.resourceVersion ?? ''}`, at: Date.now() };
+    return true;
   }
 }

@@ -308,6 +308,14 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     assert.match(metrics, /^filecluster_operator_reconcile_duration_seconds_count \d+$/m);
     assert.match(metrics, /^filecluster_operator_workqueue_depth \d+$/m);
     assert.match(metrics, /^filecluster_operator_peer_push_duration_seconds_bucket/m);
+    // A leader renews by writing onto the Lease it last wrote: renewals go on (retry period 1 s here)
+    // without reading the Lease first.
+    const leaseRequests = async (verb: string) =>
+      Number(new RegExp(`^filecluster_operator_api_requests_total\\{verb="${verb}",resource="leases"\\} (\\d+)$`, 'm').exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+    const [gets, puts] = [await leaseRequests('GET'), await leaseRequests('PUT')];
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.ok((await leaseRequests('PUT')) >= puts + 2, 'the leader keeps renewing its Lease');
+    assert.equal(await leaseRequests('GET'), gets, 'renewals do not read the Lease');
   });
 
   step('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
