@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import { parsePeerList } from '../replication/peers.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { BUCKETS, bucketOf } from '../store/digest.ts';
 import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
+import { fileChunks, writeChunks } from '../streams.ts';
 import { readJson } from './request.ts';
 
 export interface InternalDeps {
@@ -98,7 +99,9 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
   });
 
   router.post('/fetch', async (ctx) => {
+    const start = performance.now();
     const { paths } = parseBody(PathsBody, await readJson(ctx, 16 * 1024 * 1024));
+    const opened: FileHandle[] = [];
     async function* changes(): AsyncGenerator<OutgoingChange> {
       for (const path of paths) {
         const e = store.get(path);
@@ -114,18 +117,34 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
           yield { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: [small.data] };
           continue;
         }
-        const opened = await store.openFile(path);
-        if (!opened) continue;
-        const { entry, fh } = opened;
+        const file = await store.openFile(path);
+        if (!file) continue;
+        const { entry, fh } = file;
+        opened.push(fh);
         yield {
           header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          // Large reads: a quarter of the thread-pool hops of 64 KiB ones for a catch-up of big files.
-          body: fh.createReadStream({ highWaterMark: 256 * 1024 }),
+          body: fileChunks(fh, 0, entry.size),
         };
       }
     }
-    ctx.type = 'application/x-filecluster-changes';
-    ctx.body = Readable.from(encodeChanges(changes()));
+    // Answered on the raw response, like the push path: large files go out from one reused buffer each,
+    // every chunk written out before the next is read. Through Koa a read stream allocated a fresh
+    // buffer per chunk (a catch-up of GiBs was mostly garbage to collect), and a reused buffer cannot
+    // go through a pipe, which queues chunks instead of waiting for them.
+    ctx.respond = false;
+    const res = ctx.res;
+    res.writeHead(200, { 'content-type': 'application/x-filecluster-changes' });
+    try {
+      await writeChunks(res, encodeChanges(changes()));
+      res.end();
+    } catch {
+      // The peer went away or a file could not be read: the cut stream tells the peer to retry.
+      res.destroy();
+    } finally {
+      // fileChunks closes a file read to its end; this covers an answer that stopped part-way.
+      await Promise.all(opened.map((fh) => fh.close().catch(() => undefined)));
+      metrics.requests.record('/internal/fetch', 'POST', 200, start);
+    }
   });
 
   return router;
