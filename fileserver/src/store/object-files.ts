@@ -12,8 +12,8 @@ export interface ObjectWriter {
 
 /** How object bytes reach the file system; replaceable to simulate a full disk. */
 export interface ObjectFiles {
-  /** Creates a new file holding `data` (not fsync'd: the journal record carries the same bytes). */
-  writeSmall(path: string, data: Buffer): Promise<void>;
+  /** Creates a new file holding `data` (not fsync'd: the journal record carries the same bytes); resolves with their SHA-256 (hex). */
+  writeSmall(path: string, data: Buffer): Promise<string>;
   /** Creates a new file for streaming a large body into. */
   openLarge(path: string): Promise<ObjectWriter>;
   close(): Promise<void>;
@@ -23,9 +23,11 @@ export interface ObjectFiles {
 // one worker thread doing them back to back for a whole batch costs two wake-ups per batch, and a create
 // that waits on the file system journal never stalls the event loop. A batch's bytes travel as one
 // transferred ArrayBuffer (one copy); posting the Buffers themselves would clone the whole memory each
-// one is a view of (a socket read, the allocation pool) for every batch.
+// one is a view of (a socket read, the allocation pool) for every batch. The thread also computes each
+// file's SHA-256, which on the event loop was an eighth of a join's main-thread time.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 parentPort.on('message', ({ paths, sizes, bytes }) => {
   let at = 0;
@@ -40,9 +42,9 @@ parentPort.on('message', ({ paths, sizes, bytes }) => {
       } finally {
         fs.closeSync(fd);
       }
-      return null;
+      return { sha256: createHash('sha256').update(data).digest('hex') };
     } catch (err) {
-      return { code: err.code, message: err.message };
+      return { error: { code: err.code, message: err.message } };
     }
   }));
 });
@@ -51,7 +53,7 @@ parentPort.on('message', ({ paths, sizes, bytes }) => {
 interface Pending {
   path: string;
   data: Buffer;
-  resolve(): void;
+  resolve(sha256: string): void;
   reject(err: Error): void;
 }
 
@@ -68,13 +70,13 @@ export class DiskObjectFiles implements ObjectFiles {
     if (this.worker) return this.worker;
     const w = new Worker(WORKER_SOURCE, { eval: true });
     w.unref();
-    w.on('message', (results: Array<{ code?: string; message: string } | null>) => {
+    w.on('message', (results: Array<{ sha256: string } | { error: { code?: string; message: string } }>) => {
       const batch = this.inflight ?? [];
       this.inflight = undefined;
       batch.forEach((p, i) => {
-        const r = results[i];
-        if (r) p.reject(errnoError(r));
-        else p.resolve();
+        const r = results[i]!;
+        if ('error' in r) p.reject(errnoError(r.error));
+        else p.resolve(r.sha256);
       });
       this.send();
     });
@@ -107,7 +109,7 @@ export class DiskObjectFiles implements ObjectFiles {
     this.ensureWorker().postMessage({ paths: batch.map((p) => p.path), sizes: batch.map((p) => p.data.length), bytes }, [bytes]);
   }
 
-  writeSmall(path: string, data: Buffer): Promise<void> {
+  writeSmall(path: string, data: Buffer): Promise<string> {
     return new Promise((resolve, reject) => {
       this.queue.push({ path, data, resolve, reject });
       this.send();

@@ -355,11 +355,11 @@ export class Store {
   private async ingest(body: ByteSource, size: number, expectSha: string | undefined): Promise<Ingested> {
     const blob = `${this.blobPrefix}${(this.blobCounter++).toString(16).padStart(10, '0')}`;
     const tmp = join(this.objectsDir, `${blob}.tmp`);
-    const hash = createHash('sha256');
     let writer: ObjectWriter | undefined;
     let received = 0;
     try {
       let inline: Buffer | undefined;
+      let sha256 = '';
       const tooLong = () => new HttpError(400, 'body_length_mismatch', 'the body is longer than its declared length');
       if (size <= INLINE_MAX_BYTES) {
         const chunks: Buffer[] = [];
@@ -370,12 +370,13 @@ export class Store {
         }
         inline = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
         if (received === size) {
-          hash.update(inline);
           // A fresh name is invisible until a journal record points at it, and the record carries the
-          // bytes, so small objects skip the temp name: the journal commit is their rename.
-          await this.files.writeSmall(join(this.objectsDir, blob), inline);
+          // bytes, so small objects skip the temp name: the journal commit is their rename. The
+          // writer hashes the bytes it writes, off the event loop.
+          sha256 = await this.files.writeSmall(join(this.objectsDir, blob), inline);
         }
       } else {
+        const hash = createHash('sha256');
         writer = await this.files.openLarge(tmp);
         // Socket chunks are small; writing them in batches saves most thread-pool round trips.
         let batch: Buffer[] = [];
@@ -394,12 +395,12 @@ export class Store {
         }
         if (batched > 0) await writer.write(batch);
         if (received === size) await writer.sync();
+        sha256 = hash.digest('hex');
       }
       if (received !== size) throw new HttpError(400, 'body_length_mismatch', `the body ended after ${received} of ${size} bytes`);
       const w = writer;
       writer = undefined;
       await w?.close();
-      const sha256 = hash.digest('hex');
       if (expectSha !== undefined && expectSha !== sha256) {
         throw new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
       }

@@ -19,8 +19,9 @@ const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, 
  * written to /dev/full, so the kernel itself answers ENOSPC.
  */
 class FakeFullDiskObjectFiles implements ObjectFiles {
-  async writeSmall(_path: string, data: Buffer): Promise<void> {
+  async writeSmall(_path: string, data: Buffer): Promise<string> {
     await writeFile('/dev/full', data);
+    return sha(data);
   }
   async openLarge(): Promise<ObjectWriter> {
     const fh = await open('/dev/full', 'w');
