@@ -13,7 +13,10 @@
 // 6 s against 0.4 s direct, and Lease renewals timed out.) Each membership change is also split into
 // phases from the leader's "peer list changed" log line (see propagationPhases).
 //
-//   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds 60] [--idle-profile FILE.cpuprofile]
+//   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds RESYNC] [--idle-profile FILE.cpuprofile]
+//
+// The steady-state window starts once the leader's periodic resync runs and by default lasts one resync
+// period (the operator's FC_RESYNC_SECONDS default), so it holds exactly one resync of every FileCluster.
 //
 // COUNT includes the failover batch (a tenth of COUNT). Before each step the benchmark checks that the
 // machine still has memory for it and stops with the reason if not; run it again with a lower --count.
@@ -28,6 +31,7 @@ import { Watch, type V1Pod } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { compiledEntrypoint } from '../../test/harness/assets.ts';
 import { profileWindow } from '../support/inspector-profile.ts';
+import { loadConfig } from '../../operator/src/config.ts';
 import { startCluster, waitFor, type Cluster } from '../../test/harness/index.ts';
 import { metricSamples } from '../../test/resilience/support/observe.ts';
 
@@ -42,14 +46,16 @@ const { values: args } = parseArgs({
   options: {
     count: { type: 'string', default: '100' },
     changes: { type: 'string', default: '20' },
-    'idle-seconds': { type: 'string', default: '60' },
+    'idle-seconds': { type: 'string' },
     // Writes a CPU profile of the leader over the idle window to this file (replicas then run with --inspect).
     'idle-profile': { type: 'string' },
   },
 });
 const COUNT = Number(args.count);
 const CHANGES = Number(args.changes);
-const IDLE_SECONDS = Number(args['idle-seconds']);
+// The replicas run without FC_RESYNC_SECONDS, as the Deployment does: its default is their period.
+const RESYNC_MS = loadConfig({}).resyncMs;
+const IDLE_SECONDS = args['idle-seconds'] ? Number(args['idle-seconds']) : RESYNC_MS / 1000;
 const BATCH = Math.max(3, Math.round(COUNT / 10));
 const INITIAL = COUNT - BATCH;
 
@@ -234,6 +240,7 @@ async function main(): Promise<void> {
     });
     const leaseHolder = (): string | undefined => holderNow;
     for (const id of ['operator-a', 'operator-b']) replicas.set(id, await startOperator(operatorMain, dir, cluster.kubeconfigPath, ns, id));
+    const operatorsStarted = Date.now();
     say(`leader: ${await waitFor(() => leaseHolder(), 60_000, 'an operator leader')}`);
     // Under load a leader can miss its renew deadline and the Lease moves; requests and reconciles are
     // therefore summed over both replicas, and each phase measures whichever replica leads at the time.
@@ -289,8 +296,9 @@ async function main(): Promise<void> {
     say(`scale-up requests: ${breakdown(await allKinds(), kinds0)}; the Lease moved ${scaleLeaseMoves} times`);
     say(`all ${INITIAL} Ready in ${scaleSeconds.toFixed(1)} s; ${scaleRequests} API requests over ${scaleReconciles} reconciles`);
 
-    // 2. Steady state: nothing changes; the leader should sit idle apart from its periodic resync.
-    await sleep(15_000);
+    // 2. Steady state: nothing changes; the leader should sit idle apart from its periodic resync. Until
+    // the first period has passed there is no resync yet, and a window starting then would look cheaper.
+    await sleep(Math.max(15_000, operatorsStarted + RESYNC_MS - Date.now()));
     const idleLeader = await leader();
     const pid = idleLeader.proc.pid!;
     const s0 = processStats(pid);
