@@ -60,6 +60,11 @@ for (const component of ['fileserver', 'operator']) {
       assert.ok(user, 'the runtime stage sets USER');
       assert.doesNotMatch(user.args, /^(0|root)(:|$)/);
       assert.match(user.args, /^65532:65532$/, 'the uid the chart and the local images use');
+      if (component === 'fileserver') {
+        const env = final.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+        assert.match(env, /NODE_OPTIONS=--max-semi-space-size=1\b/, 'the small young generation the memory benchmark measured');
+        assert.match(readFileSync(join(REPO, 'scripts/build-images.sh'), 'utf8'), /ENV NODE_OPTIONS=--max-semi-space-size=1'/, 'the locally built image sets it too');
+      }
       assert.ok(!all.some((i) => i.op === 'HEALTHCHECK'), 'Kubernetes probes do health checks');
     });
 
