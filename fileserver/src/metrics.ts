@@ -11,6 +11,10 @@ export interface MetricsSource {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** The `result` label of `filecluster_replication_attempts_total`. */
+export type PushResult = 'success' | 'failure';
+const PUSH_RESULTS: readonly PushResult[] = ['success', 'failure'];
+
 /** Counts and times answered HTTP requests (`filecluster_http_requests_total`, `..._request_duration_seconds`). */
 export interface RequestMetrics {
   /** One answered request; `startedMs` is its `performance.now()` at arrival. */
@@ -150,6 +154,23 @@ export function createMetrics() {
     requests: requestMetrics(httpRequests, httpDuration),
     storeBytes: scalarGauge('filecluster_store_bytes', 'Bytes of live files held', (s) => s.storeBytes()),
     storeFiles: scalarGauge('filecluster_store_files', 'Live files held', (s) => s.storeFiles()),
+    /** A peer entered the list: its counters exist from the start, so "must stay 0" alerts and rate() see a 0 rather than nothing. */
+    addPeer(peer: string) {
+      m.dropped.inc({ peer }, 0);
+      for (const result of PUSH_RESULTS) m.attempts.inc({ peer, result }, 0);
+      m.sentBytes.inc({ peer }, 0);
+    },
+    /**
+     * A peer left the list: its series go with it. Pod names come and go with scaling, and a departed
+     * peer's series would otherwise be exported, and alerted on, for the life of the process. (The
+     * scrape-time gauges list only current peers anyway.)
+     */
+    removePeer(peer: string) {
+      m.dropped.remove({ peer });
+      for (const result of PUSH_RESULTS) m.attempts.remove({ peer, result });
+      m.sentBytes.remove({ peer });
+      m.ackLatency.remove({ peer });
+    },
   };
   return m;
 }

@@ -85,7 +85,11 @@ export class Replicator {
       if (!ids.has(id)) {
         this.senders.delete(id);
         this.contact.delete(id);
-        void s.stop();
+        // Once its loop has ended, so a push still in flight cannot bring the series back; unless the
+        // peer has rejoined meanwhile and owns them again.
+        void s.stop().then(() => {
+          if (!this.senders.has(id)) this.o.metrics.removePeer(id);
+        });
       }
     }
     for (const peer of list.peers) {
@@ -94,10 +98,7 @@ export class Replicator {
         existing.peer = peer;
         continue;
       }
-      // Series exist from the start, so "must stay 0" alerts and rate() see a 0 rather than nothing.
-      this.o.metrics.dropped.inc({ peer: peer.id }, 0);
-      for (const result of ['success', 'failure']) this.o.metrics.attempts.inc({ peer: peer.id, result }, 0);
-      this.o.metrics.sentBytes.inc({ peer: peer.id }, 0);
+      this.o.metrics.addPeer(peer.id);
       this.senders.set(
         peer.id,
         new PeerSender(peer, {
