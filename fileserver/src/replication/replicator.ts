@@ -117,6 +117,7 @@ export class Replicator {
   private onContact(peer: string, ok: boolean): void {
     const prev = this.contact.get(peer);
     this.contact.set(peer, { up: ok, lastSuccessMs: ok ? Date.now() : prev?.lastSuccessMs });
+    if (ok) this.senders.get(peer)?.peerAnswered();
   }
 
   /** Wakes every push loop after a local write. */

@@ -45,6 +45,16 @@ export class PeerSender {
     this.release();
   }
 
+  /**
+   * The peer answered another exchange (a catch-up): a loop backing off from it retries now, from the
+   * shortest delay, instead of waiting out a delay of up to 30 s while the peer is back.
+   */
+  peerAnswered(): void {
+    if (!this.backingOff || this.stopped) return;
+    this.failures = 0;
+    this.release();
+  }
+
   private release(): void {
     const w = this.wakeUp;
     this.wakeUp = undefined;
