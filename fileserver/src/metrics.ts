@@ -12,7 +12,7 @@ export interface MetricsSource {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The `result` label of `filecluster_replication_attempts_total`. */
-export type PushResult = 'success' | 'failure';
+type PushResult = 'success' | 'failure';
 const PUSH_RESULTS: readonly PushResult[] = ['success', 'failure'];
 
 /** Counts and times answered HTTP requests (`filecluster_http_requests_total`, `..._request_duration_seconds`). */

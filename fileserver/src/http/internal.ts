@@ -6,11 +6,12 @@ import { z } from 'zod';
 import { HttpError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applyChangeStream, encodeChanges, type OutgoingChange } from '../replication/frames.ts';
+import { closeAll, outgoingChange } from '../replication/outgoing.ts';
 import { parsePeerList } from '../replication/peers.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { BUCKETS, bucketOf } from '../store/digest.ts';
-import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
-import { fileChunks, writeChunks } from '../streams.ts';
+import type { Store } from '../store/store.ts';
+import { writeChunks } from '../streams.ts';
 import { readJson } from './request.ts';
 
 export interface InternalDeps {
@@ -105,26 +106,8 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
     async function* changes(): AsyncGenerator<OutgoingChange> {
       for (const path of paths) {
         const e = store.get(path);
-        if (!e) continue;
-        if (e.deleted) {
-          yield { header: { path, version: e.version, deleted: true, size: 0, sha256: '', contentType: '' } };
-          continue;
-        }
-        if (e.size <= INLINE_MAX_BYTES) {
-          const small = store.readSmall(path);
-          if (!small) continue;
-          const s = small.entry;
-          yield { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: [small.data] };
-          continue;
-        }
-        const file = await store.openFile(path);
-        if (!file) continue;
-        const { entry, fh } = file;
-        opened.push(fh);
-        yield {
-          header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          body: fileChunks(fh, 0, entry.size),
-        };
+        const change = e && (await outgoingChange(store, path, e, opened));
+        if (change) yield change;
       }
     }
     // Answered on the raw response, like the push path: large files go out from one reused buffer each,
@@ -141,8 +124,7 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
       // The peer went away or a file could not be read: the cut stream tells the peer to retry.
       res.destroy();
     } finally {
-      // fileChunks closes a file read to its end; this covers an answer that stopped part-way.
-      await Promise.all(opened.map((fh) => fh.close().catch(() => undefined)));
+      await closeAll(opened);
       metrics.requests.record('/internal/fetch', 'POST', 200, start);
     }
   });

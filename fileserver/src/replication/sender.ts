@@ -1,10 +1,11 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
-import { fileChunks } from '../streams.ts';
+import type { Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
 import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
+import { closeAll, outgoingChange } from './outgoing.ts';
 import { peerJson } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
@@ -121,7 +122,7 @@ export class PeerSender {
   private async push(batch: Array<[string, Version]>): Promise<Array<[string, Version]>> {
     const { store, metrics, token, logger } = this.deps;
     const nothingToSend: Array<[string, Version]> = [];
-    const opened: Array<{ close(): Promise<void> }> = [];
+    const opened: FileHandle[] = [];
     const peerId = this.peer.id;
     // The object file of the current version cannot be read (damaged volume): this change cannot be
     // sent. Giving it up keeps the rest of the queue moving; catch-up can still repair it from a peer.
@@ -138,39 +139,16 @@ export class PeerSender {
           nothingToSend.push([path, version]);
           continue;
         }
-        if (e.deleted) {
-          yield { header: { path, version: e.version, deleted: true, size: 0, sha256: '', contentType: '' } };
-          continue;
-        }
-        if (e.size <= INLINE_MAX_BYTES) {
-          let small: ReturnType<Store['readSmall']>;
-          try {
-            small = store.readSmall(path);
-          } catch (err) {
-            drop(path, version, err);
-            continue;
-          }
-          if (!small) continue;
-          const s = small.entry;
-          metrics.sentBytes.inc({ peer: peerId }, s.size);
-          yield { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: [small.data] };
-          continue;
-        }
-        let file: Awaited<ReturnType<Store['openFile']>>;
+        let change: OutgoingChange | undefined;
         try {
-          file = await store.openFile(path);
+          change = await outgoingChange(store, path, e, opened);
         } catch (err) {
           drop(path, version, err);
           continue;
         }
-        if (!file) continue;
-        const { entry, fh } = file;
-        opened.push(fh);
-        metrics.sentBytes.inc({ peer: peerId }, entry.size);
-        yield {
-          header: { path, version: entry.version, deleted: false, size: entry.size, sha256: entry.sha256, contentType: entry.contentType },
-          body: fileChunks(fh, 0, entry.size),
-        };
+        if (!change) continue;
+        if (!change.header.deleted) metrics.sentBytes.inc({ peer: peerId }, change.header.size);
+        yield change;
       }
     }
     let res: { results: AppliedChange[] };
@@ -182,8 +160,7 @@ export class PeerSender {
         timeoutMs: 60_000,
       });
     } finally {
-      // Streams close their files when read to the end; this covers a push that failed part-way.
-      await Promise.all(opened.map((fh) => fh.close().catch(() => undefined)));
+      await closeAll(opened);
     }
     return [...nothingToSend, ...res.results.map((r): [string, Version] => [r.path, r.version])];
   }
