@@ -10,6 +10,7 @@ import { fsyncDir } from './fsutil.ts';
 import { Journal } from './journal.ts';
 import { DiskObjectFiles, type ObjectFiles, type ObjectWriter } from './object-files.ts';
 import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
+import { receivedBytes } from './young-gc.ts';
 import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 
 /** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
@@ -385,6 +386,7 @@ export class Store {
           received += chunk.length;
           if (received > size) throw tooLong();
           hash.update(chunk);
+          receivedBytes(chunk.length);
           batch.push(chunk);
           batched += chunk.length;
           if (batched >= WRITE_BATCH_BYTES) {
