@@ -18,14 +18,15 @@
 // write back; the source bytes are in the page cache for both (just written; no cache is dropped). After
 // every measurement a second `sync` is timed and shown (not counted): the work a phase left to the
 // kernel, e.g. the joiner's object files, whose bytes were already durable in its journal.
-// Nothing is deleted until a data set's rounds are over: on this machine (ext4 mounted with `discard` on a
-// virtual disk) the first ~10,000 files created after deleting as many took 6 to 8 s instead of 0.6 s,
-// so a round that followed a deletion measured the file system's recovery, not the copy. A new pod's
-// volume has no such history.
+// Nothing is deleted until a data set's rounds are over, and each data set lives in a new scratch
+// directory (see ../support/scratch.ts): on this machine's journal-less ext4 the first ~10,000 files
+// created after deleting as many took 6 to 8 s instead of 0.6 s, so a round that followed a deletion
+// measured the file system skipping recently deleted inodes, not the copy. A new pod's volume has no
+// such history.
 // The ratio of a round is the join's rate over the raw copy's; the table gives every round and the median.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, TestCluster, api, converged, eventually, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 import { manifest } from '../../test/resilience/support/observe.ts';
 import { ensureCompiled } from '../../test/harness/assets.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -158,7 +160,7 @@ interface Round {
 }
 
 async function measure(set: DataSet): Promise<Round[]> {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'fc-data-scale-'));
+  const work = scratchDir('data-scale');
   const cluster = new TestCluster();
   try {
     const src = path.join(work, 'src');
@@ -266,5 +268,5 @@ for (const set of sets.filter((s) => s.files > 0)) {
   out = '';
 }
 process.stdout.write(
-  `\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, temp dir ${os.tmpdir()}; load average ${loadBefore} at the start, ${load()} at the end\n`,
+  `\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, data under ${os.tmpdir()}; load average ${loadBefore} at the start, ${load()} at the end\n`,
 );

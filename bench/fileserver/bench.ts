@@ -2,11 +2,11 @@
 // same files with the same load tool (wrk) on the same machine. Prints a Markdown table. Not a test.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { scratchDir } from '../support/scratch.ts';
 import { api, eventually, TestCluster, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 
 const HERE = import.meta.dirname;
@@ -203,22 +203,28 @@ http {
 
 /** Each measurement runs on a fresh three-node cluster after `sync`, so earlier phases' writeback and compaction do not leak into it. */
 async function main(): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'fc-bench-'));
+  const work = scratchDir('nginx');
+  const phases: string[] = [];
   let cluster: TestCluster | undefined;
   let nginx: { url: string; stop(): Promise<void> } | undefined;
   const stop = async () => {
     await nginx?.stop();
     await cluster?.close();
-    await rm(work, { recursive: true, force: true });
+    for (const dir of [work, ...phases]) await rm(dir, { recursive: true, force: true });
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void stop().then(() => process.exit(130)));
   // The same V8 setting the container image uses: a small young generation frees stream buffers promptly.
   const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1' };
+  // Every phase gets new data directories (see scratch.ts); none is deleted before the run is over, so
+  // no phase creates files while the file system still skips the inodes another phase deleted.
   const fresh = async (): Promise<FileServerNode[]> => {
     await cluster?.close();
     execFileSync('sync');
     cluster = new TestCluster();
-    const nodes = [await cluster.add({ id: 'bench-a', env }), await cluster.add({ id: 'bench-b', env }), await cluster.add({ id: 'bench-c', env })];
+    const phase = scratchDir('phase');
+    phases.push(phase);
+    const add = (id: string) => cluster!.add({ id, env, dataDir: join(phase, id) });
+    const nodes = [await add('bench-a'), await add('bench-b'), await add('bench-c')];
     await cluster.pushPeers();
     return nodes;
   };
