@@ -8,6 +8,7 @@ import { filesRouter } from './http/files.ts';
 import { healthRouter } from './http/health.ts';
 import { internalRouter } from './http/internal.ts';
 import { fileReads, plainFileTarget } from './http/reads.ts';
+import { fileWrites } from './http/writes.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
 import type { ObjectFiles } from './store/object-files.ts';
@@ -78,9 +79,10 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   });
   app.use(errorMiddleware(logger));
   const serveRead = fileReads({ store, replicator, config, logger, requests: metrics.requests, koa: app });
-  // The files router comes first: a file write is answered there without passing the other routers.
+  const serveWrite = fileWrites({ store, replicator, config, logger, requests: metrics.requests });
+  // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [
-    filesRouter({ store, replicator, config, serveRead }),
+    filesRouter({ store, serveRead, serveWrite }),
     healthRouter({ store, replicator }),
     internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token }),
   ];
@@ -100,13 +102,16 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
     );
   };
 
-  // File reads, the bulk of the traffic, skip Koa: its context, middleware and router cost more per
-  // read than the read itself. Everything else, and reads spelled any other way, go through Koa.
+  // File reads and writes, the bulk of the traffic, skip Koa: its context, middleware and router cost
+  // about as much per request as a small read or write itself. Everything else, and file requests
+  // spelled any other way, go through Koa.
   const koaApi = app.callback();
   const api: RequestListener = (req, res) => {
-    if (req.method === 'GET' || req.method === 'HEAD') {
+    const method = req.method;
+    const serve = method === 'GET' || method === 'HEAD' ? serveRead : method === 'PUT' || method === 'DELETE' ? serveWrite : undefined;
+    if (serve) {
       const rawPath = plainFileTarget(req.url!);
-      if (rawPath !== undefined) return void serveRead(req, res, rawPath);
+      if (rawPath !== undefined) return void serve(req, res, rawPath);
     }
     koaApi(req, res);
   };

@@ -29,16 +29,39 @@ export function sendError(ctx: Context, e: HttpError): void {
   if (unreadBody(ctx.req)) ctx.set('Connection', 'close');
 }
 
+/** The answer to a failure: a body cut off by the client is its 400, known failures keep their status, anything else is a 500. */
+function answerTo(err: unknown): HttpError {
+  const aborted = ABORT_CODES.has(errnoCode(err) ?? '') || (err as Error)?.message === 'aborted';
+  return aborted ? new HttpError(400, 'request_aborted', 'the request body ended early') : toHttpError(err);
+}
+
+/**
+ * Answers a failure on the raw response, for the handlers that run outside Koa (file reads and writes),
+ * the same way `errorMiddleware` does; `headers` go out with it. Returns the status.
+ */
+export function sendRawError(logger: Logger, req: IncomingMessage, res: ServerResponse, err: unknown, headers: string[] = []): number {
+  const e = answerTo(err);
+  if (e.status >= 500) logger.error({ err, method: req.method, path: req.url }, 'request failed');
+  if (res.headersSent) {
+    res.destroy();
+    return e.status;
+  }
+  const body = errorAnswer(e);
+  const out = [...headers, 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(body.length)];
+  if (unreadBody(req)) out.push('Connection', 'close');
+  res.writeHead(e.status, out).end(body);
+  return e.status;
+}
+
 /** Every failure becomes `{ error, message }` with its status; only unknown failures are 500 and logged as errors. */
 export function errorMiddleware(logger: Logger) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
-      // respond = false: the handler answered on the raw response itself (file reads).
+      // respond = false: the handler answered on the raw response itself (file reads and writes).
       if (ctx.respond !== false && ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
-      const aborted = ABORT_CODES.has(errnoCode(err) ?? '') || (err as Error)?.message === 'aborted';
-      const e = aborted ? new HttpError(400, 'request_aborted', 'the request body ended early') : toHttpError(err);
+      const e = answerTo(err);
       if (e.status >= 500) logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
       sendError(ctx, e);
     }

@@ -2,7 +2,7 @@ import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from '
 import { pipeline } from 'node:stream';
 import type Koa from 'koa';
 import type { Config } from '../config.ts';
-import { HttpError, toHttpError } from '../errors.ts';
+import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';
 import { peerRequest } from '../replication/peer-client.ts';
@@ -12,7 +12,7 @@ import type { FileEntry } from '../store/state.ts';
 import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
 import { fileChunks, writeChunks } from '../streams.ts';
-import { errorAnswer, unreadBody } from './errors.ts';
+import { sendRawError } from './errors.ts';
 import { parseRange } from './range.ts';
 import { etagList } from './request.ts';
 
@@ -132,19 +132,7 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
     return h;
   }
 
-  function fail(req: IncomingMessage, res: ServerResponse, err: unknown, headers: string[] = []): number {
-    const e = toHttpError(err);
-    if (e.status >= 500) logger.error({ err, method: req.method, path: req.url }, 'request failed');
-    if (res.headersSent) {
-      res.destroy();
-      return e.status;
-    }
-    const body = errorAnswer(e);
-    const out = [...headers, 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(body.length)];
-    if (unreadBody(req)) out.push('Connection', 'close');
-    res.writeHead(e.status, out).end(body);
-    return e.status;
-  }
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown, headers?: string[]): number => sendRawError(logger, req, res, err, headers);
 
   /** Answers the read; returns the status, or a promise of it when the answer streams. */
   function answer(req: IncomingMessage, res: ServerResponse, rawPath: string): number | Promise<number> {

@@ -1,13 +1,22 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
 import { ACK_MODES, type AckMode } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import { parseUrlPath } from '../store/paths.ts';
 import type { Conditions } from '../store/store.ts';
 
-/** The validated file path of a `/files/...` request, from the still-encoded URL. */
-export function filePathOf(ctx: Context): string {
-  const raw = ctx.path.slice('/files/'.length);
-  const r = parseUrlPath(raw);
+// The parsers below read the raw request headers, so the Koa routes and the handlers that answer on the
+// raw response (file reads and writes) share them.
+
+/** A request header as one string, '' when absent (the way Koa's `ctx.get` reads it). */
+function header(h: IncomingHttpHeaders, name: string): string {
+  const v = h[name];
+  return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** The validated file path from the still-encoded path after `/files/`. */
+export function filePathOf(rawPath: string): string {
+  const r = parseUrlPath(rawPath);
   if (!r.ok) throw new HttpError(r.status, r.code, r.message);
   return r.path;
 }
@@ -21,17 +30,17 @@ export function etagList(v: string): string[] | '*' {
     .filter(Boolean);
 }
 
-export function conditionsOf(ctx: Context): Conditions {
+export function conditionsOf(h: IncomingHttpHeaders): Conditions {
   const c: Conditions = {};
-  const im = ctx.get('if-match');
-  const inm = ctx.get('if-none-match');
+  const im = header(h, 'if-match');
+  const inm = header(h, 'if-none-match');
   if (im) c.ifMatch = etagList(im);
   if (inm) c.ifNoneMatch = etagList(inm);
   return c;
 }
 
-export function ackModeOf(ctx: Context, fallback: AckMode): AckMode {
-  const v = ctx.get('x-filecluster-ack');
+export function ackModeOf(h: IncomingHttpHeaders, fallback: AckMode): AckMode {
+  const v = header(h, 'x-filecluster-ack');
   if (!v) return fallback;
   if (!(ACK_MODES as readonly string[]).includes(v)) {
     throw new HttpError(400, 'bad_header', `X-FileCluster-Ack must be one of ${ACK_MODES.join(', ')}`);
@@ -40,10 +49,10 @@ export function ackModeOf(ctx: Context, fallback: AckMode): AckMode {
 }
 
 /** The declared body length of a write; uploads must say how long they are. */
-export function contentLengthOf(ctx: Context, max: number): number {
-  const v = ctx.get('content-length');
+export function contentLengthOf(h: IncomingHttpHeaders, max: number): number {
+  const v = header(h, 'content-length');
   if (!v) {
-    if (ctx.get('transfer-encoding')) throw new HttpError(411, 'length_required', 'uploads need a Content-Length header');
+    if (header(h, 'transfer-encoding')) throw new HttpError(411, 'length_required', 'uploads need a Content-Length header');
     return 0;
   }
   if (!/^\d{1,16}$/.test(v)) throw new HttpError(400, 'bad_header', 'Content-Length is not a number');
@@ -52,15 +61,15 @@ export function contentLengthOf(ctx: Context, max: number): number {
   return n;
 }
 
-export function sha256Of(ctx: Context): string | undefined {
-  const v = ctx.get('content-sha256');
+export function sha256Of(h: IncomingHttpHeaders): string | undefined {
+  const v = header(h, 'content-sha256');
   if (!v) return undefined;
   if (!/^[0-9a-fA-F]{64}$/.test(v)) throw new HttpError(400, 'bad_header', 'Content-SHA256 must be 64 hex digits');
   return v.toLowerCase();
 }
 
-export function contentTypeOf(ctx: Context): string {
-  const v = ctx.get('content-type') || 'application/octet-stream';
+export function contentTypeOf(h: IncomingHttpHeaders): string {
+  const v = header(h, 'content-type') || 'application/octet-stream';
   if (v.length > 256 || !/^[\x20-\x7e]+$/.test(v)) throw new HttpError(400, 'bad_header', 'Content-Type is too long or not printable ASCII');
   return v;
 }
