@@ -26,7 +26,7 @@
 // The ratio of a round is the join's rate over the raw copy's; the table gives every round and the median.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, TestCluster, api, converged, eventually, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 import { manifest } from '../../test/resilience/support/observe.ts';
 import { ensureCompiled } from '../../test/harness/assets.ts';
-import { scratchDir } from '../support/scratch.ts';
+import { removeScratch, scratchDir } from '../support/scratch.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -160,7 +160,7 @@ interface Round {
 }
 
 async function measure(set: DataSet): Promise<Round[]> {
-  const work = scratchDir('data-scale');
+  const work = await scratchDir('data-scale');
   const cluster = new TestCluster();
   try {
     const src = path.join(work, 'src');
@@ -205,7 +205,7 @@ async function measure(set: DataSet): Promise<Round[]> {
     return rounds;
   } finally {
     await cluster.close();
-    await rm(work, { recursive: true, force: true });
+    await removeScratch([work]);
   }
 }
 

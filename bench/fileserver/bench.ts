@@ -2,11 +2,11 @@
 // same files with the same load tool (wrk) on the same machine. Prints a Markdown table. Not a test.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { scratchDir } from '../support/scratch.ts';
+import { removeScratch, scratchDir } from '../support/scratch.ts';
 import { api, eventually, TestCluster, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 
 const HERE = import.meta.dirname;
@@ -203,14 +203,14 @@ http {
 
 /** Each measurement runs on a fresh three-node cluster after `sync`, so earlier phases' writeback and compaction do not leak into it. */
 async function main(): Promise<void> {
-  const work = scratchDir('nginx');
+  const work = await scratchDir('nginx');
   const phases: string[] = [];
   let cluster: TestCluster | undefined;
   let nginx: { url: string; stop(): Promise<void> } | undefined;
   const stop = async () => {
     await nginx?.stop();
     await cluster?.close();
-    for (const dir of [work, ...phases]) await rm(dir, { recursive: true, force: true });
+    await removeScratch([work, ...phases]);
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void stop().then(() => process.exit(130)));
   // The same V8 setting the container image uses: a small young generation frees stream buffers promptly.
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     await cluster?.close();
     execFileSync('sync');
     cluster = new TestCluster();
-    const phase = scratchDir('phase');
+    const phase = await scratchDir('phase');
     phases.push(phase);
     const add = (id: string) => cluster!.add({ id, env, dataDir: join(phase, id) });
     const nodes = [await add('bench-a'), await add('bench-b'), await add('bench-c')];
