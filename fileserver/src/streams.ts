@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 
 // Streaming large files without per-chunk garbage. fs read streams allocate a buffer per read, and the
 // dead buffers wait for V8's major GC, so tens of MiB piled up while a 1 GiB file went out. Here a file
@@ -58,4 +59,46 @@ export async function writeChunks(out: ChunkSink, source: AsyncIterable<Buffer>)
   } finally {
     out.off('close', onClose);
   }
+}
+
+/**
+ * All chunks of a small body, at most `limit` bytes (`tooLong` is thrown past that). A readable stream
+ * (a request) is read through its events: `for await` builds an async iterator, promises and an
+ * end-of-stream watcher per body, which for a 4 KiB write allocated more than storing it. A stream that
+ * closes before its end (client gone) fails with ECONNRESET; one that runs over is destroyed, as leaving
+ * a `for await` early would.
+ */
+export function collectSmall(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer[]> {
+  if (!(body instanceof Readable)) return collectIterable(body, limit, tooLong);
+  const stream = body;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    const done = (err: Error | undefined) => {
+      stream.off('data', onData).off('end', onEnd).off('error', done).off('close', onClose);
+      if (err) reject(err);
+      else resolve(chunks);
+    };
+    const onData = (c: Buffer) => {
+      n += c.length;
+      if (n <= limit) return void chunks.push(c);
+      const err = tooLong();
+      stream.destroy();
+      done(err);
+    };
+    const onEnd = () => done(undefined);
+    const onClose = () => done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    stream.on('data', onData).on('end', onEnd).on('error', done).on('close', onClose);
+  });
+}
+
+async function collectIterable(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    n += chunk.length;
+    if (n > limit) throw tooLong();
+    chunks.push(chunk);
+  }
+  return chunks;
 }

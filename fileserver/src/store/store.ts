@@ -10,6 +10,7 @@ import { fsyncDir } from './fsutil.ts';
 import { Journal } from './journal.ts';
 import { DiskObjectFiles, type ObjectFiles, type ObjectWriter } from './object-files.ts';
 import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
+import { collectSmall } from '../streams.ts';
 import { receivedBytes } from './young-gc.ts';
 import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 
@@ -363,12 +364,8 @@ export class Store {
       let sha256 = '';
       const tooLong = () => new HttpError(400, 'body_length_mismatch', 'the body is longer than its declared length');
       if (size <= INLINE_MAX_BYTES) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) {
-          received += chunk.length;
-          if (received > size) throw tooLong();
-          chunks.push(chunk);
-        }
+        const chunks = await collectSmall(body, size, tooLong);
+        for (const c of chunks) received += c.length;
         inline = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
         if (received === size) {
           // A fresh name is invisible until a journal record points at it, and the record carries the

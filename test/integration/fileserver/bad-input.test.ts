@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { api, TestCluster, TOKEN, type FileServerNode } from './support/nodes.ts';
+import { api, eventually, metric, TestCluster, TOKEN, type FileServerNode } from './support/nodes.ts';
 import { rawRequest } from './support/raw.ts';
 
 // Every class of bad input gets its own status with a JSON error, and the server keeps serving.
@@ -50,6 +52,22 @@ describe('bad input against a running file server', () => {
   it('body over the configured maximum → 413, nothing stored', async () => {
     expectError(await put('/files/big.bin', 'y'.repeat(1001)), 413, 'body_too_large');
     assert.equal((await api(n, 'GET', '/files/big.bin')).status, 404);
+  });
+
+  it('an upload cut off mid-body stores nothing and is answered as the client\'s fault: the old bytes stay, a new path stays absent', async () => {
+    const aborted = () => metric(n, 'filecluster_http_requests_total{route="/files/{*path}",method="PUT",status="400"}').then((v) => v ?? 0);
+    const before = await aborted();
+    for (const path of ['existing.txt', 'cut-off.txt']) {
+      const sock = net.connect(n.port, n.host);
+      await once(sock, 'connect');
+      sock.write(`PUT /files/${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n${'z'.repeat(100)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      sock.destroy();
+    }
+    // Each cut-off request ends (as a 400 the client no longer hears) instead of waiting forever.
+    await eventually('both cut-off uploads recorded', async () => (await aborted()) === before + 2, 5_000);
+    assert.equal((await api(n, 'GET', '/files/existing.txt')).text, 'original');
+    assert.equal((await api(n, 'GET', '/files/cut-off.txt')).status, 404);
   });
 
   it('chunked upload without a length → 411', async () => {
