@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command: type-check, compile what the images run (dist/), then every suite with
-# Node's test runner.
+# The project's test command: the system tools the suites use (scripts/test-tools.sh), type-check,
+# compile what the images run (dist/), then every suite with Node's test runner.
 # Suites that need Kubernetes get the control-plane binaries from scripts/build-k8s.sh (cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
+bash scripts/test-tools.sh
 node --version
 npx tsc -p tsconfig.json --noEmit
 npm run --silent build
