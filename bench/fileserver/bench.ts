@@ -271,20 +271,32 @@ async function main(): Promise<void> {
     }
 
     if (PHASES.has('put') || PHASES.has('lag')) {
-      log('PUT 4 KiB at full speed');
-      let nodes = await fresh();
-      wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
-      await drainSeconds(nodes);
-      const put4 = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'p4' }, 64);
-      const drain4 = await drainSeconds(nodes);
-      rows.push(['PUT 4 KiB, acknowledged writes/s (fsync on, replicated to 2 peers, wrk -t2 -c64)', put4.rps.toFixed(0), '', `target ≥ 3000; client p50 ${put4.p50ms.toFixed(1)} ms, p99 ${put4.p99ms.toFixed(1)} ms`]);
-      rows.push(['time for all replicas to have every acknowledged write after that load stops', `${drain4.toFixed(2)} s`, '', `${put4.ok} writes`]);
+      // Group commit makes the rate grow with the writes in flight, so the maximum is looked for over
+      // client counts, each on a fresh cluster (a cluster's later runs carry the earlier runs' data).
+      let put4: WrkResult | undefined;
+      let nodes: FileServerNode[] = [];
+      for (const connections of [64, 128, 256]) {
+        log(`PUT 4 KiB at full speed, ${connections} connections`);
+        nodes = await fresh();
+        wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
+        await drainSeconds(nodes);
+        const run = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'p4' }, connections);
+        const drain = await drainSeconds(nodes);
+        rows.push([
+          `PUT 4 KiB, acknowledged writes/s (fsync on, replicated to 2 peers, wrk -t2 -c${connections})`,
+          run.rps.toFixed(0),
+          '',
+          `client p50 ${run.p50ms.toFixed(1)} ms, p99 ${run.p99ms.toFixed(1)} ms; all replicas complete ${drain.toFixed(2)} s after the load stops (${run.ok} writes)`,
+        ]);
+        if (!put4 || run.rps > put4.rps) put4 = run;
+      }
+      rows.push(['PUT 4 KiB, maximum acknowledged writes/s of those', put4!.rps.toFixed(0), '', `target ≥ 3000 ${put4!.rps >= 3000 ? 'met' : 'MISSED'}`]);
 
       // Half the maximum rate: 32 connections, each pausing between requests (wrk's delay()), so the
       // load generator stays the cheap C client rather than a Node one competing for the same CPUs.
-      const target = put4.rps / 2;
+      const target = put4!.rps / 2;
       const connections = 32;
-      const delayMs = Math.max(1, Math.round((connections * 1000) / target - put4.p50ms / 4));
+      const delayMs = Math.max(1, Math.round((connections * 1000) / target - put4!.p50ms / 4));
       log(`PUT 4 KiB at about half that rate (${target.toFixed(0)}/s), replication lag`);
       nodes = await fresh();
       // Fresh processes run unoptimised code for the first seconds; measure the steady state.
