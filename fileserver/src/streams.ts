@@ -61,14 +61,16 @@ export async function writeChunks(out: ChunkSink, source: AsyncIterable<Buffer>)
   }
 }
 
+const joined = (chunks: Buffer[], n: number): Buffer => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
+
 /**
- * All chunks of a small body, at most `limit` bytes (`tooLong` is thrown past that). A readable stream
+ * A small body as one buffer, at most `limit` bytes (`tooLong` is thrown past that). A readable stream
  * (a request) is read through its events: `for await` builds an async iterator, promises and an
  * end-of-stream watcher per body, which for a 4 KiB write allocated more than storing it. A stream that
  * closes before its end (client gone) fails with ECONNRESET; one that runs over is destroyed, as leaving
  * a `for await` early would.
  */
-export function collectSmall(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer[]> {
+export function collectSmall(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer> {
   if (!(body instanceof Readable)) return collectIterable(body, limit, tooLong);
   const stream = body;
   return new Promise((resolve, reject) => {
@@ -77,7 +79,7 @@ export function collectSmall(body: AsyncIterable<Buffer> | Iterable<Buffer>, lim
     const done = (err: Error | undefined) => {
       stream.off('data', onData).off('end', onEnd).off('error', done).off('close', onClose);
       if (err) reject(err);
-      else resolve(chunks);
+      else resolve(joined(chunks, n));
     };
     const onData = (c: Buffer) => {
       n += c.length;
@@ -92,7 +94,7 @@ export function collectSmall(body: AsyncIterable<Buffer> | Iterable<Buffer>, lim
   });
 }
 
-async function collectIterable(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer[]> {
+async function collectIterable(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of body) {
@@ -100,5 +102,5 @@ async function collectIterable(body: AsyncIterable<Buffer> | Iterable<Buffer>, l
     if (n > limit) throw tooLong();
     chunks.push(chunk);
   }
-  return chunks;
+  return joined(chunks, n);
 }

@@ -27,7 +27,7 @@ export interface ObjectFiles {
 // file's SHA-256, which on the event loop was an eighth of a join's main-thread time.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+const { hash } = require('node:crypto');
 const fs = require('node:fs');
 parentPort.on('message', ({ paths, sizes, bytes }) => {
   let at = 0;
@@ -42,7 +42,7 @@ parentPort.on('message', ({ paths, sizes, bytes }) => {
       } finally {
         fs.closeSync(fd);
       }
-      return { sha256: createHash('sha256').update(data).digest('hex') };
+      return { sha256: hash('sha256', data) };
     } catch (err) {
       return { error: { code: err.code, message: err.message } };
     }

@@ -11,8 +11,8 @@ import { Journal } from './journal.ts';
 import { DiskObjectFiles, type ObjectFiles, type ObjectWriter } from './object-files.ts';
 import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
 import { collectSmall } from '../streams.ts';
-import { receivedBytes } from './young-gc.ts';
 import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+import { receivedBytes } from './young-gc.ts';
 
 /** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
 export const INLINE_MAX_BYTES = 64 * 1024;
@@ -356,7 +356,8 @@ export class Store {
 
   private async ingest(body: ByteSource, size: number, expectSha: string | undefined): Promise<Ingested> {
     const blob = `${this.blobPrefix}${(this.blobCounter++).toString(16).padStart(10, '0')}`;
-    const tmp = join(this.objectsDir, `${blob}.tmp`);
+    const object = join(this.objectsDir, blob);
+    const tmp = `${object}.tmp`;
     let writer: ObjectWriter | undefined;
     let received = 0;
     try {
@@ -364,14 +365,13 @@ export class Store {
       let sha256 = '';
       const tooLong = () => new HttpError(400, 'body_length_mismatch', 'the body is longer than its declared length');
       if (size <= INLINE_MAX_BYTES) {
-        const chunks = await collectSmall(body, size, tooLong);
-        for (const c of chunks) received += c.length;
-        inline = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+        inline = await collectSmall(body, size, tooLong);
+        received = inline.length;
         if (received === size) {
           // A fresh name is invisible until a journal record points at it, and the record carries the
           // bytes, so small objects skip the temp name: the journal commit is their rename. The
           // writer hashes the bytes it writes, off the event loop.
-          sha256 = await this.files.writeSmall(join(this.objectsDir, blob), inline);
+          sha256 = await this.files.writeSmall(object, inline);
         }
       } else {
         const hash = createHash('sha256');
@@ -403,12 +403,12 @@ export class Store {
       if (expectSha !== undefined && expectSha !== sha256) {
         throw new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
       }
-      if (!inline) await rename(tmp, join(this.objectsDir, blob));
+      if (!inline) await rename(tmp, object);
       return { blob, sha256, inline };
     } catch (err) {
       await writer?.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
-      await unlink(join(this.objectsDir, blob)).catch(() => undefined);
+      await unlink(object).catch(() => undefined);
       throw err;
     }
   }
