@@ -33,6 +33,10 @@ done
 (( ${#components[@]} )) || components=(fileserver operator)
 [[ -n "$tag" ]] || tag="$(node -p 'require("./package.json").version')"
 
+# The file server's V8 flags, as fileserver/Dockerfile sets them (the one place they are chosen).
+fileserver_node_options="$(sed -n 's/^ENV .*NODE_OPTIONS=\([^ ]*\).*/\1/p' fileserver/Dockerfile)"
+[[ -n "$fileserver_node_options" ]] || { echo "fileserver/Dockerfile sets no NODE_OPTIONS" >&2; exit 1; }
+
 node_bin="$(readlink -f node_modules/node/bin/node)"
 [[ -x "$node_bin" ]] || { echo "node_modules/node/bin/node is missing: run npm ci" >&2; exit 1; }
 node_version="$("$node_bin" --version)"
@@ -78,8 +82,8 @@ for component in "${components[@]}"; do
     continue
   fi
   case "$component" in
-    # NODE_OPTIONS as in fileserver/Dockerfile (why: there).
-    fileserver) ports=(--change 'EXPOSE 8080 9090' --change 'ENV FC_DATA_DIR=/data' --change 'ENV NODE_OPTIONS=--max-semi-space-size=1') ;;
+    # NODE_OPTIONS from fileserver/Dockerfile (why: there).
+    fileserver) ports=(--change 'EXPOSE 8080 9090' --change 'ENV FC_DATA_DIR=/data' --change "ENV NODE_OPTIONS=$fileserver_node_options") ;;
     operator) ports=(--change 'EXPOSE 8080') ;;
   esac
   # Everything root-owned, so the non-root user can write nowhere in the image (needs no root here).

@@ -84,6 +84,14 @@ function quantile(before: Map<number, number>, after: Map<number, number>, q: nu
   return NaN;
 }
 
+/** The V8 flags the file server's image sets (fileserver/Dockerfile), so the nodes run as deployed. */
+async function imageNodeOptions(): Promise<string> {
+  const dockerfile = await readFile(join(HERE, '../../fileserver/Dockerfile'), 'utf8');
+  const value = /^ENV .*\bNODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1];
+  if (!value) throw new Error('fileserver/Dockerfile sets no NODE_OPTIONS');
+  return value;
+}
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
 function put(node: FileServerNode, path: string, body: Buffer): Promise<number> {
   return new Promise((resolve) => {
@@ -213,8 +221,7 @@ async function main(): Promise<void> {
     await removeScratch([work, ...phases]);
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void stop().then(() => process.exit(130)));
-  // The same V8 setting the container image uses: a small young generation frees stream buffers promptly.
-  const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=1' };
+  const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? (await imageNodeOptions()) };
   // Every phase gets new data directories (see scratch.ts); none is deleted before the run is over, so
   // no phase creates files while the file system still skips the inodes another phase deleted.
   const fresh = async (): Promise<FileServerNode[]> => {

@@ -68,6 +68,8 @@ describe('locally built images', { timeout: 300_000 }, () => {
       assert.equal(config.Entrypoint[0], '/usr/local/bin/node');
       assert.equal(config.Healthcheck ?? null, null);
     }
+    const fileserverEnv = JSON.parse(dockerOk(['image', 'inspect', '--format', '{{json .Config.Env}}', `filecluster/fileserver:${TAG}`])) as string[];
+    assert.ok(fileserverEnv.includes('NODE_OPTIONS=--max-semi-space-size=4'), `the Dockerfile's V8 flags: ${fileserverEnv.join(' ')}`);
   });
 
   it('saves each image as a docker archive for the k3s provider', () => {
