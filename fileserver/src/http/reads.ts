@@ -12,6 +12,7 @@ import type { FileEntry } from '../store/state.ts';
 import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
 import { fileChunks, writeChunks } from '../streams.ts';
+import { answerBatch } from './answer-batch.ts';
 import { sendRawError } from './errors.ts';
 import { parseRange } from './range.ts';
 import { etagList } from './request.ts';
@@ -99,6 +100,7 @@ export type FileReads = ReturnType<typeof fileReads>;
  */
 export function fileReads({ store, replicator, config, logger, requests, koa }: ReadDeps) {
   const headerCache = new WeakMap<FileEntry, EntryHeaders>();
+  const send = answerBatch();
 
   function contentTypeOf(req: IncomingMessage, stored: string): string | undefined {
     const res = new ServerResponse(req);
@@ -148,13 +150,13 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
     const head = req.method === 'HEAD';
     const plan = planRead(entry, h, { ifNoneMatch: req.headers['if-none-match'], ifRange: req.headers['if-range'] as string | undefined, range: req.headers.range });
     if (plan.kind === 'not_modified') {
-      res.writeHead(304, plan.headers).end();
+      send(res, 304, plan.headers);
       return 304;
     }
     if (plan.kind === 'unsatisfiable') return fail(req, res, plan.error, plan.headers);
     const { status, start, end } = plan;
     if (head) {
-      res.writeHead(status, plan.headers).end();
+      send(res, status, plan.headers);
       return status;
     }
     if (entry.size <= INLINE_MAX_BYTES) {
@@ -165,7 +167,7 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
         return fail(req, res, err);
       }
       if (!small || small.entry !== entry) return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
-      res.writeHead(status, plan.headers).end(status === 200 ? small.data : small.data.subarray(start, end + 1));
+      send(res, status, plan.headers, status === 200 ? small.data : small.data.subarray(start, end + 1));
       return status;
     }
     return streamLarge(req, res, path, entry, status, plan.headers, start, end);
