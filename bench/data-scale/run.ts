@@ -9,6 +9,8 @@
 // Per data set: the files are generated once, uploaded into a two-node cluster (file-server processes on
 // loopback addresses, built to dist/ first), then rounds alternate the two measurements, the order
 // swapped every round so neither always runs on a machine the other just warmed or dirtied:
+// Every node runs with the image's V8 flags (fileserver/Dockerfile), the joiner with
+// --joiner-node-options instead when given.
 // - join: a fresh third node is started; the clock runs from the three-node peer-list push until its
 //   manifest digest equals the others'; then it is removed from the cluster again (SIGKILL).
 // - raw: `raw-copy.ts` streams the same files from the generated copy to a receiver process that writes
@@ -34,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, TestCluster, api, converged, eventually, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 import { manifest } from '../../test/resilience/support/observe.ts';
 import { ensureCompiled } from '../../test/harness/assets.ts';
+import { imageNodeOptions } from '../support/image-node-options.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
 
 const { values: args } = parseArgs({
@@ -136,7 +139,7 @@ async function rawCopy(src: string, list: string, dst: string): Promise<{ second
 /** Seconds for a fresh node to hold the same manifest as the seeds; the node is removed again afterwards. */
 async function join(cluster: TestCluster, seeds: FileServerNode[], dataDir: string, files: number): Promise<{ seconds: number; afterSync: number }> {
   const nodeOptions = args['joiner-node-options'];
-  const c = await cluster.add({ id: 'joiner', dataDir, env: nodeOptions ? { NODE_OPTIONS: nodeOptions } : {} });
+  const c = await cluster.add({ id: 'joiner', dataDir, env: { NODE_OPTIONS: nodeOptions ?? (await imageNodeOptions()) } });
   await syncAll();
   const t0 = performance.now();
   await cluster.pushPeers([...seeds, c], [...seeds, c]);
@@ -169,8 +172,9 @@ async function measure(set: DataSet): Promise<Round[]> {
     const list = path.join(work, 'list');
     await writeFile(list, paths.join('\n'));
 
-    const a = await cluster.add({ id: 'seed-a', dataDir: path.join(work, 'seed-a') });
-    const b = await cluster.add({ id: 'seed-b', dataDir: path.join(work, 'seed-b') });
+    const env = { NODE_OPTIONS: await imageNodeOptions() };
+    const a = await cluster.add({ id: 'seed-a', dataDir: path.join(work, 'seed-a'), env });
+    const b = await cluster.add({ id: 'seed-b', dataDir: path.join(work, 'seed-b'), env });
     await cluster.pushPeers([a, b], [a, b]);
     say(`${set.label}: uploading into a two-node cluster`);
     await upload(a, src, paths, set.size > 1024 * 1024 ? 4 : 32);

@@ -6,6 +6,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import { imageNodeOptions } from '../support/image-node-options.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
 import { api, eventually, TestCluster, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 
@@ -82,14 +83,6 @@ function quantile(before: Map<number, number>, after: Map<number, number>, q: nu
     prevCount = c;
   }
   return NaN;
-}
-
-/** The V8 flags the file server's image sets (fileserver/Dockerfile), so the nodes run as deployed. */
-async function imageNodeOptions(): Promise<string> {
-  const dockerfile = await readFile(join(HERE, '../../fileserver/Dockerfile'), 'utf8');
-  const value = /^ENV .*\bNODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1];
-  if (!value) throw new Error('fileserver/Dockerfile sets no NODE_OPTIONS');
-  return value;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
