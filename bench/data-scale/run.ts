@@ -9,13 +9,13 @@
 // Per data set: the files are generated once, uploaded into a two-node cluster (file-server processes on
 // loopback addresses, built to dist/ first), then rounds alternate the two measurements, the order
 // swapped every round so neither always runs on a machine the other just warmed or dirtied:
-// Every node runs with the image's V8 flags (fileserver/Dockerfile), the joiner with
-// --joiner-node-options instead when given.
 // - join: a fresh third node is started; the clock runs from the three-node peer-list push until its
 //   manifest digest equals the others'; then it is removed from the cluster again (SIGKILL).
 // - raw: `raw-copy.ts` streams the same files from the generated copy to a receiver process that writes
 //   them into a fresh directory and fdatasyncs them in batches (see that file); the clock runs from the
 //   sender's start signal until the receiver reports every file durable.
+// Every node runs with the image's V8 flags (fileserver/Dockerfile), the joiner with
+// --joiner-node-options instead when given.
 // Before every measurement `sync` runs to completion, so neither starts with the other's dirty pages to
 // write back; the source bytes are in the page cache for both (just written; no cache is dropped). After
 // every measurement a second `sync` is timed and shown (not counted): the work a phase left to the

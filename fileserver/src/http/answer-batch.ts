@@ -26,7 +26,8 @@ export function answerBatch(): (res: ServerResponse, status: number, headers: st
       try {
         a.res.writeHead(a.status, a.headers).end(a.body);
       } catch {
-        // Headers are checked when the entry is stored, so this is a bug; it must not take the others down.
+        // Stored headers were checked when a client wrote the entry, so this is a bug; it must not take the
+        // other answers down.
         a.res.destroy();
       }
     }
