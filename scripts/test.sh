@@ -4,7 +4,8 @@
 # Suites that need Kubernetes get the control-plane binaries from scripts/build-k8s.sh (cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/node_modules/.bin:$PATH"
+# Debian installs dockerd into /usr/sbin, which a non-root or minimal PATH lacks.
+export PATH="$PWD/node_modules/.bin:$PATH:/usr/sbin:/sbin"
 bash scripts/test-tools.sh
 node --version
 npx tsc -p tsconfig.json --noEmit
