@@ -33,9 +33,7 @@ done
 (( ${#components[@]} )) || components=(fileserver operator)
 [[ -n "$tag" ]] || tag="$(node -p 'require("./package.json").version')"
 
-# The file server's V8 flags, as fileserver/Dockerfile sets them (the one place they are chosen).
-fileserver_node_options="$(sed -n 's/^ENV .*NODE_OPTIONS=\([^ ]*\).*/\1/p' fileserver/Dockerfile)"
-[[ -n "$fileserver_node_options" ]] || { echo "fileserver/Dockerfile sets no NODE_OPTIONS" >&2; exit 1; }
+fileserver_node_options="$(node scripts/image-node-options.ts)"
 
 node_bin="$(readlink -f node_modules/node/bin/node)"
 [[ -x "$node_bin" ]] || { echo "node_modules/node/bin/node is missing: run npm ci" >&2; exit 1; }

@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, TestCluster, api, converged, eventually, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 import { manifest } from '../../test/resilience/support/observe.ts';
 import { ensureCompiled } from '../../test/harness/assets.ts';
-import { imageNodeOptions } from '../support/image-node-options.ts';
+import { imageNodeOptions } from '../../scripts/image-node-options.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
 
 const { values: args } = parseArgs({
@@ -139,7 +139,7 @@ async function rawCopy(src: string, list: string, dst: string): Promise<{ second
 /** Seconds for a fresh node to hold the same manifest as the seeds; the node is removed again afterwards. */
 async function join(cluster: TestCluster, seeds: FileServerNode[], dataDir: string, files: number): Promise<{ seconds: number; afterSync: number }> {
   const nodeOptions = args['joiner-node-options'];
-  const c = await cluster.add({ id: 'joiner', dataDir, env: { NODE_OPTIONS: nodeOptions ?? (await imageNodeOptions()) } });
+  const c = await cluster.add({ id: 'joiner', dataDir, env: { NODE_OPTIONS: nodeOptions ?? imageNodeOptions() } });
   await syncAll();
   const t0 = performance.now();
   await cluster.pushPeers([...seeds, c], [...seeds, c]);
@@ -172,7 +172,7 @@ async function measure(set: DataSet): Promise<Round[]> {
     const list = path.join(work, 'list');
     await writeFile(list, paths.join('\n'));
 
-    const env = { NODE_OPTIONS: await imageNodeOptions() };
+    const env = { NODE_OPTIONS: imageNodeOptions() };
     const a = await cluster.add({ id: 'seed-a', dataDir: path.join(work, 'seed-a'), env });
     const b = await cluster.add({ id: 'seed-b', dataDir: path.join(work, 'seed-b'), env });
     await cluster.pushPeers([a, b], [a, b]);

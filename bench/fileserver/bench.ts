@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { imageNodeOptions } from '../support/image-node-options.ts';
+import { imageNodeOptions } from '../../scripts/image-node-options.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
 import { api, eventually, TestCluster, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     await removeScratch([work, ...phases]);
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void stop().then(() => process.exit(130)));
-  const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? (await imageNodeOptions()) };
+  const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? imageNodeOptions() };
   // Every phase gets new data directories (see scratch.ts); none is deleted before the run is over, so
   // no phase creates files while the file system still skips the inodes another phase deleted.
   const fresh = async (): Promise<FileServerNode[]> => {
