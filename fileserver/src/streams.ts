@@ -95,6 +95,13 @@ export function collectSmall(body: AsyncIterable<Buffer> | Iterable<Buffer>, lim
 }
 
 async function collectIterable(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number, tooLong: () => Error): Promise<Buffer> {
+  // Bytes already in memory (a replicated frame) need no iterator: `for await` over them allocated an
+  // iterator and a promise per chunk, for every file of a catch-up.
+  if (Array.isArray(body)) {
+    const n = (body as Buffer[]).reduce((sum, c) => sum + c.length, 0);
+    if (n > limit) throw tooLong();
+    return joined(body as Buffer[], n);
+  }
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of body) {

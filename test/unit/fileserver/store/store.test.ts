@@ -79,6 +79,20 @@ describe('store', () => {
     assert.equal(s.readSmall('hot.bin'), undefined);
   });
 
+  it('keeps bytes read for replication out of the hot cache, and bytes read by clients in it', async () => {
+    // No peers, so nothing is owed and the recent-writes cache does not hold the file either.
+    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    const stored = randomBytes(4096);
+    const e = await s.put('scan.bin', [stored], stored.length, { contentType: 'x/y' });
+    assert.deepEqual(s.readSmall('scan.bin', { keep: false })?.data, stored);
+    // Object files never change in operation; changing one here shows where the next read's bytes come from.
+    const changed = randomBytes(4096);
+    await writeFile(join(dir, 'objects', e.blob), changed);
+    assert.deepEqual(s.readSmall('scan.bin')?.data, changed, 'a replication read kept the bytes');
+    await writeFile(join(dir, 'objects', e.blob), stored);
+    assert.deepEqual(s.readSmall('scan.bin')?.data, changed, 'a client read did not keep the bytes');
+  });
+
   it('stores small and large files and reads back the same bytes, versions and hashes after a clean restart', async () => {
     const s = await openStore();
     const small = randomBytes(1000);
