@@ -24,7 +24,11 @@ export function entriesToPull(remote: ManifestItem[], local: (path: string) => E
   return remote.filter((r) => resolveIncoming(local(r.path)?.version, r.version) === 'apply');
 }
 
-/** Compares digests with one peer, lists only the differing buckets, and pulls what is newer there. Returns files repaired. */
+/**
+ * Compares digests with one peer, lists only the differing buckets, and pulls what is newer there.
+ * Returns files repaired; each is counted in the metric as it commits, so a run that fails part-way
+ * still shows what it pulled.
+ */
 export async function catchUpFrom(peer: Peer, token: string, store: Store, metrics: Metrics): Promise<number> {
   const remote = await peerJson<{ buckets: string[] }>(peer, token, { method: 'GET', path: '/internal/digest' });
   const diff = differingBuckets(store.state.digest.hex(), remote.buckets);
@@ -49,8 +53,16 @@ export async function catchUpFrom(peer: Peer, token: string, store: Store, metri
       const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
       try {
         if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
-        const applied = await applyChangeStream(store, res, (n) => metrics.receivedBytes.inc(n));
-        repaired += applied.filter((a) => a.result === 'applied').length;
+        await applyChangeStream(
+          store,
+          res,
+          (n) => metrics.receivedBytes.inc(n),
+          (c) => {
+            if (c.result !== 'applied') return;
+            repaired++;
+            metrics.filesRepaired.inc();
+          },
+        );
       } catch (err) {
         failed = true;
         res.destroy();

@@ -167,9 +167,15 @@ function consumedSignal(source: AsyncIterable<Buffer>): { body: AsyncGenerator<B
  * Applies a change stream. Small files are read whole and committed concurrently (so one journal
  * group commit covers the batch). A large file is streamed to disk (hashed on the way); the next frame
  * is read as soon as its bytes are written, while its fsync and commit finish in the background. A
- * file counts as present only once its commit resolved, after its bytes were made durable.
+ * file counts as present only once its commit resolved, after its bytes were made durable. `onApplied`
+ * hears of each change as it commits, also when the stream fails later.
  */
-export async function applyChangeStream(store: Store, source: AsyncIterable<Buffer>, onBytes: (n: number) => void): Promise<AppliedChange[]> {
+export async function applyChangeStream(
+  store: Store,
+  source: AsyncIterable<Buffer>,
+  onBytes: (n: number) => void,
+  onApplied: (c: AppliedChange) => void = () => undefined,
+): Promise<AppliedChange[]> {
   const reader = new ByteReader(source);
   const pending: Array<Promise<AppliedChange>> = [];
   let syncing: Array<Promise<unknown>> = [];
@@ -185,7 +191,11 @@ export async function applyChangeStream(store: Store, source: AsyncIterable<Buff
       if (len === 0 || len > MAX_HEADER_BYTES) throw new HttpError(400, 'bad_frame', 'a change header has a bad length');
       const h = parseHeader((await reader.readExact(len)) ?? Buffer.alloc(0));
       onBytes(h.size);
-      const done = (result: RemoteResult): AppliedChange => ({ path: h.path, version: h.version, result });
+      const done = (result: RemoteResult): AppliedChange => {
+        const c = { path: h.path, version: h.version, result };
+        onApplied(c);
+        return c;
+      };
       if (h.size <= INLINE_MAX_BYTES) {
         const data = h.size === 0 ? Buffer.alloc(0) : await reader.readExact(h.size);
         if (!data) throw new HttpError(400, 'truncated_stream', 'the change stream ended before a file');

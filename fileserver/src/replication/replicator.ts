@@ -197,7 +197,6 @@ export class Replicator {
       try {
         const repaired = await catchUpFrom(peer, token, store, metrics);
         metrics.catchupRuns.inc({ result: 'success' });
-        metrics.filesRepaired.inc(repaired);
         this.onContact(peer.id, true);
         if (repaired > 0) logger.info({ peer: peer.id, repaired }, 'catch-up pulled changes');
       } catch (err) {

@@ -6,7 +6,7 @@ const FILES = 4000;
 
 describe('a join interrupted by a crash', () => {
   const cluster = new TestCluster();
-  let a: FileServerNode, b: FileServerNode;
+  let a: FileServerNode, b: FileServerNode, c: FileServerNode;
   let files: Map<string, Buffer>;
 
   before(async () => {
@@ -24,7 +24,7 @@ describe('a join interrupted by a crash', () => {
   });
 
   it('keeps every file the joiner had counted, pulls only the rest after a restart, and converges', async () => {
-    const c = await cluster.add({ id: 'resume-c' });
+    c = await cluster.add({ id: 'resume-c' });
     await cluster.pushPeers();
     await eventually('the joiner counted some files', async () => ((await metric(c, 'filecluster_store_files')) ?? 0) > 0, 60_000, 5);
     // Freezing the seeds stops the join part-way; what the joiner counts then is what it acknowledged.
@@ -51,5 +51,22 @@ describe('a join interrupted by a crash', () => {
       assert.equal(r.status, 200, path);
       assert.ok(r.body.equals(body), `${path} bytes`);
     }
+  });
+
+  it('counts the files a failed catch-up run pulled before its peer died', async () => {
+    const d = await cluster.add({ id: 'resume-d' });
+    await cluster.pushPeers();
+    // The joiner asks its peers in list order, so these first files come from a.
+    await eventually('the joiner counted some files', async () => ((await metric(d, 'filecluster_store_files')) ?? 0) > 0, 60_000, 5);
+    a.pause(true);
+    const counted = (await metric(d, 'filecluster_store_files'))!;
+    assert.ok(counted > 0 && counted < FILES, `caught part-way: ${counted} of ${FILES}`);
+    // A killed peer resets the fetch streams: that run fails after committing files, and b supplies the rest.
+    await a.kill('SIGKILL');
+
+    await eventually('identical manifests without a', () => converged([b, c, d]), 120_000);
+    assert.ok(((await metric(d, 'filecluster_catchup_runs_total{result="failure"}')) ?? 0) >= 1, 'a catch-up run failed');
+    assert.equal(await metric(d, 'filecluster_store_files'), FILES);
+    assert.equal(await metric(d, 'filecluster_catchup_files_repaired_total'), FILES);
   });
 });

@@ -106,18 +106,21 @@ describe('applyChangeStream', () => {
     assert.equal(store.waiting, 0);
   });
 
-  it('a stream cut inside a frame rejects, after the commits already started have settled', async () => {
+  it('a stream cut inside a frame rejects, after the commits already started have settled and been reported', async () => {
     const store = new HeldStore();
     const changes = [change('a', 100), change('b', 100)];
     let first = 0;
     for await (const b of source([changes[0]!])) first += b.length;
     // Cut inside the second frame, so the first file's commit has started.
-    const received = applyChangeStream(store as unknown as Store, source(changes, first + 10), () => undefined);
+    const reported: string[] = [];
+    const received = applyChangeStream(store as unknown as Store, source(changes, first + 10), () => undefined, (c) => reported.push(`${c.path} ${c.result}`));
     let rejected = false;
     received.catch(() => (rejected = true));
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(rejected, false, 'still waiting for the commit of a');
+    assert.deepEqual(reported, []);
     store.release();
     await assert.rejects(received, /ended in the middle of a frame|ended before a file/);
+    assert.deepEqual(reported, ['a applied'], 'the file committed before the cut is reported');
   });
 });
