@@ -33,7 +33,7 @@ done
 (( ${#components[@]} )) || components=(fileserver operator)
 [[ -n "$tag" ]] || tag="$(node -p 'require("./package.json").version')"
 
-fileserver_node_options="$(node scripts/image-node-options.ts)"
+fileserver_node_options="$(node scripts/image-env.ts fileserver NODE_OPTIONS)"
 
 node_bin="$(readlink -f node_modules/node/bin/node)"
 [[ -x "$node_bin" ]] || { echo "node_modules/node/bin/node is missing: run npm ci" >&2; exit 1; }

@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, TestCluster, api, converged, eventually, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 import { manifest } from '../../test/resilience/support/observe.ts';
 import { ensureCompiled } from '../../test/harness/assets.ts';
-import { imageNodeOptions } from '../../scripts/image-node-options.ts';
+import { imageNodeOptions } from '../../scripts/image-env.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
 
 const { values: args } = parseArgs({

@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { imageNodeOptions } from '../../scripts/image-node-options.ts';
+import { imageNodeOptions } from '../../scripts/image-env.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
 import { api, eventually, TestCluster, type FileServerNode } from '../../test/integration/fileserver/support/nodes.ts';
 

@@ -38,6 +38,12 @@ http.createServer((req, res) => {
 process.on('SIGTERM', () => process.exit(0));
 `;
 
+// An image with its own environment, as a Dockerfile's ENV gives one.
+const ENV_PRINTER = {
+  command: ['node', '-e', 'console.log(JSON.stringify({ fromImage: process.env.FROM_IMAGE, overridden: process.env.OVERRIDDEN }))'],
+  env: { FROM_IMAGE: 'image', OVERRIDDEN: 'image' },
+};
+
 const downwardEnv = [
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
@@ -94,7 +100,7 @@ describe('local provider', { timeout: 240_000 }, () => {
   };
 
   before(async () => {
-    cluster = await startCluster({ provider: 'local' });
+    cluster = await startCluster({ provider: 'local', images: { 'test/env-printer': ENV_PRINTER } });
     ns = await cluster.createNamespace('harness');
   });
   after(() => cluster?.close());
@@ -364,6 +370,29 @@ describe('local provider', { timeout: 240_000 }, () => {
       assert.equal(done.status.phase, 'Succeeded', output);
       const line = output.split('\n').find((l) => l.startsWith('{'));
       assert.deepEqual(JSON.parse(line ?? '{}'), { secret: 's3cret', config: 'fast', configMaps: 'allowed', secrets: 'denied:403' });
+    }),
+  );
+
+  test(
+    "an image's own environment reaches its process, under the container's env",
+    withDiagnostics(async () => {
+      await cluster.apply(
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'env-printer' },
+          spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'test/env-printer:1', env: [{ name: 'OVERRIDDEN', value: 'container' }] }] },
+        },
+        ns,
+      );
+      const done = await waitFor(async () => {
+        const p = await pod('env-printer');
+        return ['Succeeded', 'Failed'].includes(p.status.phase) ? p : undefined;
+      }, 60_000, 'env-printer pod to finish');
+      const output = await cluster.logs(ns, 'env-printer', 'main');
+      assert.equal(done.status.phase, 'Succeeded', output);
+      const line = output.split('\n').find((l) => l.startsWith('{'));
+      assert.deepEqual(JSON.parse(line ?? '{}'), { fromImage: 'image', overridden: 'container' });
     }),
   );
 

@@ -5,6 +5,7 @@ import { ContainerConfigError, containerEnv, expandVariables, rewriteMountPath }
 import { builtinImages, containerArgv, imageRepository, ImageNotMappedError } from './process-node/images.ts';
 import { buildPodStatus, podPhase, restartDelayMs, restartsAfterExit, type ContainerView, type PodView } from './process-node/pod-status.ts';
 import type { KubeObject } from './kube-rest.ts';
+import { imageEnv } from '../../scripts/image-env.ts';
 
 describe('images', () => {
   test('the repository ignores registry host, library prefix, tag and digest', () => {
@@ -20,6 +21,13 @@ describe('images', () => {
     assert.deepEqual(containerArgv('filecluster/node:24', { command: ['node', '-e', 'x'] }, table, '/bin/node24'), ['/bin/node24', '-e', 'x']);
     assert.deepEqual(containerArgv('node:24', { args: ['server.js'] }, table, '/bin/node24'), ['/bin/node24', 'server.js']);
     assert.deepEqual(containerArgv('filecluster/node:24', { command: ['sh', '-c', 'exit 0'] }, table, '/bin/node24'), ['sh', '-c', 'exit 0']);
+  });
+
+  test("own images carry the environment their Dockerfile sets", () => {
+    const table = builtinImages('/repo');
+    assert.deepEqual(table['filecluster/fileserver']!.env, imageEnv('fileserver'));
+    assert.deepEqual(table['filecluster/operator']!.env, imageEnv('operator'));
+    assert.match(table['filecluster/fileserver']!.env!['NODE_OPTIONS'] ?? '', /--max-semi-space-size=/);
   });
 
   test('an unknown image is refused with its name', () => {

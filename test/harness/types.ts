@@ -9,6 +9,8 @@ export interface ImageCommand {
   command: string[];
   /** When true, the container's own `command` (if any) is appended after `command`, before `args`. */
   appendContainerCommand?: boolean;
+  /** The image's own environment (its Dockerfile's ENV); the container's env overrides it, as in a runtime. */
+  env?: Record<string, string>;
 }
 
 export interface StartClusterOptions {

@@ -1,9 +1,11 @@
 /**
  * Which local command runs a container image on the process node. No registry is reachable here, so
- * images map to commands: this repo's built code for its own images, Node 24 for generic Node images.
+ * images map to commands: this repo's built code (with the environment its Dockerfile sets) for its own
+ * images, Node 24 for generic Node images.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { imageEnv } from '../../../scripts/image-env.ts';
 import type { ImageCommand } from '../types.ts';
 
 /** The repository part of an image reference: no registry host, tag or digest. */
@@ -22,8 +24,8 @@ export function imageRepository(image: string): string {
 export function builtinImages(repoRoot: string): Record<string, ImageCommand> {
   const nodeImage: ImageCommand = { command: [], appendContainerCommand: true };
   return {
-    'filecluster/fileserver': { command: ['node', path.join(repoRoot, 'dist/fileserver/src/main.js')] },
-    'filecluster/operator': { command: ['node', path.join(repoRoot, 'dist/operator/src/main.js')] },
+    'filecluster/fileserver': { command: ['node', path.join(repoRoot, 'dist/fileserver/src/main.js')], env: imageEnv('fileserver') },
+    'filecluster/operator': { command: ['node', path.join(repoRoot, 'dist/operator/src/main.js')], env: imageEnv('operator') },
     'filecluster/node': nodeImage,
     node: nodeImage,
   };

@@ -11,7 +11,7 @@ import type { ProcessSupervisor } from '../processes.ts';
 import type { ImageCommand } from '../types.ts';
 import { ContainerConfigError, containerEnv, expandArgv, referencedObjects, rewriteMountPath, type Mount } from './env.ts';
 import { recordPodEvent, type EventType } from './events.ts';
-import { containerArgv, ImageNotMappedError } from './images.ts';
+import { containerArgv, imageRepository, ImageNotMappedError } from './images.ts';
 import { buildPodStatus, restartDelayMs, restartsAfterExit, type Condition, type ContainerState, type ContainerView } from './pod-status.ts';
 import type { PodNetwork } from './pod-network.ts';
 import { Prober, type ProbeSpec, type ProbeTarget } from './probes.ts';
@@ -237,6 +237,8 @@ export class PodWorker {
       const command = expandArgv(run.spec['command'] ?? [], env, mounts);
       const args = expandArgv(run.spec['args'] ?? [], env, mounts);
       argv = containerArgv(run.spec.image, { command, args }, this.ctx.images, this.ctx.nodeBinary);
+      // Under the container's own variables, as a runtime does; $(VAR) above sees only the container's.
+      env = { ...this.ctx.images[imageRepository(run.spec.image)]!.env, ...env };
     } catch (err) {
       this.failStart(err, 'CreateContainerConfigError', run);
       return;

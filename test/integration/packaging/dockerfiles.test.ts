@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { dockerfileEnv, imageEnv } from '../../../scripts/image-env.ts';
 import { componentInputs } from '../../../scripts/image-rootfs.ts';
 import { REPO, requireCommand, run } from './support.ts';
 
@@ -67,6 +68,13 @@ for (const component of ['fileserver', 'operator']) {
       assert.ok(!all.some((i) => i.op === 'HEALTHCHECK'), 'Kubernetes probes do health checks');
     });
 
+    it('sets in its runtime stage the environment the local images, the process node and the benchmarks take from it', () => {
+      const set = final.filter((i) => i.op === 'ENV').flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=')));
+      const expected = Object.fromEntries(set.map(([name, ...value]) => [name, value.join('=')]));
+      assert.deepEqual(imageEnv(component as 'fileserver' | 'operator'), expected);
+      assert.equal(expected['NODE_ENV'], 'production');
+    });
+
     it(`compiles exactly the sources ${component} needs and starts dist/${component}/src/main.js`, () => {
       const { dirs } = componentInputs(component);
       const build = stages.slice(0, -1).find((stage) => stage.some((i) => i.op === 'RUN' && /tsc -p tsconfig\.build\.json/.test(i.args)));
@@ -83,3 +91,14 @@ for (const component of ['fileserver', 'operator']) {
     });
   });
 }
+
+describe('the ENV reader of scripts/image-env.ts', () => {
+  it('reads the last stage only, later lines overriding earlier ones', () => {
+    assert.deepEqual(dockerfileEnv('FROM a AS build\nENV X=1\nFROM b\nENV Y=2 Z=3\nENV Z=4 OPTS=--flag=5\n'), { Y: '2', Z: '4', OPTS: '--flag=5' });
+  });
+
+  it('refuses the forms it cannot read rather than misreading them', () => {
+    assert.throws(() => dockerfileEnv('FROM b\nENV A "b c"\n'), /unsupported ENV form/);
+    assert.throws(() => dockerfileEnv('FROM b\nENV LEGACY value\n'), /unsupported ENV form/);
+  });
+});
