@@ -89,6 +89,16 @@ describe('local provider', { timeout: 240_000 }, () => {
   };
   const pods = async (selector: string) => (await getJson<{ items: Pod[] }>(['get', 'pods', '-l', selector])).items;
   const pod = (name: string) => getJson<Pod>(['get', 'pod', name]);
+  /** The JSON line a one-shot pod (container `main`) printed, once it succeeded. */
+  const printedJson = async (name: string): Promise<unknown> => {
+    const done = await waitFor(async () => {
+      const p = await pod(name);
+      return ['Succeeded', 'Failed'].includes(p.status.phase) ? p : undefined;
+    }, 60_000, `${name} pod to finish`);
+    const output = await cluster.logs(ns, name, 'main');
+    assert.equal(done.status.phase, 'Succeeded', output);
+    return JSON.parse(output.split('\n').find((l) => l.startsWith('{')) ?? '{}');
+  };
   /** Runs a test body; on failure adds the cluster's diagnostics to the error output. */
   const withDiagnostics = (body: () => Promise<void>) => async () => {
     try {
@@ -362,14 +372,7 @@ describe('local provider', { timeout: 240_000 }, () => {
         ],
         ns,
       );
-      const done = await waitFor(async () => {
-        const p = await pod('reader');
-        return ['Succeeded', 'Failed'].includes(p.status.phase) ? p : undefined;
-      }, 60_000, 'reader pod to finish');
-      const output = await cluster.logs(ns, 'reader', 'main');
-      assert.equal(done.status.phase, 'Succeeded', output);
-      const line = output.split('\n').find((l) => l.startsWith('{'));
-      assert.deepEqual(JSON.parse(line ?? '{}'), { secret: 's3cret', config: 'fast', configMaps: 'allowed', secrets: 'denied:403' });
+      assert.deepEqual(await printedJson('reader'), { secret: 's3cret', config: 'fast', configMaps: 'allowed', secrets: 'denied:403' });
     }),
   );
 
@@ -385,14 +388,7 @@ describe('local provider', { timeout: 240_000 }, () => {
         },
         ns,
       );
-      const done = await waitFor(async () => {
-        const p = await pod('env-printer');
-        return ['Succeeded', 'Failed'].includes(p.status.phase) ? p : undefined;
-      }, 60_000, 'env-printer pod to finish');
-      const output = await cluster.logs(ns, 'env-printer', 'main');
-      assert.equal(done.status.phase, 'Succeeded', output);
-      const line = output.split('\n').find((l) => l.startsWith('{'));
-      assert.deepEqual(JSON.parse(line ?? '{}'), { fromImage: 'image', overridden: 'container' });
+      assert.deepEqual(await printedJson('env-printer'), { fromImage: 'image', overridden: 'container' });
     }),
   );
 
