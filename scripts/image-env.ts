@@ -6,16 +6,16 @@
 //   node scripts/image-env.ts fileserver NODE_OPTIONS    prints one variable
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { instructions, stages } from './dockerfile.ts';
 
 export type Component = 'fileserver' | 'operator';
 
-/** `ENV name=value ...` lines after the last FROM; values must not be quoted or contain spaces. */
+/** The `ENV name=value ...` instructions of the last stage; values must not be quoted or contain spaces. */
 export function dockerfileEnv(dockerfile: string): Record<string, string> {
-  const stages = [...dockerfile.matchAll(/^FROM /gm)];
-  const lastStage = dockerfile.slice(stages.at(-1)?.index ?? 0);
   const env: Record<string, string> = {};
-  for (const [, pairs] of lastStage.matchAll(/^ENV\s+(.+)$/gm)) {
-    for (const pair of pairs!.trim().split(/\s+/)) {
+  for (const { op, args } of stages(instructions(dockerfile)).at(-1) ?? []) {
+    if (op !== 'ENV') continue;
+    for (const pair of args.split(/\s+/)) {
       const eq = pair.indexOf('=');
       if (eq <= 0 || /["']/.test(pair)) throw new Error(`unsupported ENV form "${pair}": use unquoted name=value pairs`);
       env[pair.slice(0, eq)] = pair.slice(eq + 1);

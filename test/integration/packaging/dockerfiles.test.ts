@@ -5,37 +5,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { instructions, stages as stagesOf } from '../../../scripts/dockerfile.ts';
 import { dockerfileEnv, imageEnv } from '../../../scripts/image-env.ts';
 import { componentInputs } from '../../../scripts/image-rootfs.ts';
 import { REPO, requireCommand, run } from './support.ts';
 
-interface Instruction {
-  op: string;
-  args: string;
-}
-
-/** Dockerfile instructions, continuation lines joined, comments dropped. */
-function instructions(text: string): Instruction[] {
-  return text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const [op, ...rest] = l.split(/\s+/);
-      return { op: op!.toUpperCase(), args: rest.join(' ') };
-    });
-}
-
-for (const component of ['fileserver', 'operator']) {
+for (const component of ['fileserver', 'operator'] as const) {
   describe(`${component}/Dockerfile`, () => {
     const dockerfile = join(REPO, component, 'Dockerfile');
     const all = instructions(readFileSync(dockerfile, 'utf8'));
-    const stages: Instruction[][] = [];
-    for (const i of all) {
-      if (i.op === 'FROM') stages.push([]);
-      stages.at(-1)?.push(i);
-    }
+    const stages = stagesOf(all);
     const final = stages.at(-1)!;
 
     it('passes hadolint', () => {
@@ -71,7 +50,7 @@ for (const component of ['fileserver', 'operator']) {
     it('sets in its runtime stage the environment the local images, the process node and the benchmarks take from it', () => {
       const set = final.filter((i) => i.op === 'ENV').flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=')));
       const expected = Object.fromEntries(set.map(([name, ...value]) => [name, value.join('=')]));
-      assert.deepEqual(imageEnv(component as 'fileserver' | 'operator'), expected);
+      assert.deepEqual(imageEnv(component), expected);
       assert.equal(expected['NODE_ENV'], 'production');
     });
 
