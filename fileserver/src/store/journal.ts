@@ -30,9 +30,16 @@ export function encodeFrame(rec: JournalRecord, data?: Buffer): Buffer[] {
   return [head, data];
 }
 
+/** A decoded frame; `dataOffset` is where its data starts in the decoded buffer. */
+export interface DecodedFrame {
+  rec: JournalRecord;
+  data: Buffer | undefined;
+  dataOffset: number;
+}
+
 /** Decodes whole frames; `validBytes` is where the intact prefix ends. */
-export function decodeFrames(buf: Buffer): { records: Array<{ rec: JournalRecord; data: Buffer | undefined }>; validBytes: number } {
-  const records: Array<{ rec: JournalRecord; data: Buffer | undefined }> = [];
+export function decodeFrames(buf: Buffer): { records: DecodedFrame[]; validBytes: number } {
+  const records: DecodedFrame[] = [];
   let off = 0;
   while (off + HEADER_BYTES <= buf.length) {
     const jsonLen = buf.readUInt32LE(off);
@@ -47,7 +54,7 @@ export function decodeFrames(buf: Buffer): { records: Array<{ rec: JournalRecord
     } catch {
       break;
     }
-    records.push({ rec, data: dataLen > 0 ? Buffer.from(body.subarray(jsonLen)) : undefined });
+    records.push({ rec, data: dataLen > 0 ? Buffer.from(body.subarray(jsonLen)) : undefined, dataOffset: off + HEADER_BYTES + jsonLen });
     off = end;
   }
   return { records, validBytes: off };
@@ -77,7 +84,7 @@ const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 /** Replays a journal file a window at a time, so a long journal never has to fit in memory. */
 async function replayFile(
   path: string,
-  apply: (rec: JournalRecord, data: Buffer | undefined) => void,
+  apply: (rec: JournalRecord, data: Buffer | undefined, dataOffset: number) => void,
 ): Promise<{ records: number; validBytes: number; totalBytes: number }> {
   const fh = await open(path, 'r');
   try {
@@ -93,7 +100,8 @@ async function replayFile(
       position += bytesRead;
       const window = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
       const { records: decoded, validBytes } = decodeFrames(window);
-      for (const { rec, data } of decoded) apply(rec, data);
+      // The window starts where the intact prefix read so far ends.
+      for (const { rec, data, dataOffset } of decoded) apply(rec, data, consumed + dataOffset);
       records += decoded.length;
       consumed += validBytes;
       carry = Buffer.from(window.subarray(validBytes));
@@ -106,12 +114,19 @@ async function replayFile(
   }
 }
 
+/** Where a record's data lies: journal file `seq`, `size` bytes from byte `offset`. */
+export interface DataLocation {
+  seq: number;
+  offset: number;
+  size: number;
+}
+
 export interface JournalHooks {
-  /** Applies a record to in-memory state: after it is durable, or during replay. */
-  apply(rec: JournalRecord, data: Buffer | undefined): void;
+  /** Applies a record to in-memory state: after it is durable, or during replay. `at` is given when the record carries data. */
+  apply(rec: JournalRecord, data: Buffer | undefined, at: DataLocation | undefined): void;
   load(s: Snapshot): void;
   snapshot(): Snapshot;
-  /** Object files whose bytes so far are durable only through journal records; they must be fsync'd before those records go. */
+  /** Objects whose bytes so far live only in journal records; they must be made durable elsewhere before those journals go. */
   takeDirtyBlobs(): string[];
   syncBlobs(blobs: string[]): Promise<void>;
   syncObjectsDir(): Promise<void>;
@@ -136,6 +151,9 @@ function ignoreMissing(err: unknown): void {
 
 const seqName = (prefix: string, seq: number, ext: string) => `${prefix}-${String(seq).padStart(12, '0')}.${ext}`;
 const seqOf = (name: string) => Number(/-(\d{12})\./.exec(name)?.[1] ?? NaN);
+
+/** The path of journal file `seq` in `dir`. */
+export const journalFile = (dir: string, seq: number): string => join(dir, seqName('journal', seq, 'log'));
 
 /**
  * Append-only journal with group commit: appends that arrive while a write+fsync is in flight are
@@ -187,8 +205,8 @@ export class Journal {
     let last = Math.max(base, 1);
     for (const seq of journals) {
       if (seq < base) continue;
-      const path = join(dir, seqName('journal', seq, 'log'));
-      const { records, validBytes, totalBytes } = await replayFile(path, (rec, data) => hooks.apply(rec, data));
+      const path = journalFile(dir, seq);
+      const { records, validBytes, totalBytes } = await replayFile(path, (rec, data, offset) => hooks.apply(rec, data, data ? { seq, offset, size: data.length } : undefined));
       replayed += records;
       if (validBytes < totalBytes) {
         const fh = await open(path, 'r+');
@@ -199,8 +217,7 @@ export class Journal {
       last = seq;
     }
     await Journal.removeBefore(dir, base);
-    const path = join(dir, seqName('journal', last, 'log'));
-    const fh = await open(path, 'a');
+    const fh = await open(journalFile(dir, last), 'a');
     const { size } = await fh.stat();
     await fsyncDir(dir);
     return { journal: new Journal(dir, hooks, compactBytes, fh, last, size), replayed };
@@ -232,7 +249,7 @@ export class Journal {
    * that are safe to lose in a crash (acknowledgements: losing one means a change is sent again).
    */
   appendLazy(rec: JournalRecord): void {
-    this.hooks.apply(rec, undefined);
+    this.hooks.apply(rec, undefined, undefined);
     if (this.fatal) return;
     const frame = encodeFrame(rec);
     this.queue.push({ frame, bytes: frameBytes(frame), rec, data: undefined, dirSync: false });
@@ -272,9 +289,13 @@ export class Journal {
           this.queue = [];
           return;
         }
-        for (const b of live) {
-          this.hooks.apply(b.rec, b.data);
-          b.resolve!();
+        let offset = this.size - bytes;
+        for (const b of batch) {
+          if (b.resolve) {
+            this.hooks.apply(b.rec, b.data, b.data ? { seq: this.seq, offset: offset + b.frame[0]!.length, size: b.data.length } : undefined);
+            b.resolve();
+          }
+          offset += b.bytes;
         }
         if (this.size >= this.compactBytes && !this.compacting) await this.rotate(SETTLE_MS);
       }
@@ -286,7 +307,7 @@ export class Journal {
   /** Switches to a new journal file and starts writing a snapshot of the state as of the switch. */
   private async rotate(settleMs: number): Promise<void> {
     const nextSeq = this.seq + 1;
-    const fh = await open(join(this.dir, seqName('journal', nextSeq, 'log')), 'a');
+    const fh = await open(journalFile(this.dir, nextSeq), 'a');
     await fsyncDir(this.dir);
     const snapshot = this.hooks.snapshot();
     const dirty = [...this.carriedDirty, ...this.hooks.takeDirtyBlobs()];

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,8 +7,8 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PeerList } from '../replication/peers.ts';
 import { fsyncDir } from './fsutil.ts';
-import { Journal } from './journal.ts';
-import { DiskObjectFiles, type ObjectFiles, type ObjectWriter } from './object-files.ts';
+import { Journal, journalFile, type DataLocation } from './journal.ts';
+import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from './object-files.ts';
 import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
 import { collectSmall } from '../streams.ts';
 import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
@@ -17,8 +17,6 @@ import { receivedBytes } from './young-gc.ts';
 /** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
 export const INLINE_MAX_BYTES = 64 * 1024;
 const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
-// Object fsyncs before a snapshot share the thread pool with live requests; keep them to a few at a time.
-const SYNC_CONCURRENCY = 8;
 const WRITE_BATCH_BYTES = 256 * 1024;
 const RECENT_CACHE_BYTES = 4 * 1024 * 1024;
 const HOT_READ_CACHE_BYTES = 4 * 1024 * 1024;
@@ -123,8 +121,9 @@ export type RemoteResult = 'applied' | 'stale';
 export type ByteSource = AsyncIterable<Buffer> | Iterable<Buffer>;
 
 /**
- * The local file store. Bytes live in immutable object files (one per version, named at random);
- * the journal maps paths to versions and objects, and switching that mapping is the commit point.
+ * The local file store. Bytes live in immutable object files (one per version, named at random), small
+ * files' bytes first in their journal record only; the journal maps paths to versions and objects, and
+ * switching that mapping is the commit point.
  */
 export class Store {
   readonly state: StoreState;
@@ -144,7 +143,12 @@ export class Store {
   readonly recent = new RecentObjects(RECENT_CACHE_BYTES);
   /** Bytes of small files read recently: a hot file is then served without open, read and close. Blobs never change, so no entry can go stale. */
   private readonly hot = new RecentObjects(HOT_READ_CACHE_BYTES);
-  private replayInline: Map<string, Buffer> | undefined = new Map();
+  /**
+   * Small files whose bytes so far live only in their journal record: reads take them from there, and
+   * compaction writes their object files before it deletes the journal. A join then costs no file
+   * creation per small file, which was the largest single cost of receiving many of them.
+   */
+  private readonly inJournal = new Map<string, DataLocation>();
 
   private constructor(opts: StoreOptions) {
     this.state = new StoreState(opts.initialPeers);
@@ -164,7 +168,7 @@ export class Store {
     const { journal, replayed } = await Journal.open(
       s.journalDir,
       {
-        apply: (rec, data) => s.onApply(rec, data),
+        apply: (rec, data, at) => s.onApply(rec, data, at),
         load: (snap) => s.state.load(snap),
         snapshot: () => s.state.snapshot(),
         takeDirtyBlobs: () => {
@@ -179,23 +183,14 @@ export class Store {
       opts.compactBytes ?? DEFAULT_COMPACT_BYTES,
     );
     s.journal = journal;
-    await s.recoverObjects();
-    if (replayed > 0) await journal.compactNow();
+    await s.removeUnreferencedObjects();
+    if (replayed > 0) s.logger.info({ replayed, inJournal: s.inJournal.size }, 'replayed the journal');
     for (const e of s.state.entries.values()) s.clock.observe(e.version);
     return s;
   }
 
-  /** Rewrites objects whose bytes were only in the replayed journal, then deletes unreferenced object files. */
-  private async recoverObjects(): Promise<void> {
-    const inline = this.replayInline!;
-    this.replayInline = undefined;
-    for (const [blob, data] of inline) {
-      const tmp = this.objectPath(`${blob}.tmp`);
-      await unlink(tmp).catch(() => undefined);
-      await this.files.writeSmall(tmp, data);
-      await rename(tmp, this.objectPath(blob));
-      this.dirty.add(blob);
-    }
+  /** Deletes object files no entry references: leftovers of writes a crash cut short. */
+  private async removeUnreferencedObjects(): Promise<void> {
     const referenced = new Set<string>();
     for (const e of this.state.entries.values()) if (!e.deleted) referenced.add(e.blob);
     let removed = 0;
@@ -208,11 +203,11 @@ export class Store {
     if (removed > 0) this.logger.info({ removed }, 'removed unreferenced object files');
   }
 
-  private onApply(rec: JournalRecord, data: Buffer | undefined): void {
+  private onApply(rec: JournalRecord, data: Buffer | undefined, at: DataLocation | undefined): void {
     const r = this.state.apply(rec);
-    if (rec.t === 'put' && r.applied && rec.inline) {
-      if (this.replayInline && data) this.replayInline.set(rec.e.blob, data);
-      else this.dirty.add(rec.e.blob);
+    if (rec.t === 'put' && r.applied && rec.inline && at && rec.e.size > 0) {
+      this.inJournal.set(rec.e.blob, at);
+      this.dirty.add(rec.e.blob);
     }
     if (rec.t === 'put' && r.applied && rec.to.length > 0 && data) this.recent.set(rec.e.blob, data);
     if (rec.t === 'ack' && r.acked) {
@@ -225,8 +220,7 @@ export class Store {
       this.recent.delete(r.orphanBlob);
       this.hot.delete(r.orphanBlob);
       this.dirty.delete(r.orphanBlob);
-      if (this.replayInline) this.replayInline.delete(r.orphanBlob);
-      else void unlink(this.objectPath(r.orphanBlob)).catch(() => undefined);
+      if (!this.inJournal.delete(r.orphanBlob)) void unlink(this.objectPath(r.orphanBlob)).catch(() => undefined);
     }
     if (r.acked && this.metrics && rec.t === 'ack') {
       const now = Date.now();
@@ -239,27 +233,23 @@ export class Store {
     return `${this.objectsDir}/${blob}`;
   }
 
+  /**
+   * Gives small files that live only in journals about to be deleted their object files, durably. Until
+   * the directory fsync the journal still serves their reads; a file superseded meanwhile loses its new
+   * object file again.
+   */
   private async syncBlobs(blobs: string[]): Promise<void> {
-    let i = 0;
-    const worker = async () => {
-      while (i < blobs.length) {
-        const name = blobs[i++]!;
-        let fh: FileHandle;
-        try {
-          fh = await open(this.objectPath(name), 'r');
-        } catch (err) {
-          if (errnoCode(err) === 'ENOENT') continue; // superseded and removed since
-          throw err;
-        }
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: SYNC_CONCURRENCY }, worker));
+    const copies: Array<ObjectCopy & { blob: string; at: DataLocation }> = [];
+    for (const blob of blobs) {
+      const at = this.inJournal.get(blob);
+      if (at) copies.push({ blob, at, from: journalFile(this.journalDir, at.seq), offset: at.offset, size: at.size, to: this.objectPath(blob) });
+    }
+    await this.files.copyOut(copies);
     await fsyncDir(this.objectsDir);
+    for (const c of copies) {
+      if (this.inJournal.get(c.blob) === c.at) this.inJournal.delete(c.blob);
+      else await unlink(c.to).catch(() => undefined);
+    }
   }
 
   /** False once the journal refused writes after a failed fsync; only a restart (and replay) recovers. */
@@ -310,20 +300,24 @@ export class Store {
     for (let attempt = 0; attempt < 5; attempt++) {
       const e = this.state.entries.get(path);
       if (!e || e.deleted) return undefined;
+      if (e.size === 0) return { entry: e, data: Buffer.alloc(0) };
       const cached = this.recent.get(e.blob) ?? this.hot.get(e.blob);
       if (cached) return { entry: e, data: cached };
+      // A journal is deleted only after its files' objects exist, so ENOENT on either means: look again.
+      const at = this.inJournal.get(e.blob);
       let fd: number;
       try {
-        fd = openSync(this.objectPath(e.blob), READ_FLAGS);
+        fd = openSync(at ? journalFile(this.journalDir, at.seq) : this.objectPath(e.blob), READ_FLAGS);
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') continue;
         throw err;
       }
       try {
         const data = Buffer.allocUnsafe(e.size);
+        const base = at?.offset ?? 0;
         let off = 0;
         while (off < e.size) {
-          const n = readSync(fd, data, off, e.size - off, off);
+          const n = readSync(fd, data, off, e.size - off, base + off);
           if (n === 0) throw new Error(`object ${e.blob} is shorter than its recorded size`);
           off += n;
         }
@@ -336,7 +330,10 @@ export class Store {
     throw new HttpError(503, 'busy', 'the file changed too often while being opened; retry');
   }
 
-  /** Opens the current object of a live file; retries if it is replaced between lookup and open. */
+  /**
+   * Opens the current object of a live large file; retries if it is replaced between lookup and open.
+   * Small files may have no object file yet: read them with `readSmall`.
+   */
   async openFile(path: string): Promise<{ entry: FileEntry; fh: FileHandle } | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const e = this.state.entries.get(path);
@@ -376,14 +373,10 @@ export class Store {
       if (size <= INLINE_MAX_BYTES) {
         inline = await collectSmall(body, size, tooLong);
         received = inline.length;
-        if (received === size) {
-          // A fresh name is invisible until a journal record points at it, and the record carries the
-          // bytes, so small objects skip the temp name: the journal commit is their rename. The
-          // writer hashes the bytes it writes, off the event loop.
-          sha256 = await this.files.writeSmall(object, inline);
-        }
+        // The journal record carries the bytes; compaction writes the object file later.
+        if (received === size) sha256 = hash('sha256', inline);
       } else {
-        const hash = createHash('sha256');
+        const hasher = createHash('sha256');
         writer = await this.files.openLarge(tmp);
         // Socket chunks are small; writing them in batches saves most thread-pool round trips.
         let batch: Buffer[] = [];
@@ -391,7 +384,7 @@ export class Store {
         for await (const chunk of body) {
           received += chunk.length;
           if (received > size) throw tooLong();
-          hash.update(chunk);
+          hasher.update(chunk);
           receivedBytes(chunk.length);
           batch.push(chunk);
           batched += chunk.length;
@@ -403,7 +396,7 @@ export class Store {
         }
         if (batched > 0) await writer.write(batch);
         if (received === size) await writer.sync();
-        sha256 = hash.digest('hex');
+        sha256 = hasher.digest('hex');
       }
       if (received !== size) throw new HttpError(400, 'body_length_mismatch', `the body ended after ${received} of ${size} bytes`);
       const w = writer;
@@ -527,9 +520,16 @@ export class Store {
     return removed;
   }
 
-  /** Writes a snapshot so the next start does not replay the journal. */
-  async close(): Promise<void> {
+  /** Rotates the journal and waits until its snapshot is written and older journals are gone. */
+  async compact(): Promise<void> {
     await this.journal.compactNow();
+  }
+
+  /**
+   * Waits for writes and a running compaction. It does not compact: the journal is durable, and writing
+   * out every small file still in it could outlast a pod's grace period; the next start replays it.
+   */
+  async close(): Promise<void> {
     await this.journal.close();
     await this.files.close();
   }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { HttpError, toHttpError } from '../../../../fileserver/src/errors.ts';
-import type { ObjectFiles, ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
-import { Store, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
+import type { ObjectCopy, ObjectFiles, ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
+import { INLINE_MAX_BYTES, Store, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
 import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 
 const logger = pino({ level: 'silent' });
@@ -16,12 +16,11 @@ const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, 
 
 /**
  * FAKE: stands in for a full volume, which cannot be created here without privileges. Object bytes are
- * written to /dev/full, so the kernel itself answers ENOSPC.
+ * written to /dev/full, so the kernel itself answers ENOSPC. The journal stays on the real disk.
  */
 class FakeFullDiskObjectFiles implements ObjectFiles {
-  async writeSmall(_path: string, data: Buffer): Promise<string> {
-    await writeFile('/dev/full', data);
-    return sha(data);
+  async copyOut(copies: ObjectCopy[]): Promise<void> {
+    for (const c of copies) await writeFile('/dev/full', Buffer.alloc(c.size));
   }
   async openLarge(): Promise<ObjectWriter> {
     const fh = await open('/dev/full', 'w');
@@ -37,6 +36,8 @@ class FakeFullDiskObjectFiles implements ObjectFiles {
 }
 
 async function readAll(store: Store, path: string): Promise<Buffer | undefined> {
+  const e = store.get(path);
+  if (e && !e.deleted && e.size <= INLINE_MAX_BYTES) return store.readSmall(path, { keep: false })?.data;
   const f = await store.openFile(path);
   if (!f) return undefined;
   try {
@@ -84,6 +85,7 @@ describe('store', () => {
     const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
     const stored = randomBytes(4096);
     const e = await s.put('scan.bin', [stored], stored.length, { contentType: 'x/y' });
+    await s.compact();
     assert.deepEqual(s.readSmall('scan.bin', { keep: false })?.data, stored);
     // Object files never change in operation; changing one here shows where the next read's bytes come from.
     const changed = randomBytes(4096);
@@ -208,15 +210,53 @@ describe('store', () => {
     await s.put('before', [Buffer.from('safe')], 4, { contentType: 'a/b' });
     await s.close();
     const full = await openStore({ objectFiles: new FakeFullDiskObjectFiles() });
-    for (const size of [10, 200 * 1024]) {
-      const err = await full.put('after', [Buffer.alloc(size)], size, { contentType: 'a/b' }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      assert.equal(toHttpError(err).status, 507, String(err));
-    }
+    const size = 200 * 1024;
+    const err = await full.put('after', [Buffer.alloc(size)], size, { contentType: 'a/b' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.equal(toHttpError(err).status, 507, String(err));
     assert.equal(full.get('after'), undefined);
     assert.deepEqual(await readAll(full, 'before'), Buffer.from('safe'));
+  });
+
+  it('serves small files from the journal until compaction has written their object files', async () => {
+    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    const bodies = Array.from({ length: 20 }, (_, i) => randomBytes(1000 + i));
+    await Promise.all(bodies.map((b, i) => s.put(`j/${i}`, [b], b.length, { contentType: 'a/b' })));
+    await s.put('j/0', [Buffer.from('newer')], 5, { contentType: 'a/b' });
+    await s.delete('j/1', {});
+    await s.put('j/empty', [], 0, { contentType: 'a/b' });
+    assert.deepEqual(await readdir(join(dir, 'objects')), [], 'no object file before compaction');
+    const journalsBefore = (await readdir(join(dir, 'journal'))).filter((n) => n.endsWith('.log'));
+    assert.deepEqual(s.readSmall('j/5', { keep: false })?.data, bodies[5]);
+    await s.compact();
+    const live = [...s.state.entries.values()].filter((e) => !e.deleted && e.size > 0);
+    assert.deepEqual((await readdir(join(dir, 'objects'))).sort(), live.map((e) => (e.deleted ? '' : e.blob)).sort(), 'one object file per live non-empty file');
+    const journalsAfter = (await readdir(join(dir, 'journal'))).filter((n) => n.endsWith('.log'));
+    assert.ok(journalsBefore.every((n) => !journalsAfter.includes(n)), `old journals deleted: ${journalsAfter.join()}`);
+    for (const e of live) assert.deepEqual(await readFile(join(dir, 'objects', e.deleted ? '' : e.blob)), s.readSmall(e.path, { keep: false })?.data);
+    assert.deepEqual(s.readSmall('j/0')?.data, Buffer.from('newer'));
+    assert.equal(s.readSmall('j/1'), undefined);
+    assert.deepEqual(s.readSmall('j/empty')?.data, Buffer.alloc(0));
+    for (let i = 2; i < bodies.length; i++) assert.deepEqual(s.readSmall(`j/${i}`, { keep: false })?.data, bodies[i], `j/${i}`);
+  });
+
+  it('keeps small files in the journal when their object files cannot be written, and writes them after a restart', async () => {
+    const full = await openStore({ initialPeers: { generation: 1, peers: [] }, objectFiles: new FakeFullDiskObjectFiles() });
+    const body = randomBytes(3000);
+    const e = await full.put('stays', [body], body.length, { contentType: 'a/b' });
+    await full.compact();
+    assert.deepEqual(full.readSmall('stays', { keep: false })?.data, body, 'readable from the journal after a failed compaction');
+    assert.ok((await readdir(join(dir, 'journal'))).some((n) => n.endsWith('.log')));
+    await full.close();
+    // A crash while writing it out can leave a partial object file; the journal still holds the bytes.
+    await writeFile(join(dir, 'objects', e.blob), body.subarray(0, 10));
+    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    assert.deepEqual(s.readSmall('stays', { keep: false })?.data, body);
+    await s.compact();
+    assert.deepEqual(await readFile(join(dir, 'objects', e.blob)), body);
+    assert.deepEqual(s.readSmall('stays', { keep: false })?.data, body);
   });
 
   it('applies replicated changes by last-writer-wins and does not owe them onwards', async () => {
@@ -268,7 +308,9 @@ describe('journal frames', () => {
     const flipped = Buffer.from(both);
     flipped[flipped.length - 2]! ^= 1;
     assert.equal(decodeFrames(flipped).records.length, 1);
-    assert.deepEqual(decodeFrames(both).records[1]!.data, Buffer.from('data'));
+    const withData = decodeFrames(both).records[1]!;
+    assert.deepEqual(withData.data, Buffer.from('data'));
+    assert.deepEqual(both.subarray(withData.dataOffset, withData.dataOffset + 4), Buffer.from('data'), 'dataOffset points at the data');
     void readFile;
     void unlink;
   });
