@@ -97,6 +97,16 @@ export class ByteReader {
         throw new HttpError(400, 'truncated_stream', 'the change stream ended in the middle of a frame');
       }
     }
+    return this.readBuffered(n)!;
+  }
+
+  /**
+   * `n` bytes if they have already arrived, else undefined (and nothing is consumed). Most frames of a
+   * stream of small files are whole in the last socket read; taking them without `await` saves three
+   * promises and event-loop turns per file.
+   */
+  readBuffered(n: number): Buffer | undefined {
+    if (this.buffered < n) return undefined;
     if (n === 0) return Buffer.alloc(0);
     if (this.queue[0]!.length >= n) return this.take(n);
     const out = Buffer.allocUnsafe(n);
@@ -163,12 +173,16 @@ function consumedSignal(source: AsyncIterable<Buffer>): { body: AsyncGenerator<B
   return { body: body(), consumed };
 }
 
+// Small files whose frames have arrived wait in a batch until the stream holds no whole frame more (or
+// this many): then the batch goes to the store while the network delivers the next ones.
+const SMALL_BATCH = 256;
+
 /**
- * Applies a change stream. Small files are read whole and committed concurrently (so one journal
- * group commit covers the batch). A large file is streamed to disk (hashed on the way); the next frame
- * is read as soon as its bytes are written, while its fsync and commit finish in the background. A
- * file counts as present only once its commit resolved, after its bytes were made durable. `onApplied`
- * hears of each change as it commits, also when the stream fails later.
+ * Applies a change stream. Small files are read whole and committed in batches (one journal group
+ * commit covers each). A large file is streamed to disk (hashed on the way); the next frame is read as
+ * soon as its bytes are written, while its fsync and commit finish in the background. A file counts as
+ * present only once its commit resolved, after its bytes were made durable. `onApplied` hears of each
+ * change as it commits, also when the stream fails later.
  */
 export async function applyChangeStream(
   store: Store,
@@ -177,32 +191,56 @@ export async function applyChangeStream(
   onApplied: (c: AppliedChange) => void = () => undefined,
 ): Promise<AppliedChange[]> {
   const reader = new ByteReader(source);
-  const pending: Array<Promise<AppliedChange>> = [];
+  const pending: Array<Promise<AppliedChange[]>> = [];
   let syncing: Array<Promise<unknown>> = [];
-  const track = (p: Promise<AppliedChange>) => {
+  let smalls: Array<{ h: ChangeHeader; data: Buffer }> = [];
+  const track = (p: Promise<AppliedChange[]>) => {
     p.catch(() => undefined); // handled below; keeps an early failure from counting as unhandled
     pending.push(p);
   };
+  const committed = (h: ChangeHeader, result: RemoteResult): AppliedChange => {
+    const c = { path: h.path, version: h.version, result };
+    onApplied(c);
+    return c;
+  };
+  const commitSmalls = () => {
+    if (smalls.length === 0) return;
+    const batch = smalls;
+    smalls = [];
+    track(
+      store.applyRemoteBatch(batch).then((results) => {
+        const out: AppliedChange[] = [];
+        let failure: Error | undefined;
+        results.forEach((r, i) => {
+          if (r instanceof Error) failure ??= r;
+          else out.push(committed(batch[i]!.h, r));
+        });
+        if (failure) throw failure;
+        return out;
+      }),
+    );
+  };
+  const waitFor = (n: number) => {
+    commitSmalls();
+    return reader.readExact(n);
+  };
   try {
     for (;;) {
-      const lenBuf = await reader.readExact(4);
+      const lenBuf = reader.readBuffered(4) ?? (await waitFor(4));
       if (!lenBuf) break;
       const len = lenBuf.readUInt32BE(0);
       if (len === 0 || len > MAX_HEADER_BYTES) throw new HttpError(400, 'bad_frame', 'a change header has a bad length');
-      const h = parseHeader((await reader.readExact(len)) ?? Buffer.alloc(0));
+      const h = parseHeader(reader.readBuffered(len) ?? (await waitFor(len)) ?? Buffer.alloc(0));
       onBytes(h.size);
-      const done = (result: RemoteResult): AppliedChange => {
-        const c = { path: h.path, version: h.version, result };
-        onApplied(c);
-        return c;
-      };
       if (h.size <= INLINE_MAX_BYTES) {
-        const data = h.size === 0 ? Buffer.alloc(0) : await reader.readExact(h.size);
+        const data = reader.readBuffered(h.size) ?? (await waitFor(h.size));
         if (!data) throw new HttpError(400, 'truncated_stream', 'the change stream ended before a file');
-        track(store.applyRemote(h, [data]).then(done));
+        smalls.push({ h, data });
+        if (smalls.length >= SMALL_BATCH) commitSmalls();
       } else {
+        commitSmalls();
         const { body, consumed } = consumedSignal(reader.chunks(h.size));
-        const applied = store.applyRemote(h, body).then(done);
+        const applied = store.applyRemote(h, body).then((r) => [committed(h, r)]);
         track(applied);
         // The reader may move on only when this file's bytes were all taken (or its apply failed).
         await Promise.race([consumed, applied]);
@@ -214,8 +252,9 @@ export async function applyChangeStream(
       }
     }
   } finally {
-    // Every started commit must settle before the answer, whatever happened to the stream.
+    // Whole frames read before a failure still count; every started commit settles before the answer.
+    commitSmalls();
     await Promise.allSettled(pending);
   }
-  return Promise.all(pending);
+  return (await Promise.all(pending)).flat();
 }

@@ -21,6 +21,10 @@ class HeldStore {
     return 'applied';
   }
 
+  applyRemoteBatch(changes: Array<{ h: ChangeHeader; data: Buffer }>): Promise<Array<RemoteResult | Error>> {
+    return Promise.all(changes.map(({ h, data }) => this.applyRemote(h, [data]).catch((err: Error) => err)));
+  }
+
   release(): void {
     for (const r of this.held.splice(0)) r();
   }

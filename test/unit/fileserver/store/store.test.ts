@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { HttpError, toHttpError } from '../../../../fileserver/src/errors.ts';
-import type { ObjectCopy, ObjectFiles, ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
+import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
 import { INLINE_MAX_BYTES, Store, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
 import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 
@@ -242,6 +242,38 @@ describe('store', () => {
     for (let i = 2; i < bodies.length; i++) assert.deepEqual(s.readSmall(`j/${i}`, { keep: false })?.data, bodies[i], `j/${i}`);
   });
 
+  it('leaves no object file for a small file superseded while compaction writes it out', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const copying = new Promise<void>((r) => (started = r));
+    const disk = new DiskObjectFiles();
+    // The real writer, held at the moment it has written the object files and compaction is about to retire the journal entries.
+    const gated: ObjectFiles = {
+      copyOut: async (copies) => {
+        await disk.copyOut(copies);
+        started();
+        await gate;
+      },
+      openLarge: (p) => disk.openLarge(p),
+      close: () => disk.close(),
+    };
+    const s = await openStore({ initialPeers: { generation: 1, peers: [] }, objectFiles: gated });
+    const old = await s.put('moving', [Buffer.from('old bytes')], 9, { contentType: 'a/b' });
+    const kept = await s.put('still', [Buffer.from('kept')], 4, { contentType: 'a/b' });
+    const compaction = s.compact();
+    await copying;
+    assert.ok((await readdir(join(dir, 'objects'))).includes(old.blob), 'the writer wrote the old object');
+    const next = await s.put('moving', [Buffer.from('new')], 3, { contentType: 'a/b' });
+    release();
+    await compaction;
+    assert.deepEqual((await readdir(join(dir, 'objects'))).sort(), [kept.blob].sort(), 'only the object of the file still current');
+    assert.deepEqual(s.readSmall('moving')?.data, Buffer.from('new'));
+    assert.equal(s.get('moving'), next);
+    await s.compact();
+    assert.deepEqual((await readdir(join(dir, 'objects'))).sort(), [kept.blob, next.blob].sort());
+  });
+
   it('keeps small files in the journal when their object files cannot be written, and writes them after a restart', async () => {
     const full = await openStore({ initialPeers: { generation: 1, peers: [] }, objectFiles: new FakeFullDiskObjectFiles() });
     const body = randomBytes(3000);
@@ -269,6 +301,34 @@ describe('store', () => {
     assert.deepEqual(await readAll(s, 'x'), Buffer.from('new'));
     assert.ok(s.state.outbox.take('p1', 10).every(([, p]) => p.version === local.version), 'only the local write is owed');
     await assert.rejects(s.applyRemote({ ...newer, path: 'y', version: 'ffffffffff000001-aa' }, [Buffer.from('bad')]), (e: HttpError) => e.status === 400);
+  });
+
+  it('applies a batch of small replicated changes as one-by-one application would, a bad one as its error', async () => {
+    const s = await openStore();
+    const local = await s.put('mine', [Buffer.from('local')], 5, { contentType: 'a/b' });
+    await s.put('gone', [Buffer.from('x')], 1, { contentType: 'a/b' });
+    const v = (n: number) => `ffffffffff${String(n).padStart(6, '0')}-aa`;
+    const put = (path: string, body: string, version: string) => ({
+      h: { path, version, deleted: false, size: body.length, sha256: sha(body), contentType: 'a/b' },
+      data: Buffer.from(body),
+    });
+    const results = await s.applyRemoteBatch([
+      put('new', 'fresh', v(1)),
+      put('mine', 'older', '000000000001' + '0000-zz'),
+      { ...put('bad', 'abc', v(2)), data: Buffer.from('abd') },
+      { h: { path: 'gone', version: v(3), deleted: true, size: 0, sha256: '', contentType: '' }, data: Buffer.alloc(0) },
+      put('twice', 'one', v(4)),
+      put('twice', 'two', v(5)),
+    ]);
+    assert.deepEqual(results.map((r) => (r instanceof Error ? (r as HttpError).status : r)), ['applied', 'stale', 400, 'applied', 'applied', 'applied']);
+    assert.deepEqual(s.readSmall('new')?.data, Buffer.from('fresh'));
+    assert.equal(s.get('mine'), local, 'a stale change leaves the local file');
+    assert.equal(s.get('bad'), undefined);
+    assert.equal(s.get('gone')?.deleted, true);
+    assert.deepEqual(s.readSmall('twice')?.data, Buffer.from('two'), 'a path repeated in a batch ends at its newest version');
+    assert.ok(s.state.outbox.take('p1', 10).every(([, p]) => p.version !== v(1)), 'replicated changes are not owed onwards');
+    const s2 = await openStore();
+    assert.deepEqual(s2.readSmall('new')?.data, Buffer.from('fresh'), 'durable: replayed after a crash');
   });
 
   it('collects a tombstone only once no peer is owed it and the retention passed', async () => {
