@@ -271,6 +271,9 @@ export class Journal {
         const batch = this.queue.splice(0, n);
         const live = batch.filter((b) => b.resolve);
         try {
+          // A record naming a renamed object must not reach the disk before the rename, and writeback
+          // may persist a written record before any fsync: the directory is synced before the write.
+          if (batch.some((b) => b.dirSync)) await this.hooks.syncObjectsDir();
           await writevAll(this.fh, batch.flatMap((b) => b.frame), this.size);
         } catch (err) {
           // Typically ENOSPC: cut off whatever part was written so the journal stays a clean prefix.
@@ -280,7 +283,6 @@ export class Journal {
         }
         this.size += bytes;
         try {
-          if (batch.some((b) => b.dirSync)) await this.hooks.syncObjectsDir();
           await this.fh.datasync();
         } catch (err) {
           // After a failed fsync the page cache state is unknown; refuse all further writes.
