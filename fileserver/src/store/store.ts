@@ -220,7 +220,9 @@ export class Store {
       this.recent.delete(r.orphanBlob);
       this.hot.delete(r.orphanBlob);
       this.dirty.delete(r.orphanBlob);
-      if (!this.inJournal.delete(r.orphanBlob)) void unlink(this.objectPath(r.orphanBlob)).catch(() => undefined);
+      // An object file may exist even while the bytes are in the journal (a compaction writing it out).
+      this.inJournal.delete(r.orphanBlob);
+      void unlink(this.objectPath(r.orphanBlob)).catch(() => undefined);
     }
     if (r.acked && this.metrics && rec.t === 'ack') {
       const now = Date.now();
@@ -482,14 +484,7 @@ export class Store {
           if (got) await this.discard(got.blob);
           return 'stale' as const;
         }
-        if (!got) {
-          await this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true }, to: [], at: Date.now() });
-        } else {
-          const e: FileEntry = { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got.sha256, contentType: h.contentType, blob: got.blob };
-          await this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: got.inline !== undefined }, got.inline, {
-            dirSync: got.inline === undefined,
-          });
-        }
+        await this.appendRemote(h, got);
         return 'applied' as const;
       });
     } catch (err) {
@@ -520,17 +515,12 @@ export class Store {
         results.push('stale');
         continue;
       }
-      if (h.deleted) {
-        commits.push(this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true }, to: [], at: Date.now() }));
-      } else {
-        const sha256 = hash('sha256', data);
-        if (data.length !== h.size || sha256 !== h.sha256) {
-          results.push(data.length !== h.size ? new HttpError(400, 'body_length_mismatch', `the body has ${data.length} of ${h.size} bytes`) : shaMismatch(sha256, h.sha256));
-          continue;
-        }
-        const e: FileEntry = { path: h.path, version: h.version, deleted: false, size: h.size, sha256, contentType: h.contentType, blob: this.newBlob() };
-        commits.push(this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: true }, data));
+      const sha256 = h.deleted ? '' : hash('sha256', data);
+      if (!h.deleted && (data.length !== h.size || sha256 !== h.sha256)) {
+        results.push(data.length !== h.size ? new HttpError(400, 'body_length_mismatch', `the body has ${data.length} of ${h.size} bytes`) : shaMismatch(sha256, h.sha256));
+        continue;
       }
+      commits.push(this.appendRemote(h, h.deleted ? undefined : { blob: this.newBlob(), sha256, inline: data }));
       held.add(h.path);
       results.push('applied');
     }
@@ -543,6 +533,13 @@ export class Store {
       });
     }
     return committed.then(() => Promise.all(results));
+  }
+
+  /** Journals a peer's change (a delete when `got` is undefined); resolves once it is durable and applied. */
+  private appendRemote(h: ChangeHeader, got: Ingested | undefined): Promise<void> {
+    if (!got) return this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true }, to: [], at: Date.now() });
+    const e: FileEntry = { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got.sha256, contentType: h.contentType, blob: got.blob };
+    return this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: got.inline !== undefined }, got.inline, { dirSync: got.inline === undefined });
   }
 
   private countStale(h: ChangeHeader): void {
