@@ -8,7 +8,7 @@ import { fsyncDir, writevAll } from './fsutil.ts';
 // A crash can leave a torn last frame; replay stops at the first frame that is short or fails its CRC.
 const HEADER_BYTES = 12;
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
-/** Linux writes dirty pages back after 30 s (vm.dirty_expire_centisecs); compaction waits that long. */
+/** Compaction waits this long after a rotation, so the burst of writes that filled the journal (a join) is over. */
 const SETTLE_MS = 30_000;
 
 /**
@@ -126,9 +126,12 @@ export interface JournalHooks {
   apply(rec: JournalRecord, data: Buffer | undefined, at: DataLocation | undefined): void;
   load(s: Snapshot): void;
   snapshot(): Snapshot;
-  /** Objects whose bytes so far live only in journal records; they must be made durable elsewhere before those journals go. */
-  takeDirtyBlobs(): string[];
-  syncBlobs(blobs: string[]): Promise<void>;
+  /**
+   * Objects whose bytes so far live only in the journals written up to now; `writeOut` must make them
+   * durable elsewhere before those journals go. After a failed compaction they are still listed.
+   */
+  journalOnlyBlobs(): string[];
+  writeOut(blobs: string[]): Promise<void>;
   syncObjectsDir(): Promise<void>;
   onCompactionError(err: unknown): void;
 }
@@ -153,7 +156,7 @@ const seqName = (prefix: string, seq: number, ext: string) => `${prefix}-${Strin
 const seqOf = (name: string) => Number(/-(\d{12})\./.exec(name)?.[1] ?? NaN);
 
 /** The path of journal file `seq` in `dir`. */
-export const journalFile = (dir: string, seq: number): string => join(dir, seqName('journal', seq, 'log'));
+export const journalFile = (dir: string, seq: number): string => `${dir}/${seqName('journal', seq, 'log')}`;
 
 /**
  * Append-only journal with group commit: appends that arrive while a write+fsync is in flight are
@@ -171,7 +174,6 @@ export class Journal {
   private queue: Item[] = [];
   private flushing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
-  private carriedDirty: string[] = [];
   private fatal: unknown;
   private rotateRequested = false;
   private hurry: (() => void) | undefined;
@@ -312,22 +314,21 @@ export class Journal {
     const fh = await open(journalFile(this.dir, nextSeq), 'a');
     await fsyncDir(this.dir);
     const snapshot = this.hooks.snapshot();
-    const dirty = [...this.carriedDirty, ...this.hooks.takeDirtyBlobs()];
-    this.carriedDirty = [];
+    const blobs = this.hooks.journalOnlyBlobs();
     const old = this.fh;
     this.fh = fh;
     this.seq = nextSeq;
     this.size = 0;
-    this.compacting = this.compact(nextSeq, snapshot, dirty, old, settleMs).finally(() => {
+    this.compacting = this.compact(nextSeq, snapshot, blobs, old, settleMs).finally(() => {
       this.compacting = undefined;
     });
   }
 
-  private async compact(seq: number, snapshot: Snapshot, dirty: string[], old: FileHandle, settleMs: number): Promise<void> {
+  private async compact(seq: number, snapshot: Snapshot, blobs: string[], old: FileHandle, settleMs: number): Promise<void> {
     try {
       await old.close();
-      // Waiting until the kernel has written the objects back on its own makes their fsyncs nearly free,
-      // instead of a burst of thousands of flushes competing with the journal's commits.
+      // Writing thousands of objects out while the writes that filled the journal still arrive would
+      // compete with their commits; waiting lets such a burst end first.
       if (settleMs > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, settleMs);
@@ -338,7 +339,7 @@ export class Journal {
         });
         this.hurry = undefined;
       }
-      await this.hooks.syncBlobs(dirty);
+      await this.hooks.writeOut(blobs);
       const tmp = join(this.dir, `${seqName('snapshot', seq, 'json')}.tmp`);
       const fh = await open(tmp, 'w');
       try {
@@ -351,13 +352,12 @@ export class Journal {
       await fsyncDir(this.dir);
       await Journal.removeBefore(this.dir, seq);
     } catch (err) {
-      // The older journals stay, so nothing is lost; the next rotation retries with these blobs too.
-      this.carriedDirty.push(...dirty);
+      // The older journals stay, so nothing is lost; the next rotation lists these blobs again.
       this.hooks.onCompactionError(err);
     }
   }
 
-  /** Rotates now and waits for the snapshot (used after recovery and on shutdown). */
+  /** Rotates now and waits for the snapshot. */
   async compactNow(): Promise<void> {
     this.hurry?.();
     await this.compacting;

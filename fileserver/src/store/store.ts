@@ -135,7 +135,6 @@ export class Store {
   private readonly files: ObjectFiles;
   private journal!: Journal;
   private readonly locks = new Map<string, Promise<unknown>>();
-  private dirty = new Set<string>();
   /** Object names: random per process start plus a counter, so unique across restarts without a random draw per write. */
   private readonly blobPrefix = randomBytes(8).toString('hex');
   private blobCounter = 0;
@@ -171,12 +170,8 @@ export class Store {
         apply: (rec, data, at) => s.onApply(rec, data, at),
         load: (snap) => s.state.load(snap),
         snapshot: () => s.state.snapshot(),
-        takeDirtyBlobs: () => {
-          const d = [...s.dirty];
-          s.dirty = new Set();
-          return d;
-        },
-        syncBlobs: (blobs) => s.syncBlobs(blobs),
+        journalOnlyBlobs: () => [...s.inJournal.keys()],
+        writeOut: (blobs) => s.writeOut(blobs),
         syncObjectsDir: () => fsyncDir(s.objectsDir),
         onCompactionError: (err) => s.logger.error({ err }, 'journal compaction failed; will retry'),
       },
@@ -207,7 +202,6 @@ export class Store {
     const r = this.state.apply(rec);
     if (rec.t === 'put' && r.applied && rec.inline && at && rec.e.size > 0) {
       this.inJournal.set(rec.e.blob, at);
-      this.dirty.add(rec.e.blob);
     }
     if (rec.t === 'put' && r.applied && rec.to.length > 0 && data) this.recent.set(rec.e.blob, data);
     if (rec.t === 'ack' && r.acked) {
@@ -219,7 +213,6 @@ export class Store {
     if (r.orphanBlob) {
       this.recent.delete(r.orphanBlob);
       this.hot.delete(r.orphanBlob);
-      this.dirty.delete(r.orphanBlob);
       // An object file may exist even while the bytes are in the journal (a compaction writing it out).
       this.inJournal.delete(r.orphanBlob);
       void unlink(this.objectPath(r.orphanBlob)).catch(() => undefined);
@@ -240,7 +233,7 @@ export class Store {
    * the directory fsync the journal still serves their reads; a file superseded meanwhile loses its new
    * object file again.
    */
-  private async syncBlobs(blobs: string[]): Promise<void> {
+  private async writeOut(blobs: string[]): Promise<void> {
     const copies: Array<ObjectCopy & { blob: string; at: DataLocation }> = [];
     for (const blob of blobs) {
       const at = this.inJournal.get(blob);

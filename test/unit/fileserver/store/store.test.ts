@@ -13,6 +13,8 @@ import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 const logger = pino({ level: 'silent' });
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, { id: 'p2', url: 'http://127.0.0.1:2' }] };
+/** Nothing is owed to anyone, so the recent-writes cache holds nothing and reads go to the store's files. */
+const noPeers = { generation: 1, peers: [] };
 
 /**
  * FAKE: stands in for a full volume, which cannot be created here without privileges. Object bytes are
@@ -50,6 +52,7 @@ async function readAll(store: Store, path: string): Promise<Buffer | undefined> 
 describe('store', () => {
   let dir: string;
   const opened: Store[] = [];
+  const objectNames = async () => (await readdir(join(dir, 'objects'))).sort();
   const openStore = async (o: Partial<StoreOptions> = {}) => {
     const s = await Store.open({ dataDir: dir, clock: new HybridClock('n1'), logger, initialPeers: peers, ...o });
     opened.push(s);
@@ -82,7 +85,7 @@ describe('store', () => {
 
   it('keeps bytes read for replication out of the hot cache, and bytes read by clients in it', async () => {
     // No peers, so nothing is owed and the recent-writes cache does not hold the file either.
-    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    const s = await openStore({ initialPeers: noPeers });
     const stored = randomBytes(4096);
     const e = await s.put('scan.bin', [stored], stored.length, { contentType: 'x/y' });
     await s.compact();
@@ -221,18 +224,18 @@ describe('store', () => {
   });
 
   it('serves small files from the journal until compaction has written their object files', async () => {
-    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    const s = await openStore({ initialPeers: noPeers });
     const bodies = Array.from({ length: 20 }, (_, i) => randomBytes(1000 + i));
     await Promise.all(bodies.map((b, i) => s.put(`j/${i}`, [b], b.length, { contentType: 'a/b' })));
     await s.put('j/0', [Buffer.from('newer')], 5, { contentType: 'a/b' });
     await s.delete('j/1', {});
     await s.put('j/empty', [], 0, { contentType: 'a/b' });
-    assert.deepEqual(await readdir(join(dir, 'objects')), [], 'no object file before compaction');
+    assert.deepEqual(await objectNames(), [], 'no object file before compaction');
     const journalsBefore = (await readdir(join(dir, 'journal'))).filter((n) => n.endsWith('.log'));
     assert.deepEqual(s.readSmall('j/5', { keep: false })?.data, bodies[5]);
     await s.compact();
     const live = [...s.state.entries.values()].filter((e) => !e.deleted && e.size > 0);
-    assert.deepEqual((await readdir(join(dir, 'objects'))).sort(), live.map((e) => (e.deleted ? '' : e.blob)).sort(), 'one object file per live non-empty file');
+    assert.deepEqual(await objectNames(), live.map((e) => (e.deleted ? '' : e.blob)).sort(), 'one object file per live non-empty file');
     const journalsAfter = (await readdir(join(dir, 'journal'))).filter((n) => n.endsWith('.log'));
     assert.ok(journalsBefore.every((n) => !journalsAfter.includes(n)), `old journals deleted: ${journalsAfter.join()}`);
     for (const e of live) assert.deepEqual(await readFile(join(dir, 'objects', e.deleted ? '' : e.blob)), s.readSmall(e.path, { keep: false })?.data);
@@ -258,24 +261,24 @@ describe('store', () => {
       openLarge: (p) => disk.openLarge(p),
       close: () => disk.close(),
     };
-    const s = await openStore({ initialPeers: { generation: 1, peers: [] }, objectFiles: gated });
+    const s = await openStore({ initialPeers: noPeers, objectFiles: gated });
     const old = await s.put('moving', [Buffer.from('old bytes')], 9, { contentType: 'a/b' });
     const kept = await s.put('still', [Buffer.from('kept')], 4, { contentType: 'a/b' });
     const compaction = s.compact();
     await copying;
-    assert.ok((await readdir(join(dir, 'objects'))).includes(old.blob), 'the writer wrote the old object');
+    assert.ok((await objectNames()).includes(old.blob), 'the writer wrote the old object');
     const next = await s.put('moving', [Buffer.from('new')], 3, { contentType: 'a/b' });
     release();
     await compaction;
-    assert.deepEqual((await readdir(join(dir, 'objects'))).sort(), [kept.blob].sort(), 'only the object of the file still current');
+    assert.deepEqual(await objectNames(), [kept.blob].sort(), 'only the object of the file still current');
     assert.deepEqual(s.readSmall('moving')?.data, Buffer.from('new'));
     assert.equal(s.get('moving'), next);
     await s.compact();
-    assert.deepEqual((await readdir(join(dir, 'objects'))).sort(), [kept.blob, next.blob].sort());
+    assert.deepEqual(await objectNames(), [kept.blob, next.blob].sort());
   });
 
   it('keeps small files in the journal when their object files cannot be written, and writes them after a restart', async () => {
-    const full = await openStore({ initialPeers: { generation: 1, peers: [] }, objectFiles: new FakeFullDiskObjectFiles() });
+    const full = await openStore({ initialPeers: noPeers, objectFiles: new FakeFullDiskObjectFiles() });
     const body = randomBytes(3000);
     const e = await full.put('stays', [body], body.length, { contentType: 'a/b' });
     await full.compact();
@@ -284,7 +287,7 @@ describe('store', () => {
     await full.close();
     // A crash while writing it out can leave a partial object file; the journal still holds the bytes.
     await writeFile(join(dir, 'objects', e.blob), body.subarray(0, 10));
-    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    const s = await openStore({ initialPeers: noPeers });
     assert.deepEqual(s.readSmall('stays', { keep: false })?.data, body);
     await s.compact();
     assert.deepEqual(await readFile(join(dir, 'objects', e.blob)), body);
