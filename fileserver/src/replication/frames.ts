@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { HttpError } from '../errors.ts';
 import { checkPath } from '../store/paths.ts';
 import type { ChangeHeader, RemoteResult, Store } from '../store/store.ts';
@@ -11,7 +10,8 @@ const MAX_HEADER_BYTES = 8 * 1024;
 
 export interface OutgoingChange {
   header: ChangeHeader;
-  body?: AsyncIterable<Buffer> | Iterable<Buffer>;
+  /** A small file's bytes in memory, or a large file's chunks as they are read. */
+  body?: Buffer | AsyncIterable<Buffer>;
 }
 
 const COALESCE_BYTES = 256 * 1024;
@@ -31,11 +31,19 @@ export async function* encodeChanges(changes: AsyncIterable<OutgoingChange>): As
     return out;
   };
   for await (const c of changes) {
-    const json = Buffer.from(JSON.stringify(c.header));
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(json.length);
-    add(len);
-    add(json);
+    const json = JSON.stringify(c.header);
+    const jsonBytes = Buffer.byteLength(json);
+    const head = Buffer.allocUnsafe(4 + jsonBytes);
+    head.writeUInt32BE(jsonBytes);
+    head.write(json, 4);
+    add(head);
+    // A small file's bytes are taken as they are: `for await` over them cost an iterator and promises
+    // per file, thousands of times in a catch-up fetch.
+    if (Buffer.isBuffer(c.body)) {
+      if (c.body.length > 0) add(c.body);
+      if (size >= COALESCE_BYTES) yield flush();
+      continue;
+    }
     for await (const chunk of c.body ?? []) {
       // A large chunk goes out as it is; copying it into a joined buffer would only cost time.
       if (chunk.length >= COALESCE_BYTES) {
@@ -128,14 +136,23 @@ export class ByteReader {
   }
 }
 
-const HeaderSchema = z.object({
-  path: z.string(),
-  version: z.string().refine(isVersion, 'not a version'),
-  deleted: z.boolean(),
-  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  sha256: z.string().regex(/^([0-9a-f]{64})?$/),
-  contentType: z.string().max(256),
-});
+const SHA256_HEX = /^([0-9a-f]{64})?$/;
+
+/**
+ * A change header from its JSON, or what is wrong with it. Checked field by field, not with a schema:
+ * a catch-up checks one header per file, and zod's checks took twice as long as parsing the JSON.
+ */
+function checkHeader(json: unknown): ChangeHeader | string {
+  if (typeof json !== 'object' || json === null) return 'not an object';
+  const { path, version, deleted, size, sha256, contentType } = json as Record<string, unknown>;
+  if (typeof path !== 'string') return 'path is not a string';
+  if (!isVersion(version)) return 'version is not a version';
+  if (typeof deleted !== 'boolean') return 'deleted is not a boolean';
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return 'size is not a byte count';
+  if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) return 'sha256 is not a hex SHA-256';
+  if (typeof contentType !== 'string' || contentType.length > 256) return 'contentType is not a string of at most 256 characters';
+  return { path, version, deleted, size, sha256, contentType };
+}
 
 function parseHeader(raw: Buffer): ChangeHeader {
   let json: unknown;
@@ -144,12 +161,12 @@ function parseHeader(raw: Buffer): ChangeHeader {
   } catch {
     throw new HttpError(400, 'bad_frame', 'a change header is not JSON');
   }
-  const r = HeaderSchema.safeParse(json);
-  if (!r.success) throw new HttpError(400, 'bad_frame', `a change header is malformed: ${r.error.issues[0]?.message ?? ''}`);
-  const p = checkPath(r.data.path);
+  const h = checkHeader(json);
+  if (typeof h === 'string') throw new HttpError(400, 'bad_frame', `a change header is malformed: ${h}`);
+  const p = checkPath(h.path);
   if (!p.ok) throw new HttpError(400, 'bad_frame', `a change header has a bad path: ${p.message}`);
-  if (r.data.deleted && r.data.size !== 0) throw new HttpError(400, 'bad_frame', 'a delete carries no bytes');
-  return r.data;
+  if (h.deleted && h.size !== 0) throw new HttpError(400, 'bad_frame', 'a delete carries no bytes');
+  return h;
 }
 
 export interface AppliedChange {

@@ -18,7 +18,7 @@ export async function outgoingChange(store: Store, path: string, entry: Entry, o
     const small = store.readSmall(path, { keep: false });
     if (!small) return undefined;
     const s = small.entry;
-    return { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: [small.data] };
+    return { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: small.data };
   }
   const file = await store.openFile(path);
   if (!file) return undefined;

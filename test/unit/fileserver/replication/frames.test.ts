@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { applyChangeStream, encodeChanges, type OutgoingChange } from '../../../../fileserver/src/replication/frames.ts';
 import type { ByteSource, ChangeHeader, RemoteResult, Store } from '../../../../fileserver/src/store/store.ts';
 import { encodeVersion } from '../../../../fileserver/src/store/version.ts';
+import type { HttpError } from '../../../../fileserver/src/errors.ts';
 
 const VERSION = encodeVersion({ ms: 1, counter: 0, nodeId: 'n1' });
 
@@ -36,8 +37,16 @@ class HeldStore {
 
 const change = (path: string, size: number): OutgoingChange => ({
   header: { path, version: VERSION, deleted: false, size, sha256: '', contentType: 'application/octet-stream' },
-  body: [Buffer.alloc(size, path.length)],
+  body: Buffer.alloc(size, path.length),
 });
+
+/** One frame around any JSON value, as a peer that does not follow the format might send it. */
+async function* rawFrame(header: unknown, body: string): AsyncGenerator<Buffer> {
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(json.length);
+  yield Buffer.concat([len, json, Buffer.from(body)]);
+}
 
 async function* source(changes: OutgoingChange[], cutAfter?: number): AsyncGenerator<Buffer> {
   async function* each() {
@@ -94,7 +103,7 @@ describe('applyChangeStream', () => {
       }
       assert.deepEqual(
         store.got.map((g) => [g.path, g.bytes]),
-        files.map((f) => [f.header.path, Buffer.concat([...(f.body as Buffer[])])]),
+        files.map((f) => [f.header.path, f.body as Buffer]),
         `pieces of ${piece} bytes`,
       );
     }
@@ -126,5 +135,53 @@ describe('applyChangeStream', () => {
     store.release();
     await assert.rejects(received, /ended in the middle of a frame|ended before a file/);
     assert.deepEqual(reported, ['a applied'], 'the file committed before the cut is reported');
+  });
+
+  it('refuses a malformed header with 400 bad_frame, naming the field, and stores nothing', async () => {
+    const good = { path: 'a', version: VERSION, deleted: false, size: 1, sha256: '', contentType: 'text/plain' };
+    const cases: Array<[unknown, RegExp]> = [
+      [null, /not an object/],
+      [[1, 2], /path is not a string/],
+      [{ ...good, path: 3 }, /path is not a string/],
+      [{ ...good, path: '../a' }, /bad path/],
+      [{ ...good, version: 'yesterday' }, /version is not a version/],
+      [{ ...good, deleted: 'no' }, /deleted is not a boolean/],
+      [{ ...good, size: -1 }, /size is not a byte count/],
+      [{ ...good, size: 1.5 }, /size is not a byte count/],
+      [{ ...good, size: '1' }, /size is not a byte count/],
+      [{ ...good, size: 2 ** 53 }, /size is not a byte count/],
+      [{ ...good, sha256: 'A'.repeat(64) }, /sha256 is not a hex SHA-256/],
+      [{ ...good, contentType: 'x'.repeat(257) }, /contentType is not a string/],
+      [{ ...good, deleted: true }, /a delete carries no bytes/],
+    ];
+    for (const [header, message] of cases) {
+      const store = new HeldStore();
+      await assert.rejects(
+        applyChangeStream(store as unknown as Store, rawFrame(header, 'x'), () => undefined),
+        (err: HttpError) => err.status === 400 && err.code === 'bad_frame' && message.test(err.message),
+        JSON.stringify(header),
+      );
+      assert.equal(store.got.length, 0);
+    }
+  });
+
+  it('passes on only the header fields it knows', async () => {
+    const store = new HeldStore();
+    const header = { path: 'a', version: VERSION, deleted: false, size: 1, sha256: '', contentType: 'text/plain', blob: 'x', extra: 1 };
+    const seen: ChangeHeader[] = [];
+    const capture = {
+      applyRemoteBatch: (changes: Array<{ h: ChangeHeader; data: Buffer }>) => {
+        seen.push(...changes.map((c) => c.h));
+        return store.applyRemoteBatch(changes);
+      },
+    };
+    const applied = applyChangeStream(capture as unknown as Store, rawFrame(header, 'x'), () => undefined);
+    const release = setInterval(() => store.release(), 1);
+    try {
+      await applied;
+    } finally {
+      clearInterval(release);
+    }
+    assert.deepEqual(seen, [{ path: 'a', version: VERSION, deleted: false, size: 1, sha256: '', contentType: 'text/plain' }]);
   });
 });
