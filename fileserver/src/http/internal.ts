@@ -82,7 +82,7 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
   });
 
   router.post('/replicate', async (ctx) => {
-    const results = await applyChangeStream(store, ctx.req as AsyncIterable<Buffer>, (n) => metrics.receivedBytes.inc(n));
+    const results = await applyChangeStream(store, ctx.req, (n) => metrics.receivedBytes.inc(n));
     ctx.body = { results };
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { applyChangeStream, encodeChanges, type OutgoingChange } from '../../../../fileserver/src/replication/frames.ts';
+import { ByteReader, applyChangeStream, encodeChanges, type OutgoingChange } from '../../../../fileserver/src/replication/frames.ts';
 import type { ByteSource, ChangeHeader, RemoteResult, Store } from '../../../../fileserver/src/store/store.ts';
 import { encodeVersion } from '../../../../fileserver/src/store/version.ts';
 import type { HttpError } from '../../../../fileserver/src/errors.ts';
@@ -68,7 +69,7 @@ describe('applyChangeStream', () => {
     const store = new HeldStore();
     const changes = [change('a', 10), change('b', 70 * 1024), change('c', 0)];
     let settled = false;
-    const applied = applyChangeStream(store as unknown as Store, source(changes), () => undefined).then((r) => {
+    const applied = applyChangeStream(store as unknown as Store, Readable.from(source(changes)), () => undefined).then((r) => {
       settled = true;
       return r;
     });
@@ -94,7 +95,7 @@ describe('applyChangeStream', () => {
       async function* pieces(): AsyncGenerator<Buffer> {
         for (let i = 0; i < whole.length; i += piece) yield whole.subarray(i, i + piece);
       }
-      const applied = applyChangeStream(store as unknown as Store, pieces(), () => undefined);
+      const applied = applyChangeStream(store as unknown as Store, Readable.from(pieces()), () => undefined);
       const release = setInterval(() => store.release(), 1);
       try {
         assert.equal((await applied).length, files.length);
@@ -112,7 +113,7 @@ describe('applyChangeStream', () => {
   it('a failed commit fails the stream only after every other commit settled', async () => {
     const store = new HeldStore();
     store.fail = 'a';
-    const applied = applyChangeStream(store as unknown as Store, source([change('a', 1), change('b', 1)]), () => undefined);
+    const applied = applyChangeStream(store as unknown as Store, Readable.from(source([change('a', 1), change('b', 1)])), () => undefined);
     await new Promise((r) => setTimeout(r, 20));
     store.release();
     await assert.rejects(applied, /commit of a failed/);
@@ -126,7 +127,7 @@ describe('applyChangeStream', () => {
     for await (const b of source([changes[0]!])) first += b.length;
     // Cut inside the second frame, so the first file's commit has started.
     const reported: string[] = [];
-    const received = applyChangeStream(store as unknown as Store, source(changes, first + 10), () => undefined, (c) => reported.push(`${c.path} ${c.result}`));
+    const received = applyChangeStream(store as unknown as Store, Readable.from(source(changes, first + 10)), () => undefined, (c) => reported.push(`${c.path} ${c.result}`));
     let rejected = false;
     received.catch(() => (rejected = true));
     await new Promise((r) => setTimeout(r, 20));
@@ -157,7 +158,7 @@ describe('applyChangeStream', () => {
     for (const [header, message] of cases) {
       const store = new HeldStore();
       await assert.rejects(
-        applyChangeStream(store as unknown as Store, rawFrame(header, 'x'), () => undefined),
+        applyChangeStream(store as unknown as Store, Readable.from(rawFrame(header, 'x')), () => undefined),
         (err: HttpError) => err.status === 400 && err.code === 'bad_frame' && message.test(err.message),
         JSON.stringify(header),
       );
@@ -175,7 +176,7 @@ describe('applyChangeStream', () => {
         return store.applyRemoteBatch(changes);
       },
     };
-    const applied = applyChangeStream(capture as unknown as Store, rawFrame(header, 'x'), () => undefined);
+    const applied = applyChangeStream(capture as unknown as Store, Readable.from(rawFrame(header, 'x')), () => undefined);
     const release = setInterval(() => store.release(), 1);
     try {
       await applied;
@@ -183,5 +184,50 @@ describe('applyChangeStream', () => {
       clearInterval(release);
     }
     assert.deepEqual(seen, [{ path: 'a', version: VERSION, deleted: false, size: 1, sha256: '', contentType: 'text/plain' }]);
+  });
+});
+
+describe('ByteReader', () => {
+  it('stops reading ahead at about a MiB and goes on once bytes are taken', async () => {
+    let produced = 0;
+    const source = new Readable({
+      read() {
+        produced += 64 * 1024;
+        this.push(Buffer.alloc(64 * 1024, 1));
+        if (produced >= 8 * 1024 * 1024) this.push(null);
+      },
+    });
+    const reader = new ByteReader(source);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(source.isPaused(), 'paused');
+    assert.ok(produced <= 1.5 * 1024 * 1024, `read ahead ${produced} bytes before anything was taken`);
+    let taken = 0;
+    for (;;) {
+      const b = await reader.readExact(128 * 1024);
+      if (!b) break;
+      taken += b.length;
+    }
+    assert.equal(taken, 8 * 1024 * 1024);
+  });
+
+  it('ends cleanly between frames, but fails a read the stream cut short', async () => {
+    const clean = new ByteReader(Readable.from([Buffer.from('abcd')]));
+    assert.deepEqual(await clean.readExact(4), Buffer.from('abcd'));
+    assert.equal(await clean.readExact(4), undefined);
+    const short = new ByteReader(Readable.from([Buffer.from('abc')]));
+    await assert.rejects(short.readExact(4), /ended in the middle of a frame/);
+  });
+
+  it('fails with the error of a broken source, and when the source closes before its end', async () => {
+    const broken = new Readable({ read() {} });
+    const reader = new ByteReader(broken);
+    broken.push(Buffer.from('ab'));
+    setTimeout(() => broken.destroy(new Error('connection reset')), 5);
+    await assert.rejects(reader.readExact(4), /connection reset/);
+
+    const cut = new Readable({ read() {} });
+    const reader2 = new ByteReader(cut);
+    setTimeout(() => cut.destroy(), 5);
+    await assert.rejects(reader2.readExact(1), /cut off/);
   });
 });
