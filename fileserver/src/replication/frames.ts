@@ -67,7 +67,7 @@ const READ_AHEAD_BYTES = 1024 * 1024;
  * chunk is a view of it, and only a read that spans chunks copies (its own bytes, once). Joining the
  * unread rest with every new chunk instead copied the whole stream again, a large part of a join's CPU.
  * The stream is read through its events, paused past a read-ahead: its async iterator cost a `read()`,
- * a buffer-list walk and a promise per socket read, a tenth of a joining node's main thread.
+ * a buffer-list walk and a promise per socket read, thousands of them in a join.
  */
 export class ByteReader {
   private readonly source: Readable;
@@ -171,7 +171,7 @@ const SHA256_HEX = /^([0-9a-f]{64})?$/;
 
 /**
  * A change header from its JSON, or what is wrong with it. Checked field by field, not with a schema:
- * a catch-up checks one header per file, and zod's checks took twice as long as parsing the JSON.
+ * a catch-up checks one header per file, and zod's checks took longer than parsing the JSON.
  */
 function checkHeader(json: unknown): ChangeHeader | string {
   if (typeof json !== 'object' || json === null) return 'not an object';
