@@ -418,11 +418,11 @@ export class Store {
         if (received === size) await writer.sync();
         sha256 = hasher.digest('hex');
       }
-      if (received !== size) throw new HttpError(400, 'body_length_mismatch', `the body ended after ${received} of ${size} bytes`);
+      const mismatch = bodyMismatch(received, size, sha256, expectSha);
+      if (mismatch) throw mismatch;
       const w = writer;
       writer = undefined;
       await w?.close();
-      if (expectSha !== undefined && expectSha !== sha256) throw shaMismatch(sha256, expectSha);
       if (!inline) await rename(tmp, object);
       return { blob, sha256, inline };
     } catch (err) {
@@ -530,8 +530,9 @@ export class Store {
         continue;
       }
       const sha256 = h.deleted ? '' : hash('sha256', data);
-      if (!h.deleted && (data.length !== h.size || sha256 !== h.sha256)) {
-        results.push(data.length !== h.size ? new HttpError(400, 'body_length_mismatch', `the body has ${data.length} of ${h.size} bytes`) : shaMismatch(sha256, h.sha256));
+      const mismatch = h.deleted ? undefined : bodyMismatch(data.length, h.size, sha256, h.sha256);
+      if (mismatch) {
+        results.push(mismatch);
         continue;
       }
       commits.push(this.appendRemote(h, h.deleted ? undefined : { blob: this.newBlob(), sha256, inline: data }));
@@ -595,8 +596,13 @@ export class Store {
   }
 }
 
-function shaMismatch(got: string, expected: string): HttpError {
-  return new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${got}, not ${expected}; nothing was stored`);
+/** What is wrong with a received body against its declared size and SHA-256, if anything. */
+function bodyMismatch(received: number, size: number, sha256: string, expectSha: string | undefined): HttpError | undefined {
+  if (received !== size) return new HttpError(400, 'body_length_mismatch', `the body has ${received} of its declared ${size} bytes`);
+  if (expectSha !== undefined && expectSha !== sha256) {
+    return new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
+  }
+  return undefined;
 }
 
 function preconditionFailed(): HttpError {
