@@ -26,7 +26,7 @@ const schema = z.object({
   // or a pod that lost its list would leave behind. Each one costs two GETs and a push per pod, so at
   // one a minute 100 FileClusters kept the idle leader above 1 % CPU.
   FC_RESYNC_SECONDS: positiveInt.default(300),
-  FC_RELIST_SECONDS: positiveInt.default(600),
+  FC_RELIST_SECONDS: positiveInt.default(3600),
   FC_WATCHDOG_SECONDS: positiveInt.default(120),
   FC_PUSH_TIMEOUT_MS: positiveInt.default(2000),
   FC_PUSH_ATTEMPTS: positiveInt.default(3),

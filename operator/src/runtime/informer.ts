@@ -1,24 +1,35 @@
-import type { Informer, KubernetesObject, ObjectCache } from '@kubernetes/client-node';
-// A deep import: the package index would load every generated API and model (see client-node-hooks.ts).
-import { makeInformer } from '@kubernetes/client-node/dist/informer.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Kube, ListResult, Resource } from './kube.ts';
-import { resourcePath } from './kube.ts';
+import { isGone, resourcePath, type Kube, type Resource, type WatchEventType } from './kube.ts';
+import { ObjectStore, type Change, type EventType } from './store.ts';
 
-export type EventType = 'add' | 'update' | 'delete';
-type ListWatch<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+export type { EventType } from './store.ts';
 
-interface Slot<T extends KubernetesObject> {
+/** Objects per LIST page (client-go's pager uses the same). */
+const PAGE_SIZE = 500;
+/** The server ends each watch after a random 5 to 10 minutes (as client-go asks), spreading reconnects. */
+const WATCH_TIMEOUT_S = [300, 600] as const;
+
+/** One list+watch (one namespace, or all) and the store it keeps. */
+interface Reflector<T extends KubernetesObject> {
   path: string;
-  /** The informer reads are served from. */
-  lw: ListWatch<T>;
-  /** A fresh informer listing before it replaces lw (reads stay on the old cache until then). */
-  next?: ListWatch<T>;
-  nextFailed?: boolean;
-  lastActivity: number;
+  store: ObjectStore<T>;
+  /** Where the watch resumes; '' means the next step is a LIST. */
+  resourceVersion: string;
+  /** A LIST completed at least once. */
+  listed: boolean;
+  /** The last request succeeded (a LIST completed or a watch was accepted) and no failure came since. */
+  healthy: boolean;
+  /** Consecutive failures, for the backoff; reset by any delivered event or completed LIST. */
   failures: number;
-  restart?: NodeJS.Timeout;
-  synced: boolean;
+  /** When the last event (bookmarks included) or LIST arrived, or the current watch opened. */
+  lastDelivery: number;
+  /** When the loop last did anything: a delivery, or the end of a failed attempt. */
+  lastProgress: number;
+  /** The open watch, and why it was closed early: the watchdog found it stalled, or a relist is due. */
+  watch?: { abort: AbortController; closedFor?: 'quiet' | 'relist' };
+  loop?: Promise<void>;
 }
 
 export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
@@ -26,9 +37,12 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
   /** Namespaces to watch; [] watches all. */
   namespaces: readonly string[];
   labelSelector?: string;
-  /** A watch with no event and no reconnect for this long is considered stalled and replaced. */
+  /** A watch that delivers no event (bookmarks included) for this long is stalled: it is closed and resumed. */
   watchdogMs?: number;
-  /** A full relist (a fresh informer) this often, as a safety net against missed events. */
+  /**
+   * A full (paged) LIST into the same store this often, as a safety net against an event the API
+   * server never delivered; only what differs from the store is reported.
+   */
   relistMs?: number;
   restartBaseMs?: number;
   restartMaxMs?: number;
@@ -39,38 +53,37 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
   transform?: (obj: T) => T;
 }
 
-/** Makes `obj` hold exactly the fields of `slim` (the cache keeps its reference to `obj`). */
-function slimInPlace<T extends object>(obj: T, slim: T): void {
-  for (const key of Object.keys(obj)) if (!Object.hasOwn(slim, key)) delete (obj as Record<string, unknown>)[key];
-  Object.assign(obj, slim);
-}
-
 /**
- * One informer per namespace (or one for all) built on client-node's makeInformer, made to survive
- * what the API server does:
- * - 410 Gone / expired resource versions: the library relists by itself;
- * - a closed stream or the library's 30 s idle timeout: the library reconnects by itself;
- * - any other error: client-node 2.0.1's ListWatch calls the error handlers and stops for good, so it
- *   is restarted here with exponential backoff (a failing list before any watch included);
- * - a silent stall (no event and no reconnect for watchdogMs): the informer is replaced by a fresh one;
- * - periodically the informer is replaced by a fresh one anyway (full relist), and objects that
- *   vanished unseen are reported as deleted.
+ * A cache of one resource kept by list+watch, the way client-go's Reflector keeps its store: LIST
+ * (paged), then WATCH from the list's resourceVersion, resuming each watch where the last one ended.
+ * Only when the server no longer has that resourceVersion (410 Gone) does it LIST again, into the
+ * same store: the list is compared with what the store holds, so handlers hear only real changes and
+ * a deletion only for an object the complete list lacks. Every change is applied to the store before
+ * the handlers run, so `get()` inside a handler returns the object reported.
+ *
+ * What the API server and the network do to it:
+ * - a watch ended by the server (its timeout) is resumed at once;
+ * - a cut stream, a refused connection or an HTTP error: resumed with exponential backoff, and
+ *   `synced` is false until a request succeeds again;
+ * - a silent stall (no event, bookmarks included, for watchdogMs): the watch is closed and resumed;
+ * - every relistMs (rare) a paged LIST into the same store, as a safety net;
+ * - a handler that throws is logged and the watch goes on.
  */
 export class ResilientInformer<T extends KubernetesObject> {
   private readonly kube: Kube;
   private readonly log: Logger;
   private readonly opts: Required<Omit<InformerOptions<T>, 'labelSelector' | 'transform'>> & Pick<InformerOptions<T>, 'labelSelector' | 'transform'>;
   private readonly handlers: Array<(type: EventType, obj: T) => void> = [];
-  private readonly slots: Slot<T>[] = [];
+  private readonly reflectors: Array<Reflector<T>> = [];
   private timers: NodeJS.Timeout[] = [];
-  private stopped = false;
+  private readonly stopping = new AbortController();
 
   constructor(kube: Kube, log: Logger, opts: InformerOptions<T>) {
     this.kube = kube;
     this.log = log.child({ informer: opts.resource.plural });
     this.opts = {
       watchdogMs: 120_000,
-      relistMs: 10 * 60_000,
+      relistMs: 60 * 60_000,
       restartBaseMs: 500,
       restartMaxMs: 10_000,
       ...opts,
@@ -81,164 +94,187 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.handlers.push(handler);
   }
 
+  /** Every watch has listed once and none is failing now. */
   get synced(): boolean {
-    return this.slots.length > 0 && this.slots.every((s) => s.synced);
+    return this.reflectors.length > 0 && this.reflectors.every((r) => r.listed && r.healthy);
   }
 
-  /** Time since the quietest watch last showed life; the watchdog keeps it below its limit. */
+  /** Time since the least active loop last made progress; the watchdog keeps it near watchdogMs at most. */
   get lastActivityAgeMs(): number {
-    return Math.max(0, ...this.slots.map((s) => Date.now() - s.lastActivity));
+    return Math.max(0, ...this.reflectors.map((r) => Date.now() - r.lastProgress));
   }
 
   list(namespace?: string): T[] {
-    return this.slots.flatMap((s) => [...s.lw.list(namespace)]);
+    return this.reflectors.flatMap((r) => r.store.list(namespace));
   }
 
   get(name: string, namespace: string): T | undefined {
-    for (const s of this.slots) {
-      const obj = s.lw.get(name, namespace);
+    for (const r of this.reflectors) {
+      const obj = r.store.get(name, namespace);
       if (obj) return obj;
     }
     return undefined;
   }
 
-  /** Starts every watch; resolves once each has listed once (or keeps retrying in the background). */
+  /** Starts every list+watch; resolves once each has tried its first LIST (they go on retrying in the background). */
   async start(): Promise<void> {
+    if (this.reflectors.length > 0) throw new Error('informer already started');
     const namespaces = this.opts.namespaces.length === 0 ? [undefined] : this.opts.namespaces;
+    const firstLists: Array<Promise<void>> = [];
     for (const ns of namespaces) {
-      const path = resourcePath(this.opts.resource, ns);
-      const slot: Slot<T> = { path, lw: this.create(path), lastActivity: Date.now(), failures: 0, synced: false };
-      this.slots.push(slot);
-      this.wire(slot, slot.lw);
+      const now = Date.now();
+      const r: Reflector<T> = {
+        path: resourcePath(this.opts.resource, ns),
+        store: new ObjectStore<T>(),
+        resourceVersion: '',
+        listed: false,
+        healthy: false,
+        failures: 0,
+        lastDelivery: now,
+        lastProgress: now,
+      };
+      this.reflectors.push(r);
+      firstLists.push(new Promise((resolve) => (r.loop = this.run(r, resolve))));
     }
-    await Promise.all(this.slots.map((s) => this.startSlot(s)));
     const watchdog = setInterval(() => this.checkWatchdog(), Math.min(this.opts.watchdogMs / 4, 30_000));
     const relist = setInterval(() => {
-      for (const s of this.slots) void this.replace(s, 'periodic relist');
+      for (const r of this.reflectors) this.closeWatch(r, 'relist');
     }, this.opts.relistMs);
     watchdog.unref();
     relist.unref();
     this.timers = [watchdog, relist];
+    await Promise.all(firstLists);
   }
 
+  /** Closes every watch and waits for them: no request is made and no handler runs once this resolves. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     for (const t of this.timers) clearInterval(t);
-    for (const s of this.slots) {
-      if (s.restart) clearTimeout(s.restart);
-      await s.lw.stop();
-    }
+    for (const r of this.reflectors) r.watch?.abort.abort();
+    await Promise.all(this.reflectors.map((r) => r.loop));
   }
 
-  private create(path: string): ListWatch<T> {
-    const listFn = async () => {
-      const list = await this.kube.request<ListResult<T>>('GET', path, { query: { labelSelector: this.opts.labelSelector } });
-      // The list's items carry no apiVersion/kind; the cache does not need them, handlers get them back.
-      return { metadata: list.metadata ?? {}, items: list.items } as never;
-    };
-    return makeInformer<T>(this.kube.config, path, listFn, this.opts.labelSelector);
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
   }
 
-  private wire(slot: Slot<T>, lw: ListWatch<T>): void {
-    const live = (): boolean => slot.lw === lw || slot.next === lw;
-    const touch = (): void => {
-      if (live()) slot.lastActivity = Date.now();
-    };
-    const emit = (type: EventType) => (obj: T) => {
-      // The cache holds the very object handed to the handlers (every object it stores passes through
-      // an add or update here): slimming it in place keeps the rest out of memory. managedFields are
-      // often the largest part of an object, and nothing here reads them.
-      if (this.opts.transform) slimInPlace(obj, this.opts.transform(obj));
-      else if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
-      if (!live()) return;
-      touch();
-      slot.failures = 0;
-      for (const h of this.handlers) h(type, obj);
-    };
-    lw.on('add', emit('add'));
-    lw.on('update', emit('update'));
-    lw.on('delete', emit('delete'));
-    lw.on('connect', () => {
-      // client-node's ListWatch announces every (re)connect, before its list (if any) and its watch.
-      this.kube.watching(slot.path);
-      touch();
-    });
-    lw.on('error', (err: unknown) => {
-      if (slot.next === lw) slot.nextFailed = true;
-      if (slot.lw !== lw || this.stopped) return;
-      this.scheduleRestart(slot, err);
-    });
-  }
-
-  private async startSlot(slot: Slot<T>): Promise<void> {
-    const lw = slot.lw;
-    try {
-      await lw.start();
-      // start() resolves even when its list failed (the error handler ran and scheduled a restart).
-      if (slot.lw === lw && !slot.restart) {
-        slot.synced = true;
-        slot.lastActivity = Date.now();
+  private async run(r: Reflector<T>, firstListTried: () => void): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (!r.resourceVersion) {
+          try {
+            await this.relist(r);
+          } finally {
+            firstListTried();
+          }
+        }
+        if (this.stopped) return;
+        await this.watchOnce(r);
+        r.lastProgress = Date.now();
+      } catch (err) {
+        if (this.stopped) return;
+        r.lastProgress = Date.now();
+        const closedFor = r.watch?.closedFor;
+        r.watch = undefined;
+        if (closedFor === 'quiet') {
+          this.log.warn({ path: r.path, quietMs: Date.now() - r.lastDelivery }, 'watch quiet for too long, resuming it');
+          continue;
+        }
+        if (closedFor === 'relist') {
+          this.log.info({ path: r.path }, 'periodic relist');
+          r.resourceVersion = '';
+          continue;
+        }
+        if (isGone(err) && r.resourceVersion) {
+          this.log.info({ path: r.path, resourceVersion: r.resourceVersion }, 'resourceVersion expired, listing again');
+          r.resourceVersion = '';
+          continue;
+        }
+        r.healthy = false;
+        const delay = Math.min(this.opts.restartBaseMs * 2 ** r.failures, this.opts.restartMaxMs);
+        r.failures++;
+        this.log.warn({ path: r.path, err: String(err), retryInMs: delay }, 'watch failed, restarting');
+        // Rejects only when stop() aborts the wait; the loop then ends.
+        await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {});
       }
-    } catch (err) {
-      if (slot.lw === lw && !this.stopped) this.scheduleRestart(slot, err);
+      r.watch = undefined;
     }
   }
 
-  private scheduleRestart(slot: Slot<T>, err: unknown): void {
-    if (slot.restart) return;
-    const delay = Math.min(this.opts.restartBaseMs * 2 ** slot.failures, this.opts.restartMaxMs);
-    slot.failures++;
-    this.log.warn({ path: slot.path, err: String(err), retryInMs: delay }, 'watch failed, restarting');
-    slot.restart = setTimeout(() => {
-      slot.restart = undefined;
-      if (this.stopped) return;
-      slot.lastActivity = Date.now();
-      void this.startSlot(slot);
-    }, delay);
-    slot.restart.unref();
+  /** A complete LIST applied to the store: what changed since the store's state is reported. */
+  private async relist(r: Reflector<T>): Promise<void> {
+    const list = await this.kube.listAll<T>(r.path, { labelSelector: this.opts.labelSelector }, PAGE_SIZE);
+    if (this.stopped) return;
+    const changes = r.store.replace(list.items.map((obj) => this.slim(obj)));
+    r.resourceVersion = list.resourceVersion;
+    r.listed = true;
+    r.healthy = true;
+    r.failures = 0;
+    r.lastDelivery = r.lastProgress = Date.now();
+    this.emit(changes);
+  }
+
+  private async watchOnce(r: Reflector<T>): Promise<void> {
+    const watch: NonNullable<Reflector<T>['watch']> = { abort: new AbortController() };
+    r.watch = watch;
+    // The watchdog gives each watch its own full window before it must deliver something.
+    r.lastDelivery = Date.now();
+    const [min, max] = WATCH_TIMEOUT_S;
+    await this.kube.watch<T>(r.path, {
+      query: {
+        resourceVersion: r.resourceVersion,
+        labelSelector: this.opts.labelSelector,
+        allowWatchBookmarks: 'true',
+        timeoutSeconds: String(min + Math.floor(Math.random() * (max - min))),
+      },
+      signal: watch.abort.signal,
+      onOpen: () => {
+        r.healthy = true;
+      },
+      onEvent: (type, obj) => this.deliver(r, type, obj),
+    });
+  }
+
+  private deliver(r: Reflector<T>, type: WatchEventType, obj: T): void {
+    if (this.stopped) return;
+    r.lastDelivery = r.lastProgress = Date.now();
+    r.failures = 0;
+    const resourceVersion = obj.metadata?.resourceVersion;
+    let change: Change<T> | undefined;
+    if (type === 'DELETED') change = r.store.remove(this.slim(obj));
+    else if (type === 'ADDED' || type === 'MODIFIED') change = r.store.upsert(this.slim(obj));
+    if (resourceVersion) r.resourceVersion = resourceVersion;
+    if (change) this.emit([change]);
+  }
+
+  /** Calls every handler for every change; a handler that throws is logged and the others still run. */
+  private emit(changes: ReadonlyArray<Change<T>>): void {
+    for (const { type, obj } of changes) {
+      for (const h of this.handlers) {
+        try {
+          h(type, obj);
+        } catch (err) {
+          this.log.error({ type, namespace: obj.metadata?.namespace, name: obj.metadata?.name, err: err instanceof Error ? err.message : String(err) }, 'event handler failed');
+        }
+      }
+    }
+  }
+
+  /** What the store keeps of an object. managedFields are often its largest part, and nothing reads them. */
+  private slim(obj: T): T {
+    if (this.opts.transform) return this.opts.transform(obj);
+    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+    return obj;
   }
 
   private checkWatchdog(): void {
-    for (const s of this.slots) {
-      if (!s.restart && Date.now() - s.lastActivity > this.opts.watchdogMs) void this.replace(s, 'watch quiet for too long');
-    }
+    for (const r of this.reflectors) if (Date.now() - r.lastDelivery > this.opts.watchdogMs) this.closeWatch(r, 'quiet');
   }
 
-  /** Swaps in a fresh informer once it has listed, reporting objects only the old one held as deleted. */
-  private async replace(slot: Slot<T>, why: string): Promise<void> {
-    if (this.stopped || slot.next) return;
-    this.log.info({ path: slot.path, why }, 'replacing informer with a fresh list');
-    const fresh = this.create(slot.path);
-    slot.next = fresh;
-    slot.nextFailed = false;
-    slot.lastActivity = Date.now();
-    this.wire(slot, fresh);
-    let failure: unknown;
-    try {
-      await fresh.start();
-    } catch (err) {
-      failure = err;
-    }
-    if (failure !== undefined || slot.nextFailed) {
-      slot.next = undefined;
-      await fresh.stop();
-      this.log.warn({ path: slot.path, err: String(failure ?? 'list failed') }, 'fresh list failed, keeping the current informer');
-      return;
-    }
-    if (this.stopped || slot.next !== fresh) return;
-    const old = slot.lw;
-    slot.lw = fresh;
-    slot.next = undefined;
-    slot.synced = true;
-    slot.failures = 0;
-    if (slot.restart) {
-      clearTimeout(slot.restart);
-      slot.restart = undefined;
-    }
-    await old.stop();
-    for (const obj of old.list()) {
-      const m = obj.metadata;
-      if (m?.name && !fresh.get(m.name, m.namespace)) for (const h of this.handlers) h('delete', obj);
-    }
+  /** Ends the open watch early; the loop then resumes it, or lists first for a relist. */
+  private closeWatch(r: Reflector<T>, why: 'quiet' | 'relist'): void {
+    if (!r.watch || r.watch.closedFor) return;
+    r.watch.closedFor = why;
+    r.watch.abort.abort();
   }
 }

@@ -23,6 +23,8 @@ export class KubeError extends Error {
 
 export const isNotFound = (e: unknown): boolean => e instanceof KubeError && e.status === 404;
 export const isConflict = (e: unknown): boolean => e instanceof KubeError && e.status === 409;
+/** The resourceVersion asked for is older than the server still keeps (a watch or a continue token). */
+export const isGone = (e: unknown): boolean => e instanceof KubeError && e.status === 410;
 
 export interface RequestOptions {
   body?: unknown;
@@ -42,6 +44,29 @@ export function pathResource(path: string): string {
   let rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
   if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
   return rest.length >= 3 ? `${rest[0]}/${rest[2]}` : (rest[0] ?? '');
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+
+export interface WatchOptions<T> {
+  query: Record<string, string | undefined>;
+  signal: AbortSignal;
+  onOpen: () => void;
+  onEvent: (type: WatchEventType, obj: T) => void;
+}
+
+/** An API error from its HTTP status and body (a Status object, or any text). */
+function statusError(what: string, status: number, text: string): KubeError {
+  let reason = 'Unknown';
+  let message = text;
+  try {
+    const parsed = JSON.parse(text) as { reason?: string; message?: string };
+    reason = parsed.reason ?? reason;
+    message = parsed.message ?? message;
+  } catch {
+    // not a Status object; keep the raw text
+  }
+  return new KubeError(status, reason, `${what}: ${status} ${message}`);
 }
 
 export class Kube {
@@ -86,19 +111,65 @@ export class Kube {
     ctx.setSignal(AbortSignal.timeout(opts.timeoutMs ?? 30_000));
     const res = await this.http.send(ctx).toPromise();
     const text = await res.body.text();
-    if (res.httpStatusCode >= 400) {
-      let reason = 'Unknown';
-      let message = text;
-      try {
-        const status = JSON.parse(text) as { reason?: string; message?: string };
-        reason = status.reason ?? reason;
-        message = status.message ?? message;
-      } catch {
-        // not a Status object; keep the raw text
-      }
-      throw new KubeError(res.httpStatusCode, reason, `${method} ${path}: ${res.httpStatusCode} ${message}`);
-    }
+    if (res.httpStatusCode >= 400) throw statusError(`${method} ${path}`, res.httpStatusCode, text);
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /**
+   * Every page of a LIST (`limit`/`continue`), so the API server never has to build one response
+   * holding the whole collection. The pages form one consistent snapshot, at the resourceVersion of
+   * the last page. An expired continue token fails the whole list (410): the caller lists again.
+   */
+  async listAll<T>(path: string, query: Record<string, string | undefined>, pageSize: number): Promise<{ items: T[]; resourceVersion: string }> {
+    const items: T[] = [];
+    let next: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.request<ListResult<T>>('GET', path, { query: { ...query, limit: pageSize, continue: next } });
+      items.push(...page.items);
+      resourceVersion = page.metadata?.resourceVersion ?? '';
+      next = page.metadata?.continue || undefined;
+    } while (next);
+    return { items, resourceVersion };
+  }
+
+  /**
+   * One watch request: resolves when the server ends the stream (its timeoutSeconds), rejects on
+   * any other end (an HTTP error, an ERROR event such as 410 Gone, a cut connection, `signal`).
+   * onOpen runs once the server accepted the watch, onEvent for each event in order.
+   */
+  async watch<T>(path: string, opts: WatchOptions<T>): Promise<void> {
+    this.observe('WATCH', pathResource(path));
+    const url = new URL(this.server + path);
+    url.searchParams.set('watch', 'true');
+    for (const [k, v] of Object.entries(opts.query)) if (v !== undefined) url.searchParams.set(k, v);
+    const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+    await this.config.applySecurityAuthentication(ctx);
+    this.pooled(ctx);
+    ctx.setHeaderParam('Accept', 'application/json');
+    ctx.setSignal(opts.signal);
+    const res = await this.http.send(ctx).toPromise();
+    if (res.httpStatusCode >= 400) throw statusError(`WATCH ${path}`, res.httpStatusCode, await res.body.text());
+    opts.onOpen();
+    const body = res.body.stream();
+    if (!body) return;
+    const decoder = new TextDecoder();
+    let pending = '';
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+      pending += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, end).trim();
+        pending = pending.slice(end + 1);
+        if (!line) continue;
+        const event = JSON.parse(line) as { type: WatchEventType | 'ERROR'; object: unknown };
+        if (event.type === 'ERROR') {
+          const status = event.object as { code?: number };
+          throw statusError(`WATCH ${path}`, status.code ?? 500, JSON.stringify(status));
+        }
+        opts.onEvent(event.type, event.object as T);
+      }
+    }
   }
 
   /**
@@ -120,11 +191,6 @@ export class Kube {
     }
     ctx.setDispatcher(this.pool.dispatcher);
     void fresh.close().catch(() => {});
-  }
-
-  /** A watch (made by client-node's informer, not through request) is opened on path. */
-  watching(path: string): void {
-    this.observe('WATCH', pathResource(path));
   }
 
   /** Server-side apply: the object as this manager wants it; fields of other managers are kept. */
