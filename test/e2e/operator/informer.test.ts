@@ -2,79 +2,64 @@
 // way networks do: streams cut, connections refused, a connection that silently stops carrying data.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Writable } from 'node:stream';
-import { KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
-import { ResilientInformer } from '../../../operator/src/runtime/informer.ts';
+import { sleep, startCluster, waitFor, type Cluster } from '../../harness/index.ts';
+import { ResilientInformer, type EventType, type InformerOptions } from '../../../operator/src/runtime/informer.ts';
 import { Kube } from '../../../operator/src/runtime/kube.ts';
+import { FaultyProxy, throughProxy } from './faulty-proxy.ts';
 
-/** TLS passes through untouched; only the transport misbehaves. */
-class FaultyProxy {
-  mode: 'pass' | 'refuse' = 'pass';
-  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
-  private readonly server: net.Server;
-  port = 0;
+/** An informer on ConfigMaps with one label, and what its handlers saw. */
+interface Watched {
+  informer: ResilientInformer<V1ConfigMap>;
+  /** Every event, in order: "type name resourceVersion". */
+  events: string[];
+  /** Last event type by name. */
+  seen: Map<string, string>;
+  /** Events during which informer.get() did not return the object reported (or returned one for a delete). */
+  inconsistent: string[];
+  logLines: string[];
+}
 
-  constructor(target: { host: string; port: number }) {
-    this.server = net.createServer((client) => {
-      if (this.mode === 'refuse') return void client.destroy();
-      const upstream = net.connect(target.port, target.host);
-      const pair = { client, upstream };
-      this.pairs.add(pair);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.pairs.delete(pair);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-    });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  get connections(): number {
-    return this.pairs.size;
-  }
-
-  /** Cuts every open connection (a closed stream, as a load balancer or restart does). */
-  cutAll(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream.destroy();
+function watchConfigMaps(
+  kc: KubeConfig,
+  ns: string,
+  label: string,
+  opts: Partial<InformerOptions<V1ConfigMap>> = {},
+  firstHandler?: (type: EventType, cm: V1ConfigMap) => void,
+): Watched {
+  const logLines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => { logLines.push(chunk.toString()); cb(); } });
+  const informer = new ResilientInformer<V1ConfigMap>(new Kube(kc), pino({ level: 'debug' }, sink), {
+    resource: { group: '', version: 'v1', plural: 'configmaps' },
+    namespaces: [ns],
+    labelSelector: `e2e=${label}`,
+    restartBaseMs: 200,
+    restartMaxMs: 1000,
+    ...opts,
+  });
+  const w: Watched = { informer, events: [], seen: new Map(), inconsistent: [], logLines };
+  if (firstHandler) informer.on(firstHandler);
+  informer.on((type, cm) => {
+    const name = cm.metadata?.name ?? '';
+    w.events.push(`${type} ${name} ${cm.metadata?.resourceVersion}`);
+    w.seen.set(name, type);
+    const held = informer.get(name, ns);
+    if (type === 'delete' ? held !== undefined : held !== cm) {
+      w.inconsistent.push(`${type} ${name}@${cm.metadata?.resourceVersion} while the cache held ${held ? `@${held.metadata?.resourceVersion}` : 'nothing'}`);
     }
-  }
-
-  /** Open connections stay open but carry nothing more in either direction. */
-  stallAll(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.cutAll();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
+  });
+  return w;
 }
 
 describe('informers survive what the network and the API server do', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let ns: string;
   let proxy: FaultyProxy;
-  let informer: ResilientInformer<V1ConfigMap>;
-  const logLines: string[] = [];
-  const seen = new Map<string, string>();
+  let viaProxy: KubeConfig;
+  let main: Watched;
+  const started: Array<ResilientInformer<V1ConfigMap>> = [];
 
   before(async () => {
     cluster = await startCluster();
@@ -83,79 +68,159 @@ describe('informers survive what the network and the API server do', { timeout: 
     const server = new URL(direct.getCurrentCluster()!.server);
     proxy = new FaultyProxy({ host: server.hostname, port: Number(server.port || 443) });
     await proxy.listen();
-    const viaProxy = new KubeConfig();
-    const current = direct.getCurrentCluster()!;
-    const isIp = net.isIP(server.hostname) !== 0;
-    viaProxy.loadFromOptions({
-      clusters: [{ ...current, server: `https://127.0.0.1:${proxy.port}`, ...(isIp ? {} : { tlsServerName: server.hostname }) }],
-      users: direct.users,
-      contexts: direct.contexts,
-      currentContext: direct.currentContext,
+    viaProxy = throughProxy(direct, proxy);
+    // Far below the library's 30 s idle timeout, so a repaired stall proves the watchdog did it.
+    // The first handler throws for some objects: it must not keep the recorder after it from running.
+    main = watchConfigMaps(viaProxy, ns, 'informer', { watchdogMs: 3000 }, (_type, cm) => {
+      if (cm.metadata?.name?.startsWith('boom')) throw new Error(`handler bug on ${cm.metadata.name}`);
     });
-    const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => { logLines.push(chunk.toString()); cb(); } });
-    informer = new ResilientInformer<V1ConfigMap>(new Kube(viaProxy), pino({ level: 'debug' }, sink), {
-      resource: { group: '', version: 'v1', plural: 'configmaps' },
-      namespaces: [ns],
-      labelSelector: 'e2e=informer',
-      // Far below the library's 30 s idle timeout, so a repaired stall proves the watchdog did it.
-      watchdogMs: 3000,
-      restartBaseMs: 200,
-      restartMaxMs: 1000,
-    });
-    informer.on((type, cm) => seen.set(cm.metadata?.name ?? '', type));
-    await informer.start();
-    assert.equal(informer.synced, true);
+    await start(main);
   });
 
   after(async () => {
-    await informer?.stop();
+    for (const informer of started) await informer.stop();
     await proxy?.close();
     if (ns) await cluster.deleteNamespace(ns).catch(() => {});
     await cluster?.close();
   });
 
-  const create = async (name: string) => {
-    const r = await cluster.kubectl(['create', 'configmap', name, '-n', ns, '--from-literal=k=v']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((await cluster.kubectl(['label', 'configmap', name, '-n', ns, 'e2e=informer'])).code, 0);
+  const start = async (w: Watched) => {
+    started.push(w.informer);
+    await w.informer.start();
+    assert.equal(w.informer.synced, true);
   };
-  const sees = (name: string, type: string, what: string) =>
-    waitFor(() => seen.get(name) === type, 60_000, what).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${logLines.slice(-20).join('')}`);
+  const create = async (name: string, label = 'informer', data: Record<string, string> = { k: 'v' }) => {
+    const r = await cluster.kubectl(['create', 'configmap', name, '-n', ns, ...Object.entries(data).map(([k, v]) => `--from-literal=${k}=${v}`)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await cluster.kubectl(['label', 'configmap', name, '-n', ns, `e2e=${label}`])).code, 0);
+  };
+  const sees = (w: Watched, name: string, type: string, what: string) =>
+    waitFor(() => w.seen.get(name) === type, 60_000, what).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${w.logLines.slice(-20).join('')}`);
     });
+  const consistent = (w: Watched) => assert.deepEqual(w.inconsistent, [], 'inside a handler, the cache holds the object reported');
 
   test('a change arrives through the watch', async () => {
     await create('first');
-    await sees('first', 'add', 'the first ConfigMap');
-    assert.ok(informer.get('first', ns));
+    await sees(main, 'first', 'add', 'the first ConfigMap');
+    assert.ok(main.informer.get('first', ns));
+    consistent(main);
   });
 
   test('a cut stream is re-established and nothing is missed', async () => {
     proxy.cutAll();
     await create('after-cut');
-    await sees('after-cut', 'add', 'a ConfigMap created after the cut');
+    await sees(main, 'after-cut', 'add', 'a ConfigMap created after the cut');
+    consistent(main);
   });
 
-  test('refused connections make the watch fail; it restarts with backoff and catches up, deletions included', async () => {
-    const mark = logLines.length;
+  test('refused connections make the watch fail and synced false; it restarts with backoff and catches up, deletions included', async () => {
+    const mark = main.logLines.length;
     proxy.mode = 'refuse';
     proxy.cutAll();
     await cluster.kubectl(['delete', 'configmap', 'first', '-n', ns]);
     await create('while-refused');
-    await waitFor(() => logLines.slice(mark).some((l) => l.includes('watch failed, restarting')), 60_000, 'the informer to notice the failure');
+    await waitFor(() => main.logLines.slice(mark).some((l) => l.includes('watch failed, restarting')), 60_000, 'the informer to notice the failure');
+    assert.equal(main.informer.synced, false, 'a failing informer is not synced');
     proxy.mode = 'pass';
-    await sees('while-refused', 'add', 'the ConfigMap created while refused');
-    await sees('first', 'delete', 'the deletion that happened while refused');
-    assert.equal(informer.get('first', ns), undefined);
+    await sees(main, 'while-refused', 'add', 'the ConfigMap created while refused');
+    await sees(main, 'first', 'delete', 'the deletion that happened while refused');
+    assert.equal(main.informer.get('first', ns), undefined);
+    await waitFor(() => main.informer.synced, 30_000, 'synced again once the watch is back');
+    consistent(main);
   });
 
-  test('a silently stalled watch is replaced by the watchdog with a fresh list', async () => {
+  test('a silently stalled watch is replaced by the watchdog, and its handlers see the cache they are told about', async () => {
     await waitFor(() => proxy.connections > 0, 10_000, 'an open watch connection');
-    const mark = logLines.length;
+    const mark = main.logLines.length;
     proxy.stallAll();
     await create('after-stall');
-    await sees('after-stall', 'add', 'a ConfigMap created behind the stall');
-    assert.ok(logLines.slice(mark).some((l) => l.includes('watch quiet for too long')), 'the watchdog replaced the informer');
-    assert.equal(informer.synced, true);
+    await sees(main, 'after-stall', 'add', 'a ConfigMap created behind the stall');
+    assert.ok(main.logLines.slice(mark).some((l) => l.includes('watch quiet for too long')), 'the watchdog replaced the watch');
+    assert.equal(main.informer.synced, true);
+    consistent(main);
+  });
+
+  test('a handler that throws is logged, the other handlers still run and the watch goes on', async () => {
+    await create('boom-1');
+    await sees(main, 'boom-1', 'add', 'the event whose handler throws, seen by the next handler');
+    assert.ok(main.logLines.some((l) => l.includes('event handler failed') && l.includes('boom-1')), 'the failure is logged');
+    await cluster.kubectl(['label', 'configmap', 'boom-1', '-n', ns, 'more=1']);
+    await sees(main, 'boom-1', 'update', 'a later change of the same object');
+    await create('after-boom');
+    await sees(main, 'after-boom', 'add', 'a later object');
+    consistent(main);
+  });
+
+  test('a periodic relist reports only what changed and never deletes a live object, while objects keep coming', async () => {
+    const w = watchConfigMaps(viaProxy, ns, 'relist', { relistMs: 1000 });
+    for (const name of ['r-1', 'r-2', 'r-3']) await create(name, 'relist');
+    await start(w);
+    // Creations land before, during and after several relists.
+    const names: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      names.push(`r-new-${i}`);
+      await create(`r-new-${i}`, 'relist');
+    }
+    await waitFor(() => names.every((n) => w.seen.get(n) === 'add'), 60_000, 'every new ConfigMap');
+    await sleep(2500);
+    assert.ok(w.logLines.filter((l) => l.includes('relist')).length >= 2, 'several relists ran');
+    const byName = new Map<string, string[]>();
+    for (const e of w.events) {
+      const [type, name] = e.split(' ') as [string, string];
+      byName.set(name, [...(byName.get(name) ?? []), type]);
+    }
+    const repeated = [...byName].filter(([, types]) => types.join() !== 'add').map(([name, types]) => `${name}: ${types.join(', ')}`);
+    assert.deepEqual(repeated, [], 'each ConfigMap, never changed, is reported once, as added');
+    consistent(w);
+    await w.informer.stop();
+  });
+
+  test('a scale made while the watch lags is reconciled from the cache by the relist that reports it', async () => {
+    // The issue's sequence: the watch lags, the object changes (replicas 3 -> 4), a relist reports
+    // it; the reconcile it queues reads the cache, as the operator's reconcile reads its caches.
+    const w = watchConfigMaps(viaProxy, ns, 'scale', { relistMs: 1500, watchdogMs: 60_000 });
+    await create('scaled', 'scale', { replicas: '3' });
+    await start(w);
+    const reconciles: Array<{ reported: string | undefined; read: string | undefined }> = [];
+    w.informer.on((_type, cm) => {
+      const reported = cm.data?.['replicas'];
+      // Queued, as a work queue runs a reconcile after the handler returns.
+      setImmediate(() => reconciles.push({ reported, read: w.informer.get('scaled', ns)?.data?.['replicas'] }));
+    });
+    await waitFor(() => proxy.connections > 0, 10_000, 'an open watch connection');
+    proxy.stallAll();
+    const patch = await cluster.kubectl(['patch', 'configmap', 'scaled', '-n', ns, '--type=merge', '-p', '{"data":{"replicas":"4"}}']);
+    assert.equal(patch.code, 0, patch.stderr);
+    await waitFor(() => reconciles.some((r) => r.reported === '4'), 30_000, 'the relist to report replicas=4');
+    await sleep(200);
+    assert.deepEqual(reconciles.filter((r) => r.reported === '4').map((r) => r.read), reconciles.filter((r) => r.reported === '4').map(() => '4'), 'every reconcile queued by the report of 4 read 4');
+    assert.equal(w.informer.get('scaled', ns)?.data?.['replicas'], '4');
+    consistent(w);
+    await w.informer.stop();
+  });
+
+  test('stop() ends every request, during a relist too, and no watch opens after it', async () => {
+    const own = new FaultyProxy({ host: '127.0.0.1', port: proxy.port });
+    await own.listen();
+    try {
+      const w = watchConfigMaps(throughProxy(viaProxy, own), ns, 'stop', { relistMs: 300 });
+      await start(w);
+      // Every new connection takes a while, so a relist is in flight most of the time.
+      own.connectDelayMs = 1500;
+      await sleep(2000);
+      await w.informer.stop();
+      const bytes = own.bytesFromServer;
+      const events = w.events.length;
+      const accepted = own.accepted;
+      await create('after-stop', 'stop');
+      // Shorter than an idle keep-alive connection lives (its close would carry bytes too).
+      await sleep(2000);
+      assert.equal(own.accepted, accepted, 'no connection opened after stop()');
+      assert.equal(own.bytesFromServer, bytes, 'nothing arrived after stop()');
+      assert.equal(w.events.length, events, 'no handler ran after stop()');
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -1,0 +1,99 @@
+// A TCP proxy in front of the API server that misbehaves the way networks do: streams cut,
+// connections refused or slow to open, connections that silently stop carrying data.
+import net from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/** TLS passes through untouched; only the transport misbehaves. */
+export class FaultyProxy {
+  mode: 'pass' | 'refuse' = 'pass';
+  /** New connections wait this long before they are connected through (a slow network path). */
+  connectDelayMs = 0;
+  /** Bytes the API server sent back through the proxy. */
+  bytesFromServer = 0;
+  /** Connections accepted so far. */
+  accepted = 0;
+  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private readonly server: net.Server;
+  port = 0;
+
+  constructor(target: { host: string; port: number }) {
+    this.server = net.createServer((client) => {
+      this.accepted++;
+      if (this.mode === 'refuse') return void client.destroy();
+      client.pause();
+      const connect = () => {
+        if (client.destroyed) return;
+        const upstream = net.connect(target.port, target.host);
+        const pair = { client, upstream };
+        this.pairs.add(pair);
+        upstream.on('data', (chunk: Buffer) => (this.bytesFromServer += chunk.length));
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+        const end = () => {
+          client.destroy();
+          upstream.destroy();
+          this.pairs.delete(pair);
+        };
+        client.on('error', end).on('close', end);
+        upstream.on('error', end).on('close', end);
+      };
+      if (this.connectDelayMs > 0) setTimeout(connect, this.connectDelayMs);
+      else connect();
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  get connections(): number {
+    return this.pairs.size;
+  }
+
+  /** Cuts every open connection (a closed stream, as a load balancer or restart does). */
+  cutAll(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+
+  /**
+   * Open connections stay open but carry nothing more in either direction, as behind a middlebox
+   * that lost their state; the next request sent on one (an idle keep-alive connection) gets it
+   * reset, as such a middlebox answers a packet it no longer knows.
+   */
+  stallAll(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      upstream.pause();
+      client.on('data', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+      client.resume();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.cutAll();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** A KubeConfig that reaches the cluster's API server through a proxy on this machine. */
+export function throughProxy(direct: KubeConfig, proxy: FaultyProxy): KubeConfig {
+  const current = direct.getCurrentCluster()!;
+  const server = new URL(current.server);
+  const viaProxy = new KubeConfig();
+  viaProxy.loadFromOptions({
+    clusters: [{ ...current, server: `https://127.0.0.1:${proxy.port}`, ...(net.isIP(server.hostname) !== 0 ? {} : { tlsServerName: server.hostname }) }],
+    users: direct.users,
+    contexts: direct.contexts,
+    currentContext: direct.currentContext,
+  });
+  return viaProxy;
+}
