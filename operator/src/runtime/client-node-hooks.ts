@@ -1,15 +1,15 @@
 import { registerHooks } from 'node:module';
 
-// client-node's KubeConfig and informer modules import its generated code only for what the operator
-// never calls (KubeConfig.makeApiClient builds generated API clients; the informer serializes its label
-// selector, a plain string, through the generated model serializer). Loading it costs about 40 MiB of
-// resident memory (about 25 MiB of generated JavaScript source alone, kept by V8), a third of the
-// operator's footprint. These hooks hand those two imports small stand-ins instead.
+// client-node's KubeConfig module imports its generated code only for what the operator never calls
+// (KubeConfig.makeApiClient builds generated API clients). Loading it costs about 40 MiB of resident
+// memory (about 25 MiB of generated JavaScript source alone, kept by V8), a third of the operator's
+// footprint. This hook hands that import a small stand-in instead. (The operator's informer lists and
+// watches through kube.ts, so client-node's informer modules are not loaded at all.)
 //
-// Only these two edges are replaced, and only for @kubernetes/client-node 2.0.1's layout
-// (package.json pins it): after an upgrade that moves them the hooks match nothing and the full code
-// loads again; a stand-in that lacks a name an importer needs fails the start with a link error
-// (test/unit/operator/runtime/client-node-hooks.test.ts loads the operator's runtime through them).
+// Only this edge is replaced, and only for @kubernetes/client-node 2.0.1's layout (package.json pins
+// it): after an upgrade that moves it the hook matches nothing and the full code loads again; a
+// stand-in that lacks a name an importer needs fails the start with a link error
+// (test/unit/operator/runtime/client-node-hooks.test.ts loads the operator's runtime through it).
 
 const DIST = '/node_modules/@kubernetes/client-node/dist/';
 
@@ -21,8 +21,6 @@ const STAND_INS: ReadonlyArray<[string, string, string]> = [
     "export function createConfiguration() { throw new Error('the generated API clients of @kubernetes/client-node are not loaded in the operator'); }\n" +
       'export class ServerConfiguration {}\n',
   ],
-  // The real serializer returns a string unchanged for the type 'string', the only type cache.js asks for.
-  ['cache.js', 'serializer.js', 'export const ObjectSerializer = { serialize: (data) => data };\n'],
 ];
 
 /** The stand-in for an import, if it is one of the replaced edges. */
