@@ -117,12 +117,15 @@ describe('informers survive what the network and the API server do', { timeout: 
   test('refused connections make the watch fail and synced false; it restarts with backoff and catches up, deletions included', async () => {
     const mark = main.logLines.length;
     proxy.mode = 'refuse';
-    proxy.cutAll();
-    await cluster.kubectl(['delete', 'configmap', 'first', '-n', ns]);
-    await create('while-refused');
-    await waitFor(() => main.logLines.slice(mark).some((l) => l.includes('watch failed, restarting')), 60_000, 'the informer to notice the failure');
-    assert.equal(main.informer.synced, false, 'a failing informer is not synced');
-    proxy.mode = 'pass';
+    try {
+      proxy.cutAll();
+      await cluster.kubectl(['delete', 'configmap', 'first', '-n', ns]);
+      await create('while-refused');
+      await waitFor(() => main.logLines.slice(mark).some((l) => l.includes('watch failed, restarting')), 60_000, 'the informer to notice the failure');
+      assert.equal(main.informer.synced, false, 'a failing informer is not synced');
+    } finally {
+      proxy.mode = 'pass';
+    }
     await sees(main, 'while-refused', 'add', 'the ConfigMap created while refused');
     await sees(main, 'first', 'delete', 'the deletion that happened while refused');
     assert.equal(main.informer.get('first', ns), undefined);
