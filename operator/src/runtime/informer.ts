@@ -8,8 +8,6 @@ export type { EventType } from './store.ts';
 
 /** Objects per LIST page (client-go's pager uses the same). */
 const PAGE_SIZE = 500;
-/** The server ends each watch after a random 5 to 10 minutes (as client-go asks), spreading reconnects. */
-const WATCH_TIMEOUT_S = [300, 600] as const;
 
 /** One list+watch (one namespace, or all) and the store it keeps. */
 interface Reflector<T extends KubernetesObject> {
@@ -37,7 +35,10 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
   /** Namespaces to watch; [] watches all. */
   namespaces: readonly string[];
   labelSelector?: string;
-  /** A watch that delivers no event (bookmarks included) for this long is stalled: it is closed and resumed. */
+  /**
+   * A watch that delivers nothing for this long (no event, no bookmark, not even the server's end of
+   * the watch, which comes before this limit) is stalled: it is closed and resumed.
+   */
   watchdogMs?: number;
   /**
    * A full (paged) LIST into the same store this often, as a safety net against an event the API
@@ -62,10 +63,10 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
  * the handlers run, so `get()` inside a handler returns the object reported.
  *
  * What the API server and the network do to it:
- * - a watch ended by the server (its timeout) is resumed at once;
+ * - a watch ended by the server (it asks for an end before the watchdog's limit) is resumed at once;
  * - a cut stream, a refused connection or an HTTP error: resumed with exponential backoff, and
  *   `synced` is false until a request succeeds again;
- * - a silent stall (no event, bookmarks included, for watchdogMs): the watch is closed and resumed;
+ * - a silent stall (nothing delivered for watchdogMs): the watch is closed and resumed;
  * - every relistMs (rare) a paged LIST into the same store, as a safety net;
  * - a handler that throws is logged and the watch goes on.
  */
@@ -219,13 +220,17 @@ export class ResilientInformer<T extends KubernetesObject> {
     r.watch = watch;
     // The watchdog gives each watch its own full window before it must deliver something.
     r.lastDelivery = Date.now();
-    const [min, max] = WATCH_TIMEOUT_S;
+    // The server ends each watch after a random half to three quarters of the watchdog's limit, so a
+    // quiet watch ends cleanly before the watchdog would take it for stalled: the API server sends a
+    // quiet watch its first bookmark only after about two minutes (measured on kube-apiserver 1.36),
+    // the watchdog's default limit. The randomness spreads the informers' reconnects.
+    const timeoutS = Math.max(1, Math.round((this.opts.watchdogMs / 1000) * (0.5 + Math.random() / 4)));
     await this.kube.watch<T>(r.path, {
       query: {
         resourceVersion: r.resourceVersion,
         labelSelector: this.opts.labelSelector,
         allowWatchBookmarks: 'true',
-        timeoutSeconds: String(min + Math.floor(Math.random() * (max - min))),
+        timeoutSeconds: String(timeoutS),
       },
       signal: watch.abort.signal,
       onOpen: () => {

@@ -69,7 +69,7 @@ describe('informers survive what the network and the API server do', { timeout: 
     proxy = new FaultyProxy({ host: server.hostname, port: Number(server.port || 443) });
     await proxy.listen();
     viaProxy = throughProxy(direct, proxy);
-    // Far below the library's 30 s idle timeout, so a repaired stall proves the watchdog did it.
+    // A short watchdog, so a stall is repaired within the test's patience.
     // The first handler throws for some objects: it must not keep the recorder after it from running.
     main = watchConfigMaps(viaProxy, ns, 'informer', { watchdogMs: 3000 }, (_type, cm) => {
       if (cm.metadata?.name?.startsWith('boom')) throw new Error(`handler bug on ${cm.metadata.name}`);
