@@ -97,3 +97,13 @@ test('a waiting scale-down and a forced one are recorded in the status', () => {
   assert.deepEqual(s.forcedScaleDown, { replicas: 2, generation: 7 });
   assert.equal(computeStatus(input()).scaleDownBlockedSince, undefined);
 });
+
+test('the status that publishes a new generation keeps Ready as it was; the one after the pushes decides', () => {
+  const first = computeStatus(input());
+  const fc = { ...fileCluster({ replicas: 3 }), status: first };
+  const publishing = computeStatus(input({ fc, now: t1, peerGeneration: 5, acknowledged: new Set(), publishing: true }));
+  assert.deepEqual(cond(publishing, 'Ready'), cond(first, 'Ready'));
+  const after = computeStatus(input({ fc, now: t1, peerGeneration: 5, acknowledged: new Set(['fc-0', 'fc-1']) }));
+  assert.deepEqual([cond(after, 'Ready')?.status, cond(after, 'Ready')?.reason], ['False', 'PeersNotSynced']);
+  assert.match(cond(after, 'Ready')?.message ?? '', /fc-2 does not hold peer list generation 5/);
+});

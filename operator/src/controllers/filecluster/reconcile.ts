@@ -273,7 +273,7 @@ export class FileClusterReconciler {
     }
     mem.lastProgress = plan.progress.reason;
 
-    const baseStatus = (push: PushSummary): FileClusterStatus =>
+    const baseStatus = (push: PushSummary, publishing = false): FileClusterStatus =>
       computeStatus({
         fc,
         spec,
@@ -287,6 +287,7 @@ export class FileClusterReconciler {
         ...(plan.scaleDownBlockedSince ? { scaleDownBlockedSince: plan.scaleDownBlockedSince } : {}),
         ...(plan.forcedScaleDown ? { forcedScaleDown: plan.forcedScaleDown } : {}),
         ...(degraded ? { degraded } : {}),
+        publishing,
         now: new Date(),
       });
     const acknowledged = (): number => acknowledgedPods().size;
@@ -295,7 +296,7 @@ export class FileClusterReconciler {
 
     if (next.changed) {
       timing.status = Date.now();
-      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }));
+      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }, true));
       timing.pushed = Date.now();
     }
 

@@ -25,6 +25,11 @@ export interface StatusInput {
   progress: Plan['progress'];
   scaleDownBlockedSince?: string;
   forcedScaleDown?: { replicas: number; generation: number };
+  /**
+   * The status written with a new generation before it is pushed: Ready keeps what it said, since the
+   * pods cannot hold the new list yet (the status after the pushes decides).
+   */
+  publishing?: boolean;
   /** Set when the spec cannot work as given (missing Secret, rejected apply...). */
   degraded?: { reason: string; message: string };
   now: Date;
@@ -81,8 +86,10 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
   // show in Progressing, so a serving cluster in motion does not look broken to health checks.
   const serving = live.filter((m) => m.serving && m.ordinal < spec.replicas && isServing(m));
   const behind = serving.filter((m) => !input.acknowledged.has(m.name)).map((m) => m.name);
+  const previousReady = old.find((c) => c.type === 'Ready');
   let readyCond: Condition;
-  if (degraded) readyCond = condition(old, 'Ready', 'False', degraded.reason, degraded.message, gen, now);
+  if (input.publishing && previousReady && !degraded) readyCond = previousReady;
+  else if (degraded) readyCond = condition(old, 'Ready', 'False', degraded.reason, degraded.message, gen, now);
   else if (serving.length === 0) readyCond = condition(old, 'Ready', 'False', 'NoPodServing', `no pod serves yet (${ready}/${spec.replicas} Ready)`, gen, now);
   else if (behind.length > 0) readyCond = condition(old, 'Ready', 'False', 'PeersNotSynced', `${behind.join(', ')} ${behind.length === 1 ? 'does' : 'do'} not hold peer list generation ${input.peerGeneration} yet`, gen, now);
   else readyCond = condition(old, 'Ready', 'True', 'ClusterReady', `${serving.length}/${spec.replicas} pods serving and in sync`, gen, now);
