@@ -170,9 +170,12 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
       assert.match(condition(waiting, 'Progressing')!.message, /scale-down from 3 to 2 waits \(for \d+s\): no Ready pod remains/);
       assert.ok((waiting as { scaleDownBlockedSince?: string }).scaleDownBlockedSince, 'status.scaleDownBlockedSince');
       assert.equal(await stsReplicas(), 3, 'the StatefulSet keeps the leaving pod');
-      const metrics = await (await fetch(`${await operators.endpoint()}/metrics`)).text();
-      const blocked = new RegExp(`^filecluster_operator_scale_down_blocked_seconds\\{namespace="${ns}",name="${NAME}"\\} (\\S+)$`, 'm').exec(metrics);
-      assert.ok(blocked && Number(blocked[1]) > 0, 'the blocked time is exported');
+      const base = await operators.endpoint();
+      await waitFor(async () => {
+        const metrics = await (await fetch(`${base}/metrics`)).text();
+        const blocked = new RegExp(`^filecluster_operator_scale_down_blocked_seconds\\{namespace="${ns}",name="${NAME}"\\} (\\S+)$`, 'm').exec(metrics);
+        return blocked !== null && Number(blocked[1]) > 0;
+      }, 30_000, 'the blocked time to be exported');
     } finally {
       freeze(remaining, false);
     }
