@@ -11,6 +11,7 @@ import { fileReads, plainFileTarget } from './http/reads.ts';
 import { fileWrites } from './http/writes.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
+import { WriteFence } from './store/fence.ts';
 import type { ObjectFiles } from './store/object-files.ts';
 import { Store } from './store/store.ts';
 import { HybridClock } from './store/version.ts';
@@ -45,7 +46,8 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   });
   // A list pushed earlier (higher generation) survives restarts; the static list only seeds a fresh node.
   if (store.peerList().generation === 0 && !samePeers(store.peerList(), config.staticPeers)) await store.setPeers(config.staticPeers);
-  logger.info({ files: store.state.liveFiles, tombstones: store.state.tombstones, generation: store.peerList().generation }, 'store loaded');
+  const fence = await WriteFence.open(config.dataDir);
+  logger.info({ leaving: fence.leaving, files: store.state.liveFiles, tombstones: store.state.tombstones, generation: store.peerList().generation }, 'store loaded');
 
   const replicator = new Replicator({
     store,
@@ -79,12 +81,12 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   });
   app.use(errorMiddleware(logger));
   const serveRead = fileReads({ store, replicator, config, logger, requests: metrics.requests, koa: app });
-  const serveWrite = fileWrites({ store, replicator, config, logger, requests: metrics.requests });
+  const serveWrite = fileWrites({ store, replicator, fence, config, logger, requests: metrics.requests });
   // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [
     filesRouter({ store, serveRead, serveWrite }),
     healthRouter({ store, replicator }),
-    internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token }),
+    internalRouter({ store, replicator, fence, metrics, nodeId: config.nodeId, token: config.token }),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -10,6 +10,7 @@ export interface OperatorMetrics {
   peerPushTotal: Counter<'result'>;
   peerPushDuration: Histogram;
   leader: Gauge;
+  scaleDownBlockedSeconds: Gauge<'namespace' | 'name'>;
   apiRequests: Counter<'verb' | 'resource'>;
 }
 
@@ -53,6 +54,12 @@ export function createMetrics(): OperatorMetrics {
       name: 'filecluster_operator_api_requests_total',
       help: 'Requests to the Kubernetes API by verb (WATCH for a watch opened) and resource.',
       labelNames: ['verb', 'resource'],
+      registers: [registry],
+    }),
+    scaleDownBlockedSeconds: new Gauge({
+      name: 'filecluster_operator_scale_down_blocked_seconds',
+      help: 'How long a FileCluster\'s scale-down has waited for its leaving pods to hand their writes over (0 when none waits).',
+      labelNames: ['namespace', 'name'],
       registers: [registry],
     }),
     leader: new Gauge({

@@ -26,6 +26,7 @@ export function sendError(ctx: Context, e: HttpError): void {
   ctx.status = e.status;
   ctx.type = 'application/json';
   ctx.body = errorAnswer(e);
+  for (let i = 0; i + 1 < e.headers.length; i += 2) ctx.set(e.headers[i]!, e.headers[i + 1]!);
   if (unreadBody(ctx.req)) ctx.set('Connection', 'close');
 }
 
@@ -47,7 +48,7 @@ export function sendRawError(logger: Logger, req: IncomingMessage, res: ServerRe
     return e.status;
   }
   const body = errorAnswer(e);
-  const out = [...headers, 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(body.length)];
+  const out = [...headers, ...e.headers, 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(body.length)];
   if (unreadBody(req)) out.push('Connection', 'close');
   res.writeHead(e.status, out).end(body);
   return e.status;

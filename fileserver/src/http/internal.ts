@@ -9,6 +9,7 @@ import { applyChangeStream, encodeChanges, type OutgoingChange } from '../replic
 import { closeAll, outgoingChange } from '../replication/outgoing.ts';
 import { parsePeerList } from '../replication/peers.ts';
 import type { Replicator } from '../replication/replicator.ts';
+import type { WriteFence } from '../store/fence.ts';
 import { BUCKETS, bucketOf } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { writeChunks } from '../streams.ts';
@@ -17,6 +18,7 @@ import { readJson } from './request.ts';
 export interface InternalDeps {
   store: Store;
   replicator: Replicator;
+  fence: WriteFence;
   metrics: Metrics;
   nodeId: string;
   token: string;
@@ -35,6 +37,7 @@ function requireToken(token: string) {
 }
 
 const BucketsBody = z.object({ buckets: z.array(z.number().int().min(0).max(BUCKETS - 1)).max(BUCKETS) }).strict();
+const FenceBody = z.object({ leaving: z.boolean() }).strict();
 const PathsBody = z.object({ paths: z.array(z.string().max(4096)).max(10_000) }).strict();
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -44,7 +47,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /** The peer API: peer list, status, replication pushes, and the digest/manifest/fetch steps of catch-up. */
-export function internalRouter({ store, replicator, metrics, nodeId, token }: InternalDeps): Router {
+export function internalRouter({ store, replicator, fence, metrics, nodeId, token }: InternalDeps): Router {
   const router = new Router({ prefix: '/internal' });
   router.use(requireToken(token));
 
@@ -71,14 +74,25 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
     ctx.body = listView();
   });
 
+  const statusView = () => ({
+    nodeId,
+    ready: replicator.ready,
+    catchingUp: replicator.catchingUp,
+    leaving: fence.leaving,
+    generation: replicator.peerList().generation,
+    syncedGeneration: replicator.syncedGeneration,
+    peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up }) => ({ id, url, pendingChanges, pendingBytes, lagSeconds, up })),
+  });
+
   router.get('/status', (ctx) => {
-    ctx.body = {
-      nodeId,
-      ready: replicator.ready,
-      catchingUp: replicator.catchingUp,
-      generation: replicator.peerList().generation,
-      peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up }) => ({ id, url, pendingChanges, pendingBytes, lagSeconds, up })),
-    };
+    ctx.body = statusView();
+  });
+
+  // The scale-down write barrier: the answer is a status read taken after every admitted write stored.
+  router.put('/fence', async (ctx) => {
+    const { leaving } = parseBody(FenceBody, await readJson(ctx));
+    await fence.set(leaving);
+    ctx.body = statusView();
   });
 
   router.post('/replicate', async (ctx) => {

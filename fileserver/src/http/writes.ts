@@ -4,6 +4,7 @@ import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';
 import type { Replicator } from '../replication/replicator.ts';
+import type { WriteFence } from '../store/fence.ts';
 import type { FileEntry } from '../store/state.ts';
 import { etagOf, type Store } from '../store/store.ts';
 import { versionTimeMs, type Version } from '../store/version.ts';
@@ -19,6 +20,7 @@ export function describeEntry(e: FileEntry) {
 export interface WriteDeps {
   store: Store;
   replicator: Replicator;
+  fence: WriteFence;
   config: Config;
   logger: Logger;
   requests: RequestMetrics;
@@ -32,7 +34,7 @@ export type FileWrites = ReturnType<typeof fileWrites>;
  * cost as much per small write as storing it. The API listener calls it for the plain spelling of the
  * URL, the files router for every other spelling. It answers every outcome and records the request.
  */
-export function fileWrites({ store, replicator, config, logger, requests }: WriteDeps) {
+export function fileWrites({ store, replicator, fence, config, logger, requests }: WriteDeps) {
   /** Answers per the requested ack level once the write is durable here and owed to every peer. */
   async function acknowledge(req: IncomingMessage, res: ServerResponse, mode: AckMode, path: string, version: Version, body: object, status: number, headers: string[]): Promise<number> {
     replicator.notifyLocalWrite();
@@ -54,14 +56,14 @@ export function fileWrites({ store, replicator, config, logger, requests }: Writ
     const contentType = contentTypeOf(h);
     const mode = ackModeOf(h, config.defaultAck); // a bad header is rejected before the body is read
     const existed = store.get(path)?.deleted === false;
-    const e = await store.put(path, req, size, { ...conditionsOf(h), contentType, ...(sha256 ? { sha256 } : {}) });
+    const e = await fence.admit(() => store.put(path, req, size, { ...conditionsOf(h), contentType, ...(sha256 ? { sha256 } : {}) }));
     return acknowledge(req, res, mode, path, e.version, describeEntry(e), existed ? 200 : 201, ['ETag', etagOf(e)]);
   }
 
   async function del(req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<number> {
     const path = filePathOf(rawPath);
     const mode = ackModeOf(req.headers, config.defaultAck);
-    const t = await store.delete(path, conditionsOf(req.headers));
+    const t = await fence.admit(() => store.delete(path, conditionsOf(req.headers)));
     return acknowledge(req, res, mode, path, t.version, { path, version: t.version, deleted: true }, 200, []);
   }
 

@@ -49,6 +49,11 @@ export class Replicator {
   /** True once the store is loaded and the first catch-up pass over every peer has finished. */
   ready = false;
   catchingUp = true;
+  /**
+   * The peer-list generation of the last catch-up pass that reached every peer of that list (0 for
+   * none): a node holds what its peers held once this reaches the generation it was given.
+   */
+  syncedGeneration = 0;
 
   constructor(o: ReplicatorOptions) {
     this.o = o;
@@ -192,7 +197,9 @@ export class Replicator {
 
   private async catchUpOnce(): Promise<void> {
     const { metrics, logger, store, token } = this.o;
-    for (const peer of this.peerList().peers) {
+    const list = this.peerList();
+    let reachedAll = true;
+    for (const peer of list.peers) {
       if (this.stopped) return;
       try {
         const repaired = await catchUpFrom(peer, token, store, metrics);
@@ -202,9 +209,11 @@ export class Replicator {
       } catch (err) {
         metrics.catchupRuns.inc({ result: 'failure' });
         this.onContact(peer.id, false);
+        reachedAll = false;
         logger.warn({ peer: peer.id, err: (err as Error).message }, 'catch-up with peer failed');
       }
     }
+    if (reachedAll) this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
   }
 
   private async collectTombstones(): Promise<void> {

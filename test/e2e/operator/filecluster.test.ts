@@ -220,7 +220,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
         const c = condition(await fileClusterStatus(cluster, ns, NAME), 'Progressing');
         return c?.reason === 'ScaleDownWaitingForReplication' ? c : false;
       }, 60_000, 'Progressing=ScaleDownWaitingForReplication');
-      assert.match(waiting.message, /scale-down from 3 to 2 waits: files-2 is not Ready/);
+      assert.match(waiting.message, /scale-down from 3 to 2 waits \(for \d+s\): files-2 is not Ready/);
       const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
       assert.equal(sts.spec.replicas, 3, 'the StatefulSet keeps the leaving pod');
     } finally {
@@ -348,12 +348,16 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await operators.restore(leader);
   });
 
-  step('deleting the FileCluster deletes everything it owned', async () => {
+  step('deleting the FileCluster deletes everything it owned and keeps the data claims', async () => {
+    const claims = (await ok(['get', 'persistentvolumeclaims', '-n', ns, '-o', 'name'])).split('\n').filter((l) => l.includes(`data-${NAME}-`));
+    assert.ok(claims.length > 0);
     await ok(['delete', '-n', ns, `fc/${NAME}`, '--wait=true']);
     await waitFor(async () => {
-      const left = await ok(['get', 'statefulsets,services,poddisruptionbudgets,secrets,pods,persistentvolumeclaims', '-n', ns, '-o', 'name']);
-      const owned = left.split('\n').filter((l) => l.includes(`/${NAME}`) || l.includes(`data-${NAME}-`));
+      const left = await ok(['get', 'statefulsets,services,poddisruptionbudgets,secrets,pods', '-n', ns, '-o', 'name']);
+      const owned = left.split('\n').filter((l) => l.includes(`/${NAME}`));
       return owned.length === 0;
     }, 120_000, 'the owned objects to be garbage-collected');
+    const left = (await ok(['get', 'persistentvolumeclaims', '-n', ns, '-o', 'name'])).split('\n').filter((l) => l.includes(`data-${NAME}-`));
+    assert.deepEqual(left, claims, 'spec.storage.whenDeleted defaults to Retain');
   });
 });

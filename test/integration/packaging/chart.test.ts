@@ -62,7 +62,7 @@ const RECONCILE_PERMISSIONS = {
   'policy/poddisruptionbudgets': 'create,patch',
   'core/secrets': 'create,get,list,watch',
   'core/pods': 'list,patch,watch',
-  'core/persistentvolumeclaims': 'patch',
+  'core/persistentvolumeclaims': 'delete,list,patch,watch',
   'core/events': 'create,patch',
 };
 

@@ -10,13 +10,14 @@ export function fileCluster(spec: FileClusterSpec = {}, name = 'fc'): FileCluste
   };
 }
 
-export function pod(name: string, opts: { ip?: string; ready?: boolean; terminating?: boolean; revision?: string; serving?: boolean } = {}): V1Pod {
+/** A pod as the API holds it: Running, Ready and serving unless told otherwise (serving 'unset': a new pod, no label). */
+export function pod(name: string, opts: { ip?: string; ready?: boolean; running?: boolean; terminating?: boolean; revision?: string; serving?: boolean | 'unset' } = {}): V1Pod {
   const labels: Record<string, string> = {};
   if (opts.revision) labels['controller-revision-hash'] = opts.revision;
-  if (opts.serving === false) labels['filecluster.dev/serving'] = 'false';
+  if (opts.serving !== 'unset') labels['filecluster.dev/serving'] = String(opts.serving ?? true);
   const p: V1Pod = {
     metadata: { name, namespace: 'ns', uid: `uid-${name}`, labels },
-    status: { conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }] },
+    status: { phase: opts.running === false ? 'Pending' : 'Running', conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }] },
   };
   if (opts.ip !== undefined) p.status!.podIP = opts.ip;
   if (opts.terminating) p.metadata!.deletionTimestamp = new Date();

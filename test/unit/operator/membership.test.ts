@@ -20,9 +20,11 @@ test('membership is the Ready, addressed, non-terminating pods below the desired
     { id: 'fc-2', url: 'http://127.0.0.4:8080' },
     { id: 'fc-10', url: 'http://127.0.0.12:8080' },
   ]);
-  // Scaling to 2 leaves fc-2 and fc-10 out of the list, but they still get it pushed to drain.
+  // Scaling to 2 leaves fc-2 and fc-10 out of the list, but they still get it pushed to drain; fc-1 gets
+  // it before it is Ready (it needs the list to catch up from).
   assert.deepEqual(desiredPeers(members, 2).map((p) => p.id), ['fc-0']);
-  assert.deepEqual(pushTargets(members).map((p) => p.name), ['fc-0', 'fc-2', 'fc-10']);
+  assert.deepEqual(pushTargets(members).map((p) => p.name), ['fc-0', 'fc-1', 'fc-2', 'fc-10']);
+  assert.deepEqual(pushTargets(memberPods('fc', [pod('fc-0', { ip: '127.0.0.2', running: false, ready: false })])), [], 'a pod whose containers have not started');
 });
 
 test('IPv6 pod addresses are bracketed in peer URLs', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pushPeers, readNodeStatus } from '../../../operator/src/controllers/filecluster/nodes.ts';
+import { fenceNode, pushPeers, readNodeStatus } from '../../../operator/src/controllers/filecluster/nodes.ts';
 
 // A minimal peer-API server on loopback: the contract's status codes, scripted per test.
 async function peerApi(handle: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
@@ -77,10 +77,27 @@ test('status reports carry per-peer backlog; malformed ones are errors', async (
       : json(res, 200, { nodeId: 'fc-3', ready: true, catchingUp: false, generation: 5, peers: [{ id: 'fc-0', url: 'u', pendingChanges: 2, pendingBytes: 10, lagSeconds: 1, up: true }] }),
   );
   try {
-    assert.deepEqual(await readNodeStatus(api.url, 't', 1000), { ok: true, generation: 5, peers: [{ id: 'fc-0', pendingChanges: 2 }] });
+    // A file server without the newer fields: Ready meant caught up, and it cannot be fenced.
+    assert.deepEqual(await readNodeStatus(api.url, 't', 1000), { ok: true, generation: 5, syncedGeneration: 5, leaving: false, peers: [{ id: 'fc-0', pendingChanges: 2 }] });
     malformed = true;
     assert.deepEqual(await readNodeStatus(api.url, 't', 1000), { ok: false, error: 'malformed status' });
   } finally {
     await api.close();
   }
+});
+
+test('a fence is a PUT whose answer is the status taken behind it', async () => {
+  const seen: Array<[string | undefined, string | undefined, unknown]> = [];
+  const api = await peerApi((req, body, res) => {
+    seen.push([req.method, req.url, JSON.parse(body)]);
+    json(res, 200, { nodeId: 'fc-3', leaving: true, generation: 6, syncedGeneration: 4, peers: [{ id: 'fc-0', pendingChanges: 0 }] });
+  });
+  try {
+    assert.deepEqual(await fenceNode(api.url, 't', true, 1000), { ok: true, generation: 6, syncedGeneration: 4, leaving: true, peers: [{ id: 'fc-0', pendingChanges: 0 }] });
+    assert.deepEqual(seen, [['PUT', '/internal/fence', { leaving: true }]]);
+  } finally {
+    await api.close();
+  }
+  const refused = await fenceNode('http://127.0.0.1:1', 't', true, 500);
+  assert.equal(refused.ok, false);
 });

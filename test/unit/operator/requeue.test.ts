@@ -1,8 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { POLL_REQUEUE_MS, requeueAfter, TOKEN_SECRET_REQUEUE_MS, WATCHED_REQUEUE_MS, type RequeueInput } from '../../../operator/src/controllers/filecluster/requeue.ts';
+import {
+  BLOCKED_MAX_REQUEUE_MS,
+  POLL_REQUEUE_MS,
+  requeueAfter,
+  TOKEN_SECRET_REQUEUE_MS,
+  WATCHED_REQUEUE_MS,
+  type RequeueInput,
+} from '../../../operator/src/controllers/filecluster/requeue.ts';
 
-const steady: RequeueInput = { conflict: false, progress: 'Reconciled', pushFailures: 0, acknowledged: 3, targets: 3 };
+const steady: RequeueInput = { conflict: false, progress: 'Reconciled', pushFailures: 0, acknowledged: 3, targets: 3, blockedMs: 0, joining: false };
 
 test('a reconciled cluster waits for the periodic resync', () => {
   assert.equal(requeueAfter(steady), undefined);
@@ -31,4 +38,20 @@ test('waiting for pods or the StatefulSet relies on their watches, with a slow s
 test('a missing token Secret or key is looked at again every 30 s', () => {
   assert.equal(requeueAfter({ ...steady, degradedReason: 'TokenSecretMissing', targets: 0, acknowledged: 0 }), TOKEN_SECRET_REQUEUE_MS);
   assert.equal(requeueAfter({ ...steady, degradedReason: 'TokenSecretKeyMissing' }), TOKEN_SECRET_REQUEUE_MS);
+});
+
+test('a blocked scale-down polls every second for a minute, then backs off to 30 s', () => {
+  const blocked = { ...steady, progress: 'ScaleDownWaitingForReplication' as const };
+  const table: Array<[number, number]> = [
+    [0, POLL_REQUEUE_MS],
+    [59_000, POLL_REQUEUE_MS],
+    [120_000, 6_000],
+    [300_000, 15_000],
+    [3_600_000, BLOCKED_MAX_REQUEUE_MS],
+  ];
+  for (const [blockedMs, want] of table) assert.equal(requeueAfter({ ...blocked, blockedMs }), want, `blocked for ${blockedMs} ms`);
+});
+
+test('pods waiting to join the client Service are polled: whether they caught up is only seen by asking', () => {
+  assert.equal(requeueAfter({ ...steady, progress: 'ScalingUp', joining: true }), POLL_REQUEUE_MS);
 });

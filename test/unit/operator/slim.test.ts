@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { memberPods, membershipFingerprint } from '../../../operator/src/controllers/filecluster/membership.ts';
-import { fileClusterChangeKey, slimFileCluster, slimOwned, slimPod, slimSecret } from '../../../operator/src/controllers/filecluster/slim.ts';
+import { fileClusterChangeKey, slimClaim, slimFileCluster, slimOwned, slimPod, slimSecret } from '../../../operator/src/controllers/filecluster/slim.ts';
 
 const fullPod = (): V1Pod => ({
   apiVersion: 'v1',
@@ -46,7 +46,7 @@ test('a pod without status or a Ready condition stays without them', () => {
   const slim = slimPod({ metadata: { name: 'fc-0', namespace: 'ns' } });
   assert.deepEqual(slim, { metadata: { name: 'fc-0', namespace: 'ns' } });
   const pending = slimPod({ metadata: { name: 'fc-0' }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }] } });
-  assert.deepEqual(pending.status, {});
+  assert.deepEqual(pending.status, { phase: 'Pending' }, 'the phase tells a pod that can take a peer list');
   assert.equal(membershipFingerprint(pending), membershipFingerprint({ metadata: { name: 'fc-0' }, status: { phase: 'Pending' } }));
 });
 
@@ -93,4 +93,17 @@ test('a FileCluster update queues a reconcile when its spec, deletion or operato
   assert.notEqual(fileClusterChangeKey(fc({ deletionTimestamp: new Date(0) })), base);
   assert.notEqual(fileClusterChangeKey(fc({ annotations: { 'filecluster.dev/force-scale-down': 'true' } })), base);
   assert.notEqual(fileClusterChangeKey(fc({ uid: 'v' })), base, 'recreated under the same name');
+});
+
+test('a slim claim keeps the operator marks and the requested and provisioned sizes', () => {
+  const slim = slimClaim({
+    metadata: { name: 'data-fc-0', namespace: 'ns', uid: 'c1', labels: { 'app.kubernetes.io/instance': 'fc' }, annotations: { 'filecluster.dev/joined': 'true', 'pv.kubernetes.io/bind-completed': 'yes' } },
+    spec: { accessModes: ['ReadWriteOnce'], volumeName: 'pv-1', resources: { requests: { storage: '2Gi' } } },
+    status: { phase: 'Bound', capacity: { storage: '1Gi' } },
+  });
+  assert.deepEqual(slim, {
+    metadata: { name: 'data-fc-0', namespace: 'ns', uid: 'c1', labels: { 'app.kubernetes.io/instance': 'fc' }, annotations: { 'filecluster.dev/joined': 'true' } },
+    spec: { resources: { requests: { storage: '2Gi' } } },
+    status: { capacity: { storage: '1Gi' } },
+  });
 });

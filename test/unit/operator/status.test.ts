@@ -18,6 +18,7 @@ function input(over: Partial<StatusInput> = {}): StatusInput {
     peerGeneration: 4,
     secretName: 'fc-token',
     push: { targets: 3, acknowledged: 3, failures: [] },
+    acknowledged: new Set(['fc-0', 'fc-1', 'fc-2']),
     progress: { reason: 'Reconciled', message: 'ok' },
     now: t0,
     ...over,
@@ -43,7 +44,7 @@ test('all pods Ready and acknowledged: Ready, PeersSynced, not Progressing, not 
 });
 
 test('push failures show who failed; the cluster is not Ready until the list is everywhere', () => {
-  const s = computeStatus(input({ push: { targets: 3, acknowledged: 2, failures: [{ pod: 'fc-2', error: 'ECONNREFUSED' }] } }));
+  const s = computeStatus(input({ push: { targets: 3, acknowledged: 2, failures: [{ pod: 'fc-2', ready: true, error: 'ECONNREFUSED' }] }, acknowledged: new Set(['fc-0', 'fc-1']) }));
   assert.equal(cond(s, 'PeersSynced')?.reason, 'PeerPushFailed');
   assert.match(cond(s, 'PeersSynced')?.message ?? '', /2\/3 .* generation 4; fc-2: ECONNREFUSED/);
   assert.equal(cond(s, 'Ready')?.status, 'False');
@@ -65,9 +66,44 @@ test('lastTransitionTime moves only when a condition flips', () => {
   const fc = { ...fileCluster({ replicas: 3 }), status: first };
   const same = computeStatus(input({ fc, now: t1 }));
   assert.equal(cond(same, 'Ready')?.lastTransitionTime, '2026-01-01T00:00:00Z');
-  const flipped = computeStatus(input({ fc, now: t1, members: memberPods('fc', [pod('fc-0', { ip: '127.0.1.2' })]) }));
+  const flipped = computeStatus(input({ fc, now: t1, members: memberPods('fc', [pod('fc-0', { ip: '127.0.1.2', serving: false })]) }));
   assert.equal(cond(flipped, 'Ready')?.status, 'False');
-  assert.equal(cond(flipped, 'Ready')?.message, '1/3 pods Ready');
+  assert.equal(cond(flipped, 'Ready')?.message, 'no pod serves yet (1/3 Ready)');
   assert.equal(cond(flipped, 'Ready')?.lastTransitionTime, '2026-01-01T00:05:00Z');
   assert.equal(cond(flipped, 'Degraded')?.lastTransitionTime, '2026-01-01T00:00:00Z');
+});
+
+test('Ready means serving and in sync: a scale-up or a pod that is not in service yet keeps it True, motion shows in Progressing', () => {
+  const members = memberPods('fc', [
+    pod('fc-0', { ip: '127.0.1.2' }),
+    pod('fc-1', { ip: '127.0.1.3' }),
+    pod('fc-2', { ip: '127.0.1.4', serving: 'unset', ready: false }),
+  ]);
+  const table: Array<[string, Partial<StatusInput>, string, string]> = [
+    ['new pod still starting', { members, acknowledged: new Set(['fc-0', 'fc-1']), push: { targets: 3, acknowledged: 2, failures: [] } }, 'True', 'ClusterReady'],
+    ['a serving pod lacks the list', { members, acknowledged: new Set(['fc-0']), push: { targets: 3, acknowledged: 1, failures: [] } }, 'False', 'PeersNotSynced'],
+    ['nothing serves', { members: memberPods('fc', [pod('fc-0', { ip: '127.0.1.2', serving: 'unset' })]) }, 'False', 'NoPodServing'],
+  ];
+  for (const [name, over, status, reason] of table) {
+    const s = computeStatus(input({ ...over, progress: { reason: 'ScalingUp', message: '2/3 pods Ready' } }));
+    assert.deepEqual([cond(s, 'Ready')?.status, cond(s, 'Ready')?.reason], [status, reason], name);
+    assert.equal(cond(s, 'Progressing')?.status, 'True', name);
+  }
+});
+
+test('a waiting scale-down and a forced one are recorded in the status', () => {
+  const s = computeStatus(input({ scaleDownBlockedSince: '2026-01-01T00:00:00Z', forcedScaleDown: { replicas: 2, generation: 7 } }));
+  assert.equal(s.scaleDownBlockedSince, '2026-01-01T00:00:00Z');
+  assert.deepEqual(s.forcedScaleDown, { replicas: 2, generation: 7 });
+  assert.equal(computeStatus(input()).scaleDownBlockedSince, undefined);
+});
+
+test('the status that publishes a new generation keeps Ready as it was; the one after the pushes decides', () => {
+  const first = computeStatus(input());
+  const fc = { ...fileCluster({ replicas: 3 }), status: first };
+  const publishing = computeStatus(input({ fc, now: t1, peerGeneration: 5, acknowledged: new Set(), publishing: true }));
+  assert.deepEqual(cond(publishing, 'Ready'), cond(first, 'Ready'));
+  const after = computeStatus(input({ fc, now: t1, peerGeneration: 5, acknowledged: new Set(['fc-0', 'fc-1']) }));
+  assert.deepEqual([cond(after, 'Ready')?.status, cond(after, 'Ready')?.reason], ['False', 'PeersNotSynced']);
+  assert.match(cond(after, 'Ready')?.message ?? '', /fc-2 does not hold peer list generation 5/);
 });

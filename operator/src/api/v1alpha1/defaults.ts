@@ -8,7 +8,7 @@ export interface ResolvedSpec {
   replicas: number;
   image: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
-  storage: { size: string; storageClassName?: string };
+  storage: { size: string; storageClassName?: string; whenDeleted: 'Retain' | 'Delete' };
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
   replication: {
     defaultAck: AckMode;
@@ -32,7 +32,7 @@ export function withDefaults(spec: FileClusterSpec, defaultImage: string = DEFAU
     replicas: spec.replicas ?? 3,
     image: spec.image ?? defaultImage,
     imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
-    storage: { size: spec.storage?.size ?? '1Gi' },
+    storage: { size: spec.storage?.size ?? '1Gi', whenDeleted: spec.storage?.whenDeleted ?? 'Retain' },
     resources: resources(spec.resources ?? { requests: { cpu: '100m', memory: '128Mi' } }),
     replication: {
       defaultAck: r.defaultAck ?? 'local',

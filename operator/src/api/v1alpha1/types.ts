@@ -26,7 +26,8 @@ export interface FileClusterSpec {
   replicas?: number;
   image?: string;
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
-  storage?: { size?: string; storageClassName?: string };
+  /** whenDeleted: what a delete of the FileCluster (or its StatefulSet) does to the volumes. */
+  storage?: { size?: string; storageClassName?: string; whenDeleted?: 'Retain' | 'Delete' };
   resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
   replication?: {
     defaultAck?: AckMode;
@@ -67,6 +68,10 @@ export interface FileClusterStatus {
   peerGeneration?: number;
   peersAcknowledged?: number;
   peers?: Peer[];
+  /** Since when a scale-down waits for its leaving pods (RFC 3339), while one does. */
+  scaleDownBlockedSince?: string;
+  /** The scale-down the force annotation last authorised (it forces that one only). */
+  forcedScaleDown?: { replicas: number; generation: number };
   conditions?: Condition[];
 }
 

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KIND, type FileCluster } from '../../api/v1alpha1/types.ts';
 import type { OperatorMetrics } from '../../metrics.ts';
@@ -9,7 +9,7 @@ import { runWorkers, spreadOver, WorkQueue } from '../../runtime/workqueue.ts';
 import { FIELD_MANAGER } from './names.ts';
 import { membershipFingerprint } from './membership.ts';
 import { FileClusterReconciler } from './reconcile.ts';
-import { fileClusterChangeKey, slimFileCluster, slimOwned, slimPod, slimSecret } from './slim.ts';
+import { fileClusterChangeKey, slimClaim, slimFileCluster, slimOwned, slimPod, slimSecret } from './slim.ts';
 
 export interface ControllerOptions {
   namespaces: string[];
@@ -22,6 +22,8 @@ export interface ControllerOptions {
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`;
+/** Data claims carry the claim template's labels, which cannot change on an existing StatefulSet. */
+const CLAIMS = 'app.kubernetes.io/name=filecluster';
 
 /**
  * Informers on FileClusters and what they own feed one work queue keyed by FileCluster. Informers run
@@ -33,6 +35,7 @@ export class FileClusterController {
   private readonly secrets: ResilientInformer<V1Secret>;
   private readonly statefulsets: ResilientInformer<KubernetesObject>;
   private readonly services: ResilientInformer<KubernetesObject>;
+  private readonly claims: ResilientInformer<V1PersistentVolumeClaim>;
   private readonly log: Logger;
   private readonly opts: ControllerOptions;
   private readonly metrics: OperatorMetrics;
@@ -59,6 +62,7 @@ export class FileClusterController {
     this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets, transform: slimSecret });
     this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED, transform: slimOwned });
     this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED, transform: slimOwned });
+    this.claims = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.persistentvolumeclaims, labelSelector: CLAIMS, transform: slimClaim });
 
     this.fileclusters.on((type, fc) => {
       const uid = fc.metadata?.uid ?? '';
@@ -85,6 +89,7 @@ export class FileClusterController {
       } else this.enqueue(ns, cluster);
     });
     for (const inf of [this.statefulsets, this.services]) inf.on((_t, obj) => this.enqueueOwner(obj));
+    this.claims.on((_t, claim) => this.enqueue(claim.metadata?.namespace, claim.metadata?.labels?.['app.kubernetes.io/instance']));
     this.secrets.on((_t, secret) => {
       this.enqueueOwner(secret);
       const ns = secret.metadata?.namespace;
@@ -99,6 +104,7 @@ export class FileClusterController {
       metrics,
       events,
       pods: (ns, cluster) => this.pods.list(ns).filter((p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
+      claims: (ns, cluster) => this.claims.list(ns).filter((c) => c.metadata?.labels?.['app.kubernetes.io/instance'] === cluster),
       secret: (ns, name) => this.secrets.get(name, ns),
       service: (ns, name) => this.services.get(name, ns),
       membershipSeenAt: (key) => {
@@ -112,7 +118,7 @@ export class FileClusterController {
   }
 
   private informers(): Array<ResilientInformer<KubernetesObject>> {
-    return [this.fileclusters, this.pods, this.secrets, this.statefulsets, this.services] as Array<ResilientInformer<KubernetesObject>>;
+    return [this.fileclusters, this.pods, this.secrets, this.statefulsets, this.services, this.claims] as Array<ResilientInformer<KubernetesObject>>;
   }
 
   get synced(): boolean {

@@ -9,8 +9,13 @@ export interface MemberPod {
   ordinal: number;
   ip?: string;
   ready: boolean;
+  /** Phase Running: its containers started, so it can be given a peer list even before it is Ready. */
+  running: boolean;
   terminating: boolean;
-  /** Whether the client Service routes to it (the operator takes leaving pods out first). */
+  /**
+   * Whether the client Service routes to it: only once it holds the current peer list and caught up,
+   * and no longer once it is leaving or about to restart in a rolling update.
+   */
   serving: boolean;
   revision?: string;
   restarts: number;
@@ -34,7 +39,8 @@ export function memberPods(cluster: string, pods: readonly V1Pod[]): MemberPod[]
       uid: pod.metadata?.uid ?? '',
       ordinal,
       ready: isPodReady(pod),
-      serving: pod.metadata?.labels?.[SERVING_LABEL] !== 'false',
+      running: pod.status?.phase === 'Running',
+      serving: pod.metadata?.labels?.[SERVING_LABEL] === 'true',
       terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null,
       restarts: podRestarts(pod),
     };
@@ -48,7 +54,7 @@ export function memberPods(cluster: string, pods: readonly V1Pod[]): MemberPod[]
 
 /** What a pod's place in the peer list depends on; a change of it is a membership change. */
 export function membershipFingerprint(pod: V1Pod): string {
-  return `${isPodReady(pod)}/${pod.status?.podIP ?? ''}/${Boolean(pod.metadata?.deletionTimestamp)}/${podRestarts(pod)}`;
+  return `${isPodReady(pod)}/${pod.status?.phase ?? ''}/${pod.status?.podIP ?? ''}/${Boolean(pod.metadata?.deletionTimestamp)}/${podRestarts(pod)}`;
 }
 
 /** A pod the operator can talk to: Ready, addressed, not on its way out of the API. */
@@ -84,7 +90,15 @@ export function nextPeerState(
   return { peers: [...desired], generation: current.generation + 1, changed: true };
 }
 
-/** Every pod that must hold the list: all serving pods, leaving ones included (they drain to the rest). */
+/** A pod that can be talked to though it may not be Ready yet: running, addressed, not on its way out. */
+export function isRunning(p: MemberPod): p is MemberPod & { ip: string } {
+  return p.running && !p.terminating && p.ip !== undefined;
+}
+
+/**
+ * Every pod that must hold the list: all running pods, leaving ones included (they drain to the rest),
+ * and new ones before they are Ready (they need the list to catch up from).
+ */
 export function pushTargets(members: readonly MemberPod[]): Array<MemberPod & { ip: string }> {
-  return members.filter(isServing);
+  return members.filter(isRunning);
 }

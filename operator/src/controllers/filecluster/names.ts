@@ -6,7 +6,12 @@ export const TOKEN_KEY = 'token';
 export const DATA_VOLUME = 'data';
 export const SERVING_LABEL = 'filecluster.dev/serving';
 export const TEMPLATE_HASH_ANNOTATION = 'filecluster.dev/template-hash';
+/** Its value is the replica count whose scale-down it authorises without the write barrier. */
 export const FORCE_SCALE_DOWN_ANNOTATION = 'filecluster.dev/force-scale-down';
+/** On a data claim: "false" until its pod is first given a peer list (before, it holds no acknowledged write). */
+export const JOINED_ANNOTATION = 'filecluster.dev/joined';
+/** On a data claim: its pod was fenced and handed every write over before a scale-down; the claim may go with it. */
+export const DRAINED_ANNOTATION = 'filecluster.dev/drained';
 
 export function selectorLabels(cluster: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'filecluster', 'app.kubernetes.io/instance': cluster };
@@ -31,6 +36,12 @@ export const pdbName = (cluster: string): string => cluster;
 export const generatedSecretName = (cluster: string): string => `${cluster}-token`;
 export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;
 export const pvcName = (cluster: string, ordinal: number): string => `${DATA_VOLUME}-${cluster}-${ordinal}`;
+
+/** The ordinal of a data claim's pod (`data-<cluster>-<n>`). */
+export function claimOrdinal(cluster: string, claim: string): number | undefined {
+  const prefix = `${DATA_VOLUME}-`;
+  return claim.startsWith(prefix) ? podOrdinal(cluster, claim.slice(prefix.length)) : undefined;
+}
 
 export function podOrdinal(cluster: string, pod: string): number | undefined {
   const prefix = `${cluster}-`;

@@ -92,15 +92,30 @@ async function readPeers(url: string, token: string, timeoutMs: number): Promise
   return typeof generation === 'number' ? generation : undefined;
 }
 
-export async function readNodeStatus(url: string, token: string, timeoutMs: number): Promise<NodeReport> {
+export function readNodeStatus(url: string, token: string, timeoutMs: number): Promise<NodeReport> {
+  return nodeReport(call(`${url}/internal/status`, 'GET', token, timeoutMs));
+}
+
+/**
+ * Tells a pod whether it is leaving (PUT /internal/fence). A fenced pod refuses client writes; its answer
+ * is a status read taken after every write it admitted before was stored.
+ */
+export function fenceNode(url: string, token: string, leaving: boolean, timeoutMs: number): Promise<NodeReport> {
+  return nodeReport(call(`${url}/internal/fence`, 'PUT', token, timeoutMs, { leaving }));
+}
+
+async function nodeReport(request: Promise<{ status: number; json: Record<string, unknown> }>): Promise<NodeReport> {
   try {
-    const res = await call(`${url}/internal/status`, 'GET', token, timeoutMs);
-    if (res.status !== 200) return { ok: false, error: `HTTP ${res.status}` };
-    const body = res.json as { generation?: number; peers?: Array<{ id?: string; pendingChanges?: number }> };
+    const res = await request;
+    if (res.status !== 200) return { ok: false, error: `HTTP ${res.status}${typeof res.json.message === 'string' ? `: ${res.json.message}` : ''}` };
+    const body = res.json as { generation?: number; syncedGeneration?: number; leaving?: boolean; peers?: Array<{ id?: string; pendingChanges?: number }> };
     if (typeof body.generation !== 'number' || !Array.isArray(body.peers)) return { ok: false, error: 'malformed status' };
     return {
       ok: true,
       generation: body.generation,
+      // A file server from before the field existed is Ready only after its first catch-up: take that.
+      syncedGeneration: typeof body.syncedGeneration === 'number' ? body.syncedGeneration : body.generation,
+      leaving: body.leaving === true,
       peers: body.peers.map((p) => ({ id: String(p.id), pendingChanges: Number(p.pendingChanges ?? 0) })),
     };
   } catch (err) {

@@ -12,11 +12,13 @@ import type { ResolvedSpec } from '../../api/v1alpha1/defaults.ts';
 import { digest } from '../../runtime/digest.ts';
 import { quantityToBytes } from '../../api/v1alpha1/quantity.ts';
 import { API_VERSION, KIND, type FileCluster, type Peer } from '../../api/v1alpha1/types.ts';
-import { isServing, type MemberPod } from './membership.ts';
+import { isRunning, isServing, type MemberPod } from './membership.ts';
 import {
   API_PORT,
   DATA_VOLUME,
+  DRAINED_ANNOTATION,
   FORCE_SCALE_DOWN_ANNOTATION,
+  JOINED_ANNOTATION,
   SERVING_LABEL,
   TEMPLATE_HASH_ANNOTATION,
   TOKEN_KEY,
@@ -26,15 +28,34 @@ import {
   clientServiceName,
   pdbName,
   podName,
-  pvcName,
   selectorLabels,
   statefulSetName,
 } from './names.ts';
 
-/** What a pod says about itself on GET /internal/status (or why it could not be read). */
+/** What a pod says about itself on GET /internal/status or PUT /internal/fence (or why it could not be read). */
 export type NodeReport =
-  | { ok: true; generation: number; peers: Array<{ id: string; pendingChanges: number }> }
+  | {
+      ok: true;
+      generation: number;
+      /** The generation of the last catch-up pass that reached every peer of that list. */
+      syncedGeneration: number;
+      /** Fenced: it refuses client writes, and the backlog below includes every write it acknowledged. */
+      leaving: boolean;
+      peers: Array<{ id: string; pendingChanges: number }>;
+    }
   | { ok: false; error: string };
+
+/** A pod's data claim, reduced to what the planner decides on. */
+export interface Claim {
+  name: string;
+  ordinal: number;
+  /** False only while its pod has never been given a peer list: it then holds no acknowledged write. */
+  joined: boolean;
+  /** Its pod was fenced and handed every write over before a scale-down took it. */
+  drained: boolean;
+  requested?: string;
+  capacity?: string;
+}
 
 export type ProgressReason =
   | 'Reconciled'
@@ -53,6 +74,13 @@ export interface Observed {
   /** The peer list and generation the operator publishes (already advanced for this reconcile). */
   peers: readonly Peer[];
   peerGeneration: number;
+  /** The cluster's data claims (empty when unknown). */
+  claims: readonly Claim[];
+  /** Pods that acknowledged peerGeneration. */
+  acknowledged: ReadonlySet<string>;
+  /** Claim -> the size a resize of it was refused at (not asked again for that size). */
+  failedResizes: ReadonlyMap<string, string>;
+  now: Date;
 }
 
 export interface Plan {
@@ -65,6 +93,19 @@ export interface Plan {
   pvcResizes: Array<{ name: string; size: string }>;
   /** Pods whose serving label must change (leaving pods stop taking client traffic before they drain). */
   servingLabels: Array<{ name: string; serving: boolean }>;
+  /** Pods fenced by mistake (a cancelled scale-down) that take writes again. */
+  unfence: string[];
+  /** Claims of pods about to get their first peer list: marked joined (and no longer drained) before the push. */
+  joinMarks: string[];
+  /** Claims of leaving pods that passed the write barrier: marked drained before the StatefulSet shrinks. */
+  drainMarks: string[];
+  /** Claims of scaled-away pods that are gone and held nothing the others lack. */
+  claimDeletes: string[];
+  /** Set when the force annotation let a scale-down skip the barrier. */
+  forced?: { replicas: number; blockers: string[]; keptClaims: string[] };
+  /** Since when the scale-down waits, while one does. */
+  scaleDownBlockedSince?: string;
+  forcedScaleDown?: { replicas: number; generation: number };
 }
 
 export function ownerReference(fc: FileCluster): V1OwnerReference {
@@ -123,7 +164,8 @@ export function podTemplate(fc: FileCluster, spec: ResolvedSpec, secretName: str
   if (spec.metrics.enabled) ports.push({ name: 'metrics', containerPort: spec.metrics.port, protocol: 'TCP' });
   const template: V1PodTemplateSpec = {
     metadata: {
-      labels: { ...commonLabels(cluster), [SERVING_LABEL]: 'true' },
+      // No serving label: a new pod enters the client Service only once the operator saw it join.
+      labels: commonLabels(cluster),
       annotations: spec.metrics.enabled
         ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(spec.metrics.port), 'prometheus.io/path': '/metrics' }
         : {},
@@ -196,34 +238,48 @@ function volumeClaimTemplate(fc: FileCluster, spec: ResolvedSpec, existing?: V1S
   const old = existing?.spec?.volumeClaimTemplates?.find((t) => t.metadata?.name === DATA_VOLUME);
   const size = (old?.spec?.resources?.requests?.['storage'] as string | undefined) ?? spec.storage.size;
   const storageClassName = old ? old.spec?.storageClassName : spec.storage.storageClassName;
+  // New claims start marked not joined; templates made before the mark existed stay as they are
+  // (their claims count as joined, which only makes a scale-down wait for them).
+  const annotations = old ? old.metadata?.annotations : { [JOINED_ANNOTATION]: 'false' };
   const claim: V1PersistentVolumeClaim = {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: { name: DATA_VOLUME, labels: selectorLabels(fc.metadata.name) },
+    metadata: { name: DATA_VOLUME, labels: selectorLabels(fc.metadata.name), ...(annotations ? { annotations } : {}) },
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size } } },
   };
   if (storageClassName !== undefined && storageClassName !== null) claim.spec!.storageClassName = storageClassName;
   return claim;
 }
 
-function scaleDownBlockers(
-  spec: ResolvedSpec,
-  current: number,
-  obs: Observed,
-): string[] {
+/**
+ * What keeps the leaving pods (ordinals from spec.replicas up to current) from going: each must have
+ * confirmed the fence (it takes no more writes) in a status read that shows no backlog to any remaining
+ * pod. A pod whose claim was never given a peer list holds no acknowledged write and never blocks.
+ */
+function scaleDownBlockers(spec: ResolvedSpec, current: number, obs: Observed): { blockers: string[]; drained: string[] } {
   const blockers: string[] = [];
+  const drained: string[] = [];
   const remaining = new Set(obs.peers.map((p) => p.id));
-  if (remaining.size === 0) blockers.push('no Ready pod remains to take over the leaving pods\u2019 data');
+  const cluster = obs.statefulSet?.metadata?.name ?? '';
+  let holding = 0;
   for (let ordinal = spec.replicas; ordinal < current; ordinal++) {
-    const name = podName(obs.statefulSet?.metadata?.name ?? '', ordinal);
+    const name = podName(cluster, ordinal);
+    const claim = obs.claims.find((c) => c.ordinal === ordinal);
+    if (claim && !claim.joined) continue;
+    holding++;
     const pod = obs.members.find((m) => m.ordinal === ordinal);
-    if (!pod || !isServing(pod)) {
-      blockers.push(`${name} is not Ready, cannot confirm it has replicated its writes`);
+    const report = obs.reports.get(name);
+    if (!pod || !isRunning(pod)) {
+      blockers.push(`${name} is not running, cannot confirm it has replicated its writes`);
       continue;
     }
-    const report = obs.reports.get(name);
     if (!report || !report.ok) {
-      blockers.push(`${name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}`);
+      const why = report && !report.ok ? report.error : 'not asked';
+      blockers.push(pod.ready ? `${name} status unavailable: ${why}` : `${name} is not Ready, cannot confirm it has replicated its writes (${why})`);
+      continue;
+    }
+    if (!report.leaving) {
+      blockers.push(`${name} has not confirmed it stopped taking writes`);
       continue;
     }
     if (report.generation < obs.peerGeneration) {
@@ -237,15 +293,25 @@ function scaleDownBlockers(
       else if (peer.pendingChanges > 0) owed.push(`${peer.pendingChanges} changes to ${id}`);
     }
     if (owed.length > 0) blockers.push(`${name} owes ${owed.join(', ')}`);
+    else if (claim) drained.push(claim.name);
   }
-  return blockers;
+  if (holding > 0 && remaining.size === 0) blockers.unshift('no Ready pod remains to take over the leaving pods\u2019 data');
+  return { blockers, drained };
 }
 
-/** Pods whose /internal/status gates this reconcile: the leaving pods and the next pod to roll. */
+/** The pods leaving in a scale-down that can be told so: they are fenced, and the fence's answer is their status. */
+export function podsToFence(spec: ResolvedSpec, sts: V1StatefulSet | undefined, members: readonly MemberPod[]): string[] {
+  const current = sts?.spec?.replicas ?? 0;
+  return members.filter((m) => isRunning(m) && m.ordinal >= spec.replicas && m.ordinal < current).map((m) => m.name);
+}
+
+/**
+ * Pods whose GET /internal/status this reconcile decides on: pods that stay but are not serving (new,
+ * restarted, or fenced by a cancelled scale-down) and the next pod to roll.
+ */
 export function podsToInspect(fc: FileCluster, spec: ResolvedSpec, sts: V1StatefulSet | undefined, members: readonly MemberPod[]): string[] {
   if (!sts) return [];
-  const current = sts.spec?.replicas ?? 0;
-  const names = members.filter((m) => isServing(m) && m.ordinal >= spec.replicas && m.ordinal < current).map((m) => m.name);
+  const names = members.filter((m) => isRunning(m) && !m.serving && m.ordinal < spec.replicas).map((m) => m.name);
   const next = nextRolloutOrdinal(fc, spec, sts);
   const nextPod = next === undefined ? undefined : members.find((m) => m.ordinal === next && isServing(m));
   if (nextPod && !names.includes(nextPod.name)) names.push(nextPod.name);
@@ -269,7 +335,7 @@ function rollout(
   hash: string,
   replicas: number,
   obs: Observed,
-): { partition: number; waiting?: { reason: ProgressReason; message: string } } {
+): { partition: number; waiting?: { reason: ProgressReason; message: string }; restarting?: string } {
   if (!sts) return { partition: 0 };
   if (sts.metadata?.annotations?.[TEMPLATE_HASH_ANNOTATION] !== hash) {
     return { partition: replicas, waiting: { reason: 'RollingUpdate', message: 'pod template changed, starting a rolling update' } };
@@ -278,26 +344,32 @@ function rollout(
   if (partition === 0) return { partition: 0 };
   const stale = (sts.status?.observedGeneration ?? 0) < (sts.metadata?.generation ?? 0);
   const updateRevision = sts.status?.updateRevision;
-  const notDone = obs.members.filter((m) => m.ordinal >= partition && m.ordinal < replicas && (m.revision !== updateRevision || !m.ready || m.terminating));
+  const notDone = obs.members.filter((m) => m.ordinal >= partition && m.ordinal < replicas && (m.revision !== updateRevision || !m.ready || !m.serving || m.terminating));
   if (stale || notDone.length > 0 || obs.members.filter((m) => m.ordinal >= partition && m.ordinal < replicas).length < replicas - partition) {
     const who = notDone.map((m) => m.name).join(', ') || 'the StatefulSet controller';
-    return { partition, waiting: { reason: 'RollingUpdate', message: `waiting for ${who} to run the new template and be Ready` } };
+    return { partition, waiting: { reason: 'RollingUpdate', message: `waiting for ${who} to run the new template, be Ready and serve` } };
   }
   const next = partition - 1;
   const pod = obs.members.find((m) => m.ordinal === next);
+  // The pod about to restart stays out of the client Service from now until it runs the new template.
+  const restarting = pod && pod.revision !== updateRevision ? { restarting: pod.name } : {};
+  if (pod && pod.revision !== updateRevision && pod.serving && !pod.terminating) {
+    return { partition, ...restarting, waiting: { reason: 'RollingUpdate', message: `taking ${pod.name} out of the client Service before it restarts` } };
+  }
   if (pod && isServing(pod)) {
     const report = obs.reports.get(pod.name);
     if (!report || !report.ok) {
-      return { partition, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}` } };
+      return { partition, ...restarting, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}` } };
     }
     const owed = report.peers.filter((p) => p.pendingChanges > 0);
     if (owed.length > 0) {
       const detail = owed.map((p) => `${p.pendingChanges} changes to ${p.id}`).join(', ');
-      return { partition, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} owes ${detail} before it restarts` } };
+      return { partition, ...restarting, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} owes ${detail} before it restarts` } };
     }
   }
   return {
     partition: next,
+    ...restarting,
     ...(next > 0 ? { waiting: { reason: 'RollingUpdate' as const, message: `updating ${podName(sts.metadata?.name ?? '', next)}` } } : {}),
   };
 }
@@ -309,25 +381,52 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
   const hash = templateHash(template);
   const sts = obs.statefulSet;
   const current = sts?.spec?.replicas ?? spec.replicas;
-  const forced = fc.metadata.annotations?.[FORCE_SCALE_DOWN_ANNOTATION] === 'true';
+  const generation = fc.metadata.generation ?? 0;
+
+  // The force annotation names the replica count it authorises and forces one scale-down to it: its use
+  // is recorded with the spec's generation, and a later scale-down (a newer generation) waits again.
+  const forceNames = fc.metadata.annotations?.[FORCE_SCALE_DOWN_ANNOTATION];
+  const used = forceNames === undefined ? undefined : fc.status?.forcedScaleDown;
+  const forceAllowed = forceNames === String(spec.replicas) && (!used || used.replicas !== spec.replicas || used.generation === generation);
 
   let replicas = spec.replicas;
   let progress: Plan['progress'] = { reason: 'Reconciled', message: 'all pods run the desired spec' };
+  let drainMarks: string[] = [];
+  let forced: Plan['forced'];
+  let forcedScaleDown = used;
+  let scaleDownBlockedSince: string | undefined;
   if (spec.replicas < current) {
-    const blockers = scaleDownBlockers(spec, current, obs);
-    if (blockers.length > 0 && !forced) {
+    const { blockers, drained } = scaleDownBlockers(spec, current, obs);
+    drainMarks = drained.filter((name) => !obs.claims.find((c) => c.name === name)?.drained);
+    if (blockers.length > 0 && !forceAllowed) {
       replicas = current;
-      progress = { reason: 'ScaleDownWaitingForReplication', message: `scale-down from ${current} to ${spec.replicas} waits: ${blockers.join('; ')}` };
+      const since = fc.status?.scaleDownBlockedSince ?? obs.now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+      scaleDownBlockedSince = since;
+      const waited = Math.max(0, obs.now.getTime() - Date.parse(since));
+      const ignored = forceNames !== undefined && !forceAllowed
+        ? `; the ${FORCE_SCALE_DOWN_ANNOTATION} annotation ("${forceNames}") does not authorise this scale-down (it must name ${spec.replicas}, and forces one scale-down to it)`
+        : '';
+      progress = {
+        reason: 'ScaleDownWaitingForReplication',
+        message: `scale-down from ${current} to ${spec.replicas} waits (for ${formatDuration(waited)}): ${blockers.join('; ')}${ignored}`,
+      };
+    } else if (blockers.length > 0) {
+      const keptClaims = obs.claims.filter((c) => c.ordinal >= spec.replicas && c.ordinal < current && c.joined && !drained.includes(c.name)).map((c) => c.name);
+      forced = { replicas: spec.replicas, blockers, keptClaims };
+      forcedScaleDown = { replicas: spec.replicas, generation };
+      progress = { reason: 'ScalingDown', message: `scaling down from ${current} to ${spec.replicas} (forced: ${blockers.join('; ')})` };
     } else {
-      progress = { reason: 'ScalingDown', message: `scaling down from ${current} to ${spec.replicas}${blockers.length > 0 ? ' (forced)' : ''}` };
+      progress = { reason: 'ScalingDown', message: `scaling down from ${current} to ${spec.replicas}` };
     }
   }
   const roll = rollout(sts, hash, replicas, obs);
   if (progress.reason === 'Reconciled') {
     const ready = obs.members.filter((m) => m.ordinal < spec.replicas && isServing(m)).length;
+    const serving = obs.members.filter((m) => m.ordinal < spec.replicas && m.serving && !m.terminating).length;
     if (roll.waiting) progress = roll.waiting;
     else if (!sts) progress = { reason: 'Creating', message: `creating ${spec.replicas} pods` };
     else if (ready < spec.replicas) progress = { reason: 'ScalingUp', message: `${ready}/${spec.replicas} pods Ready` };
+    else if (serving < spec.replicas) progress = { reason: 'ScalingUp', message: `${serving}/${spec.replicas} pods serving (new pods join once they hold the peer list and caught up)` };
   }
 
   const statefulSet: V1StatefulSet = {
@@ -342,9 +441,10 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selectorLabels(cluster) },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: roll.partition } },
-      // A pod scaled away has handed its data over; a later scale-up starts it empty and it catches up,
-      // instead of resurrecting files deleted in between.
-      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Delete' },
+      // Claims outlive an accidental delete unless the spec asks otherwise. A scaled-away pod's claim is
+      // deleted by the operator, only once the pod is gone and had handed every write over (drained), so
+      // that a later scale-up starts empty and catches up instead of resurrecting files deleted since.
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: spec.storage.whenDeleted, whenScaled: 'Retain' },
       template,
       volumeClaimTemplates: [volumeClaimTemplate(fc, spec, sts)],
     },
@@ -372,17 +472,73 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
     spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(cluster) } },
   };
 
+  // Growing volumes: each claim whose request is below the spec is asked once per size; what the
+  // claims already request (or a refused size) is not asked again.
   const pvcResizes: Plan['pvcResizes'] = [];
-  const claimed = volumeClaimTemplate(fc, spec, sts).spec?.resources?.requests?.['storage'] as string;
-  const claimedBytes = quantityToBytes(claimed);
   const wantedBytes = quantityToBytes(spec.storage.size);
-  if (sts && claimedBytes !== undefined && wantedBytes !== undefined && wantedBytes > claimedBytes) {
-    for (let i = 0; i < Math.max(current, replicas); i++) pvcResizes.push({ name: pvcName(cluster, i), size: spec.storage.size });
+  for (const c of obs.claims) {
+    if (c.ordinal >= Math.max(current, replicas) || wantedBytes === undefined) continue;
+    const requested = c.requested === undefined ? undefined : quantityToBytes(c.requested);
+    if (requested === undefined || requested >= wantedBytes || obs.failedResizes.get(c.name) === spec.storage.size) continue;
+    pvcResizes.push({ name: c.name, size: spec.storage.size });
   }
 
-  const servingLabels = obs.members
-    .filter((m) => !m.terminating && m.serving !== m.ordinal < spec.replicas)
-    .map((m) => ({ name: m.name, serving: m.ordinal < spec.replicas }));
+  // The client Service takes a pod once it holds the current peer list and caught up over it; leaving
+  // pods and the pod about to restart leave it first.
+  const servingLabels: Plan['servingLabels'] = [];
+  const unfence: string[] = [];
+  for (const m of obs.members) {
+    if (m.terminating) continue;
+    const report = obs.reports.get(m.name);
+    if (m.ordinal < spec.replicas && report?.ok && report.leaving) unfence.push(m.name);
+    let serving = m.serving;
+    if (m.ordinal >= spec.replicas || m.name === roll.restarting) serving = false;
+    else if (!m.serving) serving = caughtUp(m, report, obs);
+    if (serving !== m.serving) servingLabels.push({ name: m.name, serving });
+  }
 
-  return { statefulSet, headlessService, clientService, podDisruptionBudget, tokenSecret: secret, progress, pvcResizes, servingLabels };
+  // Claims: marked joined before their pod's first peer list; deleted once a scaled-away pod is gone and
+  // held nothing the others lack.
+  const joinMarks = obs.members
+    .filter((m) => isRunning(m) && !obs.acknowledged.has(m.name))
+    .map((m) => obs.claims.find((c) => c.ordinal === m.ordinal))
+    .filter((c): c is Claim => c !== undefined && (!c.joined || c.drained))
+    .map((c) => c.name);
+  const floor = Math.max(spec.replicas, replicas, sts?.spec?.replicas ?? 0);
+  const claimDeletes = obs.claims
+    .filter((c) => c.ordinal >= floor && (c.drained || !c.joined) && !obs.members.some((m) => m.ordinal === c.ordinal))
+    .map((c) => c.name);
+
+  const plan: Plan = {
+    statefulSet,
+    headlessService,
+    clientService,
+    podDisruptionBudget,
+    tokenSecret: secret,
+    progress,
+    pvcResizes,
+    servingLabels,
+    unfence,
+    joinMarks,
+    drainMarks,
+    claimDeletes,
+  };
+  if (forced) plan.forced = forced;
+  if (scaleDownBlockedSince) plan.scaleDownBlockedSince = scaleDownBlockedSince;
+  if (forcedScaleDown) plan.forcedScaleDown = forcedScaleDown;
+  return plan;
+}
+
+/** A pod joins the client Service once it is Ready, holds the current list and a catch-up over it reached every peer. */
+function caughtUp(m: MemberPod, report: NodeReport | undefined, obs: Observed): boolean {
+  return isServing(m) && obs.acknowledged.has(m.name) && report?.ok === true && !report.leaving && report.generation >= obs.peerGeneration && report.syncedGeneration >= obs.peerGeneration;
+}
+
+/** 75 s -> "1m15s". */
+export function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${s % 60}s`;
+  return `${Math.floor(m / 60)}h${m % 60}m`;
 }

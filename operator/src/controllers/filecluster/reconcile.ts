@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KubernetesObject, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { withDefaults } from '../../api/v1alpha1/defaults.ts';
 import { API_VERSION, KIND, type FileCluster, type FileClusterStatus } from '../../api/v1alpha1/types.ts';
@@ -10,9 +10,9 @@ import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube }
 import type { HandlerResult } from '../../runtime/workqueue.ts';
 import { digest } from '../../runtime/digest.ts';
 import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } from './membership.ts';
-import { FIELD_MANAGER, SERVING_LABEL, TOKEN_KEY, podUrl } from './names.ts';
-import { pushPeers, readNodeStatus } from './nodes.ts';
-import { generatedSecret, planCluster, podsToInspect, tokenSecretName, type NodeReport } from './plan.ts';
+import { DRAINED_ANNOTATION, FIELD_MANAGER, FORCE_SCALE_DOWN_ANNOTATION, JOINED_ANNOTATION, SERVING_LABEL, TOKEN_KEY, claimOrdinal, podUrl } from './names.ts';
+import { fenceNode, pushPeers, readNodeStatus } from './nodes.ts';
+import { generatedSecret, planCluster, podsToFence, podsToInspect, tokenSecretName, type Claim, type NodeReport, type Plan } from './plan.ts';
 import { requeueAfter, WATCHED_REQUEUE_MS } from './requeue.ts';
 import { computeStatus, type PushSummary } from './status.ts';
 
@@ -23,6 +23,7 @@ export interface ReconcilerDeps {
   events: EventRecorder;
   /** Cached reads (informers); the FileCluster and its StatefulSet are read live. */
   pods: (namespace: string, cluster: string) => V1Pod[];
+  claims: (namespace: string, cluster: string) => V1PersistentVolumeClaim[];
   secret: (namespace: string, name: string) => V1Secret | undefined;
   service: (namespace: string, name: string) => KubernetesObject | undefined;
   /** When a membership change of this key was first seen (epoch ms), if one waits; reading clears it. */
@@ -44,6 +45,10 @@ interface ClusterMemory {
   lastProgress?: string;
   /** What was last applied per object, to skip applies that cannot change anything. */
   applied: Map<string, { digest: string; marker: string; at: number }>;
+  /** Claim -> the size a resize was refused at: asked again only for another size. */
+  failedResizes: Map<string, string>;
+  /** The forced scale-down last announced with a Warning (replicas/generation). */
+  forcedAnnounced?: string;
 }
 
 /** Progress worth an Event (creation and scale-up already have theirs). */
@@ -80,6 +85,24 @@ export function phases(t: Timing, end: number): Record<string, number> {
 
 const ackKey = (p: MemberPod): string => `${p.uid}/${p.restarts}/${p.ip ?? ''}`;
 
+/** The cluster's data claims as the planner reads them. */
+export function clusterClaims(cluster: string, claims: readonly V1PersistentVolumeClaim[]): Claim[] {
+  const out: Claim[] = [];
+  for (const c of claims) {
+    const name = c.metadata?.name ?? '';
+    const ordinal = claimOrdinal(cluster, name);
+    if (ordinal === undefined || c.metadata?.deletionTimestamp) continue;
+    const a = c.metadata?.annotations ?? {};
+    const claim: Claim = { name, ordinal, joined: a[JOINED_ANNOTATION] !== 'false', drained: a[DRAINED_ANNOTATION] === 'true' };
+    const requested = c.spec?.resources?.requests?.['storage'];
+    if (requested !== undefined) claim.requested = String(requested);
+    const capacity = c.status?.capacity?.['storage'];
+    if (capacity !== undefined) claim.capacity = String(capacity);
+    out.push(claim);
+  }
+  return out.sort((a, b) => a.ordinal - b.ordinal);
+}
+
 export class FileClusterReconciler {
   private readonly deps: ReconcilerDeps;
   private readonly memory = new Map<string, ClusterMemory>();
@@ -104,6 +127,7 @@ export class FileClusterReconciler {
         if (isNotFound(err)) {
           // Deleted: the garbage collector removes what it owned through the owner references.
           this.memory.delete(key);
+          metrics.scaleDownBlockedSeconds.remove({ namespace, name });
           metrics.reconcileTotal.inc({ result: 'success' });
           return {};
         }
@@ -124,7 +148,7 @@ export class FileClusterReconciler {
   private mem(key: string): ClusterMemory {
     let m = this.memory.get(key);
     if (!m) {
-      m = { acks: new Map(), minGeneration: 0, applied: new Map() };
+      m = { acks: new Map(), minGeneration: 0, applied: new Map(), failedResizes: new Map() };
       this.memory.set(key, m);
     }
     return m;
@@ -168,15 +192,49 @@ export class FileClusterReconciler {
     if (mem.minGeneration > next.generation) next = { peers: desired, generation: mem.minGeneration, changed: true };
     const peerState = { peers: next.peers, generation: next.generation };
 
-    const inspect = token ? podsToInspect(fc, spec, sts, members) : [];
+    // Leaving pods are fenced first; the fence's answer is their status, read after it took hold.
     const reports = new Map<string, NodeReport>();
-    await Promise.all(
-      inspect.map(async (podName) => {
-        const pod = members.find((m) => m.name === podName);
-        if (pod?.ip && token) reports.set(podName, await readNodeStatus(podUrl(pod.ip), token, this.deps.push.timeoutMs));
-      }),
-    );
-    const plan = planCluster(fc, spec, { ...(sts ? { statefulSet: sts } : {}), members, reports, peers: peerState.peers, peerGeneration: peerState.generation });
+    const timeoutMs = this.deps.push.timeoutMs;
+    const ask = (names: string[], how: (url: string) => Promise<NodeReport>) =>
+      Promise.all(
+        names.map(async (podName) => {
+          const pod = members.find((m) => m.name === podName);
+          if (pod?.ip) reports.set(podName, await how(podUrl(pod.ip)));
+        }),
+      );
+    if (token) {
+      const t = token;
+      await Promise.all([
+        ask(podsToFence(spec, sts, members), (url) => fenceNode(url, t, true, timeoutMs)),
+        ask(podsToInspect(fc, spec, sts, members), (url) => readNodeStatus(url, t, timeoutMs)),
+      ]);
+    }
+    const targets = pushTargets(members);
+    const acknowledgedPods = (): Set<string> => new Set(targets.filter((t) => mem.acks.get(ackKey(t))?.generation === peerState.generation).map((t) => t.name));
+    const claims = clusterClaims(name, this.deps.claims(ns, name));
+    const plan = planCluster(fc, spec, {
+      ...(sts ? { statefulSet: sts } : {}),
+      members,
+      reports,
+      peers: peerState.peers,
+      peerGeneration: peerState.generation,
+      claims,
+      acknowledged: acknowledgedPods(),
+      failedResizes: mem.failedResizes,
+      now: new Date(),
+    });
+
+    // Claims of leaving pods that passed the barrier are marked before the StatefulSet shrinks: the mark
+    // is what lets their deletion follow once the pods are gone.
+    if (!degraded) for (const claim of plan.drainMarks) await this.annotateClaim(ns, claim, { [DRAINED_ANNOTATION]: 'true' });
+    if (plan.forced) {
+      const announced = `${plan.forced.replicas}/${fc.metadata.generation}`;
+      if (mem.forcedAnnounced !== announced) {
+        mem.forcedAnnounced = announced;
+        const kept = plan.forced.keptClaims.length > 0 ? `; kept claims ${plan.forced.keptClaims.join(', ')} (delete them by hand once their data is not needed)` : '';
+        events.record(target, 'Warning', 'ForcedScaleDown', `scale-down to ${plan.forced.replicas} forced by the ${FORCE_SCALE_DOWN_ANNOTATION} annotation without the write barrier: ${plan.forced.blockers.join('; ')}${kept}`);
+      }
+    }
 
     if (!degraded) {
       try {
@@ -208,15 +266,14 @@ export class FileClusterReconciler {
       const after = plan.statefulSet.spec?.replicas;
       if (!sts) events.record(target, 'Normal', 'Created', `created StatefulSet ${name} with ${after} pods`);
       else if (before !== after) events.record(target, 'Normal', 'Scaled', `scaled StatefulSet ${name} from ${before} to ${after} pods`);
-      await this.applySideEffects(fc, plan.servingLabels, plan.pvcResizes, target);
+      await this.applySideEffects(fc, plan, target, token);
     }
     if (mem.lastProgress !== plan.progress.reason && NOTABLE_PROGRESS.has(plan.progress.reason)) {
       events.record(target, 'Normal', plan.progress.reason, plan.progress.message);
     }
     mem.lastProgress = plan.progress.reason;
 
-    const targets = pushTargets(members);
-    const baseStatus = (push: PushSummary): FileClusterStatus =>
+    const baseStatus = (push: PushSummary, publishing = false): FileClusterStatus =>
       computeStatus({
         fc,
         spec,
@@ -225,22 +282,38 @@ export class FileClusterReconciler {
         peerGeneration: peerState.generation,
         secretName: secretRef.name,
         push,
+        acknowledged: acknowledgedPods(),
         progress: plan.progress,
+        ...(plan.scaleDownBlockedSince ? { scaleDownBlockedSince: plan.scaleDownBlockedSince } : {}),
+        ...(plan.forcedScaleDown ? { forcedScaleDown: plan.forcedScaleDown } : {}),
         ...(degraded ? { degraded } : {}),
+        publishing,
         now: new Date(),
       });
-    const acknowledged = (): number => targets.filter((t) => mem.acks.get(ackKey(t))?.generation === peerState.generation).length;
+    const acknowledged = (): number => acknowledgedPods().size;
+    const blockedSeconds = plan.scaleDownBlockedSince ? (Date.now() - Date.parse(plan.scaleDownBlockedSince)) / 1000 : 0;
+    this.deps.metrics.scaleDownBlockedSeconds.set({ namespace: ns, name }, Math.max(0, blockedSeconds));
 
     if (next.changed) {
       timing.status = Date.now();
-      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }));
+      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }, true));
       timing.pushed = Date.now();
     }
 
     const failures: PushSummary['failures'] = [];
     if (token) {
+      // A pod gets its first peer list only once its claim says so (a claim never marked holds no
+      // acknowledged write, and a scale-down does not wait for it).
+      const joined = new Set<string>();
+      for (const c of claims) if (c.joined && !c.drained) joined.add(c.ordinal.toString());
+      for (const claim of plan.joinMarks) {
+        if (await this.annotateClaim(ns, claim, { [JOINED_ANNOTATION]: 'true', [DRAINED_ANNOTATION]: null })) {
+          joined.add(String(claims.find((c) => c.name === claim)?.ordinal));
+        }
+      }
       const now = Date.now();
       const due = targets.filter((t) => {
+        if (!joined.has(String(t.ordinal))) return false;
         const ack = mem.acks.get(ackKey(t));
         return !ack || ack.generation !== peerState.generation || now - ack.at > REVERIFY_MS;
       });
@@ -253,14 +326,15 @@ export class FileClusterReconciler {
           mem.acks.set(ackKey(pod), { generation: r.generation, at: Date.now() });
         } else {
           mem.acks.delete(ackKey(pod));
-          failures.push({ pod: pod.name, error: r.error });
+          failures.push({ pod: pod.name, ready: pod.ready, error: r.error });
           if (r.conflict) mem.minGeneration = Math.max(mem.minGeneration, (r.generation ?? peerState.generation) + 1);
         }
       }));
       // Forget pods that are gone.
       const live = new Set(targets.map(ackKey));
       for (const k of mem.acks.keys()) if (!live.has(k)) mem.acks.delete(k);
-      for (const f of failures) events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
+      // A pod that is not Ready yet may not listen yet: its failures show in PeersSynced, not as Warnings.
+      for (const f of failures.filter((x) => x.ready)) events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
     }
     if (next.changed) log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id), ...phases(timing, Date.now()) }, 'peer list changed');
 
@@ -274,6 +348,8 @@ export class FileClusterReconciler {
       pushFailures: failures.length,
       acknowledged: status.peersAcknowledged ?? 0,
       targets: targets.length,
+      blockedMs: blockedSeconds * 1000,
+      joining: members.some((m) => m.ordinal < spec.replicas && !m.serving && !m.terminating),
     });
     return after === undefined ? {} : { requeueAfterMs: after };
   }
@@ -292,15 +368,27 @@ export class FileClusterReconciler {
     }
   }
 
+  /** Merge-patches annotations of a data claim; false when the claim is gone. */
+  private async annotateClaim(ns: string, claim: string, annotations: Record<string, string | null>): Promise<boolean> {
+    try {
+      await this.deps.kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, claim), { metadata: { annotations } });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
   private async applySideEffects(
     fc: FileCluster,
-    servingLabels: Array<{ name: string; serving: boolean }>,
-    pvcResizes: Array<{ name: string; size: string }>,
+    plan: Plan,
     target: { apiVersion: string; kind: string; metadata: FileCluster['metadata'] },
+    token: string | undefined,
   ): Promise<void> {
     const { kube, events } = this.deps;
     const ns = fc.metadata.namespace;
-    for (const l of servingLabels) {
+    const mem = this.mem(`${ns}/${fc.metadata.name}`);
+    for (const l of plan.servingLabels) {
       try {
         await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } });
       } catch (err) {
@@ -308,18 +396,40 @@ export class FileClusterReconciler {
         // Without the right to patch pods, a leaving pod keeps its client traffic; scale-down gating
         // still holds, so say so and go on.
         if (err instanceof KubeError && err.status === 403) {
-          events.record(target, 'Warning', 'PodLabelForbidden', `cannot take ${l.name} out of the client Service: ${err.message}`);
+          events.record(target, 'Warning', 'PodLabelForbidden', `cannot change whether ${l.name} is in the client Service: ${err.message}`);
           continue;
         }
         throw err;
       }
     }
-    for (const r of pvcResizes) {
+    if (token) {
+      const members = memberPods(fc.metadata.name, this.deps.pods(ns, fc.metadata.name));
+      for (const name of plan.unfence) {
+        const ip = members.find((m) => m.name === name)?.ip;
+        if (!ip) continue;
+        const r = await fenceNode(podUrl(ip), token, false, this.deps.push.timeoutMs);
+        if (!r.ok) events.record(target, 'Warning', 'UnfenceFailed', `${name} stays fenced after a cancelled scale-down: ${r.error}`);
+      }
+    }
+    for (const r of plan.pvcResizes) {
       try {
         await kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, r.name), { spec: { resources: { requests: { storage: r.size } } } });
+        mem.failedResizes.delete(r.name);
       } catch (err) {
         if (isNotFound(err)) continue;
+        mem.failedResizes.set(r.name, r.size);
         events.record(target, 'Warning', 'VolumeResizeFailed', `resizing ${r.name} to ${r.size} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    for (const claim of plan.claimDeletes) {
+      const uid = this.deps.claims(ns, fc.metadata.name).find((c) => c.metadata?.name === claim)?.metadata?.uid;
+      try {
+        // The uid precondition keeps a claim the StatefulSet made anew meanwhile.
+        await kube.request('DELETE', resourcePath(RESOURCES.persistentvolumeclaims, ns, claim), { body: { preconditions: uid ? { uid } : {} } });
+        events.record(target, 'Normal', 'ClaimDeleted', `deleted ${claim}: its pod left the cluster after handing every write over`);
+      } catch (err) {
+        if (isNotFound(err) || isConflict(err)) continue;
+        throw err;
       }
     }
   }

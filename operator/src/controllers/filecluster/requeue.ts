@@ -21,12 +21,24 @@ export interface RequeueInput {
   pushFailures: number;
   acknowledged: number;
   targets: number;
+  /** How long a scale-down has waited (0 when none waits). */
+  blockedMs: number;
+  /** Pods that stay but are not serving yet: whether they caught up is only seen by asking. */
+  joining: boolean;
 }
+
+/** The longest a blocked scale-down waits between polls (pod changes still wake it at once). */
+export const BLOCKED_MAX_REQUEUE_MS = 30_000;
+/** A blocked scale-down is polled every second for this long, then less and less often. */
+export const BLOCKED_PATIENCE_MS = 60_000;
 
 /** When to reconcile again without an event; undefined leaves it to the periodic resync. */
 export function requeueAfter(r: RequeueInput): number | undefined {
   if (r.conflict) return 0;
   if (r.degradedReason?.startsWith('TokenSecret')) return TOKEN_SECRET_REQUEUE_MS;
-  if (r.degradedReason !== undefined || r.pushFailures > 0 || r.acknowledged !== r.targets || POLLED.has(r.progress)) return POLL_REQUEUE_MS;
+  if (r.progress === 'ScaleDownWaitingForReplication' && r.blockedMs > BLOCKED_PATIENCE_MS) {
+    return Math.min(BLOCKED_MAX_REQUEUE_MS, Math.max(POLL_REQUEUE_MS, Math.round(r.blockedMs / 20)));
+  }
+  if (r.degradedReason !== undefined || r.pushFailures > 0 || r.acknowledged !== r.targets || r.joining || POLLED.has(r.progress)) return POLL_REQUEUE_MS;
   return r.progress === 'Reconciled' ? undefined : WATCHED_REQUEUE_MS;
 }

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { FileCluster } from '../../api/v1alpha1/types.ts';
 import { TOKEN_KEY } from './names.ts';
 
@@ -23,12 +23,13 @@ function slimMeta(m: V1ObjectMeta | undefined): V1ObjectMeta {
   return out;
 }
 
-/** Membership reads: name, uid, labels, deletion, IP, the Ready condition and restart counts. */
+/** Membership reads: name, uid, labels, deletion, phase, IP, the Ready condition and restart counts. */
 export function slimPod(pod: V1Pod): V1Pod {
   const out: V1Pod = { metadata: slimMeta(pod.metadata) };
   const s = pod.status;
   if (!s) return out;
   out.status = {};
+  if (s.phase !== undefined) out.status.phase = s.phase;
   if (s.podIP !== undefined) out.status.podIP = s.podIP;
   const ready = s.conditions?.find((c) => c.type === 'Ready');
   if (ready) out.status.conditions = [{ type: ready.type, status: ready.status }];
@@ -53,6 +54,23 @@ export function slimSecret(secret: V1Secret): V1Secret {
 /** The operator's own annotations (filecluster.dev/force-scale-down...): the only ones it acts on. */
 const OWN_ANNOTATION = /^filecluster\.dev\//;
 
+const ownAnnotations = (m: V1ObjectMeta | undefined): Record<string, string> | undefined => {
+  const own = Object.entries(m?.annotations ?? {}).filter(([k]) => OWN_ANNOTATION.test(k));
+  return own.length > 0 ? Object.fromEntries(own) : undefined;
+};
+
+/** Data claims: the operator's marks, the requested and the provisioned size (resizing compares them). */
+export function slimClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+  const out: V1PersistentVolumeClaim = { metadata: slimMeta(claim.metadata) };
+  const own = ownAnnotations(claim.metadata);
+  if (own) out.metadata!.annotations = own;
+  const requested = claim.spec?.resources?.requests?.['storage'];
+  if (requested !== undefined) out.spec = { resources: { requests: { storage: requested } } };
+  const capacity = claim.status?.capacity?.['storage'];
+  if (capacity !== undefined) out.status = { capacity: { storage: capacity } };
+  return out;
+}
+
 /**
  * FileClusters route events and name their token Secret; the reconcile reads them live. The
  * generation and the operator's annotations tell a change someone made from a status write.
@@ -60,8 +78,8 @@ const OWN_ANNOTATION = /^filecluster\.dev\//;
 export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster & KubernetesObject {
   const out = { metadata: slimMeta(fc.metadata), spec: {} } as FileCluster & KubernetesObject;
   if (fc.metadata?.generation !== undefined) out.metadata.generation = fc.metadata.generation;
-  const own = Object.entries(fc.metadata?.annotations ?? {}).filter(([k]) => OWN_ANNOTATION.test(k));
-  if (own.length > 0) out.metadata.annotations = Object.fromEntries(own);
+  const own = ownAnnotations(fc.metadata as V1ObjectMeta);
+  if (own) out.metadata.annotations = own;
   if (fc.spec?.tokenSecretName !== undefined) out.spec.tokenSecretName = fc.spec.tokenSecretName;
   return out;
 }

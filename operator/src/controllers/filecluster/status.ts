@@ -5,11 +5,11 @@ import type { Plan } from './plan.ts';
 import { selectorString } from './names.ts';
 
 export interface PushSummary {
-  /** Pods that must hold the list (every serving pod). */
+  /** Pods that must hold the list (every running pod). */
   targets: number;
   /** Of those, how many answered with the current generation. */
   acknowledged: number;
-  failures: Array<{ pod: string; error: string }>;
+  failures: Array<{ pod: string; ready: boolean; error: string }>;
 }
 
 export interface StatusInput {
@@ -20,7 +20,16 @@ export interface StatusInput {
   peerGeneration: number;
   secretName: string;
   push: PushSummary;
+  /** Pods that hold the current generation. */
+  acknowledged: ReadonlySet<string>;
   progress: Plan['progress'];
+  scaleDownBlockedSince?: string;
+  forcedScaleDown?: { replicas: number; generation: number };
+  /**
+   * The status written with a new generation before it is pushed: Ready keeps what it said, since the
+   * pods cannot hold the new list yet (the status after the pushes decides).
+   */
+  publishing?: boolean;
   /** Set when the spec cannot work as given (missing Secret, rejected apply...). */
   degraded?: { reason: string; message: string };
   now: Date;
@@ -52,15 +61,15 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
 
   const synced = push.targets > 0 && push.acknowledged === push.targets;
   const peersSynced = synced
-    ? condition(old, 'PeersSynced', 'True', 'AllPodsAcknowledged', `${push.acknowledged}/${push.targets} Ready pods hold peer list generation ${input.peerGeneration}`, gen, now)
+    ? condition(old, 'PeersSynced', 'True', 'AllPodsAcknowledged', `${push.acknowledged}/${push.targets} running pods hold peer list generation ${input.peerGeneration}`, gen, now)
     : condition(
         old,
         'PeersSynced',
         'False',
-        push.failures.length > 0 ? 'PeerPushFailed' : push.targets === 0 ? 'NoReadyPods' : 'PeerPushPending',
+        push.failures.length > 0 ? 'PeerPushFailed' : push.targets === 0 ? 'NoRunningPods' : 'PeerPushPending',
         push.targets === 0
-          ? 'no Ready pod to hold the peer list yet'
-          : `${push.acknowledged}/${push.targets} Ready pods hold peer list generation ${input.peerGeneration}` +
+          ? 'no running pod to hold the peer list yet'
+          : `${push.acknowledged}/${push.targets} running pods hold peer list generation ${input.peerGeneration}` +
               (push.failures.length > 0 ? `; ${push.failures.map((f) => `${f.pod}: ${f.error}`).join('; ')}` : ''),
         gen,
         now,
@@ -73,11 +82,17 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
   const steady = progress.reason === 'Reconciled';
   const progressing = condition(old, 'Progressing', steady ? 'False' : 'True', progress.reason, progress.message, gen, now);
 
+  // Ready means the cluster serves and its serving pods agree on the peer list; scaling and rollouts
+  // show in Progressing, so a serving cluster in motion does not look broken to health checks.
+  const serving = live.filter((m) => m.serving && m.ordinal < spec.replicas && isServing(m));
+  const behind = serving.filter((m) => !input.acknowledged.has(m.name)).map((m) => m.name);
+  const previousReady = old.find((c) => c.type === 'Ready');
   let readyCond: Condition;
-  if (degraded) readyCond = condition(old, 'Ready', 'False', degraded.reason, degraded.message, gen, now);
-  else if (ready < spec.replicas) readyCond = condition(old, 'Ready', 'False', 'PodsNotReady', `${ready}/${spec.replicas} pods Ready`, gen, now);
-  else if (!synced) readyCond = condition(old, 'Ready', 'False', 'PeersNotSynced', peersSynced.message, gen, now);
-  else readyCond = condition(old, 'Ready', 'True', 'ClusterReady', `${ready}/${spec.replicas} pods Ready and in sync`, gen, now);
+  if (input.publishing && previousReady && !degraded) readyCond = previousReady;
+  else if (degraded) readyCond = condition(old, 'Ready', 'False', degraded.reason, degraded.message, gen, now);
+  else if (serving.length === 0) readyCond = condition(old, 'Ready', 'False', 'NoPodServing', `no pod serves yet (${ready}/${spec.replicas} Ready)`, gen, now);
+  else if (behind.length > 0) readyCond = condition(old, 'Ready', 'False', 'PeersNotSynced', `${behind.join(', ')} ${behind.length === 1 ? 'does' : 'do'} not hold peer list generation ${input.peerGeneration} yet`, gen, now);
+  else readyCond = condition(old, 'Ready', 'True', 'ClusterReady', `${serving.length}/${spec.replicas} pods serving and in sync`, gen, now);
 
   const status: FileClusterStatus = {
     replicas: live.length,
@@ -87,6 +102,8 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
     peerGeneration: input.peerGeneration,
     peersAcknowledged: push.acknowledged,
     peers: [...input.peers],
+    ...(input.scaleDownBlockedSince ? { scaleDownBlockedSince: input.scaleDownBlockedSince } : {}),
+    ...(input.forcedScaleDown ? { forcedScaleDown: input.forcedScaleDown } : {}),
     conditions: [readyCond, progressing, peersSynced, degradedCond],
   };
   if (gen !== undefined) status.observedGeneration = gen;
