@@ -2,71 +2,13 @@
 // way networks do: streams cut, connections refused, a connection that silently stops carrying data.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Writable } from 'node:stream';
-import { KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
 import { ResilientInformer } from '../../../operator/src/runtime/informer.ts';
 import { Kube } from '../../../operator/src/runtime/kube.ts';
-
-/** TLS passes through untouched; only the transport misbehaves. */
-class FaultyProxy {
-  mode: 'pass' | 'refuse' = 'pass';
-  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
-  private readonly server: net.Server;
-  port = 0;
-
-  constructor(target: { host: string; port: number }) {
-    this.server = net.createServer((client) => {
-      if (this.mode === 'refuse') return void client.destroy();
-      const upstream = net.connect(target.port, target.host);
-      const pair = { client, upstream };
-      this.pairs.add(pair);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.pairs.delete(pair);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-    });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  get connections(): number {
-    return this.pairs.size;
-  }
-
-  /** Cuts every open connection (a closed stream, as a load balancer or restart does). */
-  cutAll(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream.destroy();
-    }
-  }
-
-  /** Open connections stay open but carry nothing more in either direction. */
-  stallAll(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.cutAll();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
+import { FaultyProxy } from './faulty-proxy.ts';
 
 describe('informers survive what the network and the API server do', { timeout: 300_000 }, () => {
   let cluster: Cluster;
@@ -79,19 +21,9 @@ describe('informers survive what the network and the API server do', { timeout: 
   before(async () => {
     cluster = await startCluster();
     ns = await cluster.createNamespace('fc-informer');
-    const direct = cluster.kubeClient();
-    const server = new URL(direct.getCurrentCluster()!.server);
-    proxy = new FaultyProxy({ host: server.hostname, port: Number(server.port || 443) });
-    await proxy.listen();
-    const viaProxy = new KubeConfig();
-    const current = direct.getCurrentCluster()!;
-    const isIp = net.isIP(server.hostname) !== 0;
-    viaProxy.loadFromOptions({
-      clusters: [{ ...current, server: `https://127.0.0.1:${proxy.port}`, ...(isIp ? {} : { tlsServerName: server.hostname }) }],
-      users: direct.users,
-      contexts: direct.contexts,
-      currentContext: direct.currentContext,
-    });
+    const made = await FaultyProxy.inFrontOf(cluster.kubeClient());
+    proxy = made.proxy;
+    const viaProxy = made.kubeConfig;
     const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => { logLines.push(chunk.toString()); cb(); } });
     informer = new ResilientInformer<V1ConfigMap>(new Kube(viaProxy), pino({ level: 'debug' }, sink), {
       resource: { group: '', version: 'v1', plural: 'configmaps' },

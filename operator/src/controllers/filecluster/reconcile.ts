@@ -179,8 +179,17 @@ export class FileClusterReconciler {
     const plan = planCluster(fc, spec, { ...(sts ? { statefulSet: sts } : {}), members, reports, peers: peerState.peers, peerGeneration: peerState.generation });
 
     if (!degraded) {
+      const shrinking = sts !== undefined && (plan.statefulSet.spec?.replicas ?? 0) < (sts.spec?.replicas ?? 0);
       try {
         for (const obj of [plan.headlessService, plan.clientService, plan.podDisruptionBudget, plan.statefulSet]) {
+          if (obj === plan.statefulSet && shrinking) {
+            // A shrink deletes pods and their volumes, so it goes out only if what it was decided on still
+            // holds: the spec (read again now) and the StatefulSet (the write's resourceVersion
+            // precondition fails with a conflict if anyone wrote it since). A reconcile that read before a
+            // scale-up, or a leader deposed meanwhile, then cannot undo it.
+            if (!(await this.sameGeneration(fc))) return { requeueAfterMs: 0 };
+            obj.metadata!.resourceVersion = sts!.metadata!.resourceVersion!;
+          }
           const objName = obj.metadata!.name!;
           const res = obj.kind === 'Service' ? RESOURCES.services : obj.kind === 'StatefulSet' ? RESOURCES.statefulsets : RESOURCES.poddisruptionbudgets;
           // What shows that nobody changed the object since: the StatefulSet's generation (its status
@@ -276,6 +285,12 @@ export class FileClusterReconciler {
       targets: targets.length,
     });
     return after === undefined ? {} : { requeueAfterMs: after };
+  }
+
+  /** Whether the FileCluster's spec is still the one this reconcile read. */
+  private async sameGeneration(fc: FileCluster): Promise<boolean> {
+    const now = await this.deps.kube.getIfExists<FileCluster>(resourcePath(RESOURCES.fileclusters, fc.metadata.namespace, fc.metadata.name));
+    return now?.metadata.uid === fc.metadata.uid && now?.metadata.generation === fc.metadata.generation;
   }
 
   private readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
