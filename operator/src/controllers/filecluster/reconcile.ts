@@ -300,7 +300,7 @@ export class FileClusterReconciler {
   private async createTokenSecret(fc: FileCluster): Promise<V1Secret> {
     const body = generatedSecret(fc, randomBytes(32).toString('hex'));
     try {
-      return await this.deps.kube.request<V1Secret>('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body });
+      return await this.deps.kube.request<V1Secret>('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body, query: { fieldManager: FIELD_MANAGER } });
     } catch (err) {
       if (!isConflict(err)) throw err;
       return (await this.readSecret(fc.metadata.namespace, body.metadata!.name!)) as V1Secret;
@@ -317,7 +317,7 @@ export class FileClusterReconciler {
     const ns = fc.metadata.namespace;
     for (const l of servingLabels) {
       try {
-        await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } });
+        await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } }, FIELD_MANAGER);
       } catch (err) {
         if (isNotFound(err)) continue;
         // Without the right to patch pods, a leaving pod keeps its client traffic; scale-down gating
@@ -331,7 +331,7 @@ export class FileClusterReconciler {
     }
     for (const r of pvcResizes) {
       try {
-        await kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, r.name), { spec: { resources: { requests: { storage: r.size } } } });
+        await kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, r.name), { spec: { resources: { requests: { storage: r.size } } } }, FIELD_MANAGER);
       } catch (err) {
         if (isNotFound(err)) continue;
         events.record(target, 'Warning', 'VolumeResizeFailed', `resizing ${r.name} to ${r.size} failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -42,7 +42,7 @@ export function slimOwned(obj: KubernetesObject): KubernetesObject {
   return { metadata: slimMeta(obj.metadata) };
 }
 
-/** Every Secret of the watched namespaces is cached (token Secrets may carry any name): the token only. */
+/** The operator's generated token Secrets: the token only. */
 export function slimSecret(secret: V1Secret): V1Secret {
   const out: V1Secret = { metadata: slimMeta(secret.metadata) };
   const token = secret.data?.[TOKEN_KEY];
@@ -54,7 +54,7 @@ export function slimSecret(secret: V1Secret): V1Secret {
 const OWN_ANNOTATION = /^filecluster\.dev\//;
 
 /**
- * FileClusters route events and name their token Secret; the reconcile reads them live. The
+ * FileClusters route events; the reconcile reads them live. The
  * generation and the operator's annotations tell a change someone made from a status write.
  */
 export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster & KubernetesObject {
@@ -62,7 +62,6 @@ export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster
   if (fc.metadata?.generation !== undefined) out.metadata.generation = fc.metadata.generation;
   const own = Object.entries(fc.metadata?.annotations ?? {}).filter(([k]) => OWN_ANNOTATION.test(k));
   if (own.length > 0) out.metadata.annotations = Object.fromEntries(own);
-  if (fc.spec?.tokenSecretName !== undefined) out.spec.tokenSecretName = fc.spec.tokenSecretName;
   return out;
 }
 
