@@ -9,6 +9,7 @@ import { healthRouter } from './http/health.ts';
 import { internalRouter } from './http/internal.ts';
 import { fileReads, plainFileTarget } from './http/reads.ts';
 import { fileWrites } from './http/writes.ts';
+import { PeerTokens } from './replication/peer-client.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
 import type { ObjectFiles } from './store/object-files.ts';
@@ -47,10 +48,11 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   if (store.peerList().generation === 0 && !samePeers(store.peerList(), config.staticPeers)) await store.setPeers(config.staticPeers);
   logger.info({ files: store.state.liveFiles, tombstones: store.state.tombstones, generation: store.peerList().generation }, 'store loaded');
 
+  const tokens = new PeerTokens(config.token, config.previousToken);
   const replicator = new Replicator({
     store,
     nodeId: config.nodeId,
-    token: config.token,
+    tokens,
     metrics,
     logger,
     catchupIntervalMs: config.catchupIntervalMs,
@@ -78,13 +80,13 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
     await next();
   });
   app.use(errorMiddleware(logger));
-  const serveRead = fileReads({ store, replicator, config, logger, requests: metrics.requests, koa: app });
+  const serveRead = fileReads({ store, replicator, config, tokens, logger, requests: metrics.requests, koa: app });
   const serveWrite = fileWrites({ store, replicator, config, logger, requests: metrics.requests });
   // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [
     filesRouter({ store, serveRead, serveWrite }),
     healthRouter({ store, replicator }),
-    internalRouter({ store, replicator, metrics, nodeId: config.nodeId, token: config.token }),
+    internalRouter({ store, replicator, metrics, nodeId: config.nodeId, accepted: tokens.accepted }),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -60,7 +60,7 @@ const RECONCILE_PERMISSIONS = {
   'apps/statefulsets': 'create,get,list,patch,watch',
   'core/services': 'create,list,patch,watch',
   'policy/poddisruptionbudgets': 'create,patch',
-  'core/secrets': 'create,get,list,watch',
+  'core/secrets': 'create,get,list,update,watch',
   'core/pods': 'list,patch,watch',
   'core/persistentvolumeclaims': 'patch',
   'core/events': 'create,patch',

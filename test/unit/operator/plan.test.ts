@@ -9,7 +9,7 @@ import { fileCluster, pod } from './fixtures.ts';
 
 function observe(fc: FileCluster, sts: V1StatefulSet | undefined, pods: ReturnType<typeof pod>[], reports: Record<string, NodeReport> = {}, generation = 2): Observed {
   const members = memberPods(fc.metadata.name, pods);
-  const obs: Observed = { members, reports: new Map(Object.entries(reports)), peers: desiredPeers(members, withDefaults(fc.spec).replicas), peerGeneration: generation };
+  const obs: Observed = { members, reports: new Map(Object.entries(reports)), peers: desiredPeers(members, withDefaults(fc.spec).replicas), peerGeneration: generation, tokenVersion: 1 };
   if (sts) obs.statefulSet = sts;
   return obs;
 }
@@ -41,7 +41,10 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
   assert.deepEqual(env['FC_HOST'], { fieldRef: { fieldPath: 'status.podIP' } });
   assert.deepEqual(env['FC_NODE_ID'], { fieldRef: { fieldPath: 'metadata.name' } });
-  assert.deepEqual(env['FC_TOKEN'], { secretKeyRef: { name: 'fc-token', key: 'token' } });
+  // The pods' tokens come from the operator's Secret, which follows the user's through rotations.
+  assert.deepEqual(env['FC_TOKEN'], { secretKeyRef: { name: 'fc-peer-tokens', key: 'token' } });
+  assert.deepEqual(env['FC_PREVIOUS_TOKEN'], { secretKeyRef: { name: 'fc-peer-tokens', key: 'previous', optional: true } });
+  assert.equal(sts.spec?.template.metadata?.annotations?.['filecluster.dev/token-version'], '1');
   assert.equal(env['FC_DATA_DIR'], '/data');
   assert.equal(env['FC_DEFAULT_ACK'], 'majority');
   assert.equal(env['FC_TOMBSTONE_RETENTION_SECONDS'], '86400');
@@ -59,21 +62,20 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   assert.equal(plan.progress.reason, 'Creating');
 });
 
-test('a given token Secret and placement reach the pod template', () => {
+test('a given token Secret and placement reach the plan and the pod template', () => {
   const fc = fileCluster({ tokenSecretName: 'mine', nodeSelector: { disk: 'ssd' }, topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule' }] });
   const plan = planCluster(fc, withDefaults(fc.spec), observe(fc, undefined, []));
   assert.deepEqual(plan.tokenSecret, { name: 'mine', generate: false });
   const podSpec = plan.statefulSet.spec?.template.spec;
   assert.deepEqual(podSpec?.nodeSelector, { disk: 'ssd' });
   assert.equal(podSpec?.topologySpreadConstraints?.[0]?.topologyKey, 'zone');
-  assert.deepEqual(podSpec?.containers[0]?.env?.find((e) => e.name === 'FC_TOKEN')?.valueFrom?.secretKeyRef?.name, 'mine');
 });
 
 test('scale-down keeps the StatefulSet size until the leaving pods have replicated their writes', () => {
   const fc = fileCluster({ replicas: 3 });
   const sts = appliedStatefulSet(fc, 5);
   const pods = ready(5);
-  const inspect = podsToInspect(fc, withDefaults(fc.spec), sts, memberPods('fc', pods));
+  const inspect = podsToInspect(fc, withDefaults(fc.spec), sts, memberPods('fc', pods), 1);
   assert.deepEqual(inspect, ['fc-3', 'fc-4']);
 
   const owing: Record<string, NodeReport> = {
@@ -125,7 +127,7 @@ test('a template change rolls one pod at a time, gated on readiness and the next
 
   const rolling = appliedStatefulSet(updated, 3, 3);
   const oldPods = ready(3).map((p) => ({ ...p, metadata: { ...p.metadata, labels: { 'controller-revision-hash': 'rev-old' } } }));
-  assert.deepEqual(podsToInspect(updated, spec, rolling, memberPods('fc', oldPods)), ['fc-2']);
+  assert.deepEqual(podsToInspect(updated, spec, rolling, memberPods('fc', oldPods), 1), ['fc-2']);
   const owes = planCluster(updated, spec, observe(updated, rolling, oldPods, { 'fc-2': { ok: true, generation: 2, peers: [{ id: 'fc-0', pendingChanges: 7 }] } }));
   assert.equal(owes.statefulSet.spec?.updateStrategy?.rollingUpdate?.partition, 3);
   assert.equal(owes.progress.reason, 'RollingUpdateWaitingForReplication');

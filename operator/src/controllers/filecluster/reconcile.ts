@@ -10,11 +10,17 @@ import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube }
 import type { HandlerResult } from '../../runtime/workqueue.ts';
 import { digest } from '../../runtime/digest.ts';
 import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } from './membership.ts';
-import { FIELD_MANAGER, SERVING_LABEL, TOKEN_KEY, podUrl } from './names.ts';
+import { FIELD_MANAGER, SERVING_LABEL, TOKEN_KEY, peerTokensSecretName, podUrl } from './names.ts';
 import { pushPeers, readNodeStatus } from './nodes.ts';
-import { generatedSecret, planCluster, podsToInspect, tokenSecretName, type NodeReport } from './plan.ts';
+import { generatedSecret, peerTokensSecret, planCluster, podTemplate, podsToInspect, templateHash, tokenSecretName, type NodeReport } from './plan.ts';
 import { requeueAfter, WATCHED_REQUEUE_MS } from './requeue.ts';
 import { computeStatus, type PushSummary } from './status.ts';
+import { clientToken, nextPeerTokens, readPeerTokens, templateRolledOut, type PeerTokens } from './token.ts';
+
+const TOKEN_STEP_MESSAGES = {
+  TokenRotationStarted: 'the peer token changed: pods restart one at a time with the new token, still accepting the previous one',
+  TokenRotationFinished: 'every pod runs the new token: pods restart one at a time without the previous one',
+} as const;
 
 export interface ReconcilerDeps {
   kube: Kube;
@@ -44,6 +50,8 @@ interface ClusterMemory {
   lastProgress?: string;
   /** What was last applied per object, to skip applies that cannot change anything. */
   applied: Map<string, { digest: string; marker: string; at: number }>;
+  /** The version of the operator's token Secret last written (the cache may lag behind it). */
+  tokenVersion: number;
 }
 
 /** Progress worth an Event (creation and scale-up already have theirs). */
@@ -124,7 +132,7 @@ export class FileClusterReconciler {
   private mem(key: string): ClusterMemory {
     let m = this.memory.get(key);
     if (!m) {
-      m = { acks: new Map(), minGeneration: 0, applied: new Map() };
+      m = { acks: new Map(), minGeneration: 0, applied: new Map(), tokenVersion: 0 };
       this.memory.set(key, m);
     }
     return m;
@@ -145,22 +153,54 @@ export class FileClusterReconciler {
     const members = memberPods(name, this.deps.pods(ns, name));
     timing.read = Date.now();
 
-    // The peer token: the operator's own Secret is created once; a named one must exist with its key.
+    // The peer token. The user's Secret (or the one generated once, before the cluster had pods) says
+    // which token the cluster should use; the operator's own Secret holds what the pods were given and
+    // moves them from one to the other through rolling updates (token.ts).
     const secretRef = tokenSecretName(fc, spec);
+    const tokensName = peerTokensSecretName(name);
     let degraded: { reason: string; message: string } | undefined;
-    let token: string | undefined;
+    let inUseSecret = this.deps.secret(ns, tokensName);
+    // The cache may not show our last write yet: a stale version would roll the pods back.
+    if ((readPeerTokens(inUseSecret)?.version ?? 0) < mem.tokenVersion) inUseSecret = await this.readSecret(ns, tokensName);
+    let inUse = readPeerTokens(inUseSecret);
+    let source: string | undefined;
     let secret = this.deps.secret(ns, secretRef.name) ?? (await this.readSecret(ns, secretRef.name));
     if (!secret && secretRef.generate) {
-      secret = await this.createTokenSecret(fc);
-      events.record(target, 'Normal', 'TokenSecretCreated', `created Secret ${secretRef.name} with a generated peer token`);
+      if (!sts && members.length === 0 && !inUse) {
+        secret = await this.createTokenSecret(fc);
+        events.record(target, 'Normal', 'TokenSecretCreated', `created Secret ${secretRef.name} with a generated peer token`);
+      } else {
+        degraded = {
+          reason: 'TokenSecretDeleted',
+          message:
+            `Secret "${secretRef.name}" with the generated peer token was deleted while the cluster has pods; a new token would ` +
+            `lock them out of each other, so none is generated. Recreate it with the key "${TOKEN_KEY}" (the pods' token is in ` +
+            `Secret "${tokensName}"), or put a new token there to rotate it`,
+        };
+      }
     }
-    if (!secret) {
-      degraded = { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
+    if (secretRef.name === tokensName) {
+      degraded = { reason: 'TokenSecretNameReserved', message: `Secret "${tokensName}" is the operator's own; name another one in spec.tokenSecretName` };
+    } else if (!secret) {
+      degraded ??= { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
     } else {
       const raw = secret.data?.[TOKEN_KEY];
-      token = raw ? Buffer.from(raw, 'base64').toString('utf8') : undefined;
-      if (!token) degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
+      source = raw ? Buffer.from(raw, 'base64').toString('utf8') : undefined;
+      if (!source) degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
     }
+    if (source !== undefined && !degraded) {
+      const rolledOut = !sts || (inUse !== undefined && templateRolledOut(sts, templateHash(podTemplate(fc, spec, inUse.version))));
+      const step = nextPeerTokens(source, inUse, rolledOut);
+      if (step.change) {
+        await this.writePeerTokens(fc, inUseSecret, step.tokens);
+        inUse = step.tokens;
+        mem.tokenVersion = step.tokens.version;
+        if (step.reason !== 'TokenInitialized') events.record(target, 'Normal', step.reason, TOKEN_STEP_MESSAGES[step.reason]);
+      }
+    }
+    // What every pod accepts; while the operator's Secret is missing (a Degraded cluster), nothing.
+    const token = inUse ? clientToken(inUse) : undefined;
+    const tokenVersion = inUse?.version ?? 0;
 
     // Membership and its generation, persisted before any pod sees it.
     const desired = desiredPeers(members, spec.replicas);
@@ -168,7 +208,7 @@ export class FileClusterReconciler {
     if (mem.minGeneration > next.generation) next = { peers: desired, generation: mem.minGeneration, changed: true };
     const peerState = { peers: next.peers, generation: next.generation };
 
-    const inspect = token ? podsToInspect(fc, spec, sts, members) : [];
+    const inspect = token ? podsToInspect(fc, spec, sts, members, tokenVersion) : [];
     const reports = new Map<string, NodeReport>();
     await Promise.all(
       inspect.map(async (podName) => {
@@ -176,7 +216,7 @@ export class FileClusterReconciler {
         if (pod?.ip && token) reports.set(podName, await readNodeStatus(podUrl(pod.ip), token, this.deps.push.timeoutMs));
       }),
     );
-    const plan = planCluster(fc, spec, { ...(sts ? { statefulSet: sts } : {}), members, reports, peers: peerState.peers, peerGeneration: peerState.generation });
+    const plan = planCluster(fc, spec, { ...(sts ? { statefulSet: sts } : {}), members, reports, peers: peerState.peers, peerGeneration: peerState.generation, tokenVersion });
 
     if (!degraded) {
       const shrinking = sts !== undefined && (plan.statefulSet.spec?.replicas ?? 0) < (sts.spec?.replicas ?? 0);
@@ -295,6 +335,18 @@ export class FileClusterReconciler {
 
   private readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
     return this.deps.kube.getIfExists<V1Secret>(resourcePath(RESOURCES.secrets, ns, name));
+  }
+
+  /** Writes the operator's token Secret; an update is conditional on the version it was decided from. */
+  private async writePeerTokens(fc: FileCluster, existing: V1Secret | undefined, tokens: PeerTokens): Promise<void> {
+    const body = peerTokensSecret(fc, tokens);
+    const query = { fieldManager: FIELD_MANAGER };
+    if (!existing) {
+      await this.deps.kube.request('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body, query });
+      return;
+    }
+    body.metadata!.resourceVersion = existing.metadata?.resourceVersion ?? '';
+    await this.deps.kube.request('PUT', resourcePath(RESOURCES.secrets, fc.metadata.namespace, body.metadata!.name!), { body, query });
   }
 
   private async createTokenSecret(fc: FileCluster): Promise<V1Secret> {

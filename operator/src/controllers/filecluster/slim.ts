@@ -1,6 +1,7 @@
 import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { FileCluster } from '../../api/v1alpha1/types.ts';
 import { TOKEN_KEY } from './names.ts';
+import { PREVIOUS_TOKEN_KEY } from './token.ts';
 
 // What the informer caches keep of each object: only the fields the controller reads from a cache.
 // The FileCluster and its StatefulSet are read live by the reconcile, so their caches only route
@@ -42,11 +43,11 @@ export function slimOwned(obj: KubernetesObject): KubernetesObject {
   return { metadata: slimMeta(obj.metadata) };
 }
 
-/** The operator's generated token Secrets: the token only. */
+/** The operator's Secrets (generated tokens, the pods' tokens): the token keys only; the version is a label. */
 export function slimSecret(secret: V1Secret): V1Secret {
   const out: V1Secret = { metadata: slimMeta(secret.metadata) };
-  const token = secret.data?.[TOKEN_KEY];
-  if (token !== undefined) out.data = { [TOKEN_KEY]: token };
+  const kept = Object.entries(secret.data ?? {}).filter(([k]) => k === TOKEN_KEY || k === PREVIOUS_TOKEN_KEY);
+  if (kept.length > 0) out.data = Object.fromEntries(kept);
   return out;
 }
 
