@@ -79,8 +79,8 @@ export class LeaderElector {
     const tick = async (): Promise<void> => {
       if (this.stopped || (this.stopping && !this.leader)) return;
       const sent = Date.now();
-      // A leader's renewal may not outlive its term; a candidate's requests get two retry periods.
-      const until = this.leader ? this.lastRenew + this.opts.renewDeadlineMs : sent + this.opts.retryPeriodMs * 2;
+      // A leader's renewal may not outlive its term, nor a candidate's attempt the term it would start.
+      const until = this.leader ? this.lastRenew + this.opts.renewDeadlineMs : sent + Math.min(this.opts.retryPeriodMs * 2, this.opts.renewDeadlineMs);
       let ok = false;
       try {
         ok = await this.tryAcquireOrRenew(until);
