@@ -163,6 +163,9 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
         const r = reconcilerFor(name, standIns);
         const key = `${ns}/${name}`;
         await r.reconcile(key);
+        // The pods appear once the StatefulSet exists, as real ones would.
+        standIns.present = true;
+        await r.reconcile(key);
         await r.reconcile(key);
         assert.equal(await stsReplicas(name), 3);
         await ok(['scale', '-n', ns, `fc/${name}`, '--replicas=2']);
@@ -210,6 +213,7 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
  */
 class StandInPods {
   hook?: { pod: string; afterGeneration: number; run: () => Promise<void>; ran: boolean };
+  present = false;
   private readonly servers: http.Server[] = [];
   private readonly ips = new Map<string, string>();
   private readonly generations = new Map<string, number>();
@@ -229,6 +233,7 @@ class StandInPods {
   }
 
   pods(cluster: string): V1Pod[] {
+    if (!this.present) return [];
     return [...this.ips.entries()].map(([name, ip]) => ({
       metadata: { name, namespace: 'any', uid: `uid-${name}`, labels: { 'app.kubernetes.io/instance': cluster } },
       status: { podIP: ip, conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [] },

@@ -16,7 +16,6 @@ import { Kube, pathResource, RESOURCES, resourcePath, type RequestOptions } from
 import { CRD_FILE, REPO_ROOT, condition, fileClusterStatus, fileClusterYaml, kubectlJson } from './support.ts';
 
 const OPERATOR_NAMESPACE = 'filecluster-system';
-const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:filecluster`;
 
 /** The operator's client, noting every request it makes for Secrets (path and query). */
 class RecordingKube extends Kube {
@@ -143,7 +142,14 @@ describe('least privilege', { timeout: 300_000 }, () => {
       await denied('managed', { metadata: { labels: { 'app.kubernetes.io/instance': 'y' } } }, /only the filecluster\.dev\/serving label/);
       await denied('managed', { metadata: { labels: { [SERVING_LABEL]: 'maybe' } } }, /to "true" or "false"/);
       await denied('managed', { metadata: { annotations: { note: 'changed' } } }, /only the filecluster\.dev\/serving label/);
-      await denied('managed', { spec: { containers: [{ name: 'c', image: 'somewhere/else:1' }] } }, /only the filecluster\.dev\/serving label/);
+      // An image change, the one spec change pods allow (a strategic merge patch keeps the other fields).
+      const image = await asOperator
+        .request('PATCH', resourcePath(RESOURCES.pods, ns, 'managed'), {
+          body: { spec: { containers: [{ name: 'c', image: 'somewhere/else:1' }] } },
+          contentType: 'application/strategic-merge-patch+json',
+        })
+        .then(() => undefined, (e: unknown) => e);
+      assert.match(String(image), /only the filecluster\.dev\/serving label/, 'the operator changed a pod\u2019s image');
       await denied('foreign', { metadata: { labels: { [SERVING_LABEL]: 'false' } } }, /only the pods it manages/);
       const managed = await kubectlJson<{ metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { containers: Array<{ image: string }> } }>(cluster, ['get', 'pod', 'managed', '-n', ns]);
       assert.equal(managed.metadata.labels['app.kubernetes.io/instance'], 'x');

@@ -41,7 +41,8 @@ describe('token rotation between file-server processes', () => {
     await old.kill();
     await old.start({ FC_TOKEN: NEW_TOKEN, FC_PREVIOUS_TOKEN: TOKEN });
     await rotated.kill();
-    await rotated.start({ FC_TOKEN: NEW_TOKEN });
+    // A previous token equal to the token is none: this node now accepts the new token alone.
+    await rotated.start({ FC_TOKEN: NEW_TOKEN, FC_PREVIOUS_TOKEN: NEW_TOKEN });
     assert.equal((await api(rotated, 'GET', '/internal/peers', { auth: true })).status, 401);
     // The node still holding the previous token sends the new one first, which the other accepts.
     const r = await api(old, 'PUT', '/files/rotation/after.txt', { body: 'after', headers: { 'x-filecluster-ack': 'all' } });

@@ -160,8 +160,9 @@ export class FileClusterReconciler {
     const tokensName = peerTokensSecretName(name);
     let degraded: { reason: string; message: string } | undefined;
     let inUseSecret = this.deps.secret(ns, tokensName);
-    // The cache may not show our last write yet: a stale version would roll the pods back.
-    if ((readPeerTokens(inUseSecret)?.version ?? 0) < mem.tokenVersion) inUseSecret = await this.readSecret(ns, tokensName);
+    // The cache may not show our last write yet: a stale version would roll the pods back, a missing
+    // Secret would be created again.
+    if (!inUseSecret || (readPeerTokens(inUseSecret)?.version ?? 0) < mem.tokenVersion) inUseSecret = await this.readSecret(ns, tokensName);
     let inUse = readPeerTokens(inUseSecret);
     let source: string | undefined;
     let secret = this.deps.secret(ns, secretRef.name) ?? (await this.readSecret(ns, secretRef.name));
