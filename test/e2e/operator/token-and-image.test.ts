@@ -145,7 +145,6 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       await ok(['create', 'secret', 'generic', 'rotating', '-n', ns, '--from-literal=token=the-second-token', '--dry-run=client', '-o', 'yaml'])
         .then((yaml) => ok(['apply', '-n', ns, '-f', '-'], yaml));
       // Two rollouts: the pods restart with both tokens, then with the new one alone.
-      await waitFor(async () => /TokenRotationFinished/.test(await eventReasons('rotated')), CONVERGE_MS, 'the rotation to reach its second step');
       await waitFor(async () => {
         const pods = await clusterPods(cluster, ns, 'rotated');
         if (pods.length !== 2 || !pods.every((p) => p.ready)) return false;
@@ -158,7 +157,7 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       assert.equal(await putFile(await access.url(after[1]!), 'rotation/after.txt', 'after', 'all'), 201);
       assert.equal((await getFile(await access.url(after[0]!), 'rotation/after.txt')).body, 'after');
       assert.equal((await getFile(await access.url(after[1]!), 'rotation/before.txt')).body, 'before');
-      assert.match(await eventReasons('rotated'), /TokenRotationStarted/);
+      assert.match(await eventReasons('rotated'), /TokenRotationStarted.*TokenRotationFinished|TokenRotationFinished.*TokenRotationStarted/);
     });
 
     test('a generated token Secret deleted while pods run is not silently replaced: Degraded until it is back', async () => {
@@ -167,9 +166,11 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       const token = await ok(['get', 'secret', 'generated-token', '-n', ns, '-o', 'jsonpath={.data.token}']);
       await ok(['delete', 'secret', 'generated-token', '-n', ns]);
       const degraded = await waitFor(async () => {
+        if ((await kubectl(['get', 'secret', 'generated-token', '-n', ns])).code === 0) return 'regenerated';
         const c = condition(await fileClusterStatus(cluster, ns, 'generated'), 'Degraded');
         return c?.status === 'True' ? c : false;
-      }, 120_000, 'Degraded');
+      }, 120_000, 'Degraded, or a new Secret');
+      assert.ok(degraded !== 'regenerated', 'a new token was generated while the pods hold the old one');
       assert.equal(degraded.reason, 'TokenSecretDeleted');
       assert.match(degraded.message, /Secret "generated-token" .* was deleted while the cluster has pods/);
       assert.equal((await kubectl(['get', 'secret', 'generated-token', '-n', ns])).code, 1, 'no new token was generated');
