@@ -57,9 +57,9 @@ try {
   await informer.start();
   for (let r = 0; r < rounds; r++) {
     const stalled = r % 3 === 2;
-    if (stalled) proxy.stallAll();
+    if (stalled) proxy.stallAll({ resetOnSend: true });
     const replicas = (r % 9) + 2;
-    const patched = await direct.mergePatch<Fc>(path, { spec: { replicas } });
+    const patched = await direct.mergePatch<Fc>(path, { spec: { replicas } }, 'cache-freshness-bench');
     const at = performance.now();
     const rv = Number(patched.metadata?.resourceVersion);
     const seen = await waitFor(() => Number(informer.get(NAME, ns)?.metadata?.resourceVersion ?? 0) >= rv && performance.now(), BEHIND_MS, 'the cache', 2).catch(() => undefined);

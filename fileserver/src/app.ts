@@ -9,6 +9,7 @@ import { healthRouter } from './http/health.ts';
 import { internalRouter } from './http/internal.ts';
 import { fileReads, plainFileTarget } from './http/reads.ts';
 import { fileWrites } from './http/writes.ts';
+import { PeerTokens } from './replication/peer-client.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
 import { WriteFence } from './store/fence.ts';
@@ -49,10 +50,11 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   const fence = await WriteFence.open(config.dataDir);
   logger.info({ leaving: fence.leaving, files: store.state.liveFiles, tombstones: store.state.tombstones, generation: store.peerList().generation }, 'store loaded');
 
+  const tokens = new PeerTokens(config.token, config.previousToken);
   const replicator = new Replicator({
     store,
     nodeId: config.nodeId,
-    token: config.token,
+    tokens,
     metrics,
     logger,
     catchupIntervalMs: config.catchupIntervalMs,
@@ -80,13 +82,13 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
     await next();
   });
   app.use(errorMiddleware(logger));
-  const serveRead = fileReads({ store, replicator, config, logger, requests: metrics.requests, koa: app });
+  const serveRead = fileReads({ store, replicator, config, tokens, logger, requests: metrics.requests, koa: app });
   const serveWrite = fileWrites({ store, replicator, fence, config, logger, requests: metrics.requests });
   // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [
     filesRouter({ store, serveRead, serveWrite }),
     healthRouter({ store, replicator }),
-    internalRouter({ store, replicator, fence, metrics, nodeId: config.nodeId, token: config.token }),
+    internalRouter({ store, replicator, fence, metrics, nodeId: config.nodeId, accepted: tokens.accepted }),
   ];
   for (const router of routers) {
     app.use(router.routes());

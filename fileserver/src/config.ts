@@ -18,6 +18,8 @@ const EnvSchema = z.object({
   FC_DATA_DIR: z.string().min(1).default('/data'),
   FC_TOKEN: z.string().min(1).optional(),
   FC_TOKEN_FILE: z.string().min(1).optional(),
+  // During a token rotation: the token peers that have not restarted yet still send (and accept).
+  FC_PREVIOUS_TOKEN: z.string().min(1).optional(),
   FC_PEERS: z.string().default(''),
   FC_DEFAULT_ACK: z.enum(ACK_MODES).default('local'),
   FC_ACK_TIMEOUT_MS: positiveInt.default(10_000),
@@ -34,6 +36,8 @@ export interface Config {
   metricsPort: number;
   dataDir: string;
   token: string;
+  /** Accepted from peers and sent to a peer that rejects `token`, while a rotation rolls through. */
+  previousToken?: string;
   staticPeers: PeerList;
   defaultAck: AckMode;
   ackTimeoutMs: number;
@@ -55,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!token) throw new Error('invalid configuration: one of FC_TOKEN or FC_TOKEN_FILE is required (and must not be empty)');
   const staticPeers = parseStaticPeers(e.FC_PEERS, e.FC_NODE_ID);
   if (!staticPeers.ok) throw new Error(`invalid configuration: FC_PEERS: ${staticPeers.message}`);
-  return {
+  const config: Config = {
     nodeId: e.FC_NODE_ID,
     host: e.FC_HOST,
     port: e.FC_PORT,
@@ -70,4 +74,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
     logLevel: e.FC_LOG_LEVEL,
   };
+  if (e.FC_PREVIOUS_TOKEN !== undefined && e.FC_PREVIOUS_TOKEN !== token) config.previousToken = e.FC_PREVIOUS_TOKEN;
+  return config;
 }

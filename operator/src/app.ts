@@ -15,7 +15,7 @@ export interface Operator {
   metrics: OperatorMetrics;
   /** Starts informers, the health/metrics server and the leader election; resolves once listening. */
   start(): Promise<{ port: number }>;
-  /** Graceful stop: release the Lease, finish in-flight reconciles, close watches and the server. */
+  /** Graceful stop: finish in-flight reconciles, release the Lease, close watches and the server. */
   stop(): Promise<void>;
 }
 
@@ -26,7 +26,18 @@ export function loadKubeConfig(config: OperatorConfig): KubeConfig {
   return kc;
 }
 
-export function buildOperator(config: OperatorConfig, kc: KubeConfig, log: Logger): Operator {
+/**
+ * What the host does when leadership is lost (the renew deadline passed): start.ts exits the process,
+ * as controller-runtime's manager does. Every reconcile, push and API request of the lost term stops
+ * with it, which no cancellation threaded through each await could promise (a request already being
+ * written, a push over node:http); and the next term starts from empty memory in a new process, so no
+ * queue, cache or acknowledgement of an old term survives into it.
+ */
+export interface OperatorHooks {
+  onLostLeadership: () => void;
+}
+
+export function buildOperator(config: OperatorConfig, kc: KubeConfig, log: Logger, hooks: OperatorHooks): Operator {
   const metrics = createMetrics();
   const kube = new Kube(kc, (verb, resource) => metrics.apiRequests.inc({ verb, resource }));
   const events = new EventRecorder(kube, log, FIELD_MANAGER, config.identity);
@@ -43,16 +54,20 @@ export function buildOperator(config: OperatorConfig, kc: KubeConfig, log: Logge
     metrics.leader.set(1);
     controller.startWorkers();
   };
-  const follow = (): void => {
+  const follow = async (): Promise<void> => {
+    await controller.stopWorkers();
     metrics.leader.set(0);
-    void controller.stopWorkers();
+  };
+  const lost = (): void => {
+    metrics.leader.set(0);
+    hooks.onLostLeadership();
   };
   const elector = config.leaderElection
     ? new LeaderElector(
         kube,
         log,
         { ...config.lease, namespace: config.lease.namespace, identity: config.identity },
-        { onStartedLeading: lead, onStoppedLeading: follow },
+        { onStartedLeading: lead, onStoppedLeading: follow, onLostLeadership: lost },
       )
     : undefined;
 
@@ -96,8 +111,9 @@ export function buildOperator(config: OperatorConfig, kc: KubeConfig, log: Logge
       return { port };
     },
     async stop() {
+      // The elector stops the workers while it still holds the Lease, then releases it.
       if (elector) await elector.stop();
-      await controller.stopWorkers();
+      else await controller.stopWorkers();
       await controller.stopInformers();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections();

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { DEFAULT_IMAGE } from './api/v1alpha1/defaults.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -20,7 +21,7 @@ const schema = z.object({
   FC_LEASE_RETRY_PERIOD_SECONDS: positiveInt.default(2),
   FC_POD_NAME: z.string().optional(),
   FC_POD_NAMESPACE: z.string().optional(),
-  FC_FILESERVER_IMAGE: z.string().default('filecluster/fileserver:0.1.0'),
+  FC_FILESERVER_IMAGE: z.string().min(1).default(DEFAULT_IMAGE),
   FC_WORKERS: positiveInt.default(4),
   // Every change the operator acts on arrives through a watch; the resync only repairs what a lost event
   // or a pod that lost its list would leave behind. Each one costs two GETs and a push per pod, so at

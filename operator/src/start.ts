@@ -5,7 +5,12 @@ import { createLogger } from './logger.ts';
 
 const config = configFromArgs(process.argv.slice(2), process.env);
 const log = createLogger(config.logLevel);
-const operator = buildOperator(config, loadKubeConfig(config), log);
+const operator = buildOperator(config, loadKubeConfig(config), log, {
+  onLostLeadership: () => {
+    log.fatal('leadership lost: exiting so that no work of the lost term goes on');
+    process.exit(1);
+  },
+});
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -188,6 +188,9 @@ export async function startControlPlane(
           `--service-account-key-file=${saPub}`,
           `--service-account-signing-key-file=${saKey}`,
           '--allow-privileged=true',
+          // On by default since 1.30; named so the chart's policy on the operator's pod patches is always
+          // enforced here, whatever the defaults of the binary.
+          '--enable-admission-plugins=ValidatingAdmissionPolicy',
           // The kubernetes Service cannot point at a loopback address; nothing here needs it.
           '--endpoint-reconciler-type=none',
           '--profiling=false',

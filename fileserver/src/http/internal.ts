@@ -21,14 +21,17 @@ export interface InternalDeps {
   fence: WriteFence;
   metrics: Metrics;
   nodeId: string;
-  token: string;
+  /** The tokens a peer may present: the current one, and the previous one during a rotation. */
+  accepted: readonly string[];
 }
 
-function requireToken(token: string) {
-  const expected = Buffer.from(`Bearer ${token}`);
+function requireToken(accepted: readonly string[]) {
+  const expected = accepted.map((t) => Buffer.from(`Bearer ${t}`));
   return async (ctx: Context, next: Next) => {
     const got = Buffer.from(ctx.get('authorization'));
-    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+    // Every candidate is compared, so the time taken says nothing about which one matched.
+    const matches = expected.map((e) => got.length === e.length && timingSafeEqual(got, e));
+    if (!matches.includes(true)) {
       ctx.set('WWW-Authenticate', 'Bearer');
       throw new HttpError(401, 'unauthorized', 'a valid cluster bearer token is required');
     }
@@ -47,9 +50,9 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /** The peer API: peer list, status, replication pushes, and the digest/manifest/fetch steps of catch-up. */
-export function internalRouter({ store, replicator, fence, metrics, nodeId, token }: InternalDeps): Router {
+export function internalRouter({ store, replicator, fence, metrics, nodeId, accepted }: InternalDeps): Router {
   const router = new Router({ prefix: '/internal' });
-  router.use(requireToken(token));
+  router.use(requireToken(accepted));
 
   const listView = () => {
     const l = replicator.peerList();

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';
-import { peerRequest } from '../replication/peer-client.ts';
+import { peerRequest, type PeerTokens } from '../replication/peer-client.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { parseUrlPath } from '../store/paths.ts';
 import type { FileEntry } from '../store/state.ts';
@@ -84,6 +84,7 @@ export interface ReadDeps {
   store: Store;
   replicator: Replicator;
   config: Config;
+  tokens: PeerTokens;
   logger: Logger;
   requests: RequestMetrics;
   /** Completes stored content types the way Koa does for every other answer (a charset for text types, bare extensions looked up). */
@@ -98,7 +99,7 @@ export type FileReads = ReturnType<typeof fileReads>;
  * or middleware per read), the files router for the rest. It answers every outcome itself, errors
  * included, and records the request metrics.
  */
-export function fileReads({ store, replicator, config, logger, requests, koa }: ReadDeps) {
+export function fileReads({ store, replicator, config, tokens, logger, requests, koa }: ReadDeps) {
   const headerCache = new WeakMap<FileEntry, EntryHeaders>();
   const send = answerBatch();
 
@@ -204,7 +205,7 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
         try {
           const headers: Record<string, string> = { [PROXIED_HEADER]: '1' };
           if (req.headers.range) headers.range = req.headers.range;
-          from = await peerRequest(p, config.token, { method: req.method!, path: `${PREFIX}${rawPath}`, headers, timeoutMs: 10_000 });
+          from = await peerRequest(p, tokens, { method: req.method!, path: `${PREFIX}${rawPath}`, headers, timeoutMs: 10_000 });
         } catch {
           continue;
         }

@@ -4,7 +4,7 @@ import type { Store } from '../store/store.ts';
 import { differingBuckets } from '../store/digest.ts';
 import { resolveIncoming, type Version } from '../store/version.ts';
 import { applyChangeStream } from './frames.ts';
-import { peerJson, peerRequest, readBody } from './peer-client.ts';
+import { peerJson, peerRequest, readBody, type PeerTokens } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
 const FETCH_CHUNK = 512;
@@ -29,11 +29,11 @@ export function entriesToPull(remote: ManifestItem[], local: (path: string) => E
  * Returns files repaired; each is counted in the metric as it commits, so a run that fails part-way
  * still shows what it pulled.
  */
-export async function catchUpFrom(peer: Peer, token: string, store: Store, metrics: Metrics): Promise<number> {
-  const remote = await peerJson<{ buckets: string[] }>(peer, token, { method: 'GET', path: '/internal/digest' });
+export async function catchUpFrom(peer: Peer, tokens: PeerTokens, store: Store, metrics: Metrics): Promise<number> {
+  const remote = await peerJson<{ buckets: string[] }>(peer, tokens, { method: 'GET', path: '/internal/digest' });
   const diff = differingBuckets(store.state.digest.hex(), remote.buckets);
   if (diff.length === 0) return 0;
-  const manifest = await peerJson<{ entries: ManifestItem[] }>(peer, token, {
+  const manifest = await peerJson<{ entries: ManifestItem[] }>(peer, tokens, {
     method: 'POST',
     path: '/internal/manifest',
     json: { buckets: diff },
@@ -50,7 +50,7 @@ export async function catchUpFrom(peer: Peer, token: string, store: Store, metri
   const stream = async () => {
     while (!failed && next < chunks.length) {
       const paths = chunks[next++]!;
-      const res = await peerRequest(peer, token, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
+      const res = await peerRequest(peer, tokens, { method: 'POST', path: '/internal/fetch', json: { paths }, timeoutMs: 120_000 });
       try {
         if (res.statusCode !== 200) throw new Error(`peer ${peer.id} answered ${res.statusCode} to fetch: ${(await readBody(res)).toString().slice(0, 200)}`);
         await applyChangeStream(

@@ -15,6 +15,38 @@ export class PeerRequestError extends Error {
   }
 }
 
+/**
+ * The cluster token this node sends to its peers, and during a token rotation the previous one. Pods
+ * roll to a new token one at a time, so a node started with the new token still meets peers that know
+ * only the previous one: a peer that rejects one token is sent the other from then on.
+ */
+export class PeerTokens {
+  /** What the peer API accepts from others: the current token, and the previous one during a rotation. */
+  readonly accepted: readonly string[];
+  private readonly current: string;
+  private readonly previous: string | undefined;
+  /** Peers (by id) that last rejected the current token. */
+  private readonly onPrevious = new Set<string>();
+
+  constructor(current: string, previous?: string) {
+    this.current = current;
+    this.previous = previous;
+    this.accepted = previous === undefined ? [current] : [current, previous];
+  }
+
+  for(peer: Peer): string {
+    return this.previous !== undefined && this.onPrevious.has(peer.id) ? this.previous : this.current;
+  }
+
+  /** The peer answered 401 to `token`: switches it to the other token; false when there is none. */
+  rejected(peer: Peer, token: string): boolean {
+    if (this.previous === undefined) return false;
+    if (token === this.current) this.onPrevious.add(peer.id);
+    else this.onPrevious.delete(peer.id);
+    return true;
+  }
+}
+
 export interface PeerRequest {
   method: string;
   path: string;
@@ -24,8 +56,20 @@ export interface PeerRequest {
   timeoutMs?: number;
 }
 
-/** HTTP to a peer's API with the cluster token; resolves with the response once headers arrive. */
-export function peerRequest(peer: Peer, token: string, req: PeerRequest): Promise<IncomingMessage> {
+/**
+ * HTTP to a peer's API with the cluster token; resolves with the response once headers arrive. A 401
+ * during a token rotation is retried at once with the other token, unless the body was a stream (it
+ * cannot be replayed: the caller's next attempt uses the other token).
+ */
+export async function peerRequest(peer: Peer, tokens: PeerTokens, req: PeerRequest): Promise<IncomingMessage> {
+  const token = tokens.for(peer);
+  const res = await send(peer, token, req);
+  if (res.statusCode !== 401 || !tokens.rejected(peer, token) || req.stream) return res;
+  res.resume();
+  return send(peer, tokens.for(peer), req);
+}
+
+function send(peer: Peer, token: string, req: PeerRequest): Promise<IncomingMessage> {
   const url = new URL(req.path, `${peer.url}/`);
   const mod = url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...req.headers };
@@ -66,8 +110,8 @@ export async function readBody(res: IncomingMessage, limit = 64 * 1024 * 1024): 
 }
 
 /** A JSON call to a peer; a non-2xx answer becomes an error carrying the status. */
-export async function peerJson<T>(peer: Peer, token: string, req: PeerRequest): Promise<T> {
-  const res = await peerRequest(peer, token, req);
+export async function peerJson<T>(peer: Peer, tokens: PeerTokens, req: PeerRequest): Promise<T> {
+  const res = await peerRequest(peer, tokens, req);
   const body = await readBody(res);
   const status = res.statusCode ?? 0;
   if (status < 200 || status >= 300) throw new PeerRequestError(`peer ${peer.id} answered ${status}: ${body.toString().slice(0, 200)}`, status);

@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { catchUpFrom } from './catchup.ts';
+import type { PeerTokens } from './peer-client.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
 import { decidePeerList, type PeerList, type PeerListDecision } from './peers.ts';
 import { PeerSender } from './sender.ts';
@@ -11,7 +12,7 @@ import { PeerSender } from './sender.ts';
 export interface ReplicatorOptions {
   store: Store;
   nodeId: string;
-  token: string;
+  tokens: PeerTokens;
   metrics: Metrics;
   logger: Logger;
   catchupIntervalMs: number;
@@ -108,7 +109,7 @@ export class Replicator {
         peer.id,
         new PeerSender(peer, {
           store: this.o.store,
-          token: this.o.token,
+          tokens: this.o.tokens,
           metrics: this.o.metrics,
           logger: this.o.logger,
           onAcked: (p, items) => this.onAcked(p, items),
@@ -196,13 +197,13 @@ export class Replicator {
   }
 
   private async catchUpOnce(): Promise<void> {
-    const { metrics, logger, store, token } = this.o;
+    const { metrics, logger, store, tokens } = this.o;
     const list = this.peerList();
     let reachedAll = true;
     for (const peer of list.peers) {
       if (this.stopped) return;
       try {
-        const repaired = await catchUpFrom(peer, token, store, metrics);
+        const repaired = await catchUpFrom(peer, tokens, store, metrics);
         metrics.catchupRuns.inc({ result: 'success' });
         this.onContact(peer.id, true);
         if (repaired > 0) logger.info({ peer: peer.id, repaired }, 'catch-up pulled changes');

@@ -6,7 +6,7 @@ import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
 import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
 import { closeAll, outgoingChange } from './outgoing.ts';
-import { peerJson } from './peer-client.ts';
+import { peerJson, type PeerTokens } from './peer-client.ts';
 import type { Peer } from './peers.ts';
 
 const BATCH_CHANGES = 256;
@@ -14,7 +14,7 @@ const BATCH_BYTES = 8 * 1024 * 1024;
 
 export interface SenderDeps {
   store: Store;
-  token: string;
+  tokens: PeerTokens;
   metrics: Metrics;
   logger: Logger;
   onAcked(peer: string, items: Array<[string, Version]>): void;
@@ -120,7 +120,7 @@ export class PeerSender {
 
   /** Sends the current state of each path (reading bytes now, so the latest version goes) and returns what the peer holds. */
   private async push(batch: Array<[string, Version]>): Promise<Array<[string, Version]>> {
-    const { store, metrics, token, logger } = this.deps;
+    const { store, metrics, tokens, logger } = this.deps;
     const nothingToSend: Array<[string, Version]> = [];
     const opened: FileHandle[] = [];
     const peerId = this.peer.id;
@@ -153,7 +153,7 @@ export class PeerSender {
     }
     let res: { results: AppliedChange[] };
     try {
-      res = await peerJson<{ results: AppliedChange[] }>(this.peer, token, {
+      res = await peerJson<{ results: AppliedChange[] }>(this.peer, tokens, {
         method: 'POST',
         path: '/internal/replicate',
         stream: encodeChanges(changes()),

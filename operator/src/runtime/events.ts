@@ -44,7 +44,7 @@ export class EventRecorder {
     if (prev) {
       prev.count++;
       prev.at = now.getTime();
-      await this.kube.mergePatch(resourcePath(RESOURCES.events, ns, prev.name), { count: prev.count, lastTimestamp: nowIso });
+      await this.kube.mergePatch(resourcePath(RESOURCES.events, ns, prev.name), { count: prev.count, lastTimestamp: nowIso }, this.component);
       return;
     }
     const name = `${target.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;

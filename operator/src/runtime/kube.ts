@@ -202,8 +202,9 @@ export class Kube {
     });
   }
 
-  mergePatch<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('PATCH', path, { body, contentType: 'application/merge-patch+json' });
+  /** A JSON merge patch, recorded in managedFields under `fieldManager` like the applies. */
+  mergePatch<T>(path: string, body: unknown, fieldManager: string): Promise<T> {
+    return this.request<T>('PATCH', path, { body, contentType: 'application/merge-patch+json', query: { fieldManager } });
   }
 }
 

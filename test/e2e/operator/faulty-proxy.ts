@@ -1,11 +1,12 @@
 // A TCP proxy in front of the API server that misbehaves the way networks do: streams cut,
-// connections refused or slow to open, connections that silently stop carrying data.
+// connections refused, stalled or slow to open, connections that silently stop carrying data.
 import net from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /** TLS passes through untouched; only the transport misbehaves. */
 export class FaultyProxy {
-  mode: 'pass' | 'refuse' = 'pass';
+  /** pass: forward; refuse: close new connections at once; stall: accept new connections, carry nothing. */
+  mode: 'pass' | 'refuse' | 'stall' = 'pass';
   /** New connections wait this long before they are connected through (a slow network path). */
   connectDelayMs = 0;
   /** Bytes the API server sent back through the proxy. */
@@ -13,6 +14,7 @@ export class FaultyProxy {
   /** Connections accepted so far. */
   accepted = 0;
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private readonly stalled = new Set<net.Socket>();
   private readonly server: net.Server;
   port = 0;
 
@@ -20,6 +22,11 @@ export class FaultyProxy {
     this.server = net.createServer((client) => {
       this.accepted++;
       if (this.mode === 'refuse') return void client.destroy();
+      if (this.mode === 'stall') {
+        this.stalled.add(client);
+        client.on('error', () => undefined).on('close', () => this.stalled.delete(client));
+        return;
+      }
       client.pause();
       const connect = () => {
         if (client.destroyed) return;
@@ -43,6 +50,14 @@ export class FaultyProxy {
     });
   }
 
+  /** A proxy in front of the server of `direct` (a kubeconfig), listening on a free loopback port. */
+  static async inFrontOf(direct: KubeConfig): Promise<{ proxy: FaultyProxy; kubeConfig: KubeConfig }> {
+    const server = new URL(direct.getCurrentCluster()!.server);
+    const proxy = new FaultyProxy({ host: server.hostname, port: Number(server.port || 443) });
+    await proxy.listen();
+    return { proxy, kubeConfig: throughProxy(direct, proxy) };
+  }
+
   async listen(): Promise<void> {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     this.port = (this.server.address() as net.AddressInfo).port;
@@ -58,18 +73,23 @@ export class FaultyProxy {
       client.destroy();
       upstream.destroy();
     }
+    for (const client of this.stalled) client.destroy();
   }
 
   /**
-   * Open connections stay open but carry nothing more in either direction, as behind a middlebox
-   * that lost their state; the next request sent on one (an idle keep-alive connection) gets it
-   * reset, as such a middlebox answers a packet it no longer knows.
+   * Open connections stay open but carry nothing more in either direction, as behind a middlebox that
+   * lost their state. With `resetOnSend`, the next request sent on one (an idle keep-alive connection)
+   * gets it reset, as such a middlebox answers a packet it no longer knows; without, it hangs.
    */
-  stallAll(): void {
+  stallAll({ resetOnSend }: { resetOnSend: boolean }): void {
     for (const { client, upstream } of this.pairs) {
       client.unpipe(upstream);
       upstream.unpipe(client);
       upstream.pause();
+      if (!resetOnSend) {
+        client.pause();
+        continue;
+      }
       client.on('data', () => {
         client.destroy();
         upstream.destroy();

@@ -136,7 +136,7 @@ describe('informers survive what the network and the API server do', { timeout: 
   test('a silently stalled watch is replaced by the watchdog, and its handlers see the cache they are told about', async () => {
     await waitFor(() => proxy.connections > 0, 10_000, 'an open watch connection');
     const mark = main.logLines.length;
-    proxy.stallAll();
+    proxy.stallAll({ resetOnSend: true });
     await create('after-stall');
     await sees(main, 'after-stall', 'add', 'a ConfigMap created behind the stall');
     assert.ok(main.logLines.slice(mark).some((l) => l.includes('watch quiet for too long')), 'the watchdog replaced the watch');
@@ -192,7 +192,7 @@ describe('informers survive what the network and the API server do', { timeout: 
       setImmediate(() => reconciles.push({ reported, read: w.informer.get('scaled', ns)?.data?.['replicas'] }));
     });
     await waitFor(() => proxy.connections > 0, 10_000, 'an open watch connection');
-    proxy.stallAll();
+    proxy.stallAll({ resetOnSend: true });
     const patch = await cluster.kubectl(['patch', 'configmap', 'scaled', '-n', ns, '--type=merge', '-p', '{"data":{"replicas":"4"}}']);
     assert.equal(patch.code, 0, patch.stderr);
     await waitFor(() => reconciles.some((r) => r.reported === '4'), 30_000, 'the relist to report replicas=4');

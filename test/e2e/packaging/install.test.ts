@@ -97,7 +97,10 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     const objects = parseObjects(yaml);
     assert.deepEqual(
       [...new Set(objects.map((o) => o.kind))].sort(),
-      ['ConfigMap', 'Deployment', 'FileCluster', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+      [
+        'ConfigMap', 'Deployment', 'FileCluster', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',
+        'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+      ],
     );
     const result = await serverDryRun(yaml);
     assert.equal(result.code, 0, result.stderr);

@@ -60,7 +60,7 @@ const RECONCILE_PERMISSIONS = {
   'apps/statefulsets': 'create,get,list,patch,watch',
   'core/services': 'create,list,patch,watch',
   'policy/poddisruptionbudgets': 'create,patch',
-  'core/secrets': 'create,get,list,watch',
+  'core/secrets': 'create,get,list,update,watch',
   'core/pods': 'list,patch,watch',
   'core/persistentvolumeclaims': 'delete,list,patch,watch',
   'core/events': 'create,patch',
@@ -77,7 +77,7 @@ describe('helm chart', () => {
 
   it('renders by default: operator Deployment with 2 replicas, leader election, probes, resources, securityContext', () => {
     const objects = helmTemplate();
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
     const deployment = findOne(objects, 'Deployment', 'filecluster');
     assert.equal(spec(deployment).replicas, 2);
     const pod = spec(deployment).template.spec;
@@ -112,6 +112,10 @@ describe('helm chart', () => {
     assert.deepEqual(permissions((findOne(objects, 'ClusterRole') as any).rules), RECONCILE_PERMISSIONS);
     const binding = findOne(objects, 'ClusterRoleBinding') as any;
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'filecluster', namespace: 'filecluster-system' }]);
+    // The policy that narrows `pods: patch` applies to exactly this ServiceAccount.
+    const policy = findOne(objects, 'ValidatingAdmissionPolicy', 'filecluster-pod-updates') as any;
+    assert.deepEqual(policy.spec.matchConditions.map((c: { expression: string }) => c.expression), ['request.userInfo.username == "system:serviceaccount:filecluster-system:filecluster"']);
+    assert.equal((findOne(objects, 'ValidatingAdmissionPolicyBinding', 'filecluster-pod-updates') as any).spec.policyName, 'filecluster-pod-updates');
     const lease = findOne(objects, 'Role', 'filecluster-leader-election') as any;
     assert.equal(lease.metadata.namespace, 'filecluster-system');
     assert.deepEqual(permissions(lease.rules), {

@@ -34,11 +34,12 @@ describe('plain manifests', () => {
     const top = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml')).sort();
     const objects = top.flatMap((f) => parseObjects(readFileSync(join(MANIFESTS, f), 'utf8')));
     assert.deepEqual(objects.map((o) => o.kind), [
-      'Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Deployment', 'Service',
+      'Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding',
+      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'Deployment', 'Service',
     ]);
     assert.deepEqual(objects[1], readYaml(CRD_FILE));
     for (const o of objects.slice(2)) {
-      if (!o.kind.startsWith('Cluster')) assert.equal(o.metadata.namespace, 'filecluster-system', `${o.kind} ${o.metadata.name}`);
+      if (!/^(Cluster|ValidatingAdmissionPolicy)/.test(o.kind)) assert.equal(o.metadata.namespace, 'filecluster-system', `${o.kind} ${o.metadata.name}`);
     }
   });
 });

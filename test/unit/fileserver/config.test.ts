@@ -30,6 +30,12 @@ describe('file server configuration', () => {
     }
   });
 
+  it('takes a previous token during a rotation, unless it is the token itself', () => {
+    assert.equal(loadConfig({ FC_TOKEN: 'new', FC_PREVIOUS_TOKEN: 'old', FC_NODE_ID: 'a' }).previousToken, 'old');
+    assert.equal(loadConfig({ FC_TOKEN: 'same', FC_PREVIOUS_TOKEN: 'same', FC_NODE_ID: 'a' }).previousToken, undefined);
+    assert.equal(loadConfig({ FC_TOKEN: 'new', FC_NODE_ID: 'a' }).previousToken, undefined);
+  });
+
   for (const [what, env, pattern] of [
     ['no token', { FC_NODE_ID: 'a' }, /FC_TOKEN/],
     ['bad port', { FC_TOKEN: 't', FC_PORT: '70000' }, /FC_PORT/],

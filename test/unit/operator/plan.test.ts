@@ -20,6 +20,7 @@ function observe(fc: FileCluster, sts: V1StatefulSet | undefined, pods: ReturnTy
     acknowledged: new Set(members.map((m) => m.name)),
     failedResizes: new Map(),
     now: NOW,
+    tokenVersion: 1,
     ...more,
   };
   if (sts) obs.statefulSet = sts;
@@ -64,7 +65,10 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
   assert.deepEqual(env['FC_HOST'], { fieldRef: { fieldPath: 'status.podIP' } });
   assert.deepEqual(env['FC_NODE_ID'], { fieldRef: { fieldPath: 'metadata.name' } });
-  assert.deepEqual(env['FC_TOKEN'], { secretKeyRef: { name: 'fc-token', key: 'token' } });
+  // The pods' tokens come from the operator's Secret, which follows the user's through rotations.
+  assert.deepEqual(env['FC_TOKEN'], { secretKeyRef: { name: 'fc-peer-tokens', key: 'token' } });
+  assert.deepEqual(env['FC_PREVIOUS_TOKEN'], { secretKeyRef: { name: 'fc-peer-tokens', key: 'previous', optional: true } });
+  assert.equal(sts.spec?.template.metadata?.annotations?.['filecluster.dev/token-version'], '1');
   assert.equal(env['FC_DATA_DIR'], '/data');
   assert.equal(env['FC_DEFAULT_ACK'], 'majority');
   assert.equal(env['FC_TOMBSTONE_RETENTION_SECONDS'], '86400');
@@ -82,14 +86,13 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   assert.equal(plan.progress.reason, 'Creating');
 });
 
-test('a given token Secret and placement reach the pod template', () => {
+test('a given token Secret and placement reach the plan and the pod template', () => {
   const fc = fileCluster({ tokenSecretName: 'mine', nodeSelector: { disk: 'ssd' }, topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule' }] });
   const plan = planCluster(fc, withDefaults(fc.spec), observe(fc, undefined, []));
   assert.deepEqual(plan.tokenSecret, { name: 'mine', generate: false });
   const podSpec = plan.statefulSet.spec?.template.spec;
   assert.deepEqual(podSpec?.nodeSelector, { disk: 'ssd' });
   assert.equal(podSpec?.topologySpreadConstraints?.[0]?.topologyKey, 'zone');
-  assert.deepEqual(podSpec?.containers[0]?.env?.find((e) => e.name === 'FC_TOKEN')?.valueFrom?.secretKeyRef?.name, 'mine');
 });
 
 test('scale-down: the leaving pods are fenced, and the StatefulSet shrinks only after a status read behind the fence shows no backlog', () => {
@@ -98,7 +101,7 @@ test('scale-down: the leaving pods are fenced, and the StatefulSet shrinks only 
   const sts = appliedStatefulSet(fc, 5);
   const pods = ready(5);
   assert.deepEqual(podsToFence(spec, sts, memberPods('fc', pods)), ['fc-3', 'fc-4']);
-  assert.deepEqual(podsToInspect(fc, spec, sts, memberPods('fc', pods)), [], 'serving pods that stay need no status read');
+  assert.deepEqual(podsToInspect(fc, spec, sts, memberPods('fc', pods), 1), [], 'serving pods that stay need no status read');
   const claims = [0, 1, 2, 3, 4].map((i) => claim(i));
 
   const table: Array<[string, Record<string, NodeReport>, RegExp | undefined]> = [
@@ -219,7 +222,7 @@ test('a new pod joins the client Service only once it holds the current list and
   const sts = appliedStatefulSet(fc, 3);
   const pods = [...ready(2), pod('fc-2', { ip: '127.0.1.4', serving: 'unset' })];
   assert.equal(planCluster(fc, spec, observe(fc, undefined, [])).statefulSet.spec?.template.metadata?.labels?.['filecluster.dev/serving'], undefined, 'the template labels no pod serving');
-  assert.deepEqual(podsToInspect(fc, spec, sts, memberPods('fc', pods)), ['fc-2']);
+  assert.deepEqual(podsToInspect(fc, spec, sts, memberPods('fc', pods), 1), ['fc-2']);
   const all = new Set(['fc-0', 'fc-1', 'fc-2']);
   const table: Array<[string, Partial<Observed>, Record<string, NodeReport>, boolean]> = [
     ['no list acknowledged', { acknowledged: new Set(['fc-0', 'fc-1']) }, { 'fc-2': report(2, {}) }, false],
@@ -261,7 +264,7 @@ test('a template change rolls one pod at a time, gated on readiness and the next
   assert.deepEqual(out.servingLabels, [{ name: 'fc-2', serving: false }]);
   assert.match(out.progress.message, /taking fc-2 out of the client Service before it restarts/);
   const outPods = [...oldPods.slice(0, 2), { ...oldPods[2]!, metadata: { ...oldPods[2]!.metadata, labels: { 'controller-revision-hash': 'rev-old', 'filecluster.dev/serving': 'false' } } }];
-  assert.deepEqual(podsToInspect(updated, spec, rolling, memberPods('fc', outPods)), ['fc-2']);
+  assert.deepEqual(podsToInspect(updated, spec, rolling, memberPods('fc', outPods), 1), ['fc-2']);
   const owes = planCluster(updated, spec, observe(updated, rolling, outPods, { 'fc-2': report(2, { 'fc-0': 7 }, false) }));
   assert.equal(owes.statefulSet.spec?.updateStrategy?.rollingUpdate?.partition, 3);
   assert.equal(owes.progress.reason, 'RollingUpdateWaitingForReplication');

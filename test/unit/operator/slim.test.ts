@@ -62,7 +62,7 @@ test('owned objects keep identity, version and owner; Secrets only their token',
   assert.deepEqual(slimSecret({ metadata: { name: 'tls' }, data: { 'tls.crt': 'eA==' } }), { metadata: { name: 'tls' } });
 });
 
-test('a slim FileCluster keeps its token Secret name, generation and the operator annotations only', () => {
+test('a slim FileCluster keeps its generation and the operator annotations only', () => {
   const fc = {
     apiVersion: 'filecluster.dev/v1alpha1',
     kind: 'FileCluster',
@@ -78,7 +78,7 @@ test('a slim FileCluster keeps its token Secret name, generation and the operato
   };
   assert.deepEqual(slimFileCluster(fc as never), {
     metadata: { name: 'a', namespace: 'ns', resourceVersion: '9', generation: 4, annotations: { 'filecluster.dev/force-scale-down': 'true' } },
-    spec: { tokenSecretName: 't' },
+    spec: {},
   });
   assert.deepEqual(slimFileCluster({ metadata: { name: 'b', namespace: 'ns' }, spec: {} } as never), { metadata: { name: 'b', namespace: 'ns' }, spec: {} });
 });

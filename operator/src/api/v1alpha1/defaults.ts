@@ -2,6 +2,9 @@ import type { AckMode, FileClusterSpec } from './types.ts';
 
 // The same defaults as the CRD schema. The API server applies them on write; the operator applies them
 // again so that objects stored before a default existed, or created with defaulting skipped, still work.
+// The image is the exception: the schema has no default for it, so a FileCluster without spec.image runs
+// the image the operator is configured with (FC_FILESERVER_IMAGE, the chart's fileserverImage) and
+// follows it when the operator is upgraded or pointed at a mirror.
 export const DEFAULT_IMAGE = 'filecluster/fileserver:0.1.0';
 
 export interface ResolvedSpec {

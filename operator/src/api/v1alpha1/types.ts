@@ -65,6 +65,8 @@ export interface FileClusterStatus {
   readyReplicas?: number;
   selector?: string;
   tokenSecretName?: string;
+  /** The file-server image the pods are given: spec.image, else the operator's configured one. */
+  image?: string;
   peerGeneration?: number;
   peersAcknowledged?: number;
   peers?: Peer[];

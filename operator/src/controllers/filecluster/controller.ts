@@ -58,8 +58,9 @@ export class FileClusterController {
     // Each cache keeps only what is read from it (see slim.ts).
     this.fileclusters = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.fileclusters, transform: slimFileCluster });
     this.pods = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.pods, labelSelector: MANAGED, transform: slimPod });
-    // User-named token Secrets carry no label of ours, so every Secret of the watched namespaces is seen.
-    this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets, transform: slimSecret });
+    // Only the Secrets the operator generated: a Secret a FileCluster names is read with a GET when
+    // reconciled, so no other Secret of the watched namespaces (nor its data) is ever listed or cached.
+    this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets, labelSelector: MANAGED, transform: slimSecret });
     this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED, transform: slimOwned });
     this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED, transform: slimOwned });
     this.claims = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.persistentvolumeclaims, labelSelector: CLAIMS, transform: slimClaim });
@@ -90,13 +91,7 @@ export class FileClusterController {
     });
     for (const inf of [this.statefulsets, this.services]) inf.on((_t, obj) => this.enqueueOwner(obj));
     this.claims.on((_t, claim) => this.enqueue(claim.metadata?.namespace, claim.metadata?.labels?.['app.kubernetes.io/instance']));
-    this.secrets.on((_t, secret) => {
-      this.enqueueOwner(secret);
-      const ns = secret.metadata?.namespace;
-      for (const fc of this.fileclusters.list(ns)) {
-        if (fc.spec?.tokenSecretName === secret.metadata?.name) this.enqueue(ns, fc.metadata.name);
-      }
-    });
+    this.secrets.on((_t, secret) => this.enqueueOwner(secret));
 
     this.reconciler = new FileClusterReconciler({
       kube,

@@ -34,6 +34,8 @@ export const clientServiceName = (cluster: string): string => cluster;
 export const headlessServiceName = (cluster: string): string => `${cluster}-peers`;
 export const pdbName = (cluster: string): string => cluster;
 export const generatedSecretName = (cluster: string): string => `${cluster}-token`;
+/** The operator's own Secret: the token(s) the pods are given (see token.ts). */
+export const peerTokensSecretName = (cluster: string): string => `${cluster}-peer-tokens`;
 export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;
 export const pvcName = (cluster: string, ordinal: number): string => `${DATA_VOLUME}-${cluster}-${ordinal}`;
 

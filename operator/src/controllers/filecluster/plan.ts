@@ -13,6 +13,7 @@ import { digest } from '../../runtime/digest.ts';
 import { quantityToBytes } from '../../api/v1alpha1/quantity.ts';
 import { API_VERSION, KIND, type FileCluster, type Peer } from '../../api/v1alpha1/types.ts';
 import { isRunning, isServing, type MemberPod } from './membership.ts';
+import { PEER_TOKEN_KEY, PREVIOUS_TOKEN_KEY, TOKEN_VERSION_LABEL, peerTokensData, type PeerTokens } from './token.ts';
 import {
   API_PORT,
   DATA_VOLUME,
@@ -27,6 +28,7 @@ import {
   headlessServiceName,
   clientServiceName,
   pdbName,
+  peerTokensSecretName,
   podName,
   selectorLabels,
   statefulSetName,
@@ -81,6 +83,8 @@ export interface Observed {
   /** Claim -> the size a resize of it was refused at (not asked again for that size). */
   failedResizes: ReadonlyMap<string, string>;
   now: Date;
+  /** The version of the operator's token Secret the pods must run with (a new one rolls them). */
+  tokenVersion: number;
 }
 
 export interface Plan {
@@ -139,7 +143,19 @@ export function generatedSecret(fc: FileCluster, token: string): V1Secret {
   };
 }
 
-function env(spec: ResolvedSpec, secretName: string): V1EnvVar[] {
+/** The operator's Secret of the token(s) the pods are given (see token.ts). */
+export function peerTokensSecret(fc: FileCluster, tokens: PeerTokens): V1Secret {
+  const m = meta(fc, peerTokensSecretName(fc.metadata.name));
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { ...m, labels: { ...m.labels, [TOKEN_VERSION_LABEL]: String(tokens.version) } },
+    type: 'Opaque',
+    data: peerTokensData(tokens),
+  };
+}
+
+function env(spec: ResolvedSpec, tokensSecret: string): V1EnvVar[] {
   const r = spec.replication;
   const vars: V1EnvVar[] = [
     { name: 'FC_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -147,7 +163,9 @@ function env(spec: ResolvedSpec, secretName: string): V1EnvVar[] {
     { name: 'FC_PORT', value: String(API_PORT) },
     { name: 'FC_METRICS_PORT', value: String(spec.metrics.port) },
     { name: 'FC_DATA_DIR', value: '/data' },
-    { name: 'FC_TOKEN', valueFrom: { secretKeyRef: { name: secretName, key: TOKEN_KEY } } },
+    // From the operator's Secret, not the user's: a token changed there reaches pods through a rotation.
+    { name: 'FC_TOKEN', valueFrom: { secretKeyRef: { name: tokensSecret, key: PEER_TOKEN_KEY } } },
+    { name: 'FC_PREVIOUS_TOKEN', valueFrom: { secretKeyRef: { name: tokensSecret, key: PREVIOUS_TOKEN_KEY, optional: true } } },
     { name: 'FC_DEFAULT_ACK', value: r.defaultAck },
     { name: 'FC_ACK_TIMEOUT_MS', value: String(r.ackTimeoutMs) },
     { name: 'FC_TOMBSTONE_RETENTION_SECONDS', value: String(r.tombstoneRetentionSeconds) },
@@ -158,7 +176,7 @@ function env(spec: ResolvedSpec, secretName: string): V1EnvVar[] {
   return vars;
 }
 
-export function podTemplate(fc: FileCluster, spec: ResolvedSpec, secretName: string): V1PodTemplateSpec {
+export function podTemplate(fc: FileCluster, spec: ResolvedSpec, tokenVersion: number): V1PodTemplateSpec {
   const cluster = fc.metadata.name;
   const ports = [{ name: 'http', containerPort: API_PORT, protocol: 'TCP' }];
   if (spec.metrics.enabled) ports.push({ name: 'metrics', containerPort: spec.metrics.port, protocol: 'TCP' });
@@ -166,9 +184,10 @@ export function podTemplate(fc: FileCluster, spec: ResolvedSpec, secretName: str
     metadata: {
       // No serving label: a new pod enters the client Service only once the operator saw it join.
       labels: commonLabels(cluster),
-      annotations: spec.metrics.enabled
-        ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(spec.metrics.port), 'prometheus.io/path': '/metrics' }
-        : {},
+      annotations: {
+        ...(spec.metrics.enabled ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(spec.metrics.port), 'prometheus.io/path': '/metrics' } : {}),
+        [TOKEN_VERSION_LABEL]: String(tokenVersion),
+      },
     },
     spec: {
       enableServiceLinks: false,
@@ -196,7 +215,7 @@ export function podTemplate(fc: FileCluster, spec: ResolvedSpec, secretName: str
           image: spec.image,
           imagePullPolicy: spec.imagePullPolicy,
           ports,
-          env: env(spec, secretName),
+          env: env(spec, peerTokensSecretName(cluster)),
           readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2 },
           livenessProbe: {
             httpGet: { path: '/healthz', port: 'http' },
@@ -309,17 +328,17 @@ export function podsToFence(spec: ResolvedSpec, sts: V1StatefulSet | undefined, 
  * Pods whose GET /internal/status this reconcile decides on: pods that stay but are not serving (new,
  * restarted, or fenced by a cancelled scale-down) and the next pod to roll.
  */
-export function podsToInspect(fc: FileCluster, spec: ResolvedSpec, sts: V1StatefulSet | undefined, members: readonly MemberPod[]): string[] {
+export function podsToInspect(fc: FileCluster, spec: ResolvedSpec, sts: V1StatefulSet | undefined, members: readonly MemberPod[], tokenVersion: number): string[] {
   if (!sts) return [];
   const names = members.filter((m) => isRunning(m) && !m.serving && m.ordinal < spec.replicas).map((m) => m.name);
-  const next = nextRolloutOrdinal(fc, spec, sts);
+  const next = nextRolloutOrdinal(fc, spec, sts, tokenVersion);
   const nextPod = next === undefined ? undefined : members.find((m) => m.ordinal === next && isServing(m));
   if (nextPod && !names.includes(nextPod.name)) names.push(nextPod.name);
   return names;
 }
 
-function nextRolloutOrdinal(fc: FileCluster, spec: ResolvedSpec, sts: V1StatefulSet): number | undefined {
-  const hash = templateHash(podTemplate(fc, spec, tokenSecretName(fc, spec).name));
+function nextRolloutOrdinal(fc: FileCluster, spec: ResolvedSpec, sts: V1StatefulSet, tokenVersion: number): number | undefined {
+  const hash = templateHash(podTemplate(fc, spec, tokenVersion));
   if (sts.metadata?.annotations?.[TEMPLATE_HASH_ANNOTATION] !== hash) return undefined;
   const partition = Math.min(sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0, sts.spec?.replicas ?? 0);
   return partition > 0 ? partition - 1 : undefined;
@@ -377,7 +396,7 @@ function rollout(
 export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed): Plan {
   const cluster = fc.metadata.name;
   const secret = tokenSecretName(fc, spec);
-  const template = podTemplate(fc, spec, secret.name);
+  const template = podTemplate(fc, spec, obs.tokenVersion);
   const hash = templateHash(template);
   const sts = obs.statefulSet;
   const current = sts?.spec?.replicas ?? spec.replicas;

@@ -10,11 +10,17 @@ import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube }
 import type { HandlerResult } from '../../runtime/workqueue.ts';
 import { digest } from '../../runtime/digest.ts';
 import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } from './membership.ts';
-import { DRAINED_ANNOTATION, FIELD_MANAGER, FORCE_SCALE_DOWN_ANNOTATION, JOINED_ANNOTATION, SERVING_LABEL, TOKEN_KEY, claimOrdinal, podUrl } from './names.ts';
+import { DRAINED_ANNOTATION, FIELD_MANAGER, FORCE_SCALE_DOWN_ANNOTATION, JOINED_ANNOTATION, SERVING_LABEL, TOKEN_KEY, claimOrdinal, peerTokensSecretName, podUrl } from './names.ts';
 import { fenceNode, pushPeers, readNodeStatus } from './nodes.ts';
-import { generatedSecret, planCluster, podsToFence, podsToInspect, tokenSecretName, type Claim, type NodeReport, type Plan } from './plan.ts';
+import { generatedSecret, peerTokensSecret, planCluster, podTemplate, podsToFence, podsToInspect, templateHash, tokenSecretName, type Claim, type NodeReport, type Plan } from './plan.ts';
 import { requeueAfter, WATCHED_REQUEUE_MS } from './requeue.ts';
 import { computeStatus, type PushSummary } from './status.ts';
+import { clientToken, nextPeerTokens, readPeerTokens, templateRolledOut, type PeerTokens } from './token.ts';
+
+const TOKEN_STEP_MESSAGES = {
+  TokenRotationStarted: 'the peer token changed: pods restart one at a time with the new token, still accepting the previous one',
+  TokenRotationFinished: 'every pod runs the new token: pods restart one at a time without the previous one',
+} as const;
 
 export interface ReconcilerDeps {
   kube: Kube;
@@ -49,6 +55,8 @@ interface ClusterMemory {
   failedResizes: Map<string, string>;
   /** The forced scale-down last announced with a Warning (replicas/generation). */
   forcedAnnounced?: string;
+  /** The version of the operator's token Secret last written (the cache may lag behind it). */
+  tokenVersion: number;
 }
 
 /** Progress worth an Event (creation and scale-up already have theirs). */
@@ -148,7 +156,7 @@ export class FileClusterReconciler {
   private mem(key: string): ClusterMemory {
     let m = this.memory.get(key);
     if (!m) {
-      m = { acks: new Map(), minGeneration: 0, applied: new Map(), failedResizes: new Map() };
+      m = { acks: new Map(), minGeneration: 0, applied: new Map(), failedResizes: new Map(), tokenVersion: 0 };
       this.memory.set(key, m);
     }
     return m;
@@ -169,22 +177,55 @@ export class FileClusterReconciler {
     const members = memberPods(name, this.deps.pods(ns, name));
     timing.read = Date.now();
 
-    // The peer token: the operator's own Secret is created once; a named one must exist with its key.
+    // The peer token. The user's Secret (or the one generated once, before the cluster had pods) says
+    // which token the cluster should use; the operator's own Secret holds what the pods were given and
+    // moves them from one to the other through rolling updates (token.ts).
     const secretRef = tokenSecretName(fc, spec);
+    const tokensName = peerTokensSecretName(name);
     let degraded: { reason: string; message: string } | undefined;
-    let token: string | undefined;
+    let inUseSecret = this.deps.secret(ns, tokensName);
+    // The cache may not show our last write yet: a stale version would roll the pods back, a missing
+    // Secret would be created again.
+    if (!inUseSecret || (readPeerTokens(inUseSecret)?.version ?? 0) < mem.tokenVersion) inUseSecret = await this.readSecret(ns, tokensName);
+    let inUse = readPeerTokens(inUseSecret);
+    let source: string | undefined;
     let secret = this.deps.secret(ns, secretRef.name) ?? (await this.readSecret(ns, secretRef.name));
     if (!secret && secretRef.generate) {
-      secret = await this.createTokenSecret(fc);
-      events.record(target, 'Normal', 'TokenSecretCreated', `created Secret ${secretRef.name} with a generated peer token`);
+      if (!sts && members.length === 0 && !inUse) {
+        secret = await this.createTokenSecret(fc);
+        events.record(target, 'Normal', 'TokenSecretCreated', `created Secret ${secretRef.name} with a generated peer token`);
+      } else {
+        degraded = {
+          reason: 'TokenSecretDeleted',
+          message:
+            `Secret "${secretRef.name}" with the generated peer token was deleted while the cluster has pods; a new token would ` +
+            `lock them out of each other, so none is generated. Recreate it with the key "${TOKEN_KEY}" (the pods' token is in ` +
+            `Secret "${tokensName}"), or put a new token there to rotate it`,
+        };
+      }
     }
-    if (!secret) {
-      degraded = { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
+    if (secretRef.name === tokensName) {
+      degraded = { reason: 'TokenSecretNameReserved', message: `Secret "${tokensName}" is the operator's own; name another one in spec.tokenSecretName` };
+    } else if (!secret) {
+      degraded ??= { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
     } else {
       const raw = secret.data?.[TOKEN_KEY];
-      token = raw ? Buffer.from(raw, 'base64').toString('utf8') : undefined;
-      if (!token) degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
+      source = raw ? Buffer.from(raw, 'base64').toString('utf8') : undefined;
+      if (!source) degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
     }
+    if (source !== undefined && !degraded) {
+      const rolledOut = !sts || (inUse !== undefined && templateRolledOut(sts, templateHash(podTemplate(fc, spec, inUse.version))));
+      const step = nextPeerTokens(source, inUse, rolledOut);
+      if (step.change) {
+        await this.writePeerTokens(fc, inUseSecret, step.tokens);
+        inUse = step.tokens;
+        mem.tokenVersion = step.tokens.version;
+        if (step.reason !== 'TokenInitialized') events.record(target, 'Normal', step.reason, TOKEN_STEP_MESSAGES[step.reason]);
+      }
+    }
+    // What every pod accepts; while the operator's Secret is missing (a Degraded cluster), nothing.
+    const token = inUse ? clientToken(inUse) : undefined;
+    const tokenVersion = inUse?.version ?? 0;
 
     // Membership and its generation, persisted before any pod sees it.
     const desired = desiredPeers(members, spec.replicas);
@@ -206,7 +247,7 @@ export class FileClusterReconciler {
       const t = token;
       await Promise.all([
         ask(podsToFence(spec, sts, members), (url) => fenceNode(url, t, true, timeoutMs)),
-        ask(podsToInspect(fc, spec, sts, members), (url) => readNodeStatus(url, t, timeoutMs)),
+        ask(podsToInspect(fc, spec, sts, members, tokenVersion), (url) => readNodeStatus(url, t, timeoutMs)),
       ]);
     }
     const targets = pushTargets(members);
@@ -222,6 +263,7 @@ export class FileClusterReconciler {
       acknowledged: acknowledgedPods(),
       failedResizes: mem.failedResizes,
       now: new Date(),
+      tokenVersion,
     });
 
     // Claims of leaving pods that passed the barrier are marked before the StatefulSet shrinks: the mark
@@ -237,8 +279,17 @@ export class FileClusterReconciler {
     }
 
     if (!degraded) {
+      const shrinking = sts !== undefined && (plan.statefulSet.spec?.replicas ?? 0) < (sts.spec?.replicas ?? 0);
       try {
         for (const obj of [plan.headlessService, plan.clientService, plan.podDisruptionBudget, plan.statefulSet]) {
+          if (obj === plan.statefulSet && shrinking) {
+            // A shrink deletes pods and their volumes, so it goes out only if what it was decided on still
+            // holds: the spec (read again now) and the StatefulSet (the write's resourceVersion
+            // precondition fails with a conflict if anyone wrote it since). A reconcile that read before a
+            // scale-up, or a leader deposed meanwhile, then cannot undo it.
+            if (!(await this.sameGeneration(fc))) return { requeueAfterMs: 0 };
+            obj.metadata!.resourceVersion = sts!.metadata!.resourceVersion!;
+          }
           const objName = obj.metadata!.name!;
           const res = obj.kind === 'Service' ? RESOURCES.services : obj.kind === 'StatefulSet' ? RESOURCES.statefulsets : RESOURCES.poddisruptionbudgets;
           // What shows that nobody changed the object since: the StatefulSet's generation (its status
@@ -354,14 +405,32 @@ export class FileClusterReconciler {
     return after === undefined ? {} : { requeueAfterMs: after };
   }
 
+  /** Whether the FileCluster's spec is still the one this reconcile read. */
+  private async sameGeneration(fc: FileCluster): Promise<boolean> {
+    const now = await this.deps.kube.getIfExists<FileCluster>(resourcePath(RESOURCES.fileclusters, fc.metadata.namespace, fc.metadata.name));
+    return now?.metadata.uid === fc.metadata.uid && now?.metadata.generation === fc.metadata.generation;
+  }
+
   private readSecret(ns: string, name: string): Promise<V1Secret | undefined> {
     return this.deps.kube.getIfExists<V1Secret>(resourcePath(RESOURCES.secrets, ns, name));
+  }
+
+  /** Writes the operator's token Secret; an update is conditional on the version it was decided from. */
+  private async writePeerTokens(fc: FileCluster, existing: V1Secret | undefined, tokens: PeerTokens): Promise<void> {
+    const body = peerTokensSecret(fc, tokens);
+    const query = { fieldManager: FIELD_MANAGER };
+    if (!existing) {
+      await this.deps.kube.request('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body, query });
+      return;
+    }
+    body.metadata!.resourceVersion = existing.metadata?.resourceVersion ?? '';
+    await this.deps.kube.request('PUT', resourcePath(RESOURCES.secrets, fc.metadata.namespace, body.metadata!.name!), { body, query });
   }
 
   private async createTokenSecret(fc: FileCluster): Promise<V1Secret> {
     const body = generatedSecret(fc, randomBytes(32).toString('hex'));
     try {
-      return await this.deps.kube.request<V1Secret>('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body });
+      return await this.deps.kube.request<V1Secret>('POST', resourcePath(RESOURCES.secrets, fc.metadata.namespace), { body, query: { fieldManager: FIELD_MANAGER } });
     } catch (err) {
       if (!isConflict(err)) throw err;
       return (await this.readSecret(fc.metadata.namespace, body.metadata!.name!)) as V1Secret;
@@ -371,7 +440,7 @@ export class FileClusterReconciler {
   /** Merge-patches annotations of a data claim; false when the claim is gone. */
   private async annotateClaim(ns: string, claim: string, annotations: Record<string, string | null>): Promise<boolean> {
     try {
-      await this.deps.kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, claim), { metadata: { annotations } });
+      await this.deps.kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, claim), { metadata: { annotations } }, FIELD_MANAGER);
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -390,7 +459,7 @@ export class FileClusterReconciler {
     const mem = this.mem(`${ns}/${fc.metadata.name}`);
     for (const l of plan.servingLabels) {
       try {
-        await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } });
+        await kube.mergePatch(resourcePath(RESOURCES.pods, ns, l.name), { metadata: { labels: { [SERVING_LABEL]: String(l.serving) } } }, FIELD_MANAGER);
       } catch (err) {
         if (isNotFound(err)) continue;
         // Without the right to patch pods, a leaving pod keeps its client traffic; scale-down gating
@@ -413,7 +482,7 @@ export class FileClusterReconciler {
     }
     for (const r of plan.pvcResizes) {
       try {
-        await kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, r.name), { spec: { resources: { requests: { storage: r.size } } } });
+        await kube.mergePatch(resourcePath(RESOURCES.persistentvolumeclaims, ns, r.name), { spec: { resources: { requests: { storage: r.size } } } }, FIELD_MANAGER);
         mem.failedResizes.delete(r.name);
       } catch (err) {
         if (isNotFound(err)) continue;

@@ -1,6 +1,7 @@
 import type { KubernetesObject, V1ContainerStatus, V1ObjectMeta, V1PersistentVolumeClaim, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { FileCluster } from '../../api/v1alpha1/types.ts';
 import { TOKEN_KEY } from './names.ts';
+import { PREVIOUS_TOKEN_KEY } from './token.ts';
 
 // What the informer caches keep of each object: only the fields the controller reads from a cache.
 // The FileCluster and its StatefulSet are read live by the reconcile, so their caches only route
@@ -43,11 +44,11 @@ export function slimOwned(obj: KubernetesObject): KubernetesObject {
   return { metadata: slimMeta(obj.metadata) };
 }
 
-/** Every Secret of the watched namespaces is cached (token Secrets may carry any name): the token only. */
+/** The operator's Secrets (generated tokens, the pods' tokens): the token keys only; the version is a label. */
 export function slimSecret(secret: V1Secret): V1Secret {
   const out: V1Secret = { metadata: slimMeta(secret.metadata) };
-  const token = secret.data?.[TOKEN_KEY];
-  if (token !== undefined) out.data = { [TOKEN_KEY]: token };
+  const kept = Object.entries(secret.data ?? {}).filter(([k]) => k === TOKEN_KEY || k === PREVIOUS_TOKEN_KEY);
+  if (kept.length > 0) out.data = Object.fromEntries(kept);
   return out;
 }
 
@@ -72,7 +73,7 @@ export function slimClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeCla
 }
 
 /**
- * FileClusters route events and name their token Secret; the reconcile reads them live. The
+ * FileClusters route events; the reconcile reads them live. The
  * generation and the operator's annotations tell a change someone made from a status write.
  */
 export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster & KubernetesObject {
@@ -80,7 +81,6 @@ export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster
   if (fc.metadata?.generation !== undefined) out.metadata.generation = fc.metadata.generation;
   const own = ownAnnotations(fc.metadata as V1ObjectMeta);
   if (own) out.metadata.annotations = own;
-  if (fc.spec?.tokenSecretName !== undefined) out.spec.tokenSecretName = fc.spec.tokenSecretName;
   return out;
 }
 

@@ -99,6 +99,7 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
     readyReplicas: ready,
     selector: selectorString(fc.metadata.name),
     tokenSecretName: input.secretName,
+    image: spec.image,
     peerGeneration: input.peerGeneration,
     peersAcknowledged: push.acknowledged,
     peers: [...input.peers],
