@@ -143,6 +143,8 @@ export class Store {
   /** Object files freed by the ops of the batch being committed; unlinked only once it commits. */
   private batchFreed: string[] = [];
   private failure: unknown;
+  /** Unlinks and reserve refills started after commits; `close` waits for them. */
+  private readonly background = new Set<Promise<void>>();
   private lastRefill = 0;
   private readonly blobPrefix = randomBytes(8).toString('hex');
   private blobCounter = 0;
@@ -425,10 +427,15 @@ export class Store {
     const freed = this.batchFreed;
     this.batchFreed = [];
     if (freed.length > 0) {
-      void this.removeGarbage(freed).catch((err: unknown) => this.logger.error({ err }, 'could not remove replaced object files; they are removed at the next start'));
+      this.inBackground(this.removeGarbage(freed).catch((err: unknown) => this.logger.error({ err }, 'could not remove replaced object files; they are removed at the next start')));
     }
-    if (batch.some((op) => op.frees) && !this.reserve.held) void this.refillReserve();
+    if (batch.some((op) => op.frees) && !this.reserve.held) this.inBackground(this.refillReserve());
     return [];
+  }
+
+  private inBackground(task: Promise<void>): void {
+    this.background.add(task);
+    void task.finally(() => this.background.delete(task));
   }
 
   private async refillReserve(): Promise<void> {
@@ -656,7 +663,10 @@ export class Store {
 
   /** Waits for the commits under way, then closes the database and releases the directory lock. */
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.flushing || this.background.size > 0) {
+      await this.flushing;
+      await Promise.all(this.background);
+    }
     this.db.close();
     this.lock.release();
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -313,6 +313,40 @@ describe('store', () => {
       await assert.rejects(openStore(), (err: Error) => err instanceof StoreOpenError && /index is lost/.test(err.message));
       assert.equal((await readdir(join(dir, 'objects'))).length, 1);
     });
+  });
+
+  // A real full volume needs a mount: root only (as in this project's CI containers); skipped elsewhere.
+  it('commits deletes on a full volume (a real 8 MiB tmpfs) from the reserved space, and answers writes there with 507', { skip: process.getuid?.() !== 0 }, async () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
+    try {
+      const s = await openStore({ reserveBytes: 1024 * 1024 });
+      // Small files only, then smaller ones, until not even 10 bytes fit: deleting a small file frees no
+      // object file, so its tombstone needs room the writes took.
+      const sizes: number[] = [];
+      for (const size of [20_000, 1000, 10]) {
+        let failure: unknown;
+        while (!failure) {
+          await s.put(`f/${sizes.length}`, [Buffer.alloc(size, sizes.length)], size, { contentType: 'a/b' }).then(
+            () => sizes.push(size),
+            (err: unknown) => (failure = err),
+          );
+        }
+        assert.equal(toHttpError(failure).status, 507, String(failure));
+      }
+      assert.ok(sizes.length > 10, `${sizes.length} files fit before the volume was full`);
+      for (let i = 0; i < 6; i++) await s.delete(`f/${i}`, {});
+      await s.put('after', [Buffer.from('room again')], 10, { contentType: 'a/b' });
+      await closeAll();
+      const s2 = await openStore({ reserveBytes: 1024 * 1024 });
+      assert.equal(s2.get('f/0')?.deleted, true);
+      assert.deepEqual(await readAll(s2, 'after'), Buffer.from('room again'));
+      const last = sizes.length - 1;
+      assert.deepEqual(await readAll(s2, `f/${last}`), Buffer.alloc(sizes[last]!, last));
+      await closeAll();
+    } finally {
+      await closeAll();
+      execFileSync('umount', [dir]);
+    }
   });
 
   it('lets one process at a time use a data directory, and frees it when that process is killed (real processes)', async () => {
