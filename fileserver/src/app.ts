@@ -14,6 +14,9 @@ import { Replicator } from './replication/replicator.ts';
 import { Store } from './store/store.ts';
 import { HybridClock } from './store/version.ts';
 
+/** Rest between two scrub passes: each re-reads every stored byte. */
+const SCRUB_REST_MS = 6 * 3600 * 1000;
+
 export interface FileServer {
   /** Files API, peer API, /healthz and /readyz. */
   api: RequestListener;
@@ -112,6 +115,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   };
 
   replicator.start();
+  store.startScrub(config.scrubBytesPerSecond, SCRUB_REST_MS);
   return {
     api,
     metricsApi,

@@ -152,6 +152,7 @@ export class MetaDb {
       all: p('SELECT path, version, deleted FROM files ORDER BY path'),
       inBucket: p('SELECT path, version, deleted FROM files WHERE bucket = ? ORDER BY path'),
       oldTombstones: p('SELECT path, version FROM files WHERE deleted = 1 AND version < ? AND (version, path) > (?, ?) ORDER BY version, path LIMIT ?'),
+      scrubPage: p('SELECT path, version, size, sha256, blob, data FROM files WHERE path > ? AND deleted = 0 ORDER BY path LIMIT ?'),
       getDigest: p('SELECT bucket, hash FROM digest ORDER BY bucket'),
       setDigest: p('INSERT INTO digest (bucket, hash) VALUES (?, ?) ON CONFLICT (bucket) DO UPDATE SET hash = excluded.hash'),
       getOutbox: p('SELECT version, at, bytes FROM outbox WHERE peer = ? AND path = ?'),
@@ -322,6 +323,14 @@ export class MetaDb {
     return (this.st.oldTombstones!.all(before, cursor[0], cursor[1], limit) as Array<{ path: string; version: string }>).map((r) => [r.path, r.version]);
   }
 
+  /** Live files after `after` in path order, with their bytes if inline: what a scrub pass reads next. */
+  scrubPage(after: string, limit: number): Array<{ entry: FileEntry; content: Content }> {
+    return (this.st.scrubPage!.all(after, limit) as Array<{ path: string; version: string; size: number; sha256: string; blob: string | null; data: Uint8Array | null }>).map((r) => ({
+      entry: { path: r.path, version: r.version, deleted: false, size: r.size, sha256: r.sha256, contentType: '' },
+      content: r.blob !== null ? { blob: r.blob } : { data: r.data ? asBuffer(r.data) : Buffer.alloc(0) },
+    }));
+  }
+
   outboxTake(peer: string, limit: number): OutboxItem[] {
     return this.st.takeOutbox!.all(peer, limit) as unknown as OutboxItem[];
   }
@@ -476,6 +485,20 @@ export class MetaDb {
     this.st.delFile!.run(path);
     this.toggleDigest(path, version, true);
     this.counts.tombstones--;
+    this.saveCounts();
+    return true;
+  }
+
+  /**
+   * Drops the row of a live file at `version` whose bytes are damaged, as if it had never arrived: the
+   * digest then differs from peers' and catch-up pulls the file again. Returns whether it did.
+   */
+  forgetFile(path: string, version: Version): boolean {
+    const cur = this.st.getFile!.get(path) as FileRow | undefined;
+    if (!cur || cur.deleted !== 0 || cur.version !== version) return false;
+    this.st.delFile!.run(path);
+    this.toggleDigest(path, version, false);
+    this.account({ size: cur.size, deleted: false }, -1);
     this.saveCounts();
     return true;
   }

@@ -26,6 +26,9 @@ const ENTRY_CACHE_SIZE = 16_384;
 const TOMBSTONE_PAGE = 500;
 const RESERVE_REFILL_MS = 30_000;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
+const SCRUB_PAGE = 64;
+const SCRUB_CHUNK = 256 * 1024;
+export const QUARANTINE_DIR = 'quarantine';
 
 export interface Conditions {
   ifMatch?: string[] | '*';
@@ -132,6 +135,7 @@ class EntryCache {
 export class Store {
   readonly clock: HybridClock;
   private readonly objectsDir: string;
+  private readonly quarantineDir: string;
   private readonly logger: Logger;
   private readonly metrics: Metrics | undefined;
   private readonly db: MetaDb;
@@ -146,12 +150,14 @@ export class Store {
   /** Unlinks and reserve refills started after commits; `close` waits for them. */
   private readonly background = new Set<Promise<void>>();
   private lastRefill = 0;
+  private scrubbing: { stop: boolean; wake?: () => void; done: Promise<void> } | undefined;
   private readonly blobPrefix = randomBytes(8).toString('hex');
   private blobCounter = 0;
 
   private constructor(opts: StoreOptions, db: MetaDb, lock: DirLock) {
     this.clock = opts.clock;
     this.objectsDir = join(opts.dataDir, 'objects');
+    this.quarantineDir = join(opts.dataDir, QUARANTINE_DIR);
     this.logger = opts.logger;
     this.metrics = opts.metrics;
     this.db = db;
@@ -661,8 +667,116 @@ export class Store {
     }
   }
 
+  // --- scrub -----------------------------------------------------------------------------------
+
+  /** Whether the stored bytes still hash to the recorded SHA-256 (a missing object file does not). */
+  private async intact(entry: FileEntry, content: Content): Promise<boolean> {
+    if (content.data) return hash('sha256', content.data) === entry.sha256;
+    let fh: FileHandle;
+    try {
+      fh = await open(this.objectPath(content.blob), 'r');
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      // Replaced since the page was read, or lost: only the second is damage.
+      return this.db.content(entry.path)?.content.blob !== content.blob;
+    }
+    try {
+      const h = createHash('sha256');
+      const buf = Buffer.allocUnsafe(SCRUB_CHUNK);
+      for (let at = 0; ; ) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      return h.digest('hex') === entry.sha256;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Sets a damaged file aside: its row goes (so the digest differs from peers' and catch-up pulls the
+   * file again) and its object file moves to quarantine/ for inspection. Counted and logged.
+   */
+  private async quarantine(entry: FileEntry, content: Content): Promise<boolean> {
+    const forgotten = await this.commit(() => {
+      if (!this.db.forgetFile(entry.path, entry.version)) return false;
+      this.cache.delete(entry.path);
+      // Until it has moved, the object file is garbage: a crash in between leaves nothing unnamed.
+      if (content.blob) this.db.addGarbage(content.blob);
+      return true;
+    });
+    if (!forgotten) return false;
+    if (content.blob) {
+      await mkdir(this.quarantineDir, { recursive: true });
+      await rename(this.objectPath(content.blob), join(this.quarantineDir, content.blob)).catch((err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      });
+      this.commitLazy(() => this.db.removeGarbage(content.blob));
+    }
+    this.metrics?.quarantined.inc();
+    this.logger.error({ path: entry.path, version: entry.version, object: content.blob ?? 'inline' }, 'stored bytes do not match their SHA-256: file quarantined, to be pulled again from a peer');
+    return true;
+  }
+
+  /**
+   * Re-reads every live file once and checks its SHA-256, reading at most `bytesPerSecond` (the pass
+   * sleeps to keep to it); damaged files are quarantined. Stops early when `stopped()` turns true.
+   */
+  async scrubPass(bytesPerSecond: number, stopped: () => boolean = () => false, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<{ checked: number; quarantined: number }> {
+    const started = performance.now();
+    let bytes = 0;
+    let checked = 0;
+    let quarantined = 0;
+    for (let after = ''; ; ) {
+      const page = this.db.scrubPage(after, SCRUB_PAGE);
+      if (page.length === 0) return { checked, quarantined };
+      for (const { entry, content } of page) {
+        if (stopped()) return { checked, quarantined };
+        if (!(await this.intact(entry, content)) && (await this.quarantine(entry, content))) quarantined++;
+        checked++;
+        bytes += entry.size;
+        const ahead = (bytes / bytesPerSecond) * 1000 - (performance.now() - started);
+        if (ahead > 0) await sleep(ahead);
+      }
+      after = page.at(-1)!.entry.path;
+    }
+  }
+
+  /** Scrubs in the background: a pass, then `intervalMs` of rest, until `close`. */
+  startScrub(bytesPerSecond: number, intervalMs: number): void {
+    if (bytesPerSecond <= 0 || this.scrubbing) return;
+    const state: { stop: boolean; wake?: () => void; done: Promise<void> } = { stop: false, done: Promise.resolve() };
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        state.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    state.done = (async () => {
+      while (!state.stop) {
+        try {
+          const r = await this.scrubPass(bytesPerSecond, () => state.stop, sleep);
+          this.logger.info(r, 'scrub pass finished');
+        } catch (err) {
+          this.logger.error({ err }, 'scrub pass failed; retrying after the interval');
+        }
+        if (!state.stop) await sleep(intervalMs);
+      }
+    })();
+    this.scrubbing = state;
+  }
+
   /** Waits for the commits under way, then closes the database and releases the directory lock. */
   async close(): Promise<void> {
+    if (this.scrubbing) {
+      this.scrubbing.stop = true;
+      this.scrubbing.wake?.();
+      await this.scrubbing.done;
+    }
     while (this.flushing || this.background.size > 0) {
       await this.flushing;
       await Promise.all(this.background);

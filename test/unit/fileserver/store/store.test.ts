@@ -270,6 +270,56 @@ describe('store', () => {
     assert.deepEqual([...s.entriesInBuckets([b])].map((e) => e.path), all.filter((e) => bucketOf(e.path) === b).map((e) => e.path));
   });
 
+  it('scrubs: a file whose bytes no longer match its SHA-256 is quarantined, counted, and can be pulled again', async () => {
+    const { createMetrics } = await import('../../../../fileserver/src/metrics.ts');
+    const s = await openStore({ initialPeers: { generation: 1, peers: [] } });
+    const large = randomBytes(INLINE_MAX_BYTES + 1000);
+    const small = randomBytes(2000);
+    const eLarge = await s.put('large', [large], large.length, { contentType: 'a/b' });
+    const eSmall = await s.put('small', [small], small.length, { contentType: 'a/b' });
+    for (let i = 0; i < 20; i++) await s.put(`ok/${i}`, [randomBytes(3000)], 3000, { contentType: 'a/b' });
+    const digestBefore = s.digestHex();
+    assert.deepEqual(await s.scrubPass(1e12), { checked: 22, quarantined: 0 });
+    await closeAll();
+    // Damage: one flipped byte in an object file, and a changed inline value (through SQLite itself).
+    const [object] = await readdir(join(dir, 'objects'));
+    const bytes = await readFile(join(dir, 'objects', object!));
+    bytes[1234]! ^= 1;
+    await writeFile(join(dir, 'objects', object!), bytes);
+    const { DatabaseSync } = await import('node:sqlite');
+    const raw = new DatabaseSync(join(dir, 'store.db'));
+    raw.prepare('UPDATE files SET data = ? WHERE path = ?').run(Buffer.alloc(2000), 'small');
+    raw.close();
+    const metrics = createMetrics();
+    const s2 = await openStore({ initialPeers: { generation: 1, peers: [] }, metrics });
+    assert.deepEqual(await s2.scrubPass(1e12), { checked: 22, quarantined: 2 });
+    assert.equal(s2.get('large'), undefined, 'no longer served');
+    assert.equal(s2.get('small'), undefined);
+    assert.equal(s2.get('ok/3')?.deleted, false);
+    assert.deepEqual(await readdir(join(dir, 'quarantine')), [object]);
+    assert.match(await metrics.registry.metrics(), /filecluster_store_quarantined_files_total 2/);
+    // The digest now differs from a healthy peer's, so catch-up pulls both again: same versions apply.
+    assert.notDeepEqual(s2.digestHex(), digestBefore);
+    const header = (e: typeof eLarge) => ({ path: e.path, version: e.version, deleted: false, size: e.size, sha256: e.sha256, contentType: 'a/b' });
+    assert.equal(await s2.applyRemote(header(eLarge), [large]), 'applied');
+    assert.equal(await s2.applyRemote(header(eSmall), [small]), 'applied');
+    assert.deepEqual(s2.digestHex(), digestBefore);
+    assert.deepEqual(await readAll(s2, 'large'), large);
+  });
+
+  it('scrubs at the given rate', async () => {
+    const s = await openStore();
+    for (let i = 0; i < 10; i++) await s.put(`r/${i}`, [randomBytes(1000)], 1000, { contentType: 'a/b' });
+    const pauses: number[] = [];
+    await s.scrubPass(2000, () => false, async (ms) => {
+      pauses.push(ms);
+    });
+    // 10,000 bytes at 2,000 bytes/s: each pause waits until the pass is as far as the rate allows (these
+    // pauses return at once, so each asks for the whole schedule so far), 5 s by the last file.
+    assert.equal(pauses.length, 10);
+    assert.ok(pauses.every((ms, i) => ms > (i + 1) * 500 - 100 && ms <= (i + 1) * 500), pauses.join());
+  });
+
   describe('refuses to start on a store it cannot read completely, deleting nothing', () => {
     const fill = async () => {
       const s = await openStore();
