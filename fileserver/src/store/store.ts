@@ -229,10 +229,23 @@ export class Store {
     return this.failure === undefined;
   }
 
+  /** Runs a database read; damage found by it stops the store as a failed commit does. */
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (isDbBroken(err) && !this.failure) {
+        this.failure = err;
+        this.logger.error({ err }, 'the database is damaged; the store refuses further writes');
+      }
+      throw err;
+    }
+  }
+
   get(path: string): Entry | undefined {
     const hit = this.cache.get(path);
     if (hit) return hit;
-    const e = this.db.get(path);
+    const e = this.read(() => this.db.get(path));
     if (e) this.cache.set(e);
     return e;
   }
@@ -264,16 +277,20 @@ export class Store {
 
   /** The first `limit` changes owed to `peer`, oldest first. */
   outboxTake(peer: string, limit: number): OutboxItem[] {
-    return this.db.outboxTake(peer, limit);
+    return this.read(() => this.db.outboxTake(peer, limit));
   }
 
   outboxStatus(peer: string): OutboxStatus {
     const t = this.db.outboxTotals(peer);
-    return { changes: t.changes, bytes: t.bytes, oldestSince: t.changes > 0 ? this.db.outboxOldestSince(peer) : undefined };
+    return { changes: t.changes, bytes: t.bytes, oldestSince: t.changes > 0 ? this.read(() => this.db.outboxOldestSince(peer)) : undefined };
   }
 
   /** Live files in path order, starting after `after`, limited to `prefix`: reads about `limit` rows. */
   list(prefix: string, limit: number, after: string | undefined): { entries: FileEntry[]; next: string | undefined } {
+    return this.read(() => this.listPage(prefix, limit, after));
+  }
+
+  private listPage(prefix: string, limit: number, after: string | undefined): { entries: FileEntry[]; next: string | undefined } {
     const exclusive = after !== undefined && after >= prefix;
     const entries: FileEntry[] = [];
     for (const e of this.db.liveFrom(exclusive ? after : prefix, exclusive)) {
@@ -291,7 +308,7 @@ export class Store {
    */
   readSmall(path: string): { entry: FileEntry; data: Buffer } | undefined {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const found = this.db.content(path);
+      const found = this.read(() => this.db.content(path));
       if (!found) return undefined;
       const entry = this.canonical(found.entry);
       if (found.content.data) return { entry, data: found.content.data };
@@ -322,7 +339,7 @@ export class Store {
   /** Opens the object file of a live large file; retries if it is replaced between lookup and open. */
   async openFile(path: string): Promise<{ entry: FileEntry; fh: FileHandle } | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const found = this.db.content(path);
+      const found = this.read(() => this.db.content(path));
       if (!found) return undefined;
       if (!found.content.blob) throw new Error(`${path} is kept inline (${found.entry.size} bytes); read it with readSmall`);
       try {

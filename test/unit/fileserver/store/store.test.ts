@@ -357,6 +357,30 @@ describe('store', () => {
       assert.deepEqual(await listing(dir), before, 'nothing deleted or changed');
     });
 
+    it('a page in the middle of the database overwritten: refused at open, or found by the first read of it, which stops the store', async () => {
+      await fill();
+      const file = join(dir, 'store.db');
+      const b = await readFile(file);
+      const page = Math.floor(b.length / 4096 / 2);
+      b.fill(0xa5, page * 4096, (page + 1) * 4096);
+      await writeFile(file, b);
+      const before = await listing(dir);
+      let s: Store;
+      try {
+        s = await openStore();
+      } catch (err) {
+        assert.ok(err instanceof StoreOpenError, String(err));
+        assert.deepEqual(await listing(dir), before);
+        return;
+      }
+      assert.throws(() => {
+        for (let i = 0; i < 300; i++) s.readSmall(`f/${i}`);
+        s.list('', 1000, undefined);
+      }, /malformed/);
+      assert.equal(s.healthy(), false);
+      await assert.rejects(s.put('x', [Buffer.from('x')], 1, { contentType: 'a/b' }), kind('storage_failed'));
+    });
+
     it('object files without their index', async () => {
       await fill();
       for (const { file } of await metadataFiles()) await rm(file);
