@@ -407,8 +407,12 @@ export class Store {
         const retry = this.runBatch(batch);
         if (retry.length > 0) {
           this.logger.warn({ ops: retry.length }, 'the volume is full: releasing the reserved space so deletes can commit');
-          await this.reserve.release();
-          this.queue.unshift(...retry);
+          try {
+            await this.reserve.release();
+            this.queue.unshift(...retry);
+          } catch (err) {
+            for (const op of retry) op.reject(err);
+          }
         } else if (this.queue.length > 0) {
           await new Promise(setImmediate);
         }
