@@ -10,11 +10,16 @@
 // - read: 100,000 point reads at random keys, mean and p99 in µs;
 // - range: 1,000 entries read in key order from a random prefix, ms;
 // - RSS after loading, open time of the loaded database (open + first read), disk bytes per entry.
+// A second table measures the inline threshold with the chosen engine: files of each size written durably
+// 16 at a time, either inline (one transaction of 16 rows, fsync'd) or each to its own object file (tmp,
+// write, fdatasync, rename, directory fsync, then the 16 metadata rows in one transaction), files/s and
+// MiB/s; and the database's disk bytes per inline file.
 // lmdb is not a dependency of the project: pass where it is installed (`npm install lmdb` elsewhere), or
 // its row says "not installed".
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open as openFile, rename } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,7 +147,55 @@ async function child(name: string, dir: string): Promise<void> {
   );
 }
 
-if (args.child) {
+async function thresholdChild(dir: string): Promise<void> {
+  const { DatabaseSync } = await import('node:sqlite');
+  const rows: Array<Record<string, number>> = [];
+  for (const kib of [1, 4, 16, 64, 256]) {
+    const size = kib * 1024;
+    const files = Math.max(64, Math.min(2000, Math.floor((64 * 2 ** 20) / size)));
+    const row: Record<string, number> = { kib };
+    for (const mode of ['inline', 'object'] as const) {
+      const d = join(dir, `${mode}-${kib}`);
+      mkdirSync(join(d, 'objects'), { recursive: true });
+      const db = new DatabaseSync(join(d, 'm.db'));
+      db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE f (k TEXT PRIMARY KEY, blob TEXT, data BLOB)');
+      const put = db.prepare('INSERT INTO f VALUES (?, ?, ?)');
+      const t = performance.now();
+      for (let i = 0; i < files; i += 16) {
+        const group = Array.from({ length: Math.min(16, files - i) }, (_, j) => ({ k: `f${i + j}`, data: randomBytes(size) }));
+        if (mode === 'object') {
+          await Promise.all(
+            group.map(async (g) => {
+              const fh = await openFile(join(d, 'objects', `${g.k}.tmp`), 'wx');
+              await fh.write(g.data);
+              await fh.datasync();
+              await fh.close();
+              await rename(join(d, 'objects', `${g.k}.tmp`), join(d, 'objects', g.k));
+            }),
+          );
+          const dh = await openFile(join(d, 'objects'), 'r');
+          await dh.sync();
+          await dh.close();
+        }
+        db.exec('BEGIN');
+        for (const g of group) put.run(g.k, mode === 'object' ? g.k : null, mode === 'inline' ? g.data : null);
+        db.exec('COMMIT');
+      }
+      const secs = (performance.now() - t) / 1000;
+      row[`${mode}Rate`] = files / secs;
+      row[`${mode}MiBs`] = (files * size) / 2 ** 20 / secs;
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      db.close();
+      if (mode === 'inline') row.inlineDiskPerFile = diskBytes(d) / files;
+    }
+    rows.push(row);
+  }
+  process.stdout.write(JSON.stringify(rows));
+}
+
+if (args.child === 'threshold') {
+  await thresholdChild(args.dir!);
+} else if (args.child) {
   await child(args.child, args.dir!);
 } else {
   const rows: string[] = [];
@@ -170,4 +223,15 @@ if (args.child) {
   console.log('| engine | group commit (entries/s) | fsync each (entries/s) | read mean (µs) | read p99 (µs) | 1,000 in order (ms) | RSS (MiB) | open (ms) | disk/entry (B) |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+
+  const dir = mkdtempSync(join(tmpdir(), 'fc-engine-threshold-'));
+  const r = spawnSync(process.execPath, [import.meta.filename, '--child', 'threshold', '--dir', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  rmSync(dir, { recursive: true, force: true });
+  if (r.status !== 0) throw new Error(`threshold run failed (${r.status})`);
+  console.log('\nInline threshold (sqlite): durable writes, 16 at a time\n');
+  console.log('| file size | inline (files/s) | inline (MiB/s) | object file (files/s) | object file (MiB/s) | inline disk/file (B) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const t of JSON.parse(r.stdout) as Array<Record<string, number>>) {
+    console.log(`| ${t.kib} KiB | ${t.inlineRate!.toFixed(0)} | ${t.inlineMiBs!.toFixed(1)} | ${t.objectRate!.toFixed(0)} | ${t.objectMiBs!.toFixed(1)} | ${t.inlineDiskPerFile!.toFixed(0)} |`);
+  }
 }
