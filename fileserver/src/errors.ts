@@ -31,6 +31,7 @@ const STORE_STATUS: Record<StoreErrorKind, number> = {
   body_length_mismatch: 400,
   sha256_mismatch: 400,
   busy: 503,
+  damaged: 503,
   disk_full: 507,
   storage_failed: 503,
 };

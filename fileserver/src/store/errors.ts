@@ -5,6 +5,7 @@ export type StoreErrorKind =
   | 'body_length_mismatch'
   | 'sha256_mismatch'
   | 'busy'
+  | 'damaged'
   | 'disk_full'
   | 'storage_failed';
 

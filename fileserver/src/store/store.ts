@@ -302,11 +302,28 @@ export class Store {
   }
 
   /**
-   * Reads a small live file whole: inline bytes come with the row; a file converted from v1 may have
-   * an object file, read with blocking calls (for page-cached data three syscalls cost far less than
-   * three thread-pool round trips). O_NOATIME keeps reads from writing to the file system journal.
+   * Reads a small live file whole and checks its SHA-256 (a few µs at these sizes), so damaged bytes are
+   * never served or replicated: such a file is quarantined and the read throws. Inline bytes come with
+   * the row; a file converted from v1 may have an object file, read with blocking calls (for page-cached
+   * data three syscalls cost far less than three thread-pool round trips). O_NOATIME keeps reads from
+   * writing to the file system journal.
    */
   readSmall(path: string): { entry: FileEntry; data: Buffer } | undefined {
+    const r = this.readSmallUnchecked(path);
+    if (r && hash('sha256', r.data) !== r.entry.sha256) {
+      const found = this.read(() => this.db.content(path));
+      if (found && found.entry.version === r.entry.version) {
+        this.inBackground(this.quarantine(found.entry, found.content).then(
+          () => undefined,
+          (err: unknown) => this.logger.error({ err, path }, 'could not quarantine a damaged file'),
+        ));
+      }
+      throw new StoreError('damaged', `the stored bytes of ${path} do not match their SHA-256; the file is set aside to be pulled again from a peer`);
+    }
+    return r;
+  }
+
+  private readSmallUnchecked(path: string): { entry: FileEntry; data: Buffer } | undefined {
     for (let attempt = 0; attempt < 5; attempt++) {
       const found = this.read(() => this.db.content(path));
       if (!found) return undefined;

@@ -307,6 +307,23 @@ describe('store', () => {
     assert.deepEqual(await readAll(s2, 'large'), large);
   });
 
+  it('never serves or replicates a small file whose bytes are damaged: the read throws and the file is quarantined', async () => {
+    const s = await openStore();
+    const e = await s.put('small', [Buffer.from('good bytes')], 10, { contentType: 'a/b' });
+    await closeAll();
+    const { DatabaseSync } = await import('node:sqlite');
+    const raw = new DatabaseSync(join(dir, 'store.db'));
+    raw.prepare('UPDATE files SET data = ? WHERE path = ?').run(Buffer.from('bad! bytes'), 'small');
+    raw.close();
+    const s2 = await openStore();
+    assert.throws(() => s2.readSmall('small'), kind('damaged'));
+    await s2.close();
+    opened.length = 0;
+    const s3 = await openStore();
+    assert.equal(s3.get('small'), undefined, 'quarantined');
+    assert.equal(await s3.applyRemote({ path: 'small', version: e.version, deleted: false, size: 10, sha256: e.sha256, contentType: 'a/b' }, [Buffer.from('good bytes')]), 'applied');
+  });
+
   it('scrubs at the given rate', async () => {
     const s = await openStore();
     for (let i = 0; i < 10; i++) await s.put(`r/${i}`, [randomBytes(1000)], 1000, { contentType: 'a/b' });
