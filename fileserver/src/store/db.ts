@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { PeerList } from '../replication/peers.ts';
 import { BUCKETS, bucketOf, ManifestDigest } from './digest.ts';
@@ -174,26 +175,49 @@ export class MetaDb {
   }
 
   /**
-   * Opens (or, with `create`, creates) the database and loads its aggregates. Anything that does not
-   * read back completely throws a `StoreOpenError` naming the file: the caller refuses to start.
+   * Creates the database: built complete under a temporary name, then renamed into place, so a crash
+   * during creation leaves no half-made `file` that a restart would have to refuse.
    */
-  static open(file: string, opts: { create: boolean; initialPeers: PeerList; initialMeta?: Record<string, string> }): MetaDb {
+  static create(file: string, initialPeers: PeerList, initialMeta: Record<string, string> = {}): MetaDb {
+    const tmp = `${file}.new`;
+    for (const leftover of [tmp, `${tmp}-wal`, `${tmp}-journal`]) rmSync(leftover, { force: true });
+    const db = new DatabaseSync(tmp);
+    try {
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL');
+      db.exec('BEGIN');
+      db.exec(SCHEMA);
+      const setDigest = db.prepare('INSERT INTO digest (bucket, hash) VALUES (?, ?)');
+      for (let b = 0; b < BUCKETS; b++) setDigest.run(b, Buffer.alloc(16));
+      const setMeta = db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
+      setMeta.run('schema', String(SCHEMA_VERSION));
+      setMeta.run('peers', JSON.stringify(initialPeers));
+      for (const [k, v] of Object.entries(initialMeta)) setMeta.run(k, v);
+      db.exec('COMMIT');
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } finally {
+      // Closing the last connection checkpoints and removes the WAL: the file alone is the database.
+      db.close();
+    }
+    renameSync(tmp, file);
+    const dir = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+    return MetaDb.open(file);
+  }
+
+  /**
+   * Opens the database and loads its aggregates. Anything that does not read back completely throws a
+   * `StoreOpenError` naming the file: the caller refuses to start.
+   */
+  static open(file: string): MetaDb {
     let db: DatabaseSync | undefined;
     try {
       db = new DatabaseSync(file, { open: true });
       // Exclusive: no other connection, so WAL needs no shared memory and nothing else can write.
       db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864');
-      if (opts.create) {
-        db.exec('BEGIN');
-        db.exec(SCHEMA);
-        const setDigest = db.prepare('INSERT INTO digest (bucket, hash) VALUES (?, ?)');
-        for (let b = 0; b < BUCKETS; b++) setDigest.run(b, Buffer.alloc(16));
-        const setMeta = db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
-        setMeta.run('schema', String(SCHEMA_VERSION));
-        setMeta.run('peers', JSON.stringify(opts.initialPeers));
-        for (const [k, v] of Object.entries(opts.initialMeta ?? {})) setMeta.run(k, v);
-        db.exec('COMMIT');
-      }
       // Applies whatever the WAL holds, so the file on its own is complete and can be size-checked.
       const cp = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
       if (cp?.busy) throw new StoreOpenError(file, 'its write-ahead log could not be applied (busy)');

@@ -185,7 +185,8 @@ export class Store {
           throw new StoreOpenError(file, `is missing, but objects/ holds ${objects.length} files: the index is lost; refusing to start (to rebuild from peers, move the data directory away and start empty)`);
         }
       }
-      db = MetaDb.open(file, { create: !exists, initialPeers: opts.initialPeers, ...(!exists && v1 ? { initialMeta: { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) } } : {}) });
+      if (exists) db = MetaDb.open(file);
+      else db = MetaDb.create(file, opts.initialPeers, v1 ? { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) } : {});
       if (db.getMeta(MIGRATION_KEY) !== undefined) await migrateV1(dataDir, db, opts.logger);
       else if (v1) {
         if (db.getMeta(MIGRATED_KEY) === undefined) throw new StoreOpenError(join(dataDir, 'journal'), `a v1 journal directory next to a ${DB_FILE} that was not converted from it; refusing to guess which holds the data`);

@@ -507,7 +507,7 @@ describe('store', () => {
         await rm(dir, { recursive: true, force: true });
         await cp(join(FIXTURES, 'v1-data'), dir, { recursive: true });
         // What Store.open does first for a v1 directory, then a crash after `step` committed steps.
-        const db = MetaDb.open(join(dir, 'store.db'), { create: true, initialPeers: peers, initialMeta: { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) } });
+        const db = MetaDb.create(join(dir, 'store.db'), peers, { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) });
         let steps = 0;
         const finished = await migrateV1(dir, db, logger, () => {
           if (++steps === step) throw crash;
