@@ -20,7 +20,8 @@ import { receivedBytes } from './young-gc.ts';
 /** Bodies up to this size are kept inline in the database, made durable by its group commit; larger ones get an object file. */
 export const INLINE_MAX_BYTES = 64 * 1024;
 export const DB_FILE = 'store.db';
-const DEFAULT_RESERVE_BYTES = 8 * 1024 * 1024;
+// Room for some hundreds of delete commits (each writes a few 4 KiB pages to the WAL) on a full volume.
+const DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024;
 const WRITE_BATCH_BYTES = 256 * 1024;
 const ENTRY_CACHE_SIZE = 16_384;
 const TOMBSTONE_PAGE = 500;
