@@ -336,9 +336,14 @@ export class MetaDb {
   /** Every entry (tombstones included) in the given buckets, in path order within each bucket. */
   *entriesInBuckets(buckets: Iterable<number>): Generator<ManifestItem> {
     const wanted = [...new Set(buckets)].sort((a, b) => a - b);
-    const rows = wanted.length === BUCKETS ? [this.st.all!.iterate()] : wanted.map((b) => this.st.inBucket!.iterate(b));
-    for (const it of rows) {
-      for (const r of it as Iterable<{ path: string; version: string; deleted: number }>) yield { path: r.path, version: r.version, deleted: r.deleted !== 0 };
+    type Row = { path: string; version: string; deleted: number };
+    if (wanted.length === BUCKETS) {
+      for (const r of this.st.all!.iterate() as Iterable<Row>) yield { path: r.path, version: r.version, deleted: r.deleted !== 0 };
+      return;
+    }
+    // One bucket at a time: iterating a statement again invalidates its earlier iterator.
+    for (const b of wanted) {
+      for (const r of this.st.inBucket!.iterate(b) as Iterable<Row>) yield { path: r.path, version: r.version, deleted: r.deleted !== 0 };
     }
   }
 

@@ -268,6 +268,9 @@ describe('store', () => {
     const { bucketOf } = await import('../../../../fileserver/src/store/digest.ts');
     const b = bucketOf('m/7');
     assert.deepEqual([...s.entriesInBuckets([b])].map((e) => e.path), all.filter((e) => bucketOf(e.path) === b).map((e) => e.path));
+    const some = [...new Set(all.slice(0, 20).map((e) => bucketOf(e.path)))];
+    const inSome = [...s.entriesInBuckets(some)].map((e) => e.path).sort();
+    assert.deepEqual(inSome, all.filter((e) => some.includes(bucketOf(e.path))).map((e) => e.path).sort(), 'several buckets');
   });
 
   it('scrubs: a file whose bytes no longer match its SHA-256 is quarantined, counted, and can be pulled again', async () => {
