@@ -29,7 +29,6 @@ export interface FileServer {
   close(): Promise<void>;
 }
 
-
 /** Loads the store and wires the HTTP apps; starting to listen is left to the caller. */
 export async function createFileServer(config: Config, logger: Logger): Promise<FileServer> {
   const metrics = createMetrics();

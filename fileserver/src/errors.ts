@@ -24,7 +24,6 @@ export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
 }
 
-/** Maps a storage failure to the answer the client gets; anything unknown stays a 500. */
 const STORE_STATUS: Record<StoreErrorKind, number> = {
   precondition_failed: 412,
   not_found: 404,
@@ -36,6 +35,7 @@ const STORE_STATUS: Record<StoreErrorKind, number> = {
   storage_failed: 503,
 };
 
+/** Maps a storage failure to the answer the client gets; anything unknown stays a 500. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof StoreError) return new HttpError(STORE_STATUS[err.kind], err.kind === 'disk_full' ? 'insufficient_storage' : err.kind, err.message);
