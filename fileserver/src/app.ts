@@ -13,9 +13,11 @@ import { PeerTokens } from './replication/peer-client.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
 import { WriteFence } from './store/fence.ts';
-import type { ObjectFiles } from './store/object-files.ts';
 import { Store } from './store/store.ts';
 import { HybridClock } from './store/version.ts';
+
+/** Rest between two scrub passes: each re-reads every stored byte. */
+const SCRUB_REST_MS = 6 * 3600 * 1000;
 
 export interface FileServer {
   /** Files API, peer API, /healthz and /readyz. */
@@ -25,17 +27,12 @@ export interface FileServer {
   store: Store;
   replicator: Replicator;
   metrics: Metrics;
-  /** Stops replication and writes a snapshot; call after the HTTP servers stopped taking requests. */
+  /** Stops replication and closes the store; call after the HTTP servers stopped taking requests. */
   close(): Promise<void>;
 }
 
-export interface BuildOptions {
-  /** Replaces how object files are written (used to simulate a full disk). */
-  objectFiles?: ObjectFiles;
-}
-
 /** Loads the store and wires the HTTP apps; starting to listen is left to the caller. */
-export async function createFileServer(config: Config, logger: Logger, opts: BuildOptions = {}): Promise<FileServer> {
+export async function createFileServer(config: Config, logger: Logger): Promise<FileServer> {
   const metrics = createMetrics();
   const store = await Store.open({
     dataDir: config.dataDir,
@@ -43,12 +40,12 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
     logger,
     metrics,
     initialPeers: config.staticPeers,
-    ...(opts.objectFiles ? { objectFiles: opts.objectFiles } : {}),
   });
   // A list pushed earlier (higher generation) survives restarts; the static list only seeds a fresh node.
   if (store.peerList().generation === 0 && !samePeers(store.peerList(), config.staticPeers)) await store.setPeers(config.staticPeers);
   const fence = await WriteFence.open(config.dataDir);
-  logger.info({ leaving: fence.leaving, files: store.state.liveFiles, tombstones: store.state.tombstones, generation: store.peerList().generation }, 'store loaded');
+  const counts = store.counts();
+  logger.info({ leaving: fence.leaving, files: counts.liveFiles, tombstones: counts.tombstones, generation: store.peerList().generation }, 'store loaded');
 
   const tokens = new PeerTokens(config.token, config.previousToken);
   const replicator = new Replicator({
@@ -63,9 +60,9 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   metrics.setSource({
     peers: () => replicator.status(),
     generation: () => replicator.peerList().generation,
-    tombstones: () => store.state.tombstones,
-    storeBytes: () => store.state.liveBytes,
-    storeFiles: () => store.state.liveFiles,
+    tombstones: () => store.counts().tombstones,
+    storeBytes: () => store.counts().liveBytes,
+    storeFiles: () => store.counts().liveFiles,
   });
 
   const app = new Koa();
@@ -121,6 +118,7 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   };
 
   replicator.start();
+  store.startScrub(config.scrubBytesPerSecond, SCRUB_REST_MS);
   return {
     api,
     metricsApi,

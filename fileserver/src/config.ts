@@ -26,6 +26,7 @@ const EnvSchema = z.object({
   FC_MAX_BODY_BYTES: positiveInt.default(10 * 1024 ** 3),
   FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(86_400),
   FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  FC_SCRUB_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(4 * 1024 * 1024),
   FC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -44,6 +45,8 @@ export interface Config {
   maxBodyBytes: number;
   tombstoneRetentionMs: number;
   catchupIntervalMs: number;
+  /** How fast the background scrub re-reads stored files; 0 turns it off. */
+  scrubBytesPerSecond: number;
   logLevel: string;
 }
 
@@ -72,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxBodyBytes: e.FC_MAX_BODY_BYTES,
     tombstoneRetentionMs: e.FC_TOMBSTONE_RETENTION_SECONDS * 1000,
     catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
+    scrubBytesPerSecond: e.FC_SCRUB_BYTES_PER_SECOND,
     logLevel: e.FC_LOG_LEVEL,
   };
   if (e.FC_PREVIOUS_TOKEN !== undefined && e.FC_PREVIOUS_TOKEN !== token) config.previousToken = e.FC_PREVIOUS_TOKEN;

@@ -145,6 +145,11 @@ export function createMetrics() {
       help: 'Files and deletes pulled from peers by catch-up',
       registers,
     }),
+    quarantined: new Counter({
+      name: 'filecluster_store_quarantined_files_total',
+      help: 'Files whose stored bytes no longer matched their SHA-256 when re-read: set aside and left for catch-up to pull again',
+      registers,
+    }),
     conflicts: new Counter({
       name: 'filecluster_conflicts_resolved_total',
       help: 'Replicated changes discarded because this node held a newer version (last writer wins)',

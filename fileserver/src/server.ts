@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       logger.error('shutdown deadline passed; exiting');
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
-    // Stop taking requests and let those in flight finish, then flush queue state to a snapshot.
+    // Stop taking requests and let those in flight finish, then close the store (its commits are durable already).
     const closed = new Promise((r) => api.close(r));
     api.closeIdleConnections();
     await closed;

@@ -110,7 +110,7 @@ describe('fuzzed requests against a live file server', { timeout: 300_000 }, () 
     assert.deepEqual(now.filter((p) => !p.startsWith('data')), before_.filter((p) => !p.startsWith('data')));
     // Inside it, only the store's own names: user paths never become file-system paths.
     for (const p of now.filter((x) => x.startsWith('data/'))) {
-      assert.match(p, /^data\/(objects|journal)(\/[A-Za-z0-9._-]+)?$/, `unexpected file in the data directory: ${p}`);
+      assert.match(p, /^data\/(objects(\/[0-9a-f]+(\.tmp)?)?|store\.db(-wal)?|lock(-journal)?|reserve|quarantine(\/[0-9a-f]+)?)$/, `unexpected file in the data directory: ${p}`);
     }
   });
 
@@ -142,7 +142,7 @@ describe('fuzzed requests against a live file server', { timeout: 300_000 }, () 
       cursor = page.nextCursor;
     }
     assert.ok(checked > 0);
-    // And what it stored survives a restart: the journal it wrote under fuzzing loads back.
+    // And what it stored survives a restart: the database it wrote under fuzzing loads back.
     const listing = async () => (await api(node, 'GET', '/files?limit=10000')).text;
     const beforeRestart = await listing();
     assert.equal(await node.kill('SIGTERM'), 0);

@@ -7,7 +7,7 @@ import type { Store } from '../store/store.ts';
 export function healthRouter({ store, replicator }: { store: Store; replicator: Replicator }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
-    if (!store.healthy()) throw new HttpError(503, 'storage_failed', 'a journal fsync failed; restart to recover from the durable state');
+    if (!store.healthy()) throw new HttpError(503, 'storage_failed', 'a database commit failed; restart to recover from the durable state');
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', (ctx) => {

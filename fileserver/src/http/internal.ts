@@ -10,7 +10,7 @@ import { closeAll, outgoingChange } from '../replication/outgoing.ts';
 import { parsePeerList } from '../replication/peers.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
-import { BUCKETS, bucketOf } from '../store/digest.ts';
+import { BUCKETS } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
 import { writeChunks } from '../streams.ts';
 import { readJson } from './request.ts';
@@ -104,19 +104,12 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
   });
 
   router.get('/digest', (ctx) => {
-    ctx.body = { buckets: store.state.digest.hex() };
+    ctx.body = { buckets: store.digestHex() };
   });
 
   router.post('/manifest', async (ctx) => {
     const wanted = new Set(parseBody(BucketsBody, await readJson(ctx)).buckets);
-    // A new node differs in every bucket (each a valid index, so 256 distinct ones are all): then no
-    // path needs hashing to see whether it is wanted.
-    const all = wanted.size === BUCKETS;
-    const entries = [];
-    for (const e of store.state.entries.values()) {
-      if (all || wanted.has(bucketOf(e.path))) entries.push({ path: e.path, version: e.version, deleted: e.deleted });
-    }
-    ctx.body = { entries };
+    ctx.body = { entries: [...store.entriesInBuckets(wanted)] };
   });
 
   router.post('/fetch', async (ctx) => {

@@ -8,7 +8,7 @@ import type { RequestMetrics } from '../metrics.ts';
 import { peerRequest, type PeerTokens } from '../replication/peer-client.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { parseUrlPath } from '../store/paths.ts';
-import type { FileEntry } from '../store/state.ts';
+import type { FileEntry } from '../store/entry.ts';
 import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
 import { fileChunks, writeChunks } from '../streams.ts';
@@ -167,7 +167,7 @@ export function fileReads({ store, replicator, config, tokens, logger, requests,
       } catch (err) {
         return fail(req, res, err);
       }
-      if (!small || small.entry !== entry) return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
+      if (!small || small.entry.version !== entry.version) return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
       send(res, status, plan.headers, status === 200 ? small.data : small.data.subarray(start, end + 1));
       return status;
     }
@@ -178,7 +178,7 @@ export function fileReads({ store, replicator, config, tokens, logger, requests,
   async function streamLarge(req: IncomingMessage, res: ServerResponse, path: string, entry: FileEntry, status: number, headers: string[], start: number, end: number): Promise<number> {
     try {
       const opened = await store.openFile(path);
-      if (!opened || opened.entry !== entry) {
+      if (!opened || opened.entry.version !== entry.version) {
         await opened?.fh.close();
         return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
       }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
-import type { FileEntry } from '../store/state.ts';
+import type { FileEntry } from '../store/entry.ts';
 import { etagOf, type Store } from '../store/store.ts';
 import { versionTimeMs, type Version } from '../store/version.ts';
 import { sendRawError } from './errors.ts';

@@ -1,5 +1,5 @@
 import type { Metrics } from '../metrics.ts';
-import type { Entry } from '../store/state.ts';
+import type { Entry } from '../store/entry.ts';
 import type { Store } from '../store/store.ts';
 import { differingBuckets } from '../store/digest.ts';
 import { resolveIncoming, type Version } from '../store/version.ts';
@@ -31,7 +31,7 @@ export function entriesToPull(remote: ManifestItem[], local: (path: string) => E
  */
 export async function catchUpFrom(peer: Peer, tokens: PeerTokens, store: Store, metrics: Metrics): Promise<number> {
   const remote = await peerJson<{ buckets: string[] }>(peer, tokens, { method: 'GET', path: '/internal/digest' });
-  const diff = differingBuckets(store.state.digest.hex(), remote.buckets);
+  const diff = differingBuckets(store.digestHex(), remote.buckets);
   if (diff.length === 0) return 0;
   const manifest = await peerJson<{ entries: ManifestItem[] }>(peer, tokens, {
     method: 'POST',

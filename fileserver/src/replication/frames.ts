@@ -206,7 +206,7 @@ export interface AppliedChange {
   result: RemoteResult;
 }
 
-// Large files whose bytes are on disk but whose fsync and journal commit are still running. Their
+// Large files whose bytes are on disk but whose fsync and database commit are still running. Their
 // durability work overlaps with receiving the next file; the bound caps open handles.
 const MAX_LARGE_SYNCING = 4;
 
@@ -226,8 +226,8 @@ function consumedSignal(source: AsyncIterable<Buffer>): { body: AsyncGenerator<B
 const SMALL_BATCH = 256;
 
 /**
- * Applies a change stream. Small files are read whole and committed in batches (one journal group
- * commit covers each). A large file is streamed to disk (hashed on the way); the next frame is read as
+ * Applies a change stream. Small files are read whole and committed in batches (database group
+ * commits cover each). A large file is streamed to disk (hashed on the way); the next frame is read as
  * soon as its bytes are written, while its fsync and commit finish in the background. A file counts as
  * present only once its commit resolved, after its bytes were made durable. `onApplied` hears of each
  * change as it commits, also when the stream fails later.

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { Entry } from '../store/state.ts';
+import type { Entry } from '../store/entry.ts';
 import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { fileChunks } from '../streams.ts';
 import type { OutgoingChange } from './frames.ts';
@@ -15,7 +15,7 @@ import type { OutgoingChange } from './frames.ts';
 export async function outgoingChange(store: Store, path: string, entry: Entry, opened: FileHandle[]): Promise<OutgoingChange | undefined> {
   if (entry.deleted) return { header: { path, version: entry.version, deleted: true, size: 0, sha256: '', contentType: '' } };
   if (entry.size <= INLINE_MAX_BYTES) {
-    const small = store.readSmall(path, { keep: false });
+    const small = store.readSmall(path);
     if (!small) return undefined;
     const s = small.entry;
     return { header: { path, version: s.version, deleted: false, size: s.size, sha256: s.sha256, contentType: s.contentType }, body: small.data };

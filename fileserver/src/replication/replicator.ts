@@ -228,15 +228,15 @@ export class Replicator {
 
   status(): PeerStatus[] {
     const now = Date.now();
-    const outbox = this.o.store.state.outbox;
     return this.peerList().peers.map((p) => {
       const c = this.contact.get(p.id);
+      const outbox = this.o.store.outboxStatus(p.id);
       return {
         id: p.id,
         url: p.url,
-        pendingChanges: outbox.size(p.id),
-        pendingBytes: outbox.pendingBytes(p.id),
-        lagSeconds: lagSeconds(outbox.oldestSince(p.id), now),
+        pendingChanges: outbox.changes,
+        pendingBytes: outbox.bytes,
+        lagSeconds: lagSeconds(outbox.oldestSince, now),
         up: c?.up ?? false,
         lastSuccessMs: c?.lastSuccessMs,
       };

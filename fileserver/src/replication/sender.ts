@@ -110,10 +110,10 @@ export class PeerSender {
   private takeBatch(): Array<[string, Version]> {
     const out: Array<[string, Version]> = [];
     let bytes = 0;
-    for (const [path, p] of this.deps.store.state.outbox.take(this.peer.id, BATCH_CHANGES)) {
+    for (const p of this.deps.store.outboxTake(this.peer.id, BATCH_CHANGES)) {
       if (out.length > 0 && bytes + p.bytes > BATCH_BYTES) break;
       bytes += p.bytes;
-      out.push([path, p.version]);
+      out.push([p.path, p.version]);
     }
     return out;
   }

@@ -21,10 +21,25 @@ function entryHash(path: string, version: Version, deleted: boolean): string {
 export class ManifestDigest {
   private readonly buckets = Array.from({ length: BUCKETS }, () => Buffer.alloc(ENTRY_HASH_BYTES));
 
-  toggle(path: string, version: Version, deleted: boolean): void {
-    const bucket = this.buckets[bucketOf(path)]!;
+  /** Adds or removes one entry's hash; returns its bucket's index. */
+  toggle(path: string, version: Version, deleted: boolean): number {
+    const index = bucketOf(path);
+    const bucket = this.buckets[index]!;
     const h = entryHash(path, version, deleted);
     for (let i = 0; i < ENTRY_HASH_BYTES; i++) bucket[i]! ^= h.charCodeAt(i);
+    return index;
+  }
+
+  /** The bucket's current bytes (the stored form). */
+  bucket(index: number): Buffer {
+    return this.buckets[index]!;
+  }
+
+  /** Sets a bucket from its stored form; false if the bytes cannot be a bucket. */
+  load(index: number, bytes: Uint8Array): boolean {
+    if (index < 0 || index >= BUCKETS || bytes.length !== ENTRY_HASH_BYTES) return false;
+    this.buckets[index]!.set(bytes);
+    return true;
   }
 
   hex(): string[] {

@@ -1,67 +1,35 @@
 import { createHash, hash, randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpError, errnoCode } from '../errors.ts';
+import { errnoCode, isDiskFull } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PeerList } from '../replication/peers.ts';
-import { fsyncDir } from './fsutil.ts';
-import { Journal, journalFile, type DataLocation } from './journal.ts';
-import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from './object-files.ts';
-import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
 import { collectSmall } from '../streams.ts';
-import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+import { isDbBroken, isDbFull, MetaDb, type Content, type Counts, type ManifestItem, type OutboxItem } from './db.ts';
+import { DirLock } from './dir-lock.ts';
+import type { Entry, FileEntry, Tombstone } from './entry.ts';
+import { StoreError, StoreOpenError } from './errors.ts';
+import { fsyncDir, writevAll } from './fsutil.ts';
+import { hasV1, MIGRATED_KEY, MIGRATION_KEY, migrateV1, removeConvertedV1 } from './migrate-v1.ts';
+import { Reserve } from './reserve.ts';
+import { encodeVersion, HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 import { receivedBytes } from './young-gc.ts';
 
-/** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
+/** Bodies up to this size are kept inline in the database, made durable by its group commit; larger ones get an object file. */
 export const INLINE_MAX_BYTES = 64 * 1024;
-const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
+export const DB_FILE = 'store.db';
+// Room for some hundreds of delete commits (each writes a few 4 KiB pages to the WAL) on a full volume.
+const DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024;
 const WRITE_BATCH_BYTES = 256 * 1024;
-const RECENT_CACHE_BYTES = 4 * 1024 * 1024;
-const HOT_READ_CACHE_BYTES = 4 * 1024 * 1024;
-const SLAB_BYTES = 1024 * 1024;
+const ENTRY_CACHE_SIZE = 16_384;
+const TOMBSTONE_PAGE = 500;
+const RESERVE_REFILL_MS = 30_000;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
-
-/** A byte-bounded map of object name to bytes, evicting the oldest first. */
-export class RecentObjects {
-  private readonly map = new Map<string, Buffer>();
-  private bytes = 0;
-  private readonly max: number;
-
-  constructor(maxBytes: number) {
-    this.max = maxBytes;
-  }
-
-  set(blob: string, data: Buffer): void {
-    if (data.length > this.max) return;
-    this.map.set(blob, data);
-    this.bytes += data.length;
-    for (const [k, v] of this.map) {
-      if (this.bytes <= this.max) break;
-      this.map.delete(k);
-      this.bytes -= v.length;
-    }
-  }
-
-  /** The bytes, if held; a hit becomes the most recently used entry. */
-  get(blob: string): Buffer | undefined {
-    const v = this.map.get(blob);
-    if (v) {
-      this.map.delete(blob);
-      this.map.set(blob, v);
-    }
-    return v;
-  }
-
-  delete(blob: string): void {
-    const v = this.map.get(blob);
-    if (v) {
-      this.map.delete(blob);
-      this.bytes -= v.length;
-    }
-  }
-}
+const SCRUB_PAGE = 64;
+const SCRUB_CHUNK = 256 * 1024;
+export const QUARANTINE_DIR = 'quarantine';
 
 export interface Conditions {
   ifMatch?: string[] | '*';
@@ -80,9 +48,10 @@ export function conditionsHold(cur: Entry | undefined, c: Conditions): boolean {
   return true;
 }
 
-/** A tombstone may go once it is old enough and no peer is still owed it. */
-export function tombstoneCollectible(t: Tombstone, nowMs: number, retentionMs: number, stillOwed: boolean): boolean {
-  return !stillOwed && nowMs - versionTimeMs(t.version) >= retentionMs;
+/** The first version string no tombstone older than the retention reaches (versions start with their hex ms). */
+export function tombstoneCutoff(nowMs: number, retentionMs: number): Version | undefined {
+  const ms = nowMs - retentionMs + 1;
+  return ms > 0 ? encodeVersion({ ms, counter: 0, nodeId: '' }).slice(0, 12) : undefined;
 }
 
 /** What a replicated change carries (pushes and catch-up pulls). */
@@ -101,9 +70,8 @@ export interface PutOptions extends Conditions {
 }
 
 interface Ingested {
-  blob: string;
+  content: Content;
   sha256: string;
-  inline: Buffer | undefined;
 }
 
 export interface StoreOptions {
@@ -111,9 +79,9 @@ export interface StoreOptions {
   clock: HybridClock;
   logger: Logger;
   metrics?: Metrics;
-  compactBytes?: number;
-  objectFiles?: ObjectFiles;
   initialPeers: PeerList;
+  /** Space held back so deletes commit on a full volume. */
+  reserveBytes?: number;
 }
 
 export type RemoteResult = 'applied' | 'stale';
@@ -121,110 +89,136 @@ export type RemoteResult = 'applied' | 'stale';
 /** Request bodies, peer streams, or in-memory chunks. */
 export type ByteSource = AsyncIterable<Buffer> | Iterable<Buffer>;
 
+export interface OutboxStatus {
+  changes: number;
+  bytes: number;
+  /** Accept time (ms) of the oldest change the peer has not acknowledged. */
+  oldestSince: number | undefined;
+}
+
+interface Op {
+  run(): unknown;
+  resolve(v: unknown): void;
+  reject(err: unknown): void;
+  /** A delete or tombstone: may use the reserved space. */
+  frees: boolean;
+}
+
+/** Entries by path, most recently used last; entries are immutable objects, replaced on change. */
+class EntryCache {
+  private readonly map = new Map<string, Entry>();
+
+  get(path: string): Entry | undefined {
+    const e = this.map.get(path);
+    if (e) {
+      this.map.delete(path);
+      this.map.set(path, e);
+    }
+    return e;
+  }
+
+  set(e: Entry): void {
+    this.map.set(e.path, e);
+    if (this.map.size > ENTRY_CACHE_SIZE) this.map.delete(this.map.keys().next().value!);
+  }
+
+  delete(path: string): void {
+    this.map.delete(path);
+  }
+}
+
 /**
- * The local file store. Bytes live in immutable object files (one per version, named at random), small
- * files' bytes first in their journal record only; the journal maps paths to versions and objects, and
- * switching that mapping is the commit point.
+ * The local file store. Metadata, what each peer is owed and small files' bytes are rows of one SQLite
+ * database (db.ts); larger files are immutable object files (one per version, named at random). A
+ * commit of the database is the commit point of every change: writes that arrive while one commits
+ * are committed together in the next (group commit).
  */
 export class Store {
-  readonly state: StoreState;
   readonly clock: HybridClock;
   private readonly objectsDir: string;
-  private readonly journalDir: string;
+  private readonly quarantineDir: string;
   private readonly logger: Logger;
   private readonly metrics: Metrics | undefined;
-  private readonly files: ObjectFiles;
-  private journal!: Journal;
-  private readonly locks = new Map<string, Promise<unknown>>();
-  /** Object names: random per process start plus a counter, so unique across restarts without a random draw per write. */
+  private readonly db: MetaDb;
+  private readonly lock: DirLock;
+  private readonly reserve: Reserve;
+  private readonly cache = new EntryCache();
+  private queue: Op[] = [];
+  private flushing: Promise<void> | undefined;
+  /** Object files freed by the ops of the batch being committed; unlinked only once it commits. */
+  private batchFreed: string[] = [];
+  private failure: unknown;
+  /** Unlinks and reserve refills started after commits; `close` waits for them. */
+  private readonly background = new Set<Promise<void>>();
+  private lastRefill = 0;
+  private scrubbing: { stop: boolean; wake?: () => void; done: Promise<void> } | undefined;
   private readonly blobPrefix = randomBytes(8).toString('hex');
   private blobCounter = 0;
-  /** Bytes of recent small local writes, so pushes to peers need not read them back from disk. */
-  readonly recent = new RecentObjects(RECENT_CACHE_BYTES);
-  /** Bytes of small files read recently: a hot file is then served without open, read and close. Blobs never change, so no entry can go stale. */
-  private readonly hot = new RecentObjects(HOT_READ_CACHE_BYTES);
-  /**
-   * Small files whose bytes so far live only in their journal record: reads take them from there, and
-   * compaction writes their object files before it deletes the journal. A join then costs no file
-   * creation per small file, which was the largest single cost of receiving many of them.
-   */
-  private readonly inJournal = new Map<string, DataLocation>();
-  /** Where `readSmall(…, { keep: false })` puts bytes: see `passingBuffer`. */
-  private slab = Buffer.alloc(0);
-  private slabUsed = 0;
 
-  private constructor(opts: StoreOptions) {
-    this.state = new StoreState(opts.initialPeers);
+  private constructor(opts: StoreOptions, db: MetaDb, lock: DirLock) {
     this.clock = opts.clock;
     this.objectsDir = join(opts.dataDir, 'objects');
-    this.journalDir = join(opts.dataDir, 'journal');
+    this.quarantineDir = join(opts.dataDir, QUARANTINE_DIR);
     this.logger = opts.logger;
     this.metrics = opts.metrics;
-    this.files = opts.objectFiles ?? new DiskObjectFiles();
+    this.db = db;
+    this.lock = lock;
+    this.reserve = new Reserve(opts.dataDir, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES);
   }
 
+  /**
+   * Takes the data directory's lock, opens the database (converting a v1 directory first), and removes
+   * the object files of writes a crash cut short. Throws `StoreOpenError`, naming the file, when the
+   * directory is in use or anything in it cannot be read completely: nothing is deleted then.
+   */
   static async open(opts: StoreOptions): Promise<Store> {
-    const s = new Store(opts);
-    await mkdir(s.objectsDir, { recursive: true });
-    await mkdir(s.journalDir, { recursive: true });
-    await fsyncDir(opts.dataDir);
-    const { journal, replayed } = await Journal.open(
-      s.journalDir,
-      {
-        apply: (rec, data, at) => s.onApply(rec, data, at),
-        load: (snap) => s.state.load(snap),
-        snapshot: () => s.state.snapshot(),
-        journalOnlyBlobs: () => [...s.inJournal.keys()],
-        writeOut: (blobs) => s.writeOut(blobs),
-        syncObjectsDir: () => fsyncDir(s.objectsDir),
-        onCompactionError: (err) => s.logger.error({ err }, 'journal compaction failed; will retry'),
-      },
-      opts.compactBytes ?? DEFAULT_COMPACT_BYTES,
-    );
-    s.journal = journal;
-    await s.removeUnreferencedObjects();
-    if (replayed > 0) s.logger.info({ replayed, inJournal: s.inJournal.size }, 'replayed the journal');
-    for (const e of s.state.entries.values()) s.clock.observe(e.version);
-    return s;
+    const { dataDir } = opts;
+    await mkdir(join(dataDir, 'objects'), { recursive: true });
+    const lock = DirLock.acquire(dataDir);
+    let db: MetaDb | undefined;
+    try {
+      const file = join(dataDir, DB_FILE);
+      const v1 = await hasV1(dataDir);
+      const exists = existsSync(file);
+      if (!exists && !v1) {
+        const objects = await readdir(join(dataDir, 'objects'));
+        if (objects.length > 0) {
+          throw new StoreOpenError(file, `is missing, but objects/ holds ${objects.length} files: the index is lost; refusing to start (to rebuild from peers, move the data directory away and start empty)`);
+        }
+      }
+      if (exists) db = MetaDb.open(file);
+      else db = MetaDb.create(file, opts.initialPeers, v1 ? { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) } : {});
+      if (db.getMeta(MIGRATION_KEY) !== undefined) await migrateV1(dataDir, db, opts.logger);
+      else if (v1) {
+        if (db.getMeta(MIGRATED_KEY) === undefined) throw new StoreOpenError(join(dataDir, 'journal'), `a v1 journal directory next to a ${DB_FILE} that was not converted from it; refusing to guess which holds the data`);
+        await removeConvertedV1(dataDir);
+      }
+      const s = new Store(opts, db, lock);
+      await s.removeGarbage(s.db.garbage());
+      if (!(await s.reserve.fill())) s.logger.warn({ dataDir }, 'no room for the reserved space; deletes on a full volume may fail');
+      const newest = db.newestVersion;
+      if (newest) s.clock.observe(newest);
+      return s;
+    } catch (err) {
+      db?.close();
+      lock.release();
+      throw err;
+    }
   }
 
-  /** Deletes object files no entry references: leftovers of writes a crash cut short. */
-  private async removeUnreferencedObjects(): Promise<void> {
-    const referenced = new Set<string>();
-    for (const e of this.state.entries.values()) if (!e.deleted) referenced.add(e.blob);
-    let removed = 0;
-    for (const name of await readdir(this.objectsDir)) {
-      if (!referenced.has(name)) {
-        await unlink(this.objectPath(name)).catch(() => undefined);
-        removed++;
+  /** Unlinks object files (and their temporary files) no row references, then forgets them. */
+  private async removeGarbage(blobs: string[]): Promise<void> {
+    if (blobs.length === 0) return;
+    for (const blob of blobs) {
+      for (const p of [this.objectPath(blob), `${this.objectPath(blob)}.tmp`]) {
+        await unlink(p).catch((err: unknown) => {
+          if (errnoCode(err) !== 'ENOENT') throw err;
+        });
       }
     }
-    if (removed > 0) this.logger.info({ removed }, 'removed unreferenced object files');
-  }
-
-  private onApply(rec: JournalRecord, data: Buffer | undefined, at: DataLocation | undefined): void {
-    const r = this.state.apply(rec);
-    if (rec.t === 'put' && r.applied && rec.inline && at && rec.e.size > 0) {
-      this.inJournal.set(rec.e.blob, at);
-    }
-    if (rec.t === 'put' && r.applied && rec.to.length > 0 && data) this.recent.set(rec.e.blob, data);
-    if (rec.t === 'ack' && r.acked) {
-      for (const a of r.acked) {
-        const e = this.state.entries.get(a.path);
-        if (e && !e.deleted && !this.state.outbox.isPendingAnywhere(a.path)) this.recent.delete(e.blob);
-      }
-    }
-    if (r.orphanBlob) {
-      this.recent.delete(r.orphanBlob);
-      this.hot.delete(r.orphanBlob);
-      // An object file may exist even while the bytes are in the journal (a compaction writing it out).
-      this.inJournal.delete(r.orphanBlob);
-      void unlink(this.objectPath(r.orphanBlob)).catch(() => undefined);
-    }
-    if (r.acked && this.metrics && rec.t === 'ack') {
-      const now = Date.now();
-      for (const a of r.acked) this.metrics.ackLatency.observe({ peer: rec.peer }, Math.max(0, now - a.at) / 1000);
-    }
+    this.commitLazy(() => {
+      for (const blob of blobs) this.db.removeGarbage(blob);
+    });
   }
 
   /** Object names are plain hex (plus `.tmp`), so joining needs no path normalisation. */
@@ -232,55 +226,77 @@ export class Store {
     return `${this.objectsDir}/${blob}`;
   }
 
-  /**
-   * Gives small files that live only in journals about to be deleted their object files, durably. Until
-   * the directory fsync the journal still serves their reads; a file superseded meanwhile loses its new
-   * object file again.
-   */
-  private async writeOut(blobs: string[]): Promise<void> {
-    const copies: Array<ObjectCopy & { blob: string; at: DataLocation }> = [];
-    for (const blob of blobs) {
-      const at = this.inJournal.get(blob);
-      if (at) copies.push({ blob, at, from: journalFile(this.journalDir, at.seq), offset: at.offset, size: at.size, to: this.objectPath(blob) });
-    }
-    await this.files.copyOut(copies);
-    await fsyncDir(this.objectsDir);
-    for (const c of copies) {
-      if (this.inJournal.get(c.blob) === c.at) this.inJournal.delete(c.blob);
-      else await unlink(c.to).catch(() => undefined);
-    }
+  /** False once a commit failed in a way that leaves the disk state unknown; only a restart recovers. */
+  healthy(): boolean {
+    return this.failure === undefined;
   }
 
-  /** False once the journal refused writes after a failed fsync; only a restart (and replay) recovers. */
-  healthy(): boolean {
-    return this.journal.failure === undefined;
+  /** Runs a database read; damage found by it stops the store as a failed commit does. */
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (isDbBroken(err) && !this.failure) {
+        this.failure = err;
+        this.logger.error({ err }, 'the database is damaged; the store refuses further writes');
+      }
+      throw err;
+    }
   }
 
   get(path: string): Entry | undefined {
-    return this.state.entries.get(path);
+    const hit = this.cache.get(path);
+    if (hit) return hit;
+    const e = this.read(() => this.db.get(path));
+    if (e) this.cache.set(e);
+    return e;
+  }
+
+  /** The cached object for this entry if it is the same version, so callers may compare by identity. */
+  private canonical(e: FileEntry): FileEntry {
+    const cached = this.cache.get(e.path);
+    if (cached && !cached.deleted && cached.version === e.version) return cached;
+    this.cache.set(e);
+    return e;
   }
 
   peerList(): PeerList {
-    return this.state.peers;
+    return this.db.peers;
   }
 
-  /** Live files in path order, starting after `after`, limited to `prefix`. */
+  counts(): Counts {
+    return { ...this.db.counts };
+  }
+
+  digestHex(): string[] {
+    return this.db.digest.hex();
+  }
+
+  /** Every entry, tombstones included, in the given digest buckets. */
+  entriesInBuckets(buckets: Iterable<number>): Iterable<ManifestItem> {
+    return this.db.entriesInBuckets(buckets);
+  }
+
+  /** The first `limit` changes owed to `peer`, oldest first. */
+  outboxTake(peer: string, limit: number): OutboxItem[] {
+    return this.read(() => this.db.outboxTake(peer, limit));
+  }
+
+  outboxStatus(peer: string): OutboxStatus {
+    const t = this.db.outboxTotals(peer);
+    return { changes: t.changes, bytes: t.bytes, oldestSince: t.changes > 0 ? this.read(() => this.db.outboxOldestSince(peer)) : undefined };
+  }
+
+  /** Live files in path order, starting after `after`, limited to `prefix`: reads about `limit` rows. */
   list(prefix: string, limit: number, after: string | undefined): { entries: FileEntry[]; next: string | undefined } {
-    const paths = this.state.paths();
-    const start = after !== undefined && after >= prefix ? after : prefix;
-    let lo = 0;
-    let hi = paths.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (paths[mid]! < start || (after !== undefined && paths[mid] === after)) lo = mid + 1;
-      else hi = mid;
-    }
+    return this.read(() => this.listPage(prefix, limit, after));
+  }
+
+  private listPage(prefix: string, limit: number, after: string | undefined): { entries: FileEntry[]; next: string | undefined } {
+    const exclusive = after !== undefined && after >= prefix;
     const entries: FileEntry[] = [];
-    for (let i = lo; i < paths.length; i++) {
-      const p = paths[i]!;
-      if (!p.startsWith(prefix)) break;
-      const e = this.state.entries.get(p);
-      if (!e || e.deleted) continue;
+    for (const e of this.db.liveFrom(exclusive ? after : prefix, exclusive)) {
+      if (!e.path.startsWith(prefix)) break;
       if (entries.length === limit) return { entries, next: entries[entries.length - 1]!.path };
       entries.push(e);
     }
@@ -288,157 +304,270 @@ export class Store {
   }
 
   /**
-   * Reads a small live file whole with blocking calls, the way nginx reads by default: for page-cached
-   * data three syscalls cost far less than three thread-pool round trips. O_NOATIME keeps reads from
-   * ever writing to the file system journal. `keep: false` reads without adding the bytes to the hot
-   * cache: replication reads each file once, so keeping them would only evict what clients read, and
-   * would keep every buffer alive past young-generation collections (a catch-up fetch of 10,000 files
-   * promoted them all and cost the sender several full GCs).
+   * Reads a small live file whole and checks its SHA-256 (a few µs at these sizes), so damaged bytes are
+   * never served or replicated: such a file is quarantined and the read throws. Inline bytes come with
+   * the row; a file converted from v1 may have an object file, read with blocking calls (for page-cached
+   * data three syscalls cost far less than three thread-pool round trips). O_NOATIME keeps reads from
+   * writing to the file system journal.
    */
-  readSmall(path: string, { keep = true }: { keep?: boolean } = {}): { entry: FileEntry; data: Buffer } | undefined {
+  readSmall(path: string): { entry: FileEntry; data: Buffer } | undefined {
+    const r = this.readSmallUnchecked(path);
+    if (r && hash('sha256', r.data) !== r.entry.sha256) {
+      const found = this.read(() => this.db.content(path));
+      if (found && found.entry.version === r.entry.version) {
+        this.inBackground(this.quarantine(found.entry, found.content).then(
+          () => undefined,
+          (err: unknown) => this.logger.error({ err, path }, 'could not quarantine a damaged file'),
+        ));
+      }
+      throw new StoreError('damaged', `the stored bytes of ${path} do not match their SHA-256; the file is set aside to be pulled again from a peer`);
+    }
+    return r;
+  }
+
+  private readSmallUnchecked(path: string): { entry: FileEntry; data: Buffer } | undefined {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const e = this.state.entries.get(path);
-      if (!e || e.deleted) return undefined;
-      if (e.size === 0) return { entry: e, data: Buffer.alloc(0) };
-      const cached = this.recent.get(e.blob) ?? this.hot.get(e.blob);
-      if (cached) return { entry: e, data: cached };
-      // A journal is deleted only after its files' objects exist, so ENOENT on either means: look again.
-      const at = this.inJournal.get(e.blob);
+      const found = this.read(() => this.db.content(path));
+      if (!found) return undefined;
+      const entry = this.canonical(found.entry);
+      if (found.content.data) return { entry, data: found.content.data };
       let fd: number;
       try {
-        fd = openSync(at ? journalFile(this.journalDir, at.seq) : this.objectPath(e.blob), READ_FLAGS);
+        fd = openSync(this.objectPath(found.content.blob), READ_FLAGS);
       } catch (err) {
+        // Replaced between the lookup and the open: look again.
         if (errnoCode(err) === 'ENOENT') continue;
         throw err;
       }
       try {
-        const data = keep ? Buffer.allocUnsafe(e.size) : this.passingBuffer(e.size);
-        const base = at?.offset ?? 0;
+        const data = Buffer.allocUnsafe(entry.size);
         let off = 0;
-        while (off < e.size) {
-          const n = readSync(fd, data, off, e.size - off, base + off);
-          if (n === 0) throw new Error(`object ${e.blob} is shorter than its recorded size`);
+        while (off < entry.size) {
+          const n = readSync(fd, data, off, entry.size - off, off);
+          if (n === 0) throw new Error(`object ${found.content.blob} of ${path} is shorter than its recorded size`);
           off += n;
         }
-        if (keep) this.hot.set(e.blob, data);
-        return { entry: e, data };
+        return { entry, data };
       } finally {
         closeSync(fd);
       }
     }
-    throw new HttpError(503, 'busy', 'the file changed too often while being opened; retry');
+    throw new StoreError('busy', 'the file changed too often while being opened; retry');
   }
 
-  /**
-   * Room for bytes read once and passed on: a piece of a shared slab, the way `Buffer.allocUnsafe` pools
-   * allocations under 4 KiB. A catch-up fetch of 10,000 small files then allocates a few dozen
-   * ArrayBuffers instead of 10,000, each of which V8 tracked and swept. Kept bytes never come from
-   * here: one would pin its whole slab.
-   */
-  private passingBuffer(size: number): Buffer {
-    if (this.slabUsed + size > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, size));
-      this.slabUsed = 0;
-    }
-    const out = this.slab.subarray(this.slabUsed, this.slabUsed + size);
-    // 8-byte aligned, as the pool aligns.
-    this.slabUsed += (size + 7) & ~7;
-    return out;
-  }
-
-  /**
-   * Opens the current object of a live large file; retries if it is replaced between lookup and open.
-   * Small files may have no object file yet: read them with `readSmall`.
-   */
+  /** Opens the object file of a live large file; retries if it is replaced between lookup and open. */
   async openFile(path: string): Promise<{ entry: FileEntry; fh: FileHandle } | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const e = this.state.entries.get(path);
-      if (!e || e.deleted) return undefined;
+      const found = this.read(() => this.db.content(path));
+      if (!found) return undefined;
+      if (!found.content.blob) throw new Error(`${path} is kept inline (${found.entry.size} bytes); read it with readSmall`);
       try {
-        return { entry: e, fh: await open(this.objectPath(e.blob), 'r') };
+        return { entry: this.canonical(found.entry), fh: await open(this.objectPath(found.content.blob), 'r') };
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') throw err;
       }
     }
-    throw new HttpError(503, 'busy', 'the file changed too often while being opened; retry');
+    throw new StoreError('busy', 'the file changed too often while being opened; retry');
   }
 
-  private async withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(path);
-    // A free path starts at once; chaining onto a resolved promise cost every write a turn of the microtask queue.
-    const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.catch(() => undefined);
-    this.locks.set(path, tail);
+  // --- commits --------------------------------------------------------------------------------
+
+  /** Runs `run` in the next group commit; resolves with its result once that commit is durable. */
+  private commit<T>(run: () => T, { frees = false }: { frees?: boolean } = {}): Promise<T> {
+    if (this.failure) return Promise.reject(this.failed());
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject, frees });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  private failed(): StoreError {
+    return new StoreError('storage_failed', `a database commit failed (${(this.failure as Error).message}); restart to recover from the durable state`, { cause: this.failure });
+  }
+
+  /**
+   * Commits at once without waiting for the disk: only for records safe to lose in a crash
+   * (acknowledgements, forgetting unlinked files); the next durable commit syncs them along.
+   */
+  private commitLazy<T>(run: () => T): T | undefined {
+    if (this.failure) return undefined;
+    this.db.durable(false);
     try {
-      return await run;
+      this.db.begin();
+      const r = run();
+      this.db.commit();
+      return r;
+    } catch (err) {
+      this.abort(err);
+      throw err;
     } finally {
-      if (this.locks.get(path) === tail) this.locks.delete(path);
+      if (!this.failure) this.db.durable(true);
     }
   }
+
+  /** Rolls back after a failed commit; an I/O error or damage stops all writing. */
+  private abort(err: unknown): void {
+    try {
+      this.db.rollback();
+    } catch (rollbackErr) {
+      this.failure ??= rollbackErr;
+    }
+    if (isDbBroken(err)) this.failure ??= err;
+    if (this.failure) this.logger.error({ err: this.failure }, 'the store failed a commit and refuses further writes');
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      // Writes whose bodies arrived in this turn of the event loop join the same commit.
+      await new Promise(setImmediate);
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        const retry = this.runBatch(batch);
+        if (retry.length > 0) {
+          this.logger.warn({ ops: retry.length }, 'the volume is full: releasing the reserved space so deletes can commit');
+          try {
+            await this.reserve.release();
+            this.queue.unshift(...retry);
+          } catch (err) {
+            for (const op of retry) op.reject(err);
+          }
+        } else if (this.queue.length > 0) {
+          await new Promise(setImmediate);
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Commits a batch as one transaction, each op in its own savepoint; returns ops to retry with the reserve released. */
+  private runBatch(batch: Op[]): Op[] {
+    const results: Array<{ ok: boolean; value: unknown }> = [];
+    this.batchFreed = [];
+    try {
+      this.db.begin();
+      for (const op of batch) {
+        const mark = this.batchFreed.length;
+        try {
+          results.push({ ok: true, value: this.db.step(() => op.run()) });
+        } catch (err) {
+          if (isDbBroken(err) || isDbFull(err) || isDiskFull(err)) throw err;
+          this.batchFreed.length = mark;
+          results.push({ ok: false, value: err });
+        }
+      }
+      this.db.commit();
+    } catch (err) {
+      this.batchFreed = [];
+      this.abort(err);
+      if (!this.failure && (isDbFull(err) || isDiskFull(err))) {
+        const retry = this.reserve.held ? batch.filter((op) => op.frees) : [];
+        for (const op of batch) if (!retry.includes(op)) op.reject(new StoreError('disk_full', 'the data volume is full; nothing was stored', { cause: err }));
+        return retry;
+      }
+      for (const op of batch) op.reject(this.failure ? this.failed() : err);
+      return [];
+    }
+    batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.value) : op.reject(results[i]!.value)));
+    const freed = this.batchFreed;
+    this.batchFreed = [];
+    if (freed.length > 0) {
+      this.inBackground(this.removeGarbage(freed).catch((err: unknown) => this.logger.error({ err }, 'could not remove replaced object files; they are removed at the next start')));
+    }
+    if (batch.some((op) => op.frees) && !this.reserve.held) this.inBackground(this.refillReserve());
+    return [];
+  }
+
+  private inBackground(task: Promise<void>): void {
+    this.background.add(task);
+    void task.finally(() => this.background.delete(task));
+  }
+
+  private async refillReserve(): Promise<void> {
+    if (Date.now() - this.lastRefill < RESERVE_REFILL_MS) return;
+    this.lastRefill = Date.now();
+    try {
+      if (await this.reserve.fill()) this.logger.info('the reserved space is held again');
+    } catch (err) {
+      this.logger.error({ err }, 'could not write the reserved space');
+    }
+  }
+
+  /** Stores an entry inside a commit; returns whether it was newer than what the path held. */
+  private applyInCommit(e: Entry, content: Content | undefined, owedTo: readonly string[]): boolean {
+    const r = this.db.applyEntry(e, content, owedTo, Date.now());
+    this.cache.delete(e.path);
+    if (r.freed) this.batchFreed.push(r.freed);
+    return r.applied;
+  }
+
+  /** The peers a local change is owed to: the list in force when it commits, so no removed peer gets a queue. */
+  private owedTo(): string[] {
+    return this.db.peers.peers.map((p) => p.id);
+  }
+
+  // --- writes -----------------------------------------------------------------------------------
 
   private newBlob(): string {
     return `${this.blobPrefix}${(this.blobCounter++).toString(16).padStart(10, '0')}`;
   }
 
   private async ingest(body: ByteSource, size: number, expectSha: string | undefined): Promise<Ingested> {
+    const tooLong = () => new StoreError('body_length_mismatch', 'the body is longer than its declared length');
+    if (size <= INLINE_MAX_BYTES) {
+      const data = await collectSmall(body, size, tooLong);
+      const sha256 = data.length === size ? hash('sha256', data) : '';
+      const mismatch = bodyMismatch(data.length, size, sha256, expectSha);
+      if (mismatch) throw mismatch;
+      return { content: { data }, sha256 };
+    }
     const blob = this.newBlob();
+    // Named durably before the file exists, so a crash at any point leaves nothing no row names.
+    await this.commit(() => this.db.addGarbage(blob));
     const object = this.objectPath(blob);
     const tmp = `${object}.tmp`;
-    let writer: ObjectWriter | undefined;
-    let received = 0;
+    let fh: FileHandle | undefined;
     try {
-      let inline: Buffer | undefined;
-      let sha256 = '';
-      const tooLong = () => new HttpError(400, 'body_length_mismatch', 'the body is longer than its declared length');
-      if (size <= INLINE_MAX_BYTES) {
-        inline = await collectSmall(body, size, tooLong);
-        received = inline.length;
-        // The journal record carries the bytes; compaction writes the object file later.
-        if (received === size) sha256 = hash('sha256', inline);
-      } else {
-        const hasher = createHash('sha256');
-        writer = await this.files.openLarge(tmp);
-        // Socket chunks are small; writing them in batches saves most thread-pool round trips.
-        let batch: Buffer[] = [];
-        let batched = 0;
-        for await (const chunk of body) {
-          received += chunk.length;
-          if (received > size) throw tooLong();
-          hasher.update(chunk);
-          receivedBytes(chunk.length);
-          batch.push(chunk);
-          batched += chunk.length;
-          if (batched >= WRITE_BATCH_BYTES) {
-            await writer.write(batch);
-            batch = [];
-            batched = 0;
-          }
+      const hasher = createHash('sha256');
+      fh = await open(tmp, 'wx');
+      let received = 0;
+      // Socket chunks are small; writing them in batches saves most thread-pool round trips.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      for await (const chunk of body) {
+        received += chunk.length;
+        if (received > size) throw tooLong();
+        hasher.update(chunk);
+        receivedBytes(chunk.length);
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= WRITE_BATCH_BYTES) {
+          await writevAll(fh, batch);
+          batch = [];
+          batched = 0;
         }
-        if (batched > 0) await writer.write(batch);
-        if (received === size) await writer.sync();
-        sha256 = hasher.digest('hex');
       }
+      if (batched > 0) await writevAll(fh, batch);
+      const sha256 = hasher.digest('hex');
       const mismatch = bodyMismatch(received, size, sha256, expectSha);
       if (mismatch) throw mismatch;
-      const w = writer;
-      writer = undefined;
-      await w?.close();
-      if (!inline) await rename(tmp, object);
-      return { blob, sha256, inline };
+      await fh.datasync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, object);
+      // A row naming the object must not reach the disk before the rename does.
+      await fsyncDir(this.objectsDir);
+      return { content: { blob }, sha256 };
     } catch (err) {
-      await writer?.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      await unlink(object).catch(() => undefined);
+      await fh?.close();
+      await this.removeGarbage([blob]);
       throw err;
     }
   }
 
-  private async discard(blob: string): Promise<void> {
-    await unlink(this.objectPath(blob)).catch(() => undefined);
-  }
-
-  private owedTo(): string[] {
-    return this.state.peers.peers.map((p) => p.id);
+  private async discard(got: Ingested): Promise<void> {
+    if (got.content.blob) await this.removeGarbage([got.content.blob]);
   }
 
   /** A client write: durable and owed to every current peer when this resolves. */
@@ -446,44 +575,56 @@ export class Store {
     if (!conditionsHold(this.get(path), opts)) throw preconditionFailed();
     const got = await this.ingest(body, size, opts.sha256);
     try {
-      return await this.withLock(path, async () => {
-        if (!conditionsHold(this.get(path), opts)) throw preconditionFailed();
-        const e: FileEntry = {
-          path,
-          version: this.clock.now(),
-          deleted: false,
-          size,
-          sha256: got.sha256,
-          contentType: opts.contentType,
-          blob: got.blob,
-        };
-        await this.journal.append({ t: 'put', e, to: this.owedTo(), at: Date.now(), inline: got.inline !== undefined }, got.inline, {
-          dirSync: got.inline === undefined,
-        });
+      return await this.commit(() => {
+        if (!conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
+        const e: FileEntry = { path, version: this.clock.now(), deleted: false, size, sha256: got.sha256, contentType: opts.contentType };
+        if (!this.applyInCommit(e, got.content, this.owedTo())) throw new StoreError('busy', `${path} holds a newer version than this node's clock; retry`);
         return e;
       });
     } catch (err) {
-      await this.discard(got.blob);
+      await this.discard(got);
       throw err;
     }
   }
 
-  /** A client delete: leaves a tombstone owed to every current peer. */
-  async delete(path: string, cond: Conditions): Promise<Tombstone> {
-    return this.withLock(path, async () => {
-      const cur = this.get(path);
-      if (!cur || cur.deleted) throw new HttpError(404, 'not_found', `no file at ${path}`);
-      if (!conditionsHold(cur, cond)) throw preconditionFailed();
-      const e: Tombstone = { path, version: this.clock.now(), deleted: true };
-      await this.journal.append({ t: 'del', e, to: this.owedTo(), at: Date.now() });
-      return e;
-    });
+  /** A client delete: leaves a tombstone owed to every current peer; commits on a full volume too. */
+  delete(path: string, cond: Conditions): Promise<Tombstone> {
+    return this.commit(
+      () => {
+        const cur = this.db.get(path);
+        if (!cur || cur.deleted) throw new StoreError('not_found', `no file at ${path}`);
+        if (!conditionsHold(cur, cond)) throw preconditionFailed();
+        const e: Tombstone = { path, version: this.clock.now(), deleted: true };
+        this.applyInCommit(e, undefined, this.owedTo());
+        return e;
+      },
+      { frees: true },
+    );
+  }
+
+  private isStale(h: ChangeHeader): boolean {
+    return resolveIncoming(this.get(h.path)?.version, h.version) === 'stale';
+  }
+
+  /** Commits a peer's change if it is newer than what is held (last writer wins); never owed onwards. */
+  private commitRemote(h: ChangeHeader, got: Ingested | undefined): Promise<RemoteResult> {
+    const e: Entry = h.deleted
+      ? { path: h.path, version: h.version, deleted: true }
+      : { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got!.sha256, contentType: h.contentType };
+    return this.commit(
+      () => {
+        if (this.applyInCommit(e, got?.content, [])) return 'applied' as const;
+        this.countStale(h);
+        return 'stale' as const;
+      },
+      { frees: h.deleted },
+    );
   }
 
   /** A change from a peer: applied if newer than what is held (last writer wins), never owed onwards. */
   async applyRemote(h: ChangeHeader, body: ByteSource): Promise<RemoteResult> {
     this.clock.observe(h.version);
-    if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
+    if (this.isStale(h)) {
       for await (const _ of body) {
         // drain: the bytes are not needed
       }
@@ -492,69 +633,34 @@ export class Store {
     }
     const got = h.deleted ? undefined : await this.ingest(body, h.size, h.sha256);
     try {
-      return await this.withLock(h.path, async () => {
-        if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
-          this.countStale(h);
-          if (got) await this.discard(got.blob);
-          return 'stale' as const;
-        }
-        await this.appendRemote(h, got);
-        return 'applied' as const;
-      });
+      const r = await this.commitRemote(h, got);
+      if (r === 'stale' && got) await this.discard(got);
+      return r;
     } catch (err) {
-      if (got) await this.discard(got.blob);
+      if (got) await this.discard(got);
       throw err;
     }
   }
 
   /**
    * Small changes from a peer whose bytes are all in memory, applied as `applyRemote` would apply each
-   * (a bad one becomes its Error), with one journal group and no per-file lock chain: a join receives
-   * thousands of them, and the promises and async frames of one `applyRemote` each were much of its
-   * main thread's work and garbage. A path that is locked (a write to it is running) or repeats in the
-   * batch takes the one-by-one way.
+   * (a bad one becomes its Error); they share group commits.
    */
   applyRemoteBatch(changes: Array<{ h: ChangeHeader; data: Buffer }>): Promise<Array<RemoteResult | Error>> {
-    const results: Array<RemoteResult | Error | Promise<RemoteResult | Error>> = [];
-    const commits: Array<Promise<void>> = [];
-    const held = new Set<string>();
-    for (const { h, data } of changes) {
-      if (this.locks.has(h.path) || held.has(h.path)) {
-        results.push(this.applyRemote(h, [data]).catch((err: Error) => err));
-        continue;
-      }
-      this.clock.observe(h.version);
-      if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
-        this.countStale(h);
-        results.push('stale');
-        continue;
-      }
-      const sha256 = h.deleted ? '' : hash('sha256', data);
-      const mismatch = h.deleted ? undefined : bodyMismatch(data.length, h.size, sha256, h.sha256);
-      if (mismatch) {
-        results.push(mismatch);
-        continue;
-      }
-      commits.push(this.appendRemote(h, h.deleted ? undefined : { blob: this.newBlob(), sha256, inline: data }));
-      held.add(h.path);
-      results.push('applied');
-    }
-    const committed = Promise.all(commits);
-    if (held.size > 0) {
-      const tail = committed.catch(() => undefined);
-      for (const path of held) this.locks.set(path, tail);
-      void tail.then(() => {
-        for (const path of held) if (this.locks.get(path) === tail) this.locks.delete(path);
-      });
-    }
-    return committed.then(() => Promise.all(results));
-  }
-
-  /** Journals a peer's change (a delete when `got` is undefined); resolves once it is durable and applied. */
-  private appendRemote(h: ChangeHeader, got: Ingested | undefined): Promise<void> {
-    if (!got) return this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true }, to: [], at: Date.now() });
-    const e: FileEntry = { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got.sha256, contentType: h.contentType, blob: got.blob };
-    return this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: got.inline !== undefined }, got.inline, { dirSync: got.inline === undefined });
+    return Promise.all(
+      changes.map(({ h, data }): Promise<RemoteResult | Error> | RemoteResult | Error => {
+        this.clock.observe(h.version);
+        if (this.isStale(h)) {
+          this.countStale(h);
+          return 'stale';
+        }
+        if (h.deleted) return this.commitRemote(h, undefined).catch((err: Error) => err);
+        const sha256 = hash('sha256', data);
+        const mismatch = bodyMismatch(data.length, h.size, sha256, h.sha256);
+        if (mismatch) return mismatch;
+        return this.commitRemote(h, { content: { data }, sha256 }).catch((err: Error) => err);
+      }),
+    );
   }
 
   private countStale(h: ChangeHeader): void {
@@ -563,48 +669,172 @@ export class Store {
 
   /** Records that a peer holds these versions; safe to lose in a crash (the change is just sent again). */
   ack(peer: string, items: Array<[string, Version]>): void {
-    if (items.length > 0) this.journal.appendLazy({ t: 'ack', peer, items });
-  }
-
-  async setPeers(list: PeerList): Promise<void> {
-    await this.journal.append({ t: 'peers', list });
-  }
-
-  /** Removes tombstones that every current peer has and that are older than the retention. */
-  async collectTombstones(nowMs: number, retentionMs: number): Promise<number> {
-    let removed = 0;
-    for (const e of [...this.state.entries.values()]) {
-      if (!e.deleted || !tombstoneCollectible(e, nowMs, retentionMs, this.state.outbox.isPendingAnywhere(e.path))) continue;
-      await this.withLock(e.path, () => this.journal.append({ t: 'gc', path: e.path, version: e.version }));
-      removed++;
+    if (items.length === 0) return;
+    const done = this.commitLazy(() => this.db.ack(peer, items));
+    if (done && this.metrics) {
+      const now = Date.now();
+      for (const a of done) this.metrics.ackLatency.observe({ peer }, Math.max(0, now - a.at) / 1000);
     }
-    return removed;
   }
 
-  /** Rotates the journal and waits until its snapshot is written and older journals are gone. */
-  async compact(): Promise<void> {
-    await this.journal.compactNow();
+  /** Replaces the peer list; the queues of removed peers go with the same commit. */
+  async setPeers(list: PeerList): Promise<void> {
+    await this.commit(() => this.db.setPeers(list), { frees: true });
+  }
+
+  /** Removes tombstones that no peer is still owed and that are older than the retention. */
+  async collectTombstones(nowMs: number, retentionMs: number): Promise<number> {
+    const before = tombstoneCutoff(nowMs, retentionMs);
+    if (before === undefined) return 0;
+    let removed = 0;
+    let cursor: [Version, string] = ['', ''];
+    for (;;) {
+      const page = this.db.tombstonesBefore(before, cursor, TOMBSTONE_PAGE);
+      if (page.length === 0) return removed;
+      cursor = [page.at(-1)![1], page.at(-1)![0]];
+      removed += await this.commit(
+        () => {
+          let n = 0;
+          for (const [path, version] of page) {
+            if (this.db.isPendingAnywhere(path) || versionTimeMs(version) > nowMs - retentionMs) continue;
+            if (this.db.removeTombstone(path, version)) n++;
+            this.cache.delete(path);
+          }
+          return n;
+        },
+        { frees: true },
+      );
+    }
+  }
+
+  // --- scrub -----------------------------------------------------------------------------------
+
+  /** Whether the stored bytes still hash to the recorded SHA-256 (a missing object file does not). */
+  private async intact(entry: FileEntry, content: Content): Promise<boolean> {
+    if (content.data) return hash('sha256', content.data) === entry.sha256;
+    let fh: FileHandle;
+    try {
+      fh = await open(this.objectPath(content.blob), 'r');
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      // Replaced since the page was read, or lost: only the second is damage.
+      return this.db.content(entry.path)?.content.blob !== content.blob;
+    }
+    try {
+      const h = createHash('sha256');
+      const buf = Buffer.allocUnsafe(SCRUB_CHUNK);
+      for (let at = 0; ; ) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      return h.digest('hex') === entry.sha256;
+    } finally {
+      await fh.close();
+    }
   }
 
   /**
-   * Waits for writes and a running compaction. It does not compact: the journal is durable, and writing
-   * out every small file still in it could outlast a pod's grace period; the next start replays it.
+   * Sets a damaged file aside: its row goes (so the digest differs from peers' and catch-up pulls the
+   * file again) and its object file moves to quarantine/ for inspection. Counted and logged.
    */
+  private async quarantine(entry: FileEntry, content: Content): Promise<boolean> {
+    const forgotten = await this.commit(() => {
+      if (!this.db.forgetFile(entry.path, entry.version)) return false;
+      this.cache.delete(entry.path);
+      // Until it has moved, the object file is garbage: a crash in between leaves nothing unnamed.
+      if (content.blob) this.db.addGarbage(content.blob);
+      return true;
+    });
+    if (!forgotten) return false;
+    if (content.blob) {
+      await mkdir(this.quarantineDir, { recursive: true });
+      await rename(this.objectPath(content.blob), join(this.quarantineDir, content.blob)).catch((err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      });
+      this.commitLazy(() => this.db.removeGarbage(content.blob));
+    }
+    this.metrics?.quarantined.inc();
+    this.logger.error({ path: entry.path, version: entry.version, object: content.blob ?? 'inline' }, 'stored bytes do not match their SHA-256: file quarantined, to be pulled again from a peer');
+    return true;
+  }
+
+  /**
+   * Re-reads every live file once and checks its SHA-256, reading at most `bytesPerSecond` (the pass
+   * sleeps to keep to it); damaged files are quarantined. Stops early when `stopped()` turns true.
+   */
+  async scrubPass(bytesPerSecond: number, stopped: () => boolean = () => false, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<{ checked: number; quarantined: number }> {
+    const started = performance.now();
+    let bytes = 0;
+    let checked = 0;
+    let quarantined = 0;
+    for (let after = ''; ; ) {
+      const page = this.db.scrubPage(after, SCRUB_PAGE);
+      if (page.length === 0) return { checked, quarantined };
+      for (const { entry, content } of page) {
+        if (stopped()) return { checked, quarantined };
+        if (!(await this.intact(entry, content)) && (await this.quarantine(entry, content))) quarantined++;
+        checked++;
+        bytes += entry.size;
+        const ahead = (bytes / bytesPerSecond) * 1000 - (performance.now() - started);
+        if (ahead > 0) await sleep(ahead);
+      }
+      after = page.at(-1)!.entry.path;
+    }
+  }
+
+  /** Scrubs in the background: a pass, then `intervalMs` of rest, until `close`. */
+  startScrub(bytesPerSecond: number, intervalMs: number): void {
+    if (bytesPerSecond <= 0 || this.scrubbing) return;
+    const state: { stop: boolean; wake?: () => void; done: Promise<void> } = { stop: false, done: Promise.resolve() };
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        state.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    state.done = (async () => {
+      while (!state.stop) {
+        try {
+          const r = await this.scrubPass(bytesPerSecond, () => state.stop, sleep);
+          this.logger.info(r, 'scrub pass finished');
+        } catch (err) {
+          this.logger.error({ err }, 'scrub pass failed; retrying after the interval');
+        }
+        if (!state.stop) await sleep(intervalMs);
+      }
+    })();
+    this.scrubbing = state;
+  }
+
+  /** Waits for the commits under way, then closes the database and releases the directory lock. */
   async close(): Promise<void> {
-    await this.journal.close();
-    await this.files.close();
+    if (this.scrubbing) {
+      this.scrubbing.stop = true;
+      this.scrubbing.wake?.();
+      await this.scrubbing.done;
+    }
+    while (this.flushing || this.background.size > 0) {
+      await this.flushing;
+      await Promise.all(this.background);
+    }
+    this.db.close();
+    this.lock.release();
   }
 }
 
 /** What is wrong with a received body against its declared size and SHA-256, if anything. */
-function bodyMismatch(received: number, size: number, sha256: string, expectSha: string | undefined): HttpError | undefined {
-  if (received !== size) return new HttpError(400, 'body_length_mismatch', `the body has ${received} of its declared ${size} bytes`);
+function bodyMismatch(received: number, size: number, sha256: string, expectSha: string | undefined): StoreError | undefined {
+  if (received !== size) return new StoreError('body_length_mismatch', `the body has ${received} of its declared ${size} bytes`);
   if (expectSha !== undefined && expectSha !== sha256) {
-    return new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
+    return new StoreError('sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
   }
   return undefined;
 }
 
-function preconditionFailed(): HttpError {
-  return new HttpError(412, 'precondition_failed', 'If-Match / If-None-Match does not hold for the current version');
+function preconditionFailed(): StoreError {
+  return new StoreError('precondition_failed', 'If-Match / If-None-Match does not hold for the current version');
 }

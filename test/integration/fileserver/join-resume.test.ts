@@ -35,7 +35,7 @@ describe('a join interrupted by a crash', () => {
     assert.ok(counted > 0 && counted < FILES, `caught part-way: ${counted} of ${FILES}`);
     await c.kill('SIGKILL');
 
-    // Restarted while the seeds are still frozen: only its own journal can have brought these back.
+    // Restarted while the seeds are still frozen: only its own database can have brought these back.
     await c.start();
     const recovered = (await metric(c, 'filecluster_store_files'))!;
     assert.ok(recovered >= counted, `${recovered} files after the crash, ${counted} counted before it`);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planRead, plainFileTarget, type EntryHeaders, type ReadConditions } from '../../../../fileserver/src/http/reads.ts';
-import type { FileEntry } from '../../../../fileserver/src/store/state.ts';
+import type { FileEntry } from '../../../../fileserver/src/store/entry.ts';
 
-const entry: FileEntry = { path: 'a.txt', version: '01a2348940bb0000-n1', deleted: false, size: 10, sha256: 'f'.repeat(64), contentType: 'text/plain', blob: 'b1' };
+const entry: FileEntry = { path: 'a.txt', version: '01a2348940bb0000-n1', deleted: false, size: 10, sha256: 'f'.repeat(64), contentType: 'text/plain' };
 const etag = `"${entry.version}"`;
 const common = ['ETag', etag, 'Last-Modified', 'LM', 'Accept-Ranges', 'bytes', 'X-FileCluster-Version', entry.version, 'X-FileCluster-SHA256', entry.sha256];
 const h: EntryHeaders = [...common, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', '10'];
