@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseStaticPeers, type PeerList } from './replication/peers.ts';
+import { NODE_ID_RE, parsePeerList, type Peer, type PeerList, type PeerListCheck } from '../../contract/peer-api.ts';
 
-export const NODE_ID_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 export type AckMode = 'local' | 'majority' | 'all';
 export const ACK_MODES = ['local', 'majority', 'all'] as const;
 
@@ -70,4 +69,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
     logLevel: e.FC_LOG_LEVEL,
   };
+}
+
+/** Parses FC_PEERS (`id=url,id=url`) into a generation-0 list. */
+export function parseStaticPeers(spec: string, selfId: string): PeerListCheck {
+  const peers: Peer[] = [];
+  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) return { ok: false, message: `"${item}" is not id=url` };
+    peers.push({ id: item.slice(0, eq), url: item.slice(eq + 1) });
+  }
+  return parsePeerList({ generation: 0, peers }, selfId);
 }

@@ -21,14 +21,3 @@ export function isDiskFull(err: unknown): boolean {
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
 }
-
-/** Maps a storage failure to the answer the client gets; anything unknown stays a 500. */
-export function toHttpError(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
-  if (isDiskFull(err)) return new HttpError(507, 'insufficient_storage', 'the data volume is full; nothing was stored');
-  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new HttpError(status, `http_${status}`, (err as Error).message);
-  }
-  return new HttpError(500, 'internal', 'internal error');
-}

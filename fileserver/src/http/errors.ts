@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { HttpError, errnoCode, toHttpError } from '../errors.ts';
+import { HttpError, errnoCode, isDiskFull } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { StoreError, type StoreRefusal } from '../store/errors.ts';
 
 const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED']);
 
@@ -27,6 +28,26 @@ export function sendError(ctx: Context, e: HttpError): void {
   ctx.type = 'application/json';
   ctx.body = errorAnswer(e);
   if (unreadBody(ctx.req)) ctx.set('Connection', 'close');
+}
+
+const REFUSAL_STATUS: Record<StoreRefusal, number> = {
+  not_found: 404,
+  busy: 503,
+  precondition_failed: 412,
+  body_length_mismatch: 400,
+  sha256_mismatch: 400,
+};
+
+/** Maps a failure to the answer the client gets: store refusals and a full disk by kind; anything unknown stays a 500. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof StoreError) return new HttpError(REFUSAL_STATUS[err.refusal], err.refusal, err.message);
+  if (isDiskFull(err)) return new HttpError(507, 'insufficient_storage', 'the data volume is full; nothing was stored');
+  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpError(status, `http_${status}`, (err as Error).message);
+  }
+  return new HttpError(500, 'internal', 'internal error');
 }
 
 /** The answer to a failure: a body cut off by the client is its 400, known failures keep their status, anything else is a 500. */

@@ -7,7 +7,7 @@ import { HttpError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applyChangeStream, encodeChanges, type OutgoingChange } from '../replication/frames.ts';
 import { closeAll, outgoingChange } from '../replication/outgoing.ts';
-import { parsePeerList } from '../replication/peers.ts';
+import { parsePeerList, type NodeStatus } from '../../../contract/peer-api.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { BUCKETS, bucketOf } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
@@ -72,13 +72,14 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
   });
 
   router.get('/status', (ctx) => {
-    ctx.body = {
+    const status: NodeStatus = {
       nodeId,
       ready: replicator.ready,
       catchingUp: replicator.catchingUp,
       generation: replicator.peerList().generation,
       peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up }) => ({ id, url, pendingChanges, pendingBytes, lagSeconds, up })),
     };
+    ctx.body = status;
   });
 
   router.post('/replicate', async (ctx) => {

@@ -5,7 +5,8 @@ import type { Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { catchUpFrom } from './catchup.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
-import { decidePeerList, type PeerList, type PeerListDecision } from './peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
+import { decidePeerList, type PeerListDecision } from './peers.ts';
 import { PeerSender } from './sender.ts';
 
 export interface ReplicatorOptions {

@@ -1,7 +1,7 @@
 import { ManifestDigest } from './digest.ts';
 import { Outbox } from './outbox.ts';
 import type { Version } from './version.ts';
-import type { PeerList } from '../replication/peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
 
 export interface FileEntry {
   path: string;

@@ -2,10 +2,11 @@ import { createHash, hash, randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpError, errnoCode } from '../errors.ts';
+import { errnoCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { PeerList } from '../replication/peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
+import { StoreError } from './errors.ts';
 import { fsyncDir } from './fsutil.ts';
 import { Journal, journalFile, type DataLocation } from './journal.ts';
 import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from './object-files.ts';
@@ -326,7 +327,7 @@ export class Store {
         closeSync(fd);
       }
     }
-    throw new HttpError(503, 'busy', 'the file changed too often while being opened; retry');
+    throw new StoreError('busy', 'the file changed too often while being opened; retry');
   }
 
   /**
@@ -360,7 +361,7 @@ export class Store {
         if (errnoCode(err) !== 'ENOENT') throw err;
       }
     }
-    throw new HttpError(503, 'busy', 'the file changed too often while being opened; retry');
+    throw new StoreError('busy', 'the file changed too often while being opened; retry');
   }
 
   private async withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
@@ -389,7 +390,7 @@ export class Store {
     try {
       let inline: Buffer | undefined;
       let sha256 = '';
-      const tooLong = () => new HttpError(400, 'body_length_mismatch', 'the body is longer than its declared length');
+      const tooLong = () => new StoreError('body_length_mismatch', 'the body is longer than its declared length');
       if (size <= INLINE_MAX_BYTES) {
         inline = await collectSmall(body, size, tooLong);
         received = inline.length;
@@ -472,7 +473,7 @@ export class Store {
   async delete(path: string, cond: Conditions): Promise<Tombstone> {
     return this.withLock(path, async () => {
       const cur = this.get(path);
-      if (!cur || cur.deleted) throw new HttpError(404, 'not_found', `no file at ${path}`);
+      if (!cur || cur.deleted) throw new StoreError('not_found', `no file at ${path}`);
       if (!conditionsHold(cur, cond)) throw preconditionFailed();
       const e: Tombstone = { path, version: this.clock.now(), deleted: true };
       await this.journal.append({ t: 'del', e, to: this.owedTo(), at: Date.now() });
@@ -597,14 +598,14 @@ export class Store {
 }
 
 /** What is wrong with a received body against its declared size and SHA-256, if anything. */
-function bodyMismatch(received: number, size: number, sha256: string, expectSha: string | undefined): HttpError | undefined {
-  if (received !== size) return new HttpError(400, 'body_length_mismatch', `the body has ${received} of its declared ${size} bytes`);
+function bodyMismatch(received: number, size: number, sha256: string, expectSha: string | undefined): StoreError | undefined {
+  if (received !== size) return new StoreError('body_length_mismatch', `the body has ${received} of its declared ${size} bytes`);
   if (expectSha !== undefined && expectSha !== sha256) {
-    return new HttpError(400, 'sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
+    return new StoreError('sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
   }
   return undefined;
 }
 
-function preconditionFailed(): HttpError {
-  return new HttpError(412, 'precondition_failed', 'If-Match / If-None-Match does not hold for the current version');
+function preconditionFailed(): StoreError {
+  return new StoreError('precondition_failed', 'If-Match / If-None-Match does not hold for the current version');
 }

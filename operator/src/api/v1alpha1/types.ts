@@ -1,6 +1,10 @@
 // The FileCluster API, v1alpha1. The CRD schema (charts/filecluster/crds/) is the source of truth for
 // validation and defaults; these types describe what the operator reads and writes.
 
+import type { Peer } from '../../../../contract/peer-api.ts';
+
+export type { Peer };
+
 export const GROUP = 'filecluster.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
@@ -42,11 +46,6 @@ export interface FileClusterSpec {
   affinity?: Record<string, unknown>;
   topologySpreadConstraints?: Array<Record<string, unknown>>;
   metrics?: { enabled?: boolean; port?: number };
-}
-
-export interface Peer {
-  id: string;
-  url: string;
 }
 
 export interface Condition {

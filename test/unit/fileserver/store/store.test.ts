@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { HttpError, toHttpError } from '../../../../fileserver/src/errors.ts';
+import { toHttpError } from '../../../../fileserver/src/http/errors.ts';
+import { StoreError, type StoreRefusal } from '../../../../fileserver/src/store/errors.ts';
 import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
 import { INLINE_MAX_BYTES, Store, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
 import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 
 const logger = pino({ level: 'silent' });
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const refused = (refusal: StoreRefusal) => (err: unknown) => err instanceof StoreError && err.refusal === refusal;
 const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, { id: 'p2', url: 'http://127.0.0.1:2' }] };
 /** Nothing is owed to anyone, so the recent-writes cache holds nothing and reads go to the store's files. */
 const noPeers = { generation: 1, peers: [] };
@@ -193,17 +195,17 @@ describe('store', () => {
   it('enforces If-Match / If-None-Match as compare-and-swap', async () => {
     const s = await openStore();
     const e = await s.put('cas', [Buffer.from('1')], 1, { contentType: 'a/b', ifNoneMatch: '*' });
-    await assert.rejects(s.put('cas', [Buffer.from('2')], 1, { contentType: 'a/b', ifNoneMatch: '*' }), (err: HttpError) => err.status === 412);
-    await assert.rejects(s.put('cas', [Buffer.from('2')], 1, { contentType: 'a/b', ifMatch: ['"stale"'] }), (err: HttpError) => err.status === 412);
+    await assert.rejects(s.put('cas', [Buffer.from('2')], 1, { contentType: 'a/b', ifNoneMatch: '*' }), refused('precondition_failed'));
+    await assert.rejects(s.put('cas', [Buffer.from('2')], 1, { contentType: 'a/b', ifMatch: ['"stale"'] }), refused('precondition_failed'));
     await s.put('cas', [Buffer.from('3')], 1, { contentType: 'a/b', ifMatch: [`"${e.version}"`] });
     assert.deepEqual(await readAll(s, 'cas'), Buffer.from('3'));
   });
 
   it('stores nothing when the body does not match Content-SHA256 or its declared length', async () => {
     const s = await openStore();
-    await assert.rejects(s.put('bad', [Buffer.from('abc')], 3, { contentType: 'a/b', sha256: sha('abd') }), (err: HttpError) => err.status === 400);
-    await assert.rejects(s.put('short', [Buffer.from('ab')], 3, { contentType: 'a/b' }), (err: HttpError) => err.status === 400);
-    await assert.rejects(s.put('long', [Buffer.from('abcd')], 3, { contentType: 'a/b' }), (err: HttpError) => err.status === 400);
+    await assert.rejects(s.put('bad', [Buffer.from('abc')], 3, { contentType: 'a/b', sha256: sha('abd') }), refused('sha256_mismatch'));
+    await assert.rejects(s.put('short', [Buffer.from('ab')], 3, { contentType: 'a/b' }), refused('body_length_mismatch'));
+    await assert.rejects(s.put('long', [Buffer.from('abcd')], 3, { contentType: 'a/b' }), refused('body_length_mismatch'));
     assert.equal(s.get('bad'), undefined);
     assert.deepEqual(await readdir(join(dir, 'objects')), []);
   });
@@ -303,7 +305,7 @@ describe('store', () => {
     assert.equal(await s.applyRemote(newer, [Buffer.from('new')]), 'applied');
     assert.deepEqual(await readAll(s, 'x'), Buffer.from('new'));
     assert.ok(s.state.outbox.take('p1', 10).every(([, p]) => p.version === local.version), 'only the local write is owed');
-    await assert.rejects(s.applyRemote({ ...newer, path: 'y', version: 'ffffffffff000001-aa' }, [Buffer.from('bad')]), (e: HttpError) => e.status === 400);
+    await assert.rejects(s.applyRemote({ ...newer, path: 'y', version: 'ffffffffff000001-aa' }, [Buffer.from('bad')]), refused('sha256_mismatch'));
   });
 
   it('applies a batch of small replicated changes as one-by-one application would, a bad one as its error', async () => {
@@ -323,7 +325,7 @@ describe('store', () => {
       put('twice', 'one', v(4)),
       put('twice', 'two', v(5)),
     ]);
-    assert.deepEqual(results.map((r) => (r instanceof Error ? (r as HttpError).status : r)), ['applied', 'stale', 400, 'applied', 'applied', 'applied']);
+    assert.deepEqual(results.map((r) => (r instanceof StoreError ? r.refusal : r)), ['applied', 'stale', 'sha256_mismatch', 'applied', 'applied', 'applied']);
     assert.deepEqual(s.readSmall('new')?.data, Buffer.from('fresh'));
     assert.equal(s.get('mine'), local, 'a stale change leaves the local file');
     assert.equal(s.get('bad'), undefined);
