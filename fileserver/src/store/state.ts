@@ -87,7 +87,7 @@ export class StoreState {
       }
       case 'gc': {
         const cur = this.entries.get(rec.path);
-        if (!cur || !cur.deleted || cur.version !== rec.version) return { applied: false };
+        if (!cur?.deleted || cur.version !== rec.version) return { applied: false };
         this.removeEntry(cur);
         return { applied: true };
       }

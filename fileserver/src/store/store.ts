@@ -12,7 +12,7 @@ import { Journal, journalFile, type DataLocation } from './journal.ts';
 import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from './object-files.ts';
 import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
 import { collectSmall } from '../streams.ts';
-import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+import { type HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 import { receivedBytes } from './young-gc.ts';
 
 /** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */

@@ -222,7 +222,7 @@ function scaleDownBlockers(
       continue;
     }
     const report = obs.reports.get(name);
-    if (!report || !report.ok) {
+    if (!report?.ok) {
       blockers.push(`${name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}`);
       continue;
     }
@@ -287,7 +287,7 @@ function rollout(
   const pod = obs.members.find((m) => m.ordinal === next);
   if (pod && isServing(pod)) {
     const report = obs.reports.get(pod.name);
-    if (!report || !report.ok) {
+    if (!report?.ok) {
       return { partition, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}` } };
     }
     const owed = report.peers.filter((p) => p.pendingChanges > 0);
