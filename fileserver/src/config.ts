@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { ACK_MODES, API_PORT, FILESERVER_DEFAULTS, type AckMode } from '../../contract/fileserver-settings.ts';
 import { NODE_ID_RE, parsePeerList, type Peer, type PeerList, type PeerListCheck } from '../../contract/peer-api.ts';
-
-export type AckMode = 'local' | 'majority' | 'all';
-export const ACK_MODES = ['local', 'majority', 'all'] as const;
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -12,17 +10,17 @@ const positiveInt = z.coerce.number().int().positive();
 const EnvSchema = z.object({
   FC_NODE_ID: z.string().regex(NODE_ID_RE, 'must be a DNS-label-like name').default(() => hostname()),
   FC_HOST: z.string().min(1).default('0.0.0.0'),
-  FC_PORT: port.default(8080),
-  FC_METRICS_PORT: port.default(9090),
+  FC_PORT: port.default(API_PORT),
+  FC_METRICS_PORT: port.default(FILESERVER_DEFAULTS.metricsPort),
   FC_DATA_DIR: z.string().min(1).default('/data'),
   FC_TOKEN: z.string().min(1).optional(),
   FC_TOKEN_FILE: z.string().min(1).optional(),
   FC_PEERS: z.string().default(''),
-  FC_DEFAULT_ACK: z.enum(ACK_MODES).default('local'),
-  FC_ACK_TIMEOUT_MS: positiveInt.default(10_000),
-  FC_MAX_BODY_BYTES: positiveInt.default(10 * 1024 ** 3),
-  FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(86_400),
-  FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  FC_DEFAULT_ACK: z.enum(ACK_MODES).default(FILESERVER_DEFAULTS.defaultAck),
+  FC_ACK_TIMEOUT_MS: positiveInt.default(FILESERVER_DEFAULTS.ackTimeoutMs),
+  FC_MAX_BODY_BYTES: positiveInt.default(FILESERVER_DEFAULTS.maxBodyBytes),
+  FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(FILESERVER_DEFAULTS.tombstoneRetentionSeconds),
+  FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(FILESERVER_DEFAULTS.catchUpIntervalSeconds),
   FC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

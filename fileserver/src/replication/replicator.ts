@@ -1,4 +1,4 @@
-import type { AckMode } from '../config.ts';
+import type { AckMode } from '../../../contract/fileserver-settings.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';

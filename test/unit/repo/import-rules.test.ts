@@ -35,8 +35,8 @@ const ALLOWED = [
   ['fileserver/src/http/files.ts', '../store/paths.ts', false],
   ['fileserver/src/replication/catchup.ts', '../store/digest.ts', false],
   ['operator/src/controllers/filecluster/plan.ts', '../../runtime/digest.ts', false],
-  ['operator/src/api/v1alpha1/quantity.ts', '../../../../contract/settings.ts', false],
-  ['fileserver/src/logger.ts', '../../contract/settings.ts', false],
+  ['operator/src/api/v1alpha1/quantity.ts', '../../../../contract/fileserver-settings.ts', false],
+  ['fileserver/src/logger.ts', '../../contract/fileserver-settings.ts', false],
   ['test/unit/fileserver/config.test.ts', '../../../operator/src/start.ts', false],
   ['operator/src/runtime/leader.ts', 'fast-check', true],
 ] as const;
