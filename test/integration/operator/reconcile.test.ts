@@ -51,7 +51,12 @@ describe('FileCluster reconciler against a real API server', { timeout: 300_000 
 
   it('reports a StatefulSet the API server rejects as Degraded/ApplyRejected, does not retry it, and recovers once the spec changes', async () => {
     // The CRD keeps tolerations as free-form objects; the StatefulSet's validation refuses this one.
-    const fc = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'rejected', namespace: ns }, spec: { replicas: 1, tolerations: [{ key: 'x', operator: 'Sometimes' }] } };
+    const fc = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: 'rejected', namespace: ns },
+      spec: { replicas: 1, tolerations: [{ key: 'x', operator: 'Sometimes' }] },
+    };
     await kube.request('POST', resourcePath(RESOURCES.fileclusters, ns), { body: fc });
 
     const first = await reconciler.reconcile(`${ns}/rejected`);

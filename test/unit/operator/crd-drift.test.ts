@@ -35,7 +35,13 @@ interface Schema {
 }
 
 function typeShapes(names: string[]): Record<string, Shape> {
-  const program = ts.createProgram([TYPES], { strict: true, allowImportingTsExtensions: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext });
+  const program = ts.createProgram([TYPES], {
+    strict: true,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  });
   const checker = program.getTypeChecker();
   const file = program.getSourceFile(TYPES)!;
   const shape = (t: ts.Type): Shape => {
@@ -131,7 +137,10 @@ describe('the FileCluster CRD and the operator agree', () => {
   const types = typeShapes(['FileClusterSpec', 'FileClusterStatus']);
   for (const file of CRDS) {
     const schema = crdSchema(file);
-    for (const [field, name] of [['spec', 'FileClusterSpec'], ['status', 'FileClusterStatus']] as const) {
+    for (const [field, name] of [
+      ['spec', 'FileClusterSpec'],
+      ['status', 'FileClusterStatus'],
+    ] as const) {
       it(`${file}: ${field} has the fields, kinds and enums of ${name}`, () => {
         assert.deepEqual(differences(schemaShape(schema.properties![field]!), types[name]!, field), []);
       });
