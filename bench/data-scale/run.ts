@@ -245,7 +245,7 @@ for (const set of sets.filter((s) => s.files > 0)) {
   const bytes = set.files * set.size;
   const rate = (s: number) => `${(bytes / MB / s).toFixed(1)} MB/s`;
   const rows = [['round', 'order', 'join', 'join rate', 'sync after join', 'raw copy', 'raw rate', 'sync after raw', 'ratio']];
-  rounds.forEach((r, i) =>
+  rounds.forEach((r, i) => {
     rows.push([
       String(i + 1),
       r.order,
@@ -256,8 +256,8 @@ for (const set of sets.filter((s) => s.files > 0)) {
       rate(r.rawSeconds),
       `${r.rawAfterSync.toFixed(2)} s`,
       (r.rawSeconds / r.joinSeconds).toFixed(2),
-    ]),
-  );
+    ]);
+  });
   const ratios = rounds.map((r) => r.rawSeconds / r.joinSeconds);
   const mJoin = median(rounds.map((r) => r.joinSeconds));
   const mRaw = median(rounds.map((r) => r.rawSeconds));

@@ -79,7 +79,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
     await next();
   });
   app.use(errorMiddleware(logger));
-  const serveRead = fileReads({ store, replicator, config, tokens, logger, requests: metrics.requests, koa: app });
+  const serveRead = fileReads({ store, replicator, tokens, logger, requests: metrics.requests, koa: app });
   const serveWrite = fileWrites({ store, replicator, fence, config, logger, requests: metrics.requests });
   // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [

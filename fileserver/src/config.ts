@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseStaticPeers, type PeerList } from './replication/peers.ts';
-
-export const NODE_ID_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-export type AckMode = 'local' | 'majority' | 'all';
-export const ACK_MODES = ['local', 'majority', 'all'] as const;
+import { ACK_MODES, API_PORT, FILESERVER_DEFAULTS, type AckMode } from '../../contract/fileserver-settings.ts';
+import { NODE_ID_RE, parsePeerList, type Peer, type PeerList, type PeerListCheck } from '../../contract/peer-api.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -13,19 +10,19 @@ const positiveInt = z.coerce.number().int().positive();
 const EnvSchema = z.object({
   FC_NODE_ID: z.string().regex(NODE_ID_RE, 'must be a DNS-label-like name').default(() => hostname()),
   FC_HOST: z.string().min(1).default('0.0.0.0'),
-  FC_PORT: port.default(8080),
-  FC_METRICS_PORT: port.default(9090),
+  FC_PORT: port.default(API_PORT),
+  FC_METRICS_PORT: port.default(FILESERVER_DEFAULTS.metricsPort),
   FC_DATA_DIR: z.string().min(1).default('/data'),
   FC_TOKEN: z.string().min(1).optional(),
   FC_TOKEN_FILE: z.string().min(1).optional(),
   // During a token rotation: the token peers that have not restarted yet still send (and accept).
   FC_PREVIOUS_TOKEN: z.string().min(1).optional(),
   FC_PEERS: z.string().default(''),
-  FC_DEFAULT_ACK: z.enum(ACK_MODES).default('local'),
-  FC_ACK_TIMEOUT_MS: positiveInt.default(10_000),
-  FC_MAX_BODY_BYTES: positiveInt.default(10 * 1024 ** 3),
-  FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(86_400),
-  FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  FC_DEFAULT_ACK: z.enum(ACK_MODES).default(FILESERVER_DEFAULTS.defaultAck),
+  FC_ACK_TIMEOUT_MS: positiveInt.default(FILESERVER_DEFAULTS.ackTimeoutMs),
+  FC_MAX_BODY_BYTES: positiveInt.default(FILESERVER_DEFAULTS.maxBodyBytes),
+  FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(FILESERVER_DEFAULTS.tombstoneRetentionSeconds),
+  FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(FILESERVER_DEFAULTS.catchUpIntervalSeconds),
   FC_SCRUB_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(4 * 1024 * 1024),
   FC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -80,4 +77,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   };
   if (e.FC_PREVIOUS_TOKEN !== undefined && e.FC_PREVIOUS_TOKEN !== token) config.previousToken = e.FC_PREVIOUS_TOKEN;
   return config;
+}
+
+/** Parses FC_PEERS (`id=url,id=url`) into a generation-0 list. */
+export function parseStaticPeers(spec: string, selfId: string): PeerListCheck {
+  const peers: Peer[] = [];
+  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) return { ok: false, message: `"${item}" is not id=url` };
+    peers.push({ id: item.slice(0, eq), url: item.slice(eq + 1) });
+  }
+  return parsePeerList({ generation: 0, peers }, selfId);
 }

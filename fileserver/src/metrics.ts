@@ -27,11 +27,20 @@ function requestMetrics(requests: Counter<'route' | 'method' | 'status'>, durati
   return {
     record(route, method, status, startedMs) {
       let methods = routes.get(route);
-      if (!methods) routes.set(route, (methods = new Map()));
+      if (!methods) {
+        methods = new Map();
+        routes.set(route, methods);
+      }
       let m = methods.get(method);
-      if (!m) methods.set(method, (m = { timer: duration.labels(route, method), counters: new Map() }));
+      if (!m) {
+        m = { timer: duration.labels(route, method), counters: new Map() };
+        methods.set(method, m);
+      }
       let counter = m.counters.get(status);
-      if (!counter) m.counters.set(status, (counter = requests.labels(route, method, String(status))));
+      if (!counter) {
+        counter = requests.labels(route, method, String(status));
+        m.counters.set(status, counter);
+      }
       counter.inc();
       m.timer.observe((performance.now() - startedMs) / 1000);
     },

@@ -161,7 +161,8 @@ export async function startControlPlane(
       `${adminToken},filecluster-admin,uid-admin,"system:masters"`,
       `${controllerManagerToken},system:kube-controller-manager,uid-kcm`,
       `${schedulerToken},system:kube-scheduler,uid-scheduler`,
-    ].join('\n') + '\n',
+      '',
+    ].join('\n'),
     { mode: 0o600 },
   );
 

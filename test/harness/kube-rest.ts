@@ -171,8 +171,7 @@ export class KubeRest {
     let buffered = '';
     for await (const chunk of res) {
       buffered += (chunk as Buffer).toString('utf8');
-      let newline;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
         if (!line) continue;

@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { HttpError, errnoCode, toHttpError } from '../errors.ts';
+import { HttpError, errnoCode, isDiskFull } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { StoreError, type StoreErrorKind } from '../store/errors.ts';
 
 const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED']);
 
@@ -28,6 +29,29 @@ export function sendError(ctx: Context, e: HttpError): void {
   ctx.body = errorAnswer(e);
   for (let i = 0; i + 1 < e.headers.length; i += 2) ctx.set(e.headers[i]!, e.headers[i + 1]!);
   if (unreadBody(ctx.req)) ctx.set('Connection', 'close');
+}
+
+const STORE_STATUS: Record<StoreErrorKind, number> = {
+  precondition_failed: 412,
+  not_found: 404,
+  body_length_mismatch: 400,
+  sha256_mismatch: 400,
+  busy: 503,
+  damaged: 503,
+  disk_full: 507,
+  storage_failed: 503,
+};
+
+/** Maps a failure to the answer the client gets: store failures and a full disk by kind; anything unknown stays a 500. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof StoreError) return new HttpError(STORE_STATUS[err.kind], err.kind === 'disk_full' ? 'insufficient_storage' : err.kind, err.message);
+  if (isDiskFull(err)) return new HttpError(507, 'insufficient_storage', 'the data volume is full; nothing was stored');
+  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpError(status, `http_${status}`, (err as Error).message);
+  }
+  return new HttpError(500, 'internal', 'internal error');
 }
 
 /** The answer to a failure: a body cut off by the client is its 400, known failures keep their status, anything else is a 500. */

@@ -7,7 +7,7 @@ import { HttpError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applyChangeStream, encodeChanges, type OutgoingChange } from '../replication/frames.ts';
 import { closeAll, outgoingChange } from '../replication/outgoing.ts';
-import { parsePeerList } from '../replication/peers.ts';
+import { parsePeerList, type NodeStatus } from '../../../contract/peer-api.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
 import { BUCKETS } from '../store/digest.ts';
@@ -77,7 +77,7 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
     ctx.body = listView();
   });
 
-  const statusView = () => ({
+  const statusView = (): NodeStatus => ({
     nodeId,
     ready: replicator.ready,
     catchingUp: replicator.catchingUp,

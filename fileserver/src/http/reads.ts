@@ -1,7 +1,6 @@
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream';
 import type Koa from 'koa';
-import type { Config } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';
@@ -83,7 +82,6 @@ export function plainFileTarget(url: string): string | undefined {
 export interface ReadDeps {
   store: Store;
   replicator: Replicator;
-  config: Config;
   tokens: PeerTokens;
   logger: Logger;
   requests: RequestMetrics;
@@ -99,7 +97,7 @@ export type FileReads = ReturnType<typeof fileReads>;
  * or middleware per read), the files router for the rest. It answers every outcome itself, errors
  * included, and records the request metrics.
  */
-export function fileReads({ store, replicator, config, tokens, logger, requests, koa }: ReadDeps) {
+export function fileReads({ store, replicator, tokens, logger, requests, koa }: ReadDeps) {
   const headerCache = new WeakMap<FileEntry, EntryHeaders>();
   const send = answerBatch();
 

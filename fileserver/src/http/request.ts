@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
-import { ACK_MODES, type AckMode } from '../config.ts';
+import { ACK_MODES, type AckMode } from '../../../contract/fileserver-settings.ts';
 import { HttpError } from '../errors.ts';
 import { parseUrlPath } from '../store/paths.ts';
 import type { Conditions } from '../store/store.ts';

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AckMode, Config } from '../config.ts';
+import type { AckMode } from '../../../contract/fileserver-settings.ts';
+import type { Config } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';

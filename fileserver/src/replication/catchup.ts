@@ -5,7 +5,7 @@ import { differingBuckets } from '../store/digest.ts';
 import { resolveIncoming, type Version } from '../store/version.ts';
 import { applyChangeStream } from './frames.ts';
 import { peerJson, peerRequest, readBody, type PeerTokens } from './peer-client.ts';
-import type { Peer } from './peers.ts';
+import type { Peer } from '../../../contract/peer-api.ts';
 
 const FETCH_CHUNK = 512;
 const FETCH_STREAMS = 3;

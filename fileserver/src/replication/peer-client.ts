@@ -1,7 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { writeChunks } from '../streams.ts';
-import type { Peer } from './peers.ts';
+import type { Peer } from '../../../contract/peer-api.ts';
 
 const agentOptions = { keepAlive: true, maxSockets: 8 };
 const httpAgent = new http.Agent(agentOptions);

@@ -1,4 +1,4 @@
-import type { AckMode } from '../config.ts';
+import type { AckMode } from '../../../contract/fileserver-settings.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
@@ -6,7 +6,8 @@ import type { Version } from '../store/version.ts';
 import { catchUpFrom } from './catchup.ts';
 import type { PeerTokens } from './peer-client.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
-import { decidePeerList, type PeerList, type PeerListDecision } from './peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
+import { decidePeerList, type PeerListDecision } from './peers.ts';
 import { PeerSender } from './sender.ts';
 
 export interface ReplicatorOptions {

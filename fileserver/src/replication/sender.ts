@@ -7,7 +7,7 @@ import { backoffMs } from './backoff.ts';
 import { encodeChanges, type AppliedChange, type OutgoingChange } from './frames.ts';
 import { closeAll, outgoingChange } from './outgoing.ts';
 import { peerJson, type PeerTokens } from './peer-client.ts';
-import type { Peer } from './peers.ts';
+import type { Peer } from '../../../contract/peer-api.ts';
 
 const BATCH_CHANGES = 256;
 const BATCH_BYTES = 8 * 1024 * 1024;

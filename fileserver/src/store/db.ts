@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { PeerList } from '../replication/peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
 import { BUCKETS, bucketOf, ManifestDigest } from './digest.ts';
 import type { Entry, FileEntry } from './entry.ts';
 import { StoreOpenError } from './errors.ts';

@@ -1,4 +1,4 @@
-// Failures the store reports in its own terms; `toHttpError` (../errors.ts) decides what a client sees.
+// Failures the store reports in its own terms; `toHttpError` (../http/errors.ts) decides what a client sees.
 export type StoreErrorKind =
   | 'precondition_failed'
   | 'not_found'

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { errnoCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { PeerList } from '../replication/peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
 import type { MetaDb } from './db.ts';
 import type { FileEntry, Tombstone } from './entry.ts';
 import { StoreOpenError } from './errors.ts';

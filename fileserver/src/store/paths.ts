@@ -7,6 +7,7 @@ export type PathCheck =
   | { ok: true; path: string }
   | { ok: false; status: 400 | 414; code: string; message: string };
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 // Letters, digits, `_`, `-` and `.` in segments that do not start with a dot: no spelling of `.` or `..`,
 // nothing to decode, one byte per character. Most paths look like this, and a catch-up checks thousands.

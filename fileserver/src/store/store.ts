@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { errnoCode, isDiskFull } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { PeerList } from '../replication/peers.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
 import { collectSmall } from '../streams.ts';
 import { isDbBroken, isDbFull, MetaDb, type Content, type Counts, type ManifestItem, type OutboxItem } from './db.ts';
 import { DirLock } from './dir-lock.ts';

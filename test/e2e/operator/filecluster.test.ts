@@ -211,7 +211,9 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     assert.equal([200, 201].includes(await putFile(await urlOf(pods[2]!), 'gated/late.txt', 'written to files-2', 'local')), true);
     const frozen = local.processes().filter((p) => p.namespace === ns && p.pod === `${NAME}-2`);
     assert.ok(frozen.length > 0);
-    const signal = (sig: NodeJS.Signals) => frozen.forEach((p) => process.kill(p.pid, sig));
+    const signal = (sig: NodeJS.Signals) => {
+      for (const p of frozen) process.kill(p.pid, sig);
+    };
     signal('SIGSTOP');
     try {
       await waitFor(async () => !(await clusterPods(cluster, ns, NAME)).find((p) => p.name === `${NAME}-2`)?.ready, 60_000, 'files-2 to turn not Ready');

@@ -45,7 +45,8 @@ function permissions(rules: PolicyRule[]): Record<string, string> {
   for (const rule of rules) {
     for (const resource of rule.resources) {
       const key = `${rule.apiGroups.join(',') || 'core'}/${resource}${rule.resourceNames ? `[${rule.resourceNames.join(',')}]` : ''}`;
-      for (const verb of rule.verbs) (byResource[key] ??= new Set()).add(verb);
+      byResource[key] ??= new Set();
+      for (const verb of rule.verbs) byResource[key].add(verb);
     }
   }
   return Object.fromEntries(Object.entries(byResource).map(([k, v]) => [k, [...v].sort().join(',')]));

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../../fileserver/src/config.ts';
+import { loadConfig, parseStaticPeers } from '../../../fileserver/src/config.ts';
 
 describe('file server configuration', () => {
   it('applies the documented defaults', () => {
@@ -45,4 +45,10 @@ describe('file server configuration', () => {
   ] as const) {
     it(`refuses ${what} with a message naming the variable`, () => assert.throws(() => loadConfig(env), pattern));
   }
+
+  it('parses the static FC_PEERS form', () => {
+    const r = parseStaticPeers('a=http://127.0.0.1:1, b=http://127.0.0.2:2,me=http://x', 'me');
+    assert.deepEqual(r, { ok: true, list: { generation: 0, peers: [{ id: 'a', url: 'http://127.0.0.1:1' }, { id: 'b', url: 'http://127.0.0.2:2' }] } });
+    assert.equal(parseStaticPeers('nonsense', 'me').ok, false);
+  });
 });

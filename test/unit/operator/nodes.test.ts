@@ -16,7 +16,9 @@ async function peerApi(handle: (req: IncomingMessage, body: string, res: ServerR
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
 }
 
-const json = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+const json = (res: ServerResponse, status: number, body: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+};
 const list = { generation: 3, peers: [{ id: 'fc-0', url: 'http://127.0.1.2:8080' }] };
 
 test('push sends the list with the token and retries transient failures', async () => {

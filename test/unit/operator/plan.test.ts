@@ -60,7 +60,8 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   assert.equal(sts.spec?.replicas, 3);
   assert.equal(sts.spec?.serviceName, 'fc-peers');
   assert.equal(plan.headlessService.spec?.clusterIP, 'None');
-  const c = sts.spec?.template.spec?.containers[0]!;
+  const c = sts.spec?.template.spec?.containers[0];
+  assert.ok(c);
   assert.equal(c.image, 'filecluster/fileserver:0.1.0');
   const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
   assert.deepEqual(env['FC_HOST'], { fieldRef: { fieldPath: 'status.podIP' } });

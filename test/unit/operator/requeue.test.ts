@@ -9,7 +9,7 @@ import {
   type RequeueInput,
 } from '../../../operator/src/controllers/filecluster/requeue.ts';
 
-const steady: RequeueInput = { conflict: false, progress: 'Reconciled', pushFailures: 0, acknowledged: 3, targets: 3, blockedMs: 0, joining: false };
+const steady: RequeueInput = { conflict: false, terminal: false, progress: 'Reconciled', pushFailures: 0, acknowledged: 3, targets: 3, blockedMs: 0, joining: false };
 
 test('a reconciled cluster waits for the periodic resync', () => {
   assert.equal(requeueAfter(steady), undefined);
@@ -19,13 +19,17 @@ test('a pod holding a newer generation is answered at once', () => {
   assert.equal(requeueAfter({ ...steady, conflict: true, pushFailures: 1 }), 0);
 });
 
-test('what only polling shows comes back within a second: backlogs, failed or pending pushes, rejected applies', () => {
+test('what only polling shows comes back within a second: backlogs, failed or pending pushes', () => {
   assert.equal(requeueAfter({ ...steady, progress: 'ScaleDownWaitingForReplication' }), POLL_REQUEUE_MS);
   assert.equal(requeueAfter({ ...steady, progress: 'RollingUpdateWaitingForReplication' }), POLL_REQUEUE_MS);
   assert.equal(requeueAfter({ ...steady, pushFailures: 1, acknowledged: 2 }), POLL_REQUEUE_MS);
   assert.equal(requeueAfter({ ...steady, acknowledged: 2 }), POLL_REQUEUE_MS);
   assert.equal(requeueAfter({ ...steady, progress: 'ScalingUp', acknowledged: 2 }), POLL_REQUEUE_MS);
-  assert.equal(requeueAfter({ ...steady, degradedReason: 'ApplyRejected' }), POLL_REQUEUE_MS);
+});
+
+test('a terminal error is not retried, whatever else is pending: the next change queues the cluster', () => {
+  assert.equal(requeueAfter({ ...steady, terminal: true, degradedReason: 'ApplyRejected' }), undefined);
+  assert.equal(requeueAfter({ ...steady, terminal: true, degradedReason: 'ApplyRejected', progress: 'ScaleDownWaitingForReplication', acknowledged: 2 }), undefined);
 });
 
 test('waiting for pods or the StatefulSet relies on their watches, with a slow safety net', () => {

@@ -1,10 +1,13 @@
+import { FILESERVER_DEFAULTS } from '../../../../contract/fileserver-settings.ts';
 import type { AckMode, FileClusterSpec } from './types.ts';
 
-// The same defaults as the CRD schema. The API server applies them on write; the operator applies them
-// again so that objects stored before a default existed, or created with defaulting skipped, still work.
-// The image is the exception: the schema has no default for it, so a FileCluster without spec.image runs
-// the image the operator is configured with (FC_FILESERVER_IMAGE, the chart's fileserverImage) and
-// follows it when the operator is upgraded or pointed at a mirror.
+// The same defaults as the CRD schema (test/unit/operator/crd-drift.test.ts keeps them equal). The API
+// server applies them on write; the operator applies them again so that objects stored before a default
+// existed, or created with defaulting skipped, still work. The file server's settings take their
+// defaults from contract/fileserver-settings.ts, which the file server applies too. The image is the
+// exception: the schema has no default for it, so a FileCluster without spec.image runs the image the
+// operator is configured with (FC_FILESERVER_IMAGE, the chart's fileserverImage) and follows it when the
+// operator is upgraded or pointed at a mirror.
 export const DEFAULT_IMAGE = 'filecluster/fileserver:0.1.0';
 
 export interface ResolvedSpec {
@@ -38,13 +41,13 @@ export function withDefaults(spec: FileClusterSpec, defaultImage: string = DEFAU
     storage: { size: spec.storage?.size ?? '1Gi', whenDeleted: spec.storage?.whenDeleted ?? 'Retain' },
     resources: resources(spec.resources ?? { requests: { cpu: '100m', memory: '128Mi' } }),
     replication: {
-      defaultAck: r.defaultAck ?? 'local',
-      ackTimeoutMs: r.ackTimeoutMs ?? 10000,
-      tombstoneRetentionSeconds: r.tombstoneRetentionSeconds ?? 86400,
-      catchUpIntervalSeconds: r.catchUpIntervalSeconds ?? 30,
+      defaultAck: r.defaultAck ?? FILESERVER_DEFAULTS.defaultAck,
+      ackTimeoutMs: r.ackTimeoutMs ?? FILESERVER_DEFAULTS.ackTimeoutMs,
+      tombstoneRetentionSeconds: r.tombstoneRetentionSeconds ?? FILESERVER_DEFAULTS.tombstoneRetentionSeconds,
+      catchUpIntervalSeconds: r.catchUpIntervalSeconds ?? FILESERVER_DEFAULTS.catchUpIntervalSeconds,
     },
     logLevel: spec.logLevel ?? 'info',
-    metrics: { enabled: spec.metrics?.enabled ?? true, port: spec.metrics?.port ?? 9090 },
+    metrics: { enabled: spec.metrics?.enabled ?? true, port: spec.metrics?.port ?? FILESERVER_DEFAULTS.metricsPort },
   };
   if (spec.storage?.storageClassName !== undefined) resolved.storage.storageClassName = spec.storage.storageClassName;
   if (r.maxBodyBytes !== undefined) resolved.replication.maxBodyBytes = r.maxBodyBytes;

@@ -1,12 +1,17 @@
 // The FileCluster API, v1alpha1. The CRD schema (charts/filecluster/crds/) is the source of truth for
-// validation and defaults; these types describe what the operator reads and writes.
+// validation and defaults; these types describe what the operator reads and writes, with the same
+// fields, kinds and enums (test/unit/operator/crd-drift.test.ts).
+
+import type { AckMode } from '../../../../contract/fileserver-settings.ts';
+import type { Peer } from '../../../../contract/peer-api.ts';
+
+export type { AckMode, Peer };
 
 export const GROUP = 'filecluster.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'FileCluster';
 
-export type AckMode = 'local' | 'majority' | 'all';
 export type ConditionType = 'Ready' | 'Progressing' | 'PeersSynced' | 'Degraded';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
@@ -43,11 +48,6 @@ export interface FileClusterSpec {
   affinity?: Record<string, unknown>;
   topologySpreadConstraints?: Array<Record<string, unknown>>;
   metrics?: { enabled?: boolean; port?: number };
-}
-
-export interface Peer {
-  id: string;
-  url: string;
 }
 
 export interface Condition {

@@ -165,7 +165,7 @@ export class FileClusterController {
     // change arriving then would wait in it.
     this.resync = setInterval(() => {
       const keys = this.fileclusters.list().map((fc) => `${fc.metadata.namespace}/${fc.metadata.name}`);
-      spreadOver(keys.length, this.opts.resyncMs).forEach((delay, i) => queue.addAfter(keys[i]!, delay));
+      for (const [i, delay] of spreadOver(keys.length, this.opts.resyncMs).entries()) queue.addAfter(keys[i]!, delay);
     }, this.opts.resyncMs);
     this.resync.unref();
   }

@@ -1,7 +1,9 @@
+import { API_PORT } from '../../../../contract/fileserver-settings.ts';
+
 // Names and labels of everything a FileCluster owns, in one place so plan, membership and the e2e
 // suite agree.
 export const FIELD_MANAGER = 'filecluster-operator';
-export const API_PORT = 8080;
+export { API_PORT };
 export const TOKEN_KEY = 'token';
 export const DATA_VOLUME = 'data';
 export const SERVING_LABEL = 'filecluster.dev/serving';

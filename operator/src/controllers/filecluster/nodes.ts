@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Peer } from '../../api/v1alpha1/types.ts';
+import type { NodeStatus, PeerList } from '../../../../contract/peer-api.ts';
 import type { NodeReport } from './plan.ts';
 
 // The operator's side of the file server's peer API (PUT /internal/peers, GET /internal/status).
@@ -59,7 +59,7 @@ function call(url: string, method: string, token: string, timeoutMs: number, bod
 export async function pushPeers(
   url: string,
   token: string,
-  list: { generation: number; peers: readonly Peer[] },
+  list: PeerList,
   opts: { timeoutMs: number; attempts: number },
 ): Promise<PushResult> {
   let last: PushResult = { ok: false, conflict: false, error: 'not attempted' };
@@ -108,7 +108,7 @@ async function nodeReport(request: Promise<{ status: number; json: Record<string
   try {
     const res = await request;
     if (res.status !== 200) return { ok: false, error: `HTTP ${res.status}${typeof res.json.message === 'string' ? `: ${res.json.message}` : ''}` };
-    const body = res.json as { generation?: number; syncedGeneration?: number; leaving?: boolean; peers?: Array<{ id?: string; pendingChanges?: number }> };
+    const body = res.json as Partial<NodeStatus>;
     if (typeof body.generation !== 'number' || !Array.isArray(body.peers)) return { ok: false, error: 'malformed status' };
     return {
       ok: true,

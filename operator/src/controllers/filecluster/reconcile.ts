@@ -4,6 +4,7 @@ import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Stat
 import type { Logger } from 'pino';
 import { withDefaults } from '../../api/v1alpha1/defaults.ts';
 import { API_VERSION, KIND, type FileCluster, type FileClusterStatus } from '../../api/v1alpha1/types.ts';
+import { isTerminalStatus, TerminalError } from '../../errors.ts';
 import type { OperatorMetrics } from '../../metrics.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube } from '../../runtime/kube.ts';
@@ -189,6 +190,7 @@ export class FileClusterReconciler {
     if (!inUseSecret || (readPeerTokens(inUseSecret)?.version ?? 0) < mem.tokenVersion) inUseSecret = await this.readSecret(ns, tokensName);
     let inUse = readPeerTokens(inUseSecret);
     let source: string | undefined;
+    let terminal: TerminalError | undefined;
     let secret = this.deps.secret(ns, secretRef.name) ?? (await this.readSecret(ns, secretRef.name));
     if (!secret && secretRef.generate) {
       if (!sts && members.length === 0 && !inUse) {
@@ -305,9 +307,10 @@ export class FileClusterReconciler {
           log.debug({ cluster: key, object: `${obj.kind}/${objName}` }, 'applied');
         }
       } catch (err) {
-        if (!(err instanceof KubeError) || err.status >= 500 || err.status === 409 || err.status === 429) throw err;
-        degraded = { reason: 'ApplyRejected', message: err.message };
-        events.record(target, 'Warning', 'ApplyRejected', err.message);
+        if (!(err instanceof KubeError) || !isTerminalStatus(err.status)) throw err;
+        terminal = new TerminalError('ApplyRejected', err.message, { cause: err });
+        degraded = { reason: terminal.reason, message: terminal.message };
+        events.record(target, 'Warning', terminal.reason, terminal.message);
       }
     } else {
       events.record(target, 'Warning', degraded.reason, degraded.message);
@@ -394,6 +397,7 @@ export class FileClusterReconciler {
 
     const after = requeueAfter({
       conflict: mem.minGeneration > peerState.generation,
+      terminal: terminal !== undefined,
       ...(degraded ? { degradedReason: degraded.reason } : {}),
       progress: plan.progress.reason,
       pushFailures: failures.length,

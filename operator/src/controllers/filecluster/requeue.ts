@@ -16,6 +16,8 @@ const POLLED: ReadonlySet<ProgressReason> = new Set(['ScaleDownWaitingForReplica
 export interface RequeueInput {
   /** A pod answered 409 with a newer generation than the one published. */
   conflict: boolean;
+  /** A terminal error stopped this reconcile (its condition says which): only a change can help. */
+  terminal: boolean;
   degradedReason?: string;
   progress: ProgressReason;
   pushFailures: number;
@@ -35,6 +37,8 @@ export const BLOCKED_PATIENCE_MS = 60_000;
 /** When to reconcile again without an event; undefined leaves it to the periodic resync. */
 export function requeueAfter(r: RequeueInput): number | undefined {
   if (r.conflict) return 0;
+  // Retrying would fail the same way; a change to the FileCluster, or to what it owns, queues it again.
+  if (r.terminal) return undefined;
   if (r.degradedReason?.startsWith('TokenSecret')) return TOKEN_SECRET_REQUEUE_MS;
   if (r.progress === 'ScaleDownWaitingForReplication' && r.blockedMs > BLOCKED_PATIENCE_MS) {
     return Math.min(BLOCKED_MAX_REQUEUE_MS, Math.max(POLL_REQUEUE_MS, Math.round(r.blockedMs / 20)));

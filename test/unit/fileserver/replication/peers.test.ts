@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decidePeerList, parsePeerList, parseStaticPeers } from '../../../../fileserver/src/replication/peers.ts';
+import { parsePeerList } from '../../../../contract/peer-api.ts';
+import { decidePeerList } from '../../../../fileserver/src/replication/peers.ts';
 
 describe('peer lists', () => {
   it('drops the node itself, trims URLs and sorts by id', () => {
@@ -30,11 +31,5 @@ describe('peer lists', () => {
     assert.equal(decidePeerList(cur, { generation: 5, peers: [] }), 'conflict');
     assert.equal(decidePeerList(cur, { generation: 5, peers: [{ id: 'a', url: 'http://a' }] }), 'unchanged');
     assert.equal(decidePeerList(cur, { generation: 6, peers: [] }), 'accept');
-  });
-
-  it('parses the static FC_PEERS form', () => {
-    const r = parseStaticPeers('a=http://127.0.0.1:1, b=http://127.0.0.2:2,me=http://x', 'me');
-    assert.deepEqual(r, { ok: true, list: { generation: 0, peers: [{ id: 'a', url: 'http://127.0.0.1:1' }, { id: 'b', url: 'http://127.0.0.2:2' }] } });
-    assert.equal(parseStaticPeers('nonsense', 'me').ok, false);
   });
 });

@@ -1,0 +1,68 @@
+// The file server's peer API as both its clients speak it: the operator pushes peer lists
+// (PUT /internal/peers) and reads each node's status (GET /internal/status); the file server serves
+// both. This module and its neighbours are the only code operator/ and fileserver/ both import.
+import { z } from 'zod';
+
+/** A node's id (its pod name): DNS-label-like, so it fits in URLs, metric labels and file names. */
+export const NODE_ID_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+
+export interface Peer {
+  id: string;
+  url: string;
+}
+
+/** The body of PUT /internal/peers and the answer of GET /internal/peers. */
+export interface PeerList {
+  generation: number;
+  peers: Peer[];
+}
+
+/** The answer of GET /internal/status: the node's state and what it still owes each peer. */
+export interface NodeStatus {
+  nodeId: string;
+  ready: boolean;
+  catchingUp: boolean;
+  /** Fenced for a scale-down: client writes are refused while the backlog drains. */
+  leaving: boolean;
+  generation: number;
+  /** The generation of the last catch-up pass that reached every peer. */
+  syncedGeneration: number;
+  peers: Array<{ id: string; url: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean }>;
+}
+
+const MAX_PEERS = 1000;
+
+const PeerSchema = z.object({
+  id: z.string().regex(NODE_ID_RE, 'peer id must be a DNS-label-like name'),
+  url: z
+    .string()
+    .max(2048)
+    .refine((u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol), 'peer url must be an http(s) URL'),
+});
+
+const PeerListSchema = z
+  .object({
+    generation: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    peers: z.array(PeerSchema).max(MAX_PEERS),
+  })
+  .strict()
+  .refine((l) => new Set(l.peers.map((p) => p.id)).size === l.peers.length, 'peer ids must be unique');
+
+export type PeerListCheck = { ok: true; list: PeerList } | { ok: false; message: string };
+
+function normalize(list: PeerList, selfId: string): PeerList {
+  return {
+    generation: list.generation,
+    peers: list.peers
+      .filter((p) => p.id !== selfId)
+      .map((p) => ({ id: p.id, url: p.url.replace(/\/+$/, '') }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+  };
+}
+
+/** Validates a peer list as a node receives it; the node's own entry is dropped. */
+export function parsePeerList(body: unknown, selfId: string): PeerListCheck {
+  const r = PeerListSchema.safeParse(body);
+  if (!r.success) return { ok: false, message: r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+  return { ok: true, list: normalize(r.data, selfId) };
+}
