@@ -524,7 +524,7 @@ export class MetaDb {
    */
   forgetFile(path: string, version: Version): boolean {
     const cur = this.st.getFile!.get(path) as FileRow | undefined;
-    if (!cur || cur.deleted !== 0 || cur.version !== version) return false;
+    if (cur?.deleted !== 0 || cur.version !== version) return false;
     this.st.delFile!.run(path);
     this.toggleDigest(path, version, false);
     this.account({ size: cur.size, deleted: false }, -1);

@@ -1,13 +1,5 @@
 // Failures the store reports in its own terms; `toHttpError` (../http/errors.ts) decides what a client sees.
-export type StoreErrorKind =
-  | 'precondition_failed'
-  | 'not_found'
-  | 'body_length_mismatch'
-  | 'sha256_mismatch'
-  | 'busy'
-  | 'damaged'
-  | 'disk_full'
-  | 'storage_failed';
+export type StoreErrorKind = 'precondition_failed' | 'not_found' | 'body_length_mismatch' | 'sha256_mismatch' | 'busy' | 'damaged' | 'disk_full' | 'storage_failed';
 
 export class StoreError extends Error {
   readonly kind: StoreErrorKind;

@@ -27,7 +27,10 @@ export class Reserve {
       if (errnoCode(err) === 'ENOENT') return undefined;
       throw err;
     });
-    if (existing && existing.blocks * 512 >= this.bytes) return (this.held = true);
+    if (existing && existing.blocks * 512 >= this.bytes) {
+      this.held = true;
+      return true;
+    }
     const fh = await open(this.file, 'w');
     try {
       const zeros = Buffer.alloc(Math.min(CHUNK, this.bytes));

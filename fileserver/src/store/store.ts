@@ -14,7 +14,7 @@ import { StoreError, StoreOpenError } from './errors.ts';
 import { fsyncDir, writevAll } from './fsutil.ts';
 import { hasV1, MIGRATED_KEY, MIGRATION_KEY, migrateV1, removeConvertedV1 } from './migrate-v1.ts';
 import { Reserve } from './reserve.ts';
-import { encodeVersion, HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+import { encodeVersion, type HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 import { receivedBytes } from './young-gc.ts';
 
 /** Bodies up to this size are kept inline in the database, made durable by its group commit; larger ones get an object file. */
@@ -469,7 +469,11 @@ export class Store {
       for (const op of batch) op.reject(this.failure ? this.failed() : err);
       return [];
     }
-    batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.value) : op.reject(results[i]!.value)));
+    for (const [i, op] of batch.entries()) {
+      const r = results[i]!;
+      if (r.ok) op.resolve(r.value);
+      else op.reject(r.value);
+    }
     const freed = this.batchFreed;
     this.batchFreed = [];
     if (freed.length > 0) {

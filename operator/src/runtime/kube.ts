@@ -157,8 +157,7 @@ export class Kube {
     let pending = '';
     for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
       pending += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = pending.indexOf('\n')) >= 0) {
+      for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
         const line = pending.slice(0, end).trim();
         pending = pending.slice(end + 1);
         if (!line) continue;

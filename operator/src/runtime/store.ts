@@ -31,7 +31,10 @@ export class ObjectStore<T extends KubernetesObject> {
   upsert(obj: T): Change<T> | undefined {
     const [ns, name] = keyOf(obj);
     let objs = this.byNamespace.get(ns);
-    if (!objs) this.byNamespace.set(ns, (objs = new Map()));
+    if (!objs) {
+      objs = new Map();
+      this.byNamespace.set(ns, objs);
+    }
     const held = objs.get(name);
     if (held && held.metadata?.resourceVersion !== undefined && held.metadata.resourceVersion === obj.metadata?.resourceVersion) return undefined;
     objs.set(name, obj);

@@ -291,7 +291,7 @@ function scaleDownBlockers(spec: ResolvedSpec, current: number, obs: Observed): 
       blockers.push(`${name} is not running, cannot confirm it has replicated its writes`);
       continue;
     }
-    if (!report || !report.ok) {
+    if (!report?.ok) {
       const why = report && !report.ok ? report.error : 'not asked';
       blockers.push(pod.ready ? `${name} status unavailable: ${why}` : `${name} is not Ready, cannot confirm it has replicated its writes (${why})`);
       continue;
@@ -376,7 +376,7 @@ function rollout(
   }
   if (pod && isServing(pod)) {
     const report = obs.reports.get(pod.name);
-    if (!report || !report.ok) {
+    if (!report?.ok) {
       return { partition, ...restarting, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}` } };
     }
     const owed = report.peers.filter((p) => p.pendingChanges > 0);
