@@ -15,4 +15,4 @@ if [[ -z "${KUBEBUILDER_ASSETS:-}" ]]; then
   export KUBEBUILDER_ASSETS
 fi
 node --test --test-concurrency=1 --test-timeout=600000 \
-  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/harness/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/resilience/**/*.test.ts'
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/harness/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/resilience/**/*.test.ts' 'test/chaos/**/*.test.ts'
