@@ -1,6 +1,7 @@
 // The cluster a chaos schedule runs against: real file-server processes on loopback with real data
 // directories, and the nemesis that acts on them (kill -9 and restart, SIGSTOP and SIGCONT, peer-list
 // generations without a node, as the operator makes them). Also heals everything and waits for quiescence.
+import { join } from 'node:path';
 import { api, type FileServerNode, TestCluster, TOKEN } from '../integration/fileserver/support/nodes.ts';
 import type { Step } from './schedule.ts';
 
@@ -11,12 +12,18 @@ export interface ChaosClusterOptions {
 }
 
 const PUSH_TIMEOUT_MS = 2_000;
+const CLOCK_SKEW_PRELOAD = join(import.meta.dirname, 'clock-skew-preload.ts');
+
+function clockSkewEnv(ms: number): Record<string, string> {
+  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${CLOCK_SKEW_PRELOAD}`.trim(), FC_FAULT_CLOCK_OFFSET_MS: String(ms) };
+}
 
 export class ChaosCluster {
   readonly cluster = new TestCluster();
   readonly down = new Set<FileServerNode>();
   readonly paused = new Set<FileServerNode>();
   readonly removed = new Set<FileServerNode>();
+  readonly skewed = new Set<FileServerNode>();
   /** The nemesis's actions as they happened, for the failure report. */
   readonly events: Array<{ at: number; step: Step; effect: string }> = [];
   private generation = 0;
@@ -103,6 +110,18 @@ export class ChaosCluster {
           effect = `resumed ${n.id}`;
         }
         break;
+      case 'skew':
+        await this.restartWith(n, clockSkewEnv(step.ms));
+        this.skewed.add(n);
+        effect = `restarted ${n.id} with its clock off by ${step.ms} ms`;
+        break;
+      case 'unskew':
+        if (this.skewed.has(n)) {
+          await this.restartWith(n, {});
+          this.skewed.delete(n);
+          effect = `restarted ${n.id} with the true clock`;
+        }
+        break;
       case 'remove':
         // The operator never removes the last member.
         if (!this.removed.has(n) && this.members.length > 1) {
@@ -122,12 +141,23 @@ export class ChaosCluster {
     this.events.push({ at, step, effect });
   }
 
-  /** Ends every fault: resumes, restarts and re-adds every node, then pushes one list naming all. */
+  /** kill -9, then start again with `env` (a running, paused or stopped node alike). */
+  private async restartWith(n: FileServerNode, env: Record<string, string>): Promise<void> {
+    await n.kill('SIGKILL');
+    this.paused.delete(n);
+    await n.start(env);
+    this.down.delete(n);
+    await this.catchUpList(n);
+  }
+
+  /** Ends every fault: resumes, restarts (with true clocks) and re-adds every node, then pushes one list naming all. */
   async heal(): Promise<void> {
     for (const n of this.paused) n.pause(false);
     this.paused.clear();
-    for (const n of this.down) await n.start();
+    for (const n of this.skewed) await n.kill('SIGKILL');
+    for (const n of new Set([...this.down, ...this.skewed])) await n.start();
     this.down.clear();
+    this.skewed.clear();
     this.removed.clear();
     await this.pushList();
   }

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import type { AckMode, OpKind } from './history.ts';
 
-export const FAULT_KINDS = ['kill', 'pause', 'remove'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'remove', 'skew'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface OpSpec {
@@ -29,7 +29,10 @@ export type Step =
   | { t: 'resume'; node: number }
   /** A new peer-list generation without the node (as the operator does for a NotReady pod), and back. */
   | { t: 'remove'; node: number }
-  | { t: 'readd'; node: number };
+  | { t: 'readd'; node: number }
+  /** Restarts the node with its wall clock off by `ms` (kill -9 first), and back with the true clock. */
+  | { t: 'skew'; node: number; ms: number }
+  | { t: 'unskew'; node: number };
 
 export interface ScheduleOptions {
   nodes: number;
@@ -56,6 +59,10 @@ export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
   const faults: Array<fc.Arbitrary<Step>> = [];
   if (o.faults.includes('kill')) faults.push(node.map((n) => ({ t: 'kill', node: n })), node.map((n) => ({ t: 'restart', node: n })));
   if (o.faults.includes('pause')) faults.push(node.map((n) => ({ t: 'pause', node: n })), node.map((n) => ({ t: 'resume', node: n })));
+  if (o.faults.includes('skew')) {
+    const offset = fc.constantFrom(-30_000, -2_000, 2_000, 30_000, 10 * 365 * 86_400_000);
+    faults.push(fc.tuple(node, offset).map(([n, ms]) => ({ t: 'skew', node: n, ms })), node.map((n) => ({ t: 'unskew', node: n })));
+  }
   if (o.faults.includes('remove')) faults.push(node.map((n) => ({ t: 'remove', node: n })), node.map((n) => ({ t: 'readd', node: n })));
   const ops: fc.Arbitrary<Step> = fc.array(opArbitrary(o), { minLength: 1, maxLength: 8, size: 'max' }).map((list) => ({ t: 'ops', ops: list }));
   const calm: Array<fc.WeightedArbitrary<Step>> = [
