@@ -2,7 +2,7 @@
 # The project's test command: the system tools the suites use (scripts/test-tools.sh), type-check,
 # compile what the images run (dist/), then the suites with Node's test runner.
 # With no argument it runs every suite (`npm test`); with suite names (unit, integration, e2e,
-# resilience) only those, after the same preparation (`npm run test:integration` and friends).
+# resilience, chaos) only those, after the same preparation (`npm run test:integration` and friends).
 # Suites that need Kubernetes get the control-plane binaries from scripts/build-k8s.sh (cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +12,14 @@ declare -A suite_globs=(
   [integration]='test/integration/**/*.test.ts test/harness/**/*.test.ts'
   [e2e]='test/e2e/**/*.test.ts'
   [resilience]='test/resilience/**/*.test.ts'
+  # A bounded run of the chaos checker with fresh seeds; `npm run chaos` runs it long.
+  [chaos]='test/chaos/**/*.test.ts'
 )
 suites=("$@")
-((${#suites[@]})) || suites=(unit integration e2e resilience)
+((${#suites[@]})) || suites=(unit integration e2e resilience chaos)
 globs=()
 for suite in "${suites[@]}"; do
-  [[ -n "${suite_globs[$suite]:-}" ]] || { echo "unknown suite: $suite (one of: unit integration e2e resilience)" >&2; exit 2; }
+  [[ -n "${suite_globs[$suite]:-}" ]] || { echo "unknown suite: $suite (one of: unit integration e2e resilience chaos)" >&2; exit 2; }
   read -ra suite_glob <<<"${suite_globs[$suite]}"
   globs+=("${suite_glob[@]}")
 done

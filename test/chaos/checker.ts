@@ -1,0 +1,136 @@
+// Decides, from a recorded history and the healed cluster's final state, whether any documented guarantee
+// was broken. Pure: no I/O, so every rule is unit-tested on hand-made histories.
+//
+// Versions are last-writer-wins and compare as strings (see fileserver/src/store/version.ts), and every
+// write's answer carries the version it got, so the rules use versions rather than wall-clock order:
+// the final state of a key must be at least as new as every acknowledged change of that key.
+import type { Call, FinalRead } from './history.ts';
+
+export type Property =
+  | 'converged'
+  | 'acknowledged-write-kept'
+  | 'acknowledged-delete-kept'
+  | 'reads-intact'
+  | 'reads-written'
+  | 'conditional-writes';
+
+export interface Violation {
+  property: Property;
+  key?: string;
+  message: string;
+  calls?: Call[];
+}
+
+const isWrite = (c: Call) => c.op.kind === 'put' || c.op.kind === 'create' || c.op.kind === 'swap';
+const isMutation = (c: Call) => isWrite(c) || c.op.kind === 'delete';
+/** A mutation that may have taken effect: acknowledged, or with an unknown outcome. */
+const mayHaveApplied = (c: Call) => isMutation(c) && c.done.outcome !== 'fail';
+
+export function check(calls: Call[], finals: FinalRead[]): Violation[] {
+  return [...checkConverged(finals), ...checkReads(calls, finals), ...checkFinalState(calls, finals), ...checkConditional(calls)];
+}
+
+function byKey<T extends { key: string }>(items: T[]): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) m.set(it.key, [...(m.get(it.key) ?? []), it]);
+  return m;
+}
+
+const describeFinal = (f: FinalRead) => (f.status === 200 ? `${f.value} at ${f.version}` : `absent (${f.status})`);
+
+export function checkConverged(finals: FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  for (const [key, reads] of byKey(finals)) {
+    const first = reads[0]!;
+    const differing = reads.filter((r) => r.status !== first.status || r.version !== first.version || r.value !== first.value);
+    if (differing.length > 0) {
+      out.push({ property: 'converged', key, message: `nodes disagree: ${reads.map((r) => `${r.node}=${describeFinal(r)}`).join(', ')}` });
+    }
+  }
+  return out;
+}
+
+/** Every read returned 404 or the exact bytes of a write invoked before the read completed. */
+export function checkReads(calls: Call[], finals: FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  const writtenAt = new Map<string, number>();
+  for (const c of calls) if (isWrite(c) && c.op.value !== undefined) writtenAt.set(c.op.value, c.invokedAt);
+  for (const c of calls) {
+    if (c.op.kind !== 'get' || c.done.outcome !== 'ok' || c.done.read == null) continue;
+    if (c.done.intact === false) out.push({ property: 'reads-intact', key: c.op.key, message: `read of ${c.op.key} on ${c.op.node} returned damaged bytes for ${c.done.read}`, calls: [c] });
+    const at = writtenAt.get(c.done.read);
+    if (at === undefined || at > c.completedAt) {
+      out.push({ property: 'reads-written', key: c.op.key, message: `read of ${c.op.key} on ${c.op.node} returned ${c.done.read}, which no client had written`, calls: [c] });
+    }
+  }
+  for (const f of finals) {
+    if (f.status !== 200) continue;
+    if (f.intact === false) out.push({ property: 'reads-intact', key: f.key, message: `${f.node} holds damaged bytes for ${f.key}` });
+    if (f.value === undefined || !writtenAt.has(f.value)) out.push({ property: 'reads-written', key: f.key, message: `${f.node} holds ${f.key} = ${f.value}, which no client wrote` });
+  }
+  return out;
+}
+
+/**
+ * The final state of each key is at least as new as its newest acknowledged change: an acknowledged write is
+ * only ever replaced by a newer change, and an acknowledged delete is never undone by an older write.
+ */
+export function checkFinalState(calls: Call[], finals: FinalRead[]): Violation[] {
+  const out: Violation[] = [];
+  const mutations = byKey(calls.filter(isMutation).map((c) => ({ key: c.op.key, c })));
+  for (const f of finals) {
+    const own = (mutations.get(f.key) ?? []).map((m) => m.c);
+    const acked = own.filter((c) => c.done.outcome === 'ok' && c.done.version !== undefined);
+    const newest = acked.reduce<Call | undefined>((a, c) => (a === undefined || c.done.version! > a.done.version! ? c : a), undefined);
+    if (!newest) continue;
+    const v = newest.done.version!;
+    const what = newest.op.kind === 'delete' ? 'delete' : 'write';
+    const property: Property = newest.op.kind === 'delete' ? 'acknowledged-delete-kept' : 'acknowledged-write-kept';
+    if (f.status === 200) {
+      if (f.version === undefined || f.version < v || (f.version === v && newest.op.kind === 'delete')) {
+        out.push({ property, key: f.key, message: `${f.node} serves ${f.key} at ${f.version} (${f.value}), older than the acknowledged ${what} ${newest.op.id} at ${v}`, calls: [newest] });
+      }
+      continue;
+    }
+    if (newest.op.kind === 'delete') continue;
+    // Absent: only a delete that may have applied, with a version that can be newer, explains it.
+    const explained = own.some((c) => c.op.kind === 'delete' && mayHaveApplied(c) && (c.done.version === undefined || c.done.version > v));
+    if (!explained) {
+      out.push({ property, key: f.key, message: `${f.node} has no ${f.key}, but write ${newest.op.id} (${newest.op.value}) was acknowledged at ${v} and no later delete may have applied`, calls: [newest] });
+    }
+  }
+  return out;
+}
+
+/**
+ * Conditional writes are compare-and-swap: two acknowledged swaps from one version, or two acknowledged
+ * create-only writes with no delete that may have applied between them, mean one of them was lost.
+ */
+export function checkConditional(calls: Call[]): Violation[] {
+  const out: Violation[] = [];
+  const okSwaps = new Map<string, Call[]>();
+  for (const c of calls) {
+    if (c.op.kind !== 'swap' || c.done.outcome !== 'ok') continue;
+    const k = `${c.op.key} ${c.op.ifMatch}`;
+    okSwaps.set(k, [...(okSwaps.get(k) ?? []), c]);
+  }
+  for (const group of okSwaps.values()) {
+    if (group.length > 1) {
+      out.push({ property: 'conditional-writes', key: group[0]!.op.key, message: `${group.length} acknowledged swaps of ${group[0]!.op.key} from version ${group[0]!.op.ifMatch}`, calls: group });
+    }
+  }
+  for (const [key, own] of byKey(calls.map((c) => ({ key: c.op.key, c })))) {
+    const creates = own.map((m) => m.c).filter((c) => c.op.kind === 'create' && c.done.outcome === 'ok' && c.done.version !== undefined);
+    creates.sort((a, b) => (a.done.version! < b.done.version! ? -1 : 1));
+    const deletes = own.map((m) => m.c).filter((c) => c.op.kind === 'delete' && mayHaveApplied(c));
+    for (let i = 1; i < creates.length; i++) {
+      const lo = creates[i - 1]!.done.version!;
+      const hi = creates[i]!.done.version!;
+      const between = deletes.some((d) => d.done.version === undefined || (d.done.version > lo && d.done.version < hi));
+      if (!between) {
+        out.push({ property: 'conditional-writes', key, message: `two acknowledged create-only writes of ${key} (${lo}, ${hi}) with no delete between`, calls: [creates[i - 1]!, creates[i]!] });
+      }
+    }
+  }
+  return out;
+}

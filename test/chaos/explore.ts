@@ -1,0 +1,76 @@
+// Explores seeds: each seed gives one schedule, run on a fresh cluster. A failing schedule is shrunk by
+// fast-check (fewer steps, fewer operations, smaller values) for as long as the budget allows, and the
+// smallest failing run's history, schedule and logs are written to a directory named after the seed.
+import fc from 'fast-check';
+import { join } from 'node:path';
+import { runSchedule, saveRun, type RunOptions, type RunResult } from './run-schedule.ts';
+import { scheduleArbitrary, scheduleFor, type ScheduleOptions, type Step } from './schedule.ts';
+
+export interface ExploreOptions {
+  firstSeed: number;
+  /** Stop starting new seeds after this many. */
+  maxSeeds: number;
+  /** Stop starting new seeds after this long. */
+  budgetMs: number;
+  /** Time one failing seed may spend shrinking. */
+  shrinkMs: number;
+  outDir: string;
+  schedule: ScheduleOptions;
+  run: RunOptions;
+  log: (line: string) => void;
+}
+
+export interface SeedFailure {
+  seed: number;
+  schedule: Step[];
+  result: RunResult;
+  dir: string;
+  shrinks: number;
+}
+
+export interface ExploreResult {
+  seeds: number[];
+  failures: SeedFailure[];
+  elapsedMs: number;
+}
+
+/** Runs one seed (and shrinks it if it fails); undefined when the schedule passed. */
+export async function runSeed(seed: number, o: Omit<ExploreOptions, 'firstSeed' | 'maxSeeds' | 'budgetMs'>): Promise<SeedFailure | undefined> {
+  let smallest: { schedule: Step[]; result: RunResult } | undefined;
+  const details = await fc.check(
+    fc.asyncProperty(scheduleArbitrary(o.schedule), async (schedule) => {
+      const result = await runSchedule(schedule, o.run);
+      if (result.violations.length === 0) return true;
+      // fast-check only tries a smaller schedule after a failure, so the last failing run is the smallest so far.
+      smallest = { schedule, result };
+      return false;
+    }),
+    { seed, numRuns: 1, interruptAfterTimeLimit: o.shrinkMs, markInterruptAsFailure: false },
+  );
+  if (!details.failed || !smallest) return undefined;
+  const dir = join(o.outDir, `seed-${seed}`);
+  await saveRun(dir, seed, smallest.schedule, smallest.result);
+  return { seed, schedule: smallest.schedule, result: smallest.result, dir, shrinks: details.numShrinks };
+}
+
+export async function explore(o: ExploreOptions): Promise<ExploreResult> {
+  const started = Date.now();
+  const seeds: number[] = [];
+  const failures: SeedFailure[] = [];
+  for (let seed = o.firstSeed; seeds.length < o.maxSeeds && Date.now() - started < o.budgetMs; seed++) {
+    seeds.push(seed);
+    const t0 = Date.now();
+    const failure = await runSeed(seed, o);
+    if (failure) {
+      failures.push(failure);
+      o.log(`seed ${seed}: FAILED (${failure.result.violations.length} violations after ${failure.shrinks} shrinks; ${failure.schedule.length} steps) -> ${failure.dir}`);
+      for (const v of failure.result.violations.slice(0, 10)) o.log(`  ${v.property}: ${v.message}`);
+    } else {
+      const steps = scheduleFor(seed, o.schedule);
+      const ops = steps.reduce((n, s) => n + (s.t === 'ops' ? s.ops.length : 0), 0);
+      const faults = steps.filter((s) => 'node' in s).length;
+      o.log(`seed ${seed}: ok (${steps.length} steps, ${ops} operations, ${faults} fault steps; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    }
+  }
+  return { seeds, failures, elapsedMs: Date.now() - started };
+}

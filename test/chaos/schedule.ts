@@ -1,0 +1,84 @@
+// A chaos run's schedule: client operations and faults as one list of steps, generated from a seed by
+// fast-check, so the same seed gives the same schedule and a failing schedule can be shrunk.
+import fc from 'fast-check';
+import type { AckMode, OpKind } from './history.ts';
+
+export const FAULT_KINDS = ['kill', 'pause', 'remove', 'skew'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface OpSpec {
+  kind: OpKind;
+  key: number;
+  /** Which current member the client sends to (modulo the member count). */
+  node: number;
+  ack: AckMode;
+  size: number;
+}
+
+export type Step =
+  /** Starts operations concurrently, without waiting for them: faults that follow hit them in flight. */
+  | { t: 'ops'; ops: OpSpec[] }
+  /** Waits until every operation started so far has completed. */
+  | { t: 'settle' }
+  | { t: 'sleep'; ms: number }
+  /** kill -9; `restart` brings it back on the same data directory and address. */
+  | { t: 'kill'; node: number }
+  | { t: 'restart'; node: number }
+  /** SIGSTOP / SIGCONT, a frozen pod. */
+  | { t: 'pause'; node: number }
+  | { t: 'resume'; node: number }
+  /** A new peer-list generation without the node (as the operator does for a NotReady pod), and back. */
+  | { t: 'remove'; node: number }
+  | { t: 'readd'; node: number }
+  /** Restarts the node with its wall clock off by `ms` (kill -9 first), and back with the true clock. */
+  | { t: 'skew'; node: number; ms: number }
+  | { t: 'unskew'; node: number };
+
+export interface ScheduleOptions {
+  nodes: number;
+  keys: number;
+  maxSteps: number;
+  faults: readonly FaultKind[];
+  kinds: readonly OpKind[];
+}
+
+const SIZES = [16, 200, 3000, 70 * 1024, 300 * 1024];
+
+export function opArbitrary(o: ScheduleOptions): fc.Arbitrary<OpSpec> {
+  return fc.record({
+    kind: fc.constantFrom(...o.kinds),
+    key: fc.nat({ max: o.keys - 1 }),
+    node: fc.nat({ max: o.nodes - 1 }),
+    ack: fc.constantFrom<AckMode>('local', 'local', 'majority', 'all'),
+    size: fc.constantFrom(...SIZES, 16, 200, 200),
+  });
+}
+
+export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
+  const node = fc.nat({ max: o.nodes - 1 });
+  const faults: Array<fc.Arbitrary<Step>> = [];
+  if (o.faults.includes('kill')) faults.push(node.map((n) => ({ t: 'kill', node: n })), node.map((n) => ({ t: 'restart', node: n })));
+  if (o.faults.includes('pause')) faults.push(node.map((n) => ({ t: 'pause', node: n })), node.map((n) => ({ t: 'resume', node: n })));
+  if (o.faults.includes('skew')) {
+    const offset = fc.constantFrom(-30_000, -2_000, 2_000, 30_000, 10 * 365 * 86_400_000);
+    faults.push(fc.tuple(node, offset).map(([n, ms]) => ({ t: 'skew', node: n, ms })), node.map((n) => ({ t: 'unskew', node: n })));
+  }
+  if (o.faults.includes('remove')) faults.push(node.map((n) => ({ t: 'remove', node: n })), node.map((n) => ({ t: 'readd', node: n })));
+  const ops: fc.Arbitrary<Step> = fc.array(opArbitrary(o), { minLength: 1, maxLength: 8, size: 'max' }).map((list) => ({ t: 'ops', ops: list }));
+  const calm: Array<fc.WeightedArbitrary<Step>> = [
+    { arbitrary: ops, weight: 6 },
+    { arbitrary: fc.constant<Step>({ t: 'settle' }), weight: 1 },
+    { arbitrary: fc.integer({ min: 10, max: 1500 }).map<Step>((ms) => ({ t: 'sleep', ms })), weight: 2 },
+  ];
+  if (faults.length === 0) return fc.oneof(...calm);
+  return fc.oneof(...calm, { arbitrary: fc.oneof(...faults), weight: 3 });
+}
+
+export function scheduleArbitrary(o: ScheduleOptions): fc.Arbitrary<Step[]> {
+  return fc.array(stepArbitrary(o), { minLength: Math.ceil(o.maxSteps / 2), maxLength: o.maxSteps, size: 'max' });
+}
+
+/** The schedule a seed gives, without running anything (for printing and replay). */
+export function scheduleFor(seed: number, o: ScheduleOptions): Step[] {
+  return fc.sample(scheduleArbitrary(o), { seed, numRuns: 1 })[0]!;
+}

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { check, type Property } from '../../chaos/checker.ts';
+import { readValue, valueBody } from '../../chaos/client.ts';
+import type { Call, Completion, FinalRead, Op } from '../../chaos/history.ts';
+
+let nextId = 1;
+let clock = 0;
+function call(op: Omit<Op, 'id' | 'node'> & { node?: string }, done: Completion): Call {
+  const invokedAt = (clock += 10);
+  return { op: { id: nextId++, node: 'n1', ...op }, invokedAt, completedAt: (clock += 5), done };
+}
+const put = (key: string, value: string, version: string, outcome: Completion['outcome'] = 'ok') => call({ kind: 'put', key, value, ack: 'all' }, { outcome, status: 201, version });
+const del = (key: string, version: string | undefined, outcome: Completion['outcome'] = 'ok') =>
+  call({ kind: 'delete', key, ack: 'all' }, { outcome, ...(version ? { version } : {}) });
+const present = (key: string, value: string, version: string, nodes = ['n1', 'n2']): FinalRead[] => nodes.map((node) => ({ node, key, status: 200, value, version, intact: true }));
+const absent = (key: string, nodes = ['n1', 'n2']): FinalRead[] => nodes.map((node) => ({ node, key, status: 404 }));
+const properties = (v: ReturnType<typeof check>): Property[] => v.map((x) => x.property);
+
+describe('chaos checker', () => {
+  it('passes a history whose final state is the newest acknowledged change', () => {
+    const calls = [put('a', 'w1s16', 'v1'), put('a', 'w2s16', 'v2'), put('b', 'w3s16', 'v3'), del('b', 'v4')];
+    assert.deepEqual(check(calls, [...present('a', 'w2s16', 'v2'), ...absent('b')]), []);
+  });
+
+  it('finds an acknowledged write replaced by an older version (a lost write)', () => {
+    const calls = [put('a', 'w1s16', 'v1'), put('a', 'w2s16', 'v2')];
+    assert.deepEqual(properties(check(calls, present('a', 'w1s16', 'v1'))), ['acknowledged-write-kept', 'acknowledged-write-kept']);
+  });
+
+  it('finds an acknowledged delete undone by an older copy (a resurrected delete)', () => {
+    const calls = [put('a', 'w1s16', 'v1'), del('a', 'v2')];
+    const v = check(calls, present('a', 'w1s16', 'v1'));
+    assert.deepEqual(properties(v), ['acknowledged-delete-kept', 'acknowledged-delete-kept']);
+    assert.match(v[0]!.message, /older than the acknowledged delete/);
+  });
+
+  it('accepts a newer write after an acknowledged delete, even one whose answer was lost', () => {
+    const calls = [put('a', 'w1s16', 'v1'), del('a', 'v2'), put('a', 'w3s16', 'v3', 'info')];
+    assert.deepEqual(check(calls, present('a', 'w3s16', 'v3')), []);
+  });
+
+  it('finds an acknowledged write that vanished, unless a delete with an unknown outcome explains it', () => {
+    assert.deepEqual(properties(check([put('a', 'w1s16', 'v1')], absent('a'))), ['acknowledged-write-kept', 'acknowledged-write-kept']);
+    assert.deepEqual(check([put('a', 'w1s16', 'v1'), del('a', undefined, 'info')], absent('a')), []);
+    // A refused delete cannot explain it, nor one whose version is older than the write.
+    assert.equal(check([put('a', 'w1s16', 'v2'), del('a', undefined, 'fail')], absent('a')).length, 2);
+    assert.equal(check([put('a', 'w1s16', 'v2'), del('a', 'v1', 'info')], absent('a')).length, 2);
+  });
+
+  it('finds reads of bytes nobody wrote and damaged bytes', () => {
+    const calls = [put('a', 'w1s16', 'v1'), call({ kind: 'get', key: 'a' }, { outcome: 'ok', status: 200, read: 'w9s16', intact: true, version: 'v1' })];
+    assert.deepEqual(properties(check(calls, present('a', 'w1s16', 'v1'))), ['reads-written']);
+    const damaged = [put('a', 'w1s16', 'v1'), call({ kind: 'get', key: 'a' }, { outcome: 'ok', status: 200, read: 'w1s16', intact: false, version: 'v1' })];
+    assert.deepEqual(properties(check(damaged, present('a', 'w1s16', 'v1'))), ['reads-intact']);
+  });
+
+  it('finds nodes that disagree after healing', () => {
+    const finals = [...present('a', 'w1s16', 'v1', ['n1']), ...absent('a', ['n2'])];
+    assert.ok(properties(check([put('a', 'w1s16', 'v1', 'info')], finals)).includes('converged'));
+  });
+
+  it('finds two acknowledged swaps from one version and two creates with no delete between', () => {
+    const swap = (value: string, version: string) => call({ kind: 'swap', key: 'a', value, ifMatch: 'v1' }, { outcome: 'ok', status: 200, version });
+    const calls = [put('a', 'w1s16', 'v1'), swap('w2s16', 'v2'), swap('w3s16', 'v3')];
+    assert.deepEqual(properties(check(calls, present('a', 'w3s16', 'v3'))), ['conditional-writes']);
+    const create = (value: string, version: string) => call({ kind: 'create', key: 'b', value }, { outcome: 'ok', status: 201, version });
+    assert.deepEqual(properties(check([create('w4s16', 'v4'), create('w5s16', 'v6')], present('b', 'w5s16', 'v6'))), ['conditional-writes']);
+    assert.deepEqual(check([create('w4s16', 'v4'), del('b', 'v5'), create('w5s16', 'v6')], present('b', 'w5s16', 'v6')), []);
+  });
+});
+
+describe('chaos values', () => {
+  it('names the value a body holds and detects a changed byte', () => {
+    const body = valueBody('w12s3000', 3000);
+    assert.deepEqual(readValue(body), { value: 'w12s3000', intact: true });
+    body[2000] = body[2000]! ^ 1;
+    assert.deepEqual(readValue(body), { value: 'w12s3000', intact: false });
+    assert.equal(readValue(valueBody('w12s3000', 3000).subarray(0, 2999)).intact, false);
+  });
+});
