@@ -9,8 +9,8 @@
 // Per data set: the files are generated once, uploaded into a two-node cluster (file-server processes on
 // loopback addresses, built to dist/ first), then rounds alternate the two measurements, the order
 // swapped every round so neither always runs on a machine the other just warmed or dirtied:
-// - join: a fresh third node is started; the clock runs from the three-node peer-list push (to all three
-//   at once, as the operator pushes) until its manifest digest, polled every 10 ms, equals the seeds';
+// - join: a fresh third node is started; the clock runs from the three-node peer-list push (to each of
+//   the three in turn) until its manifest digest, polled every 10 ms, equals the seeds';
 //   then it is removed from the cluster again (SIGKILL).
 // - raw: `raw-copy.ts` streams the same files from the generated copy to a receiver process that writes
 //   them into a fresh directory and fdatasyncs them in batches (see that file); the clock runs from the
@@ -22,10 +22,9 @@
 // every measurement a second `sync` is timed and shown (not counted): the work a phase left to the
 // kernel, e.g. the joiner's object files, whose bytes were already durable in its journal.
 // Nothing is deleted until a data set's rounds are over, and each data set lives in a new scratch
-// directory (see ../support/scratch.ts): on this machine's journal-less ext4 the first ~10,000 files
-// created after deleting as many took 6 to 8 s instead of 0.6 s, so a round that followed a deletion
-// measured the file system skipping recently deleted inodes, not the copy. A new pod's volume has no
-// such history.
+// directory (see ../support/scratch.ts): on a journal-less ext4, files created soon after as many were
+// deleted are many times slower to create, so a round that followed a deletion would measure the file
+// system skipping recently deleted inodes, not the copy. A new pod's volume has no such history.
 // The ratio of a round is the join's rate over the raw copy's; the table gives every round and the median.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

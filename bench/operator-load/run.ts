@@ -8,9 +8,9 @@
 //     Ready, and the time until the new leader has made all of them Ready.
 // The operator replicas are processes running the compiled operator (dist/, rebuilt at the start when
 // older than its sources, as the image ships it) with the Deployment's NODE_OPTIONS, talking to
-// the API server directly; their API requests are read from their own metrics. (A counting proxy in
-// this process used to sit in between: with 300 pods on 2 cores its event loop delayed every request,
-// 6 s against 0.4 s direct, and Lease renewals timed out.) Each membership change is also split into
+// the API server directly; their API requests are read from their own metrics. (Not through a counting
+// proxy in this process: with 300 pods on 2 cores its event loop would delay every request by seconds
+// and make Lease renewals time out.) Each membership change is also split into
 // phases from the leader's "peer list changed" log line (see propagationPhases).
 //
 //   node bench/operator-load/run.ts [--count 100] [--changes 20] [--idle-seconds RESYNC] [--idle-profile FILE.cpuprofile]

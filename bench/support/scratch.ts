@@ -1,8 +1,8 @@
 // Where benchmarks keep their data, and how they delete it. On a journal-less ext4 (this project's
 // machines), creating a file skips every inode of its block group deleted in the last 60 s (360 s while
 // the inode table block is not yet written back), one buffer-cache lookup each: the kernel's
-// recently_deleted(). After a run deleted tens of thousands of files, creates near them took 850 µs
-// instead of 25 µs, so the next run measured the previous run's deletes. So: data lives under a parent
+// recently_deleted(). After a run deleted tens of thousands of files, creates near them are tens of times
+// slower for minutes, so the next run would measure the previous run's deletes. So: data lives under a parent
 // marked as a top of hierarchy (chattr +T), where the allocator spreads each new directory to a fresh
 // block group as it does at the root of a file system, like a new pod's volume; deletes happen only
 // at the end of a run, followed by `sync`; and a run starts no sooner than 65 s after the last deletes.

@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
 // Streaming large files without per-chunk garbage. fs read streams allocate a buffer per read, and the
-// dead buffers wait for V8's major GC, so tens of MiB piled up while a 1 GiB file went out. Here a file
+// dead buffers wait for V8's major GC, so memory grows with every large file sent. Here a file
 // is read into one buffer that is reused for every chunk, and the writer hands a chunk over only once the
 // previous one is written out; the wait is also the back-pressure.
 

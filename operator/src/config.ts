@@ -24,8 +24,8 @@ const schema = z.object({
   FC_FILESERVER_IMAGE: z.string().min(1).default(DEFAULT_IMAGE),
   FC_WORKERS: positiveInt.default(4),
   // Every change the operator acts on arrives through a watch; the resync only repairs what a lost event
-  // or a pod that lost its list would leave behind. Each one costs two GETs and a push per pod, so at
-  // one a minute 100 FileClusters kept the idle leader above 1 % CPU.
+  // or a pod that lost its list would leave behind. Each one costs two GETs and a push per pod, so a
+  // short period makes resyncs the bulk of an idle leader's CPU.
   FC_RESYNC_SECONDS: positiveInt.default(300),
   FC_RELIST_SECONDS: positiveInt.default(3600),
   FC_WATCHDOG_SECONDS: positiveInt.default(120),

@@ -12,10 +12,9 @@ interface Answer {
  * written one after the other (`setImmediate` runs right after the poll phase, so nothing waits for a
  * timer). Written one at a time as they were decided, small reads spent most of their time in the socket
  * write: each write woke the load generator on the other core, which then sent its next request into the
- * turn still running. Written together, one wake-up serves many answers and reads come in batches. In an
- * A/B of one node serving 4 KiB files (wrk -t2 -c64), this took 15,700 to 19,900 reads/s to 24,800 to
- * 31,100. Pipelined requests on one connection still get their answers in order: Node queues a later
- * response behind an earlier one that has not finished.
+ * turn still running. Written together, one wake-up serves many answers and reads come in batches
+ * (docs/design-notes.md). Pipelined requests on one connection still get their answers in order: Node
+ * queues a later response behind an earlier one that has not finished.
  */
 export function answerBatch(): (res: ServerResponse, status: number, headers: string[], body?: Buffer | string) => void {
   let queue: Answer[] = [];

@@ -2,11 +2,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 // Every socket read gets a fresh buffer outside the V8 heap, but V8 starts a scavenge only when its young
-// generation fills with JS objects, and a streamed body makes few of those: about 15 MiB of dead read
-// buffers pile up between scavenges, and RSS with them. A scavenge each few MiB received frees them
-// while they are few; with almost nothing alive in the young generation it costs well under a millisecond.
-// (Measured: 1 GiB in and out peaked at 89 MiB instead of 103, no slower. Lowering V8's scavenge trigger
-// for everything, --minor-gc-task-trigger, saved as much memory but cost 40 % of small-write throughput.)
+// generation fills with JS objects, and a streamed body makes few of those: dead read buffers pile up
+// between scavenges, and RSS with them. A scavenge each few MiB received frees them while they are few;
+// with almost nothing alive in the young generation it costs well under a millisecond. Lowering V8's
+// scavenge trigger for everything (--minor-gc-task-trigger) would free them too, but slows small writes,
+// whose requests would then be scavenged while still alive (docs/design-notes.md).
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as (opts: { type: 'minor' }) => void;
 setFlagsFromString('--no-expose-gc');
