@@ -7,8 +7,10 @@ import type { Call, Completion, FinalRead, Op } from '../../chaos/history.ts';
 let nextId = 1;
 let clock = 0;
 function call(op: Omit<Op, 'id' | 'node'> & { node?: string }, done: Completion): Call {
-  const invokedAt = (clock += 10);
-  return { op: { id: nextId++, node: 'n1', ...op }, invokedAt, completedAt: (clock += 5), done };
+  clock += 10;
+  const invokedAt = clock;
+  clock += 5;
+  return { op: { id: nextId++, node: 'n1', ...op }, invokedAt, completedAt: clock, done };
 }
 const put = (key: string, value: string, version: string, outcome: Completion['outcome'] = 'ok') => call({ kind: 'put', key, value, ack: 'all' }, { outcome, status: 201, version });
 const del = (key: string, version: string | undefined, outcome: Completion['outcome'] = 'ok') =>
