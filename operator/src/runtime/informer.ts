@@ -204,7 +204,7 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   /** A complete LIST applied to the store: what changed since the store's state is reported. */
   private async relist(r: Reflector<T>): Promise<void> {
-    const list = await this.kube.listAll<T>(r.path, { labelSelector: this.opts.labelSelector }, PAGE_SIZE);
+    const list = await this.kube.listAll<T>(r.path, { labelSelector: this.opts.labelSelector }, PAGE_SIZE, this.stopping.signal);
     if (this.stopped) return;
     const changes = r.store.replace(list.items.map((obj) => this.slim(obj)));
     r.resourceVersion = list.resourceVersion;
