@@ -204,7 +204,7 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   /** A complete LIST applied to the store: what changed since the store's state is reported. */
   private async relist(r: Reflector<T>): Promise<void> {
-    const list = await this.kube.listAll<T>(r.path, { labelSelector: this.opts.labelSelector }, PAGE_SIZE);
+    const list = await this.kube.listAll<T>(r.path, { labelSelector: this.opts.labelSelector }, PAGE_SIZE, this.stopping.signal);
     if (this.stopped) return;
     const changes = r.store.replace(list.items.map((obj) => this.slim(obj)));
     r.resourceVersion = list.resourceVersion;
@@ -221,9 +221,9 @@ export class ResilientInformer<T extends KubernetesObject> {
     // The watchdog gives each watch its own full window before it must deliver something.
     r.lastDelivery = Date.now();
     // The server ends each watch after a random half to three quarters of the watchdog's limit, so a
-    // quiet watch ends cleanly before the watchdog would take it for stalled: the API server sends a
-    // quiet watch its first bookmark only after about two minutes (measured on kube-apiserver 1.36),
-    // the watchdog's default limit. The randomness spreads the informers' reconnects.
+    // quiet watch ends cleanly before the watchdog would take it for stalled: the API server may send
+    // a quiet watch its first bookmark only after about two minutes, the watchdog's default limit.
+    // The randomness spreads the informers' reconnects.
     const timeoutS = Math.max(1, Math.round((this.opts.watchdogMs / 1000) * (0.5 + Math.random() / 4)));
     await this.kube.watch<T>(r.path, {
       query: {

@@ -31,6 +31,8 @@ export interface RequestOptions {
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   timeoutMs?: number;
+  /** Aborts the request (besides its timeout). */
+  signal?: AbortSignal;
 }
 
 export interface ListResult<T> {
@@ -108,7 +110,8 @@ export class Kube {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
       ctx.setBody(JSON.stringify(opts.body));
     }
-    ctx.setSignal(AbortSignal.timeout(opts.timeoutMs ?? 30_000));
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+    ctx.setSignal(opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout);
     const res = await this.http.send(ctx).toPromise();
     const text = await res.body.text();
     if (res.httpStatusCode >= 400) throw statusError(`${method} ${path}`, res.httpStatusCode, text);
@@ -120,12 +123,12 @@ export class Kube {
    * holding the whole collection. The pages form one consistent snapshot, at the resourceVersion of
    * the last page. An expired continue token fails the whole list (410): the caller lists again.
    */
-  async listAll<T>(path: string, query: Record<string, string | undefined>, pageSize: number): Promise<{ items: T[]; resourceVersion: string }> {
+  async listAll<T>(path: string, query: Record<string, string | undefined>, pageSize: number, signal?: AbortSignal): Promise<{ items: T[]; resourceVersion: string }> {
     const items: T[] = [];
     let next: string | undefined;
     let resourceVersion = '';
     do {
-      const page = await this.request<ListResult<T>>('GET', path, { query: { ...query, limit: pageSize, continue: next } });
+      const page = await this.request<ListResult<T>>('GET', path, { query: { ...query, limit: pageSize, continue: next }, ...(signal ? { signal } : {}) });
       items.push(...page.items);
       resourceVersion = page.metadata?.resourceVersion ?? '';
       next = page.metadata?.continue || undefined;

@@ -9,8 +9,6 @@ export class FaultyProxy {
   mode: 'pass' | 'refuse' | 'stall' = 'pass';
   /** New connections wait this long before they are connected through (a slow network path). */
   connectDelayMs = 0;
-  /** Bytes the API server sent back through the proxy. */
-  bytesFromServer = 0;
   /** Connections accepted so far. */
   accepted = 0;
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
@@ -33,7 +31,6 @@ export class FaultyProxy {
         const upstream = net.connect(target.port, target.host);
         const pair = { client, upstream };
         this.pairs.add(pair);
-        upstream.on('data', (chunk: Buffer) => (this.bytesFromServer += chunk.length));
         client.pipe(upstream);
         upstream.pipe(client);
         client.resume();
