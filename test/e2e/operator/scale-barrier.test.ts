@@ -150,17 +150,26 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const leaving = pods.find((p) => p.name === `${NAME}-2`)!;
     const leavingUrl = await urlOf(leaving);
     assert.equal(await putFile(leavingUrl, 'fenced/before.txt', 'acknowledged by the leaving pod', 'local'), 201);
+    const acknowledged: string[] = [];
+    let refusedFile = '';
     // The remaining pods are frozen: the leaving pod cannot hand its writes over, so the scale-down waits.
     const remaining = [`${NAME}-0`, `${NAME}-1`];
     freeze(remaining, true);
     try {
       await waitFor(async () => (await clusterPods(cluster, ns, NAME)).filter((p) => remaining.includes(p.name) && p.ready).length === 0, 60_000, 'the remaining pods to turn not Ready');
       await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=2']);
+      // Written until the fence holds: every write answered 2xx must reach the remaining pods.
+      let attempt = 0;
       const refused = await waitFor(async () => {
-        const res = await fetch(`${leavingUrl}/files/fenced/after.txt`, { method: 'PUT', body: 'late', signal: AbortSignal.timeout(5000) });
+        const file = `fenced/try-${attempt++}.txt`;
+        const res = await fetch(`${leavingUrl}/files/${file}`, { method: 'PUT', body: file, signal: AbortSignal.timeout(5000) });
         const body = await res.text();
-        return res.status === 503 ? { body, retryAfter: res.headers.get('retry-after') } : false;
-      }, 60_000, 'the leaving pod to refuse writes');
+        if (res.status === 503) return { file, body, retryAfter: res.headers.get('retry-after') };
+        assert.ok([200, 201].includes(res.status), `${file}: ${res.status} ${body}`);
+        acknowledged.push(file);
+        return false;
+      }, 60_000, 'the leaving pod to refuse writes', 50);
+      refusedFile = refused.file;
       assert.equal(JSON.parse(refused.body).error, 'leaving');
       assert.equal(refused.retryAfter, '1');
       const waiting = await waitFor(async () => {
@@ -182,7 +191,8 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const after2 = await converged(2);
     for (const pod of after2) {
       await waitFor(async () => (await getFile(await urlOf(pod), 'fenced/before.txt')).body === 'acknowledged by the leaving pod', 30_000, `before.txt on ${pod.name}`);
-      assert.equal((await getFile(await urlOf(pod), 'fenced/after.txt')).status, 404, 'the refused write was not stored');
+      for (const file of acknowledged) assert.equal((await getFile(await urlOf(pod), file)).body, file, `${file}, acknowledged before the fence, on ${pod.name}`);
+      assert.equal((await getFile(await urlOf(pod), refusedFile)).status, 404, 'the refused write was not stored');
     }
     // The leaving pod was drained: its claim goes with it, so a later scale-up starts empty.
     await waitFor(async () => !(await claims()).includes(`data-${NAME}-2`), 60_000, 'the drained claim to be deleted');
@@ -229,8 +239,7 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const warning = await waitFor(async () => (await events('ForcedScaleDown')).items[0] ?? false, 30_000, 'a ForcedScaleDown event');
     assert.equal(warning.type, 'Warning');
     assert.match(warning.message, new RegExp(`kept claims data-${NAME}-1`));
-    const s = await fileClusterStatus(cluster, ns, NAME) as { forcedScaleDown?: { replicas: number } };
-    assert.equal(s.forcedScaleDown?.replicas, 1);
+    await waitFor(async () => ((await fileClusterStatus(cluster, ns, NAME)) as { forcedScaleDown?: { replicas: number } }).forcedScaleDown?.replicas === 1, 60_000, 'status.forcedScaleDown');
     await converged(1);
     assert.ok((await claims()).includes(`data-${NAME}-1`), 'the claim of a pod that did not drain is kept');
     await ok(['annotate', 'fc', NAME, '-n', ns, 'filecluster.dev/force-scale-down-']);
@@ -243,7 +252,8 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const claimPatches = async () =>
       Number(/^filecluster_operator_api_requests_total\{verb="PATCH",resource="persistentvolumeclaims"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
     await ok(['patch', 'fc', NAME, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { storage: { size: '2Gi' } } })]);
-    await waitFor(async () => (await ok(['get', 'pvc', '-n', ns, '-o', 'jsonpath={.items[*].spec.resources.requests.storage}'])).split(' ').every((s) => s === '2Gi'), 60_000, 'every claim to request 2Gi');
+    const requested = (claim: string) => ok(['get', 'pvc', claim, '-n', ns, '-o', 'jsonpath={.spec.resources.requests.storage}']);
+    await waitFor(async () => (await requested(`data-${NAME}-0`)) === '2Gi' && (await requested(`data-${NAME}-1`)) === '2Gi', 60_000, 'the claims to request 2Gi');
     const before = await claimPatches();
     // Each annotation change of the operator's own prefix queues a reconcile.
     for (let i = 0; i < 5; i++) {
