@@ -223,6 +223,8 @@ export class FileClusterReconciler {
         inUse = step.tokens;
         mem.tokenVersion = step.tokens.version;
         if (step.reason !== 'TokenInitialized') events.record(target, 'Normal', step.reason, TOKEN_STEP_MESSAGES[step.reason]);
+      } else if (step.waiting) {
+        events.record(target, 'Normal', 'TokenRotationWaiting', 'the peer token changed; its rotation starts once the rolling update under way has finished');
       }
     }
     // What every pod accepts; while the operator's Secret is missing (a Degraded cluster), nothing.
