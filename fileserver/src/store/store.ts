@@ -70,13 +70,22 @@ export interface Conditions {
 
 export const etagOf = (e: Entry): string => `"${e.version}"`;
 
+/**
+ * Entity-tag comparison (RFC 9110 8.8.3.2). Our tags are always strong. The strong comparison, which
+ * `If-Match` and `If-Range` use, never matches a weak tag (`W/"…"`); the weak one, which
+ * `If-None-Match` uses, ignores the `W/` prefix on either side.
+ */
+export function etagMatches(list: string[], tag: string, comparison: 'strong' | 'weak'): boolean {
+  return comparison === 'strong' ? list.includes(tag) : list.some((t) => (t.startsWith('W/') ? t.slice(2) : t) === tag);
+}
+
 /** Whether `If-Match` / `If-None-Match` hold against the current entry (a tombstone counts as absent). */
 export function conditionsHold(cur: Entry | undefined, c: Conditions): boolean {
   const live = cur && !cur.deleted ? cur : undefined;
   const tag = live ? etagOf(live) : undefined;
-  const matches = (list: string[] | '*') => (list === '*' ? live !== undefined : tag !== undefined && list.some((t) => t.replace(/^W\//, '') === tag));
-  if (c.ifMatch !== undefined && !matches(c.ifMatch)) return false;
-  if (c.ifNoneMatch !== undefined && matches(c.ifNoneMatch)) return false;
+  const matches = (list: string[] | '*', comparison: 'strong' | 'weak') => (list === '*' ? live !== undefined : tag !== undefined && etagMatches(list, tag, comparison));
+  if (c.ifMatch !== undefined && !matches(c.ifMatch, 'strong')) return false;
+  if (c.ifNoneMatch !== undefined && matches(c.ifNoneMatch, 'weak')) return false;
   return true;
 }
 
