@@ -31,6 +31,8 @@ export class PeerSender {
   private stopped = false;
   private failures = 0;
   private backingOff = false;
+  /** Whether a catch-up answer already cut the current series of failures short. */
+  private earlyRetryUsed = false;
   private wakeUp: (() => void) | undefined;
   private readonly done: Promise<void>;
 
@@ -47,12 +49,15 @@ export class PeerSender {
   }
 
   /**
-   * The peer answered another exchange (a catch-up): a loop backing off from it retries now, from the
-   * shortest delay, instead of waiting out a delay of up to 30 s while the peer is back.
+   * The peer answered another exchange (a catch-up): a loop backing off from it retries now instead of
+   * waiting out a delay of up to 30 s while the peer is back. Once per series of failures, and the
+   * failure count stays: if that retry fails too, the fault lies in what is pushed (the peer refuses the
+   * batch), not in reaching the peer, and catch-ups that come every few hundred ms must not turn the
+   * back-off into a retry each. Only a successful push starts the delays from the shortest again.
    */
   peerAnswered(): void {
-    if (!this.backingOff || this.stopped) return;
-    this.failures = 0;
+    if (!this.backingOff || this.stopped || this.earlyRetryUsed) return;
+    this.earlyRetryUsed = true;
     this.release();
   }
 
@@ -87,11 +92,13 @@ export class PeerSender {
         continue;
       }
       try {
-        const acked = await this.push(batch);
-        store.ack(this.peer.id, acked);
-        this.deps.onAcked(this.peer.id, acked);
+        const { held, givenUp } = await this.push(batch);
+        // Both leave the queue; only what the peer holds counts towards a write's acknowledgements.
+        store.ack(this.peer.id, givenUp.length === 0 ? held : [...givenUp, ...held]);
+        this.deps.onAcked(this.peer.id, held);
         metrics.attempts.inc({ peer: this.peer.id, result: 'success' });
         this.failures = 0;
+        this.earlyRetryUsed = false;
         this.deps.onContact(this.peer.id, true);
       } catch (err) {
         if (this.stopped) break;
@@ -118,10 +125,13 @@ export class PeerSender {
     return out;
   }
 
-  /** Sends the current state of each path (reading bytes now, so the latest version goes) and returns what the peer holds. */
-  private async push(batch: Array<[string, Version]>): Promise<Array<[string, Version]>> {
+  /**
+   * Sends the current state of each path (reading bytes now, so the latest version goes). Returns what
+   * the peer holds, and apart from it what was given up without reaching the peer.
+   */
+  private async push(batch: Array<[string, Version]>): Promise<{ held: Array<[string, Version]>; givenUp: Array<[string, Version]> }> {
     const { store, metrics, token, logger } = this.deps;
-    const nothingToSend: Array<[string, Version]> = [];
+    const givenUp: Array<[string, Version]> = [];
     const opened: FileHandle[] = [];
     const peerId = this.peer.id;
     // The object file of the current version cannot be read (damaged volume): this change cannot be
@@ -129,14 +139,14 @@ export class PeerSender {
     const drop = (path: string, version: Version, err: unknown) => {
       metrics.dropped.inc({ peer: peerId });
       logger.error({ peer: peerId, path, err: (err as Error).message }, 'dropping a change whose bytes cannot be read');
-      nothingToSend.push([path, version]);
+      givenUp.push([path, version]);
     };
     async function* changes(): AsyncGenerator<OutgoingChange> {
       for (const [path, version] of batch) {
         const e = store.get(path);
         if (!e) {
           // The path's tombstone was already collected, which happens only after every peer had it.
-          nothingToSend.push([path, version]);
+          givenUp.push([path, version]);
           continue;
         }
         let change: OutgoingChange | undefined;
@@ -162,6 +172,6 @@ export class PeerSender {
     } finally {
       await closeAll(opened);
     }
-    return [...nothingToSend, ...res.results.map((r): [string, Version] => [r.path, r.version])];
+    return { held: res.results.map((r): [string, Version] => [r.path, r.version]), givenUp };
   }
 }
