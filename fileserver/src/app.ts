@@ -37,7 +37,7 @@ export async function createFileServer(config: Config, logger: Logger, opts: Bui
   const metrics = createMetrics();
   const store = await Store.open({
     dataDir: config.dataDir,
-    clock: new HybridClock(config.nodeId),
+    clock: new HybridClock(config.nodeId, Date.now, config.maxClockDriftMs),
     logger,
     metrics,
     initialPeers: config.staticPeers,

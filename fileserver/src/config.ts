@@ -24,6 +24,7 @@ const EnvSchema = z.object({
   FC_MAX_BODY_BYTES: positiveInt.default(10 * 1024 ** 3),
   FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(86_400),
   FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+  FC_MAX_CLOCK_DRIFT_SECONDS: z.coerce.number().positive().default(60),
   FC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -40,6 +41,8 @@ export interface Config {
   maxBodyBytes: number;
   tombstoneRetentionMs: number;
   catchupIntervalMs: number;
+  /** How far ahead of this node's clock a replicated version may be; further ahead it is refused until then. */
+  maxClockDriftMs: number;
   logLevel: string;
 }
 
@@ -68,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxBodyBytes: e.FC_MAX_BODY_BYTES,
     tombstoneRetentionMs: e.FC_TOMBSTONE_RETENTION_SECONDS * 1000,
     catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
+    maxClockDriftMs: e.FC_MAX_CLOCK_DRIFT_SECONDS * 1000,
     logLevel: e.FC_LOG_LEVEL,
   };
 }

@@ -91,26 +91,34 @@ export class PeerSender {
         await this.sleep(undefined);
         continue;
       }
+      let failure: string;
       try {
-        const { held, givenUp } = await this.push(batch);
+        const { held, givenUp, refused } = await this.push(batch);
         // Both leave the queue; only what the peer holds counts towards a write's acknowledgements.
         store.ack(this.peer.id, givenUp.length === 0 ? held : [...givenUp, ...held]);
         this.deps.onAcked(this.peer.id, held);
-        metrics.attempts.inc({ peer: this.peer.id, result: 'success' });
-        this.failures = 0;
-        this.earlyRetryUsed = false;
         this.deps.onContact(this.peer.id, true);
+        if (refused === 0) {
+          metrics.attempts.inc({ peer: this.peer.id, result: 'success' });
+          this.failures = 0;
+          this.earlyRetryUsed = false;
+          continue;
+        }
+        // They stay queued, first in line: sent again after a back-off, they are taken once the peer's
+        // clock has caught up with their versions.
+        failure = `the peer refused ${refused} changes whose versions lie further ahead of its clock than it allows; is this node's clock fast?`;
       } catch (err) {
         if (this.stopped) break;
-        this.failures++;
-        metrics.attempts.inc({ peer: this.peer.id, result: 'failure' });
         this.deps.onContact(this.peer.id, false);
-        const delay = backoffMs(this.failures, Math.random());
-        logger.warn({ peer: this.peer.id, err: (err as Error).message, retryInMs: Math.round(delay) }, 'push to peer failed');
-        this.backingOff = true;
-        await this.sleep(delay);
-        this.backingOff = false;
+        failure = (err as Error).message;
       }
+      this.failures++;
+      metrics.attempts.inc({ peer: this.peer.id, result: 'failure' });
+      const delay = backoffMs(this.failures, Math.random());
+      logger.warn({ peer: this.peer.id, err: failure, retryInMs: Math.round(delay) }, 'push to peer failed');
+      this.backingOff = true;
+      await this.sleep(delay);
+      this.backingOff = false;
     }
   }
 
@@ -127,9 +135,10 @@ export class PeerSender {
 
   /**
    * Sends the current state of each path (reading bytes now, so the latest version goes). Returns what
-   * the peer holds, and apart from it what was given up without reaching the peer.
+   * the peer holds, apart from it what was given up without reaching the peer, and how many changes the
+   * peer refused for now (their versions lie too far ahead of its clock).
    */
-  private async push(batch: Array<[string, Version]>): Promise<{ held: Array<[string, Version]>; givenUp: Array<[string, Version]> }> {
+  private async push(batch: Array<[string, Version]>): Promise<{ held: Array<[string, Version]>; givenUp: Array<[string, Version]>; refused: number }> {
     const { store, metrics, token, logger } = this.deps;
     const givenUp: Array<[string, Version]> = [];
     const opened: FileHandle[] = [];
@@ -172,6 +181,8 @@ export class PeerSender {
     } finally {
       await closeAll(opened);
     }
-    return { held: res.results.map((r): [string, Version] => [r.path, r.version]), givenUp };
+    const held: Array<[string, Version]> = [];
+    for (const r of res.results) if (r.result !== 'clock_ahead') held.push([r.path, r.version]);
+    return { held, givenUp, refused: res.results.length - held.length };
   }
 }

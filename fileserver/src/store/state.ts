@@ -18,6 +18,11 @@ export interface Tombstone {
   path: string;
   version: Version;
   deleted: true;
+  /**
+   * Local time (ms) this node committed the delete; retention counts from it, not from the version's
+   * time, which another node's clock set. Absent in tombstones written by earlier releases.
+   */
+  receivedAt?: number;
 }
 
 export type Entry = FileEntry | Tombstone;

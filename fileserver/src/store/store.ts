@@ -11,7 +11,7 @@ import { Journal, journalFile, type DataLocation } from './journal.ts';
 import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from './object-files.ts';
 import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
 import { collectSmall } from '../streams.ts';
-import { HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+import { HybridClock, parseVersion, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 import { receivedBytes } from './young-gc.ts';
 
 /** Bodies up to this size are made durable by the journal's group commit instead of a per-file fsync. */
@@ -89,9 +89,9 @@ export function conditionsHold(cur: Entry | undefined, c: Conditions): boolean {
   return true;
 }
 
-/** A tombstone may go once it is old enough and no peer is still owed it. */
+/** A tombstone may go once it was held here for the retention and no peer is still owed it. */
 export function tombstoneCollectible(t: Tombstone, nowMs: number, retentionMs: number, stillOwed: boolean): boolean {
-  return !stillOwed && nowMs - versionTimeMs(t.version) >= retentionMs;
+  return !stillOwed && nowMs - (t.receivedAt ?? versionTimeMs(t.version)) >= retentionMs;
 }
 
 /** What a replicated change carries (pushes and catch-up pulls). */
@@ -125,7 +125,8 @@ export interface StoreOptions {
   initialPeers: PeerList;
 }
 
-export type RemoteResult = 'applied' | 'stale';
+/** `clock_ahead`: refused, its version lies further ahead of this node's clock than the allowed drift; send it again later. */
+export type RemoteResult = 'applied' | 'stale' | 'clock_ahead';
 
 /** Request bodies, peer streams, or in-memory chunks. */
 export type ByteSource = AsyncIterable<Buffer> | Iterable<Buffer>;
@@ -483,19 +484,24 @@ export class Store {
       const cur = this.get(path);
       if (!cur || cur.deleted) throw new HttpError(404, 'not_found', `no file at ${path}`);
       if (!conditionsHold(cur, cond)) throw preconditionFailed();
-      const e: Tombstone = { path, version: this.clock.now(), deleted: true };
-      await this.journal.append({ t: 'del', e, to: this.owedTo(), at: Date.now() });
+      const at = Date.now();
+      const e: Tombstone = { path, version: this.clock.now(), deleted: true, receivedAt: at };
+      await this.journal.append({ t: 'del', e, to: this.owedTo(), at });
       return e;
     });
   }
 
   /** A change from a peer: applied if newer than what is held (last writer wins), never owed onwards. */
   async applyRemote(h: ChangeHeader, body: ByteSource): Promise<RemoteResult> {
+    const ahead = this.clock.tooFarAhead(h.version);
+    if (ahead !== undefined) {
+      await drain(body);
+      this.refuseAhead([{ h, ahead }]);
+      return 'clock_ahead';
+    }
     this.clock.observe(h.version);
     if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
-      for await (const _ of body) {
-        // drain: the bytes are not needed
-      }
+      await drain(body);
       this.countStale(h);
       return 'stale';
     }
@@ -527,9 +533,16 @@ export class Store {
     const results: Array<RemoteResult | Error | Promise<RemoteResult | Error>> = [];
     const commits: Array<Promise<void>> = [];
     const held = new Set<string>();
+    const refused: Array<{ h: ChangeHeader; ahead: number }> = [];
     for (const { h, data } of changes) {
       if (this.locks.has(h.path) || held.has(h.path)) {
         results.push(this.applyRemote(h, [data]).catch((err: Error) => err));
+        continue;
+      }
+      const ahead = this.clock.tooFarAhead(h.version);
+      if (ahead !== undefined) {
+        refused.push({ h, ahead });
+        results.push('clock_ahead');
         continue;
       }
       this.clock.observe(h.version);
@@ -548,6 +561,7 @@ export class Store {
       held.add(h.path);
       results.push('applied');
     }
+    if (refused.length > 0) this.refuseAhead(refused);
     const committed = Promise.all(commits);
     if (held.size > 0) {
       const tail = committed.catch(() => undefined);
@@ -561,9 +575,33 @@ export class Store {
 
   /** Journals a peer's change (a delete when `got` is undefined); resolves once it is durable and applied. */
   private appendRemote(h: ChangeHeader, got: Ingested | undefined): Promise<void> {
-    if (!got) return this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true }, to: [], at: Date.now() });
+    if (!got) {
+      const at = Date.now();
+      return this.journal.append({ t: 'del', e: { path: h.path, version: h.version, deleted: true, receivedAt: at }, to: [], at });
+    }
     const e: FileEntry = { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got.sha256, contentType: h.contentType, blob: got.blob };
     return this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: got.inline !== undefined }, got.inline, { dirSync: got.inline === undefined });
+  }
+
+  /** Counts refused changes by the node whose clock made their versions, and says so once per call. */
+  private refuseAhead(refused: Array<{ h: ChangeHeader; ahead: number }>): void {
+    const byOrigin = new Map<string, { count: number; aheadMs: number; path: string }>();
+    for (const { h, ahead } of refused) {
+      const origin = parseVersion(h.version)?.nodeId ?? 'unknown';
+      const o = byOrigin.get(origin);
+      if (!o) byOrigin.set(origin, { count: 1, aheadMs: ahead, path: h.path });
+      else {
+        o.count++;
+        o.aheadMs = Math.max(o.aheadMs, ahead);
+      }
+    }
+    for (const [origin, o] of byOrigin) {
+      this.metrics?.clockDriftRejections.inc({ origin }, o.count);
+      this.logger.warn(
+        { peer: origin, aheadSeconds: Math.round(o.aheadMs / 1000), refused: o.count, path: o.path },
+        "refused replicated changes whose versions lie further ahead of this node's clock than FC_MAX_CLOCK_DRIFT_SECONDS; is that peer's clock wrong?",
+      );
+    }
   }
 
   private countStale(h: ChangeHeader): void {
@@ -602,6 +640,13 @@ export class Store {
   async close(): Promise<void> {
     await this.journal.close();
     await this.files.close();
+  }
+}
+
+/** Reads a body whose bytes are not needed to its end. */
+async function drain(body: ByteSource): Promise<void> {
+  for await (const _ of body) {
+    // the bytes are not needed
   }
 }
 

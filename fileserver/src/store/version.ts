@@ -38,16 +38,34 @@ export function versionTimeMs(v: Version): number {
   return parseVersion(v)?.ms ?? 0;
 }
 
+/**
+ * How far a remote version lies ahead of the local wall clock, when by more than `maxDriftMs`; undefined
+ * when it is close enough (or behind). Such a version is refused: taking it would move the clock, and so
+ * every version this node issues from then on, with it, and retention would wait for that future time.
+ */
+export function aheadBeyondDrift(v: Version, wallMs: number, maxDriftMs: number): number | undefined {
+  const ahead = versionTimeMs(v) - wallMs;
+  return ahead > maxDriftMs ? ahead : undefined;
+}
+
 /** Hybrid logical clock: never goes backwards, stays close to wall time, moves past every version it sees. */
 export class HybridClock {
   readonly nodeId: string;
   private readonly wallMs: () => number;
+  private readonly maxDriftMs: number;
   private ms = 0;
   private counter = 0;
 
-  constructor(nodeId: string, wallMs: () => number = Date.now) {
+  /** `maxDriftMs`: how far ahead of this node's wall clock a remote version may be and still be taken. */
+  constructor(nodeId: string, wallMs: () => number = Date.now, maxDriftMs = Number.POSITIVE_INFINITY) {
     this.nodeId = nodeId;
     this.wallMs = wallMs;
+    this.maxDriftMs = maxDriftMs;
+  }
+
+  /** See `aheadBeyondDrift`: the milliseconds a remote version is too far ahead by, or undefined. */
+  tooFarAhead(v: Version): number | undefined {
+    return aheadBeyondDrift(v, this.wallMs(), this.maxDriftMs);
   }
 
   now(): Version {

@@ -17,6 +17,7 @@ describe('file server configuration', () => {
     assert.equal(c.maxBodyBytes, 10 * 1024 ** 3);
     assert.equal(c.tombstoneRetentionMs, 86_400_000);
     assert.equal(c.catchupIntervalMs, 30_000);
+    assert.equal(c.maxClockDriftMs, 60_000);
     assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
   });
 
@@ -36,6 +37,8 @@ describe('file server configuration', () => {
     ['bad ack mode', { FC_TOKEN: 't', FC_DEFAULT_ACK: 'some' }, /FC_DEFAULT_ACK/],
     ['bad node id', { FC_TOKEN: 't', FC_NODE_ID: '../x' }, /FC_NODE_ID/],
     ['bad static peers', { FC_TOKEN: 't', FC_NODE_ID: 'a', FC_PEERS: 'b' }, /FC_PEERS/],
+    ['a clock drift of 0', { FC_TOKEN: 't', FC_MAX_CLOCK_DRIFT_SECONDS: '0' }, /FC_MAX_CLOCK_DRIFT_SECONDS/],
+    ['a clock drift that is no number', { FC_TOKEN: 't', FC_MAX_CLOCK_DRIFT_SECONDS: 'a minute' }, /FC_MAX_CLOCK_DRIFT_SECONDS/],
   ] as const) {
     it(`refuses ${what} with a message naming the variable`, () => assert.throws(() => loadConfig(env), pattern));
   }

@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import { HttpError, toHttpError } from '../../../../fileserver/src/errors.ts';
 import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from '../../../../fileserver/src/store/object-files.ts';
 import { INLINE_MAX_BYTES, Store, type StoreOptions } from '../../../../fileserver/src/store/store.ts';
-import { HybridClock } from '../../../../fileserver/src/store/version.ts';
+import { createMetrics } from '../../../../fileserver/src/metrics.ts';
+import { encodeVersion, HybridClock, parseVersion } from '../../../../fileserver/src/store/version.ts';
 
 const logger = pino({ level: 'silent' });
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -332,6 +333,41 @@ describe('store', () => {
     assert.ok(s.state.outbox.take('p1', 10).every(([, p]) => p.version !== v(1)), 'replicated changes are not owed onwards');
     const s2 = await openStore();
     assert.deepEqual(s2.readSmall('new')?.data, Buffer.from('fresh'), 'durable: replayed after a crash');
+  });
+
+  it('refuses replicated changes whose versions lie too far ahead of its clock, and its clock stays put', async () => {
+    const metrics = createMetrics();
+    const s = await openStore({ clock: new HybridClock('n1', Date.now, 60_000), metrics });
+    const at = (aheadMs: number, nodeId: string) => encodeVersion({ ms: Date.now() + aheadMs, counter: 0, nodeId });
+    const change = (path: string, version: string, body: string) => ({ path, version, deleted: false, size: body.length, sha256: sha(body), contentType: 'a/b' });
+    const big = Buffer.alloc(INLINE_MAX_BYTES + 1, 7);
+    assert.equal(await s.applyRemote({ ...change('large', at(3_600_000, 'fast'), ''), size: big.length, sha256: sha(big) }, [big]), 'clock_ahead');
+    const results = await s.applyRemoteBatch([
+      { h: change('future', at(10 * 365 * 86_400_000, 'fast'), 'x'), data: Buffer.from('x') },
+      { h: change('near', at(30_000, 'slightly-fast'), 'y'), data: Buffer.from('y') },
+      { h: { ...change('gone', at(3_600_000, 'fast'), ''), deleted: true }, data: Buffer.alloc(0) },
+    ]);
+    assert.deepEqual(results, ['clock_ahead', 'applied', 'clock_ahead']);
+    assert.equal(s.get('large'), undefined);
+    assert.equal(s.get('future'), undefined);
+    assert.equal(s.get('gone'), undefined);
+    assert.equal((await metrics.clockDriftRejections.get()).values.find((v) => v.labels.origin === 'fast')?.value, 3);
+    const mine = await s.put('mine', [Buffer.from('m')], 1, { contentType: 'a/b' });
+    const ahead = parseVersion(mine.version)!.ms - Date.now();
+    assert.ok(ahead <= 30_000, `the next local version is ${ahead} ms ahead: only the accepted change moved the clock`);
+  });
+
+  it("counts a tombstone's retention from when this node received it, not from its version's time", async () => {
+    const s = await openStore({ initialPeers: noPeers });
+    const day = 86_400_000;
+    const old = encodeVersion({ ms: Date.now() - 2 * day, counter: 0, nodeId: 'slow' });
+    assert.equal(await s.applyRemote({ path: 'old-delete', version: old, deleted: true, size: 0, sha256: '', contentType: '' }, []), 'applied');
+    assert.equal(await s.collectTombstones(Date.now(), day), 0, 'received just now: kept for the retention');
+    await s.compact();
+    await s.close();
+    const again = await openStore({ initialPeers: noPeers });
+    assert.equal(await again.collectTombstones(Date.now() + day / 2, day), 0, 'the receipt time survives a snapshot and a restart');
+    assert.equal(await again.collectTombstones(Date.now() + day + 1000, day), 1);
   });
 
   it('collects a tombstone only once no peer is owed it and the retention passed', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { compareVersions, encodeVersion, HybridClock, parseVersion, resolveIncoming } from '../../../../fileserver/src/store/version.ts';
+import { aheadBeyondDrift, compareVersions, encodeVersion, HybridClock, parseVersion, resolveIncoming } from '../../../../fileserver/src/store/version.ts';
 
 describe('versions and the hybrid logical clock', () => {
   it('encodes so that string order is (time, counter, node id) order', () => {
@@ -47,6 +47,17 @@ describe('versions and the hybrid logical clock', () => {
         assert.equal(apply(changes), [...changes].sort().at(-1));
       }),
     );
+  });
+
+  it('refuses remote versions further ahead of the wall clock than the allowed drift, and only those', () => {
+    const v = (ms: number) => encodeVersion({ ms, counter: 5, nodeId: 'z' });
+    assert.equal(aheadBeyondDrift(v(160_000), 100_000, 60_000), undefined, 'exactly at the drift');
+    assert.equal(aheadBeyondDrift(v(160_001), 100_000, 60_000), 60_001);
+    assert.equal(aheadBeyondDrift(v(1), 100_000, 60_000), undefined, 'behind is fine');
+    const clock = new HybridClock('a', () => 100_000, 60_000);
+    assert.equal(clock.tooFarAhead(v(100_000 + 10 * 365 * 86_400_000)), 10 * 365 * 86_400_000);
+    assert.equal(clock.tooFarAhead(v(150_000)), undefined);
+    assert.equal(new HybridClock('a', () => 0).tooFarAhead(v(2 ** 47)), undefined, 'no limit unless configured');
   });
 
   it('treats an equal version as stale (a duplicate delivery is acknowledged and ignored)', () => {
