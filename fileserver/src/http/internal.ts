@@ -10,6 +10,7 @@ import { closeAll, outgoingChange } from '../replication/outgoing.ts';
 import { parsePeerList } from '../replication/peers.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { BUCKETS, bucketOf } from '../store/digest.ts';
+import { contentOf } from '../store/state.ts';
 import type { Store } from '../store/store.ts';
 import { writeChunks } from '../streams.ts';
 import { readJson } from './request.ts';
@@ -97,7 +98,7 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
     const all = wanted.size === BUCKETS;
     const entries = [];
     for (const e of store.state.entries.values()) {
-      if (all || wanted.has(bucketOf(e.path))) entries.push({ path: e.path, version: e.version, deleted: e.deleted });
+      if (all || wanted.has(bucketOf(e.path))) entries.push({ path: e.path, version: e.version, deleted: e.deleted, sha256: contentOf(e) });
     }
     ctx.body = { entries };
   });

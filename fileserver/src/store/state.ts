@@ -1,6 +1,6 @@
 import { ManifestDigest } from './digest.ts';
 import { Outbox } from './outbox.ts';
-import type { Version } from './version.ts';
+import { resolveIncoming, type Version } from './version.ts';
 import type { PeerList } from '../replication/peers.ts';
 
 export interface FileEntry {
@@ -26,6 +26,11 @@ export interface Tombstone {
 }
 
 export type Entry = FileEntry | Tombstone;
+
+/** What an entry holds, to tell two entries of one version apart: '' for a delete, else the SHA-256 of the bytes. */
+export function contentOf(e: Entry): string {
+  return e.deleted ? '' : e.sha256;
+}
 
 /** Journal records: every change to durable state is one of these. */
 export type JournalRecord =
@@ -69,7 +74,7 @@ export class StoreState {
       case 'put':
       case 'del': {
         const cur = this.entries.get(rec.e.path);
-        if (cur && cur.version >= rec.e.version) {
+        if (cur && resolveIncoming(cur.version, rec.e.version, contentOf(cur), contentOf(rec.e)) === 'stale') {
           return { applied: false, ...(rec.e.deleted ? {} : { orphanBlob: rec.e.blob }) };
         }
         this.setEntry(rec.e, cur);
@@ -103,7 +108,7 @@ export class StoreState {
     if (cur) this.unaccount(cur);
     else this.sortedPaths = undefined;
     this.entries.set(e.path, e);
-    this.digest.toggle(e.path, e.version, e.deleted);
+    this.digest.toggle(e.path, e.version, contentOf(e));
     if (e.deleted) this.tombstones++;
     else {
       this.liveFiles++;
@@ -112,7 +117,7 @@ export class StoreState {
   }
 
   private unaccount(e: Entry): void {
-    this.digest.toggle(e.path, e.version, e.deleted);
+    this.digest.toggle(e.path, e.version, contentOf(e));
     if (e.deleted) this.tombstones--;
     else {
       this.liveFiles--;

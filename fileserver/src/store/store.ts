@@ -9,7 +9,7 @@ import type { PeerList } from '../replication/peers.ts';
 import { fsyncDir } from './fsutil.ts';
 import { Journal, journalFile, type DataLocation } from './journal.ts';
 import { DiskObjectFiles, type ObjectCopy, type ObjectFiles, type ObjectWriter } from './object-files.ts';
-import { StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
+import { contentOf, StoreState, type Entry, type FileEntry, type JournalRecord, type Tombstone } from './state.ts';
 import { collectSmall } from '../streams.ts';
 import { HybridClock, parseVersion, resolveIncoming, versionTimeMs, type Version } from './version.ts';
 import { receivedBytes } from './young-gc.ts';
@@ -500,7 +500,7 @@ export class Store {
       return 'clock_ahead';
     }
     this.clock.observe(h.version);
-    if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
+    if (this.incoming(h) === 'stale') {
       await drain(body);
       this.countStale(h);
       return 'stale';
@@ -508,11 +508,12 @@ export class Store {
     const got = h.deleted ? undefined : await this.ingest(body, h.size, h.sha256);
     try {
       return await this.withLock(h.path, async () => {
-        if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
+        if (this.incoming(h) === 'stale') {
           this.countStale(h);
           if (got) await this.discard(got.blob);
           return 'stale' as const;
         }
+        this.noteReplaced(h);
         await this.appendRemote(h, got);
         return 'applied' as const;
       });
@@ -546,7 +547,7 @@ export class Store {
         continue;
       }
       this.clock.observe(h.version);
-      if (resolveIncoming(this.get(h.path)?.version, h.version) === 'stale') {
+      if (this.incoming(h) === 'stale') {
         this.countStale(h);
         results.push('stale');
         continue;
@@ -557,6 +558,7 @@ export class Store {
         results.push(mismatch);
         continue;
       }
+      this.noteReplaced(h);
       commits.push(this.appendRemote(h, h.deleted ? undefined : { blob: this.newBlob(), sha256, inline: data }));
       held.add(h.path);
       results.push('applied');
@@ -604,8 +606,31 @@ export class Store {
     }
   }
 
+  /** Whether a peer's change replaces what is held here (`resolveIncoming` over versions and content). */
+  private incoming(h: ChangeHeader): 'apply' | 'stale' {
+    const cur = this.get(h.path);
+    return resolveIncoming(cur?.version, h.version, cur && contentOf(cur), h.deleted ? '' : h.sha256);
+  }
+
+  /** A peer's change that lost to what is held: an older version, or the same one with lower content. */
   private countStale(h: ChangeHeader): void {
-    if (this.get(h.path)?.version !== h.version) this.metrics?.conflicts.inc();
+    const cur = this.get(h.path);
+    if (cur?.version !== h.version) this.metrics?.conflicts.inc();
+    else if (contentOf(cur) !== (h.deleted ? '' : h.sha256)) this.contentConflict(h, cur, 'kept the held content');
+  }
+
+  /** A peer's change about to replace what is held: over the same version it settles a content conflict. */
+  private noteReplaced(h: ChangeHeader): void {
+    const cur = this.get(h.path);
+    if (cur?.version === h.version) this.contentConflict(h, cur, 'took the incoming content');
+  }
+
+  private contentConflict(h: ChangeHeader, cur: Entry, outcome: string): void {
+    this.metrics?.contentConflicts.inc();
+    this.logger.warn(
+      { path: h.path, version: h.version, held: contentOf(cur) || 'deleted', incoming: (h.deleted ? '' : h.sha256) || 'deleted', outcome },
+      'two replicas hold one version with different content (a duplicated node id, or a node that issued its versions again?); the higher SHA-256 wins',
+    );
   }
 
   /** Records that a peer holds these versions; safe to lose in a crash (the change is just sent again). */

@@ -29,9 +29,18 @@ export function compareVersions(a: Version, b: Version): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The conflict rule: an incoming change wins only if its version is higher than what is held. */
-export function resolveIncoming(local: Version | undefined, incoming: Version): 'apply' | 'stale' {
-  return local === undefined || compareVersions(incoming, local) > 0 ? 'apply' : 'stale';
+/**
+ * The conflict rule: an incoming change wins if its version is higher than what is held. One version
+ * with other content (`''` for a delete, else the SHA-256 of the bytes) means two writes were given the
+ * same version (a duplicated node id, a wiped node issuing its versions again); the higher content then
+ * wins, so that every replica settles on the same one. Content that is not known (a peer of an earlier
+ * release does not send it) leaves an equal version stale, as before.
+ */
+export function resolveIncoming(local: Version | undefined, incoming: Version, localContent?: string, incomingContent?: string): 'apply' | 'stale' {
+  if (local === undefined) return 'apply';
+  const order = compareVersions(incoming, local);
+  if (order !== 0) return order > 0 ? 'apply' : 'stale';
+  return localContent !== undefined && incomingContent !== undefined && incomingContent > localContent ? 'apply' : 'stale';
 }
 
 export function versionTimeMs(v: Version): number {

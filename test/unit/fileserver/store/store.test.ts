@@ -357,6 +357,26 @@ describe('store', () => {
     assert.ok(ahead <= 30_000, `the next local version is ${ahead} ms ahead: only the accepted change moved the clock`);
   });
 
+  it('settles one version held with different bytes on the higher SHA-256, counts it, and replays the same way', async () => {
+    const metrics = createMetrics();
+    const s = await openStore({ initialPeers: noPeers, metrics });
+    const version = encodeVersion({ ms: Date.now(), counter: 0, nodeId: 'dup' });
+    const [low, high] = ['one', 'two'].map((x) => Buffer.from(x)).sort((x, y) => (sha(x) < sha(y) ? -1 : 1)) as [Buffer, Buffer];
+    const change = (b: Buffer) => ({ path: 'dup.txt', version, deleted: false, size: b.length, sha256: sha(b), contentType: 'a/b' });
+    assert.equal(await s.applyRemote({ path: 'dup.txt', version, deleted: true, size: 0, sha256: '', contentType: '' }, []), 'applied');
+    assert.deepEqual(await s.applyRemoteBatch([{ h: change(low), data: low }]), ['applied'], 'a file beats a delete of one version');
+    assert.equal(await s.applyRemote(change(high), [high]), 'applied');
+    assert.equal(await s.applyRemote(change(low), [low]), 'stale');
+    assert.deepEqual(await s.applyRemoteBatch([{ h: change(low), data: low }]), ['stale']);
+    assert.deepEqual(await readAll(s, 'dup.txt'), high);
+    assert.equal((await metrics.contentConflicts.get()).values[0]?.value, 4);
+    const digest = s.state.digest.hex();
+    await s.close();
+    const replayed = await openStore({ initialPeers: noPeers });
+    assert.deepEqual(await readAll(replayed, 'dup.txt'), high, 'the journal replays to the same winner');
+    assert.deepEqual(replayed.state.digest.hex(), digest);
+  });
+
   it("counts a tombstone's retention from when this node received it, not from its version's time", async () => {
     const s = await openStore({ initialPeers: noPeers });
     const day = 86_400_000;
