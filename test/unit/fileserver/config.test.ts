@@ -18,6 +18,8 @@ describe('file server configuration', () => {
     assert.equal(c.tombstoneRetentionMs, 86_400_000);
     assert.equal(c.catchupIntervalMs, 30_000);
     assert.equal(c.maxClockDriftMs, 60_000);
+    assert.equal(c.headersTimeoutMs, 60_000);
+    assert.equal(c.bodyIdleTimeoutMs, 60_000);
     assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
   });
 
@@ -38,6 +40,8 @@ describe('file server configuration', () => {
     ['bad node id', { FC_TOKEN: 't', FC_NODE_ID: '../x' }, /FC_NODE_ID/],
     ['bad static peers', { FC_TOKEN: 't', FC_NODE_ID: 'a', FC_PEERS: 'b' }, /FC_PEERS/],
     ['a clock drift of 0', { FC_TOKEN: 't', FC_MAX_CLOCK_DRIFT_SECONDS: '0' }, /FC_MAX_CLOCK_DRIFT_SECONDS/],
+    ['a body idle timeout of 0', { FC_TOKEN: 't', FC_BODY_IDLE_TIMEOUT_SECONDS: '0' }, /FC_BODY_IDLE_TIMEOUT_SECONDS/],
+    ['a negative headers timeout', { FC_TOKEN: 't', FC_HEADERS_TIMEOUT_SECONDS: '-1' }, /FC_HEADERS_TIMEOUT_SECONDS/],
     ['a clock drift that is no number', { FC_TOKEN: 't', FC_MAX_CLOCK_DRIFT_SECONDS: 'a minute' }, /FC_MAX_CLOCK_DRIFT_SECONDS/],
   ] as const) {
     it(`refuses ${what} with a message naming the variable`, () => assert.throws(() => loadConfig(env), pattern));
