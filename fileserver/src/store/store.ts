@@ -22,6 +22,7 @@ const RECENT_CACHE_BYTES = 4 * 1024 * 1024;
 const HOT_READ_CACHE_BYTES = 4 * 1024 * 1024;
 const SLAB_BYTES = 1024 * 1024;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
+const DRIFT_LOG_INTERVAL_MS = 60_000;
 
 /** A byte-bounded map of object name to bytes, evicting the oldest first. */
 export class RecentObjects {
@@ -162,6 +163,8 @@ export class Store {
   /** Where `readSmall(…, { keep: false })` puts bytes: see `passingBuffer`. */
   private slab = Buffer.alloc(0);
   private slabUsed = 0;
+  /** When a refusal for clock drift was last logged, per node whose clock made the version. */
+  private readonly driftLogged = new Map<string, number>();
 
   private constructor(opts: StoreOptions) {
     this.state = new StoreState(opts.initialPeers);
@@ -493,17 +496,10 @@ export class Store {
 
   /** A change from a peer: applied if newer than what is held (last writer wins), never owed onwards. */
   async applyRemote(h: ChangeHeader, body: ByteSource): Promise<RemoteResult> {
-    const ahead = this.clock.tooFarAhead(h.version);
-    if (ahead !== undefined) {
+    const first = this.admit(h);
+    if (first !== 'apply') {
       await drain(body);
-      this.refuseAhead([{ h, ahead }]);
-      return 'clock_ahead';
-    }
-    this.clock.observe(h.version);
-    if (this.incoming(h) === 'stale') {
-      await drain(body);
-      this.countStale(h);
-      return 'stale';
+      return first;
     }
     const got = h.deleted ? undefined : await this.ingest(body, h.size, h.sha256);
     try {
@@ -534,22 +530,14 @@ export class Store {
     const results: Array<RemoteResult | Error | Promise<RemoteResult | Error>> = [];
     const commits: Array<Promise<void>> = [];
     const held = new Set<string>();
-    const refused: Array<{ h: ChangeHeader; ahead: number }> = [];
     for (const { h, data } of changes) {
       if (this.locks.has(h.path) || held.has(h.path)) {
         results.push(this.applyRemote(h, [data]).catch((err: Error) => err));
         continue;
       }
-      const ahead = this.clock.tooFarAhead(h.version);
-      if (ahead !== undefined) {
-        refused.push({ h, ahead });
-        results.push('clock_ahead');
-        continue;
-      }
-      this.clock.observe(h.version);
-      if (this.incoming(h) === 'stale') {
-        this.countStale(h);
-        results.push('stale');
+      const first = this.admit(h);
+      if (first !== 'apply') {
+        results.push(first);
         continue;
       }
       const sha256 = h.deleted ? '' : hash('sha256', data);
@@ -563,7 +551,6 @@ export class Store {
       held.add(h.path);
       results.push('applied');
     }
-    if (refused.length > 0) this.refuseAhead(refused);
     const committed = Promise.all(commits);
     if (held.size > 0) {
       const tail = committed.catch(() => undefined);
@@ -585,25 +572,34 @@ export class Store {
     return this.journal.append({ t: 'put', e, to: [], at: Date.now(), inline: got.inline !== undefined }, got.inline, { dirSync: got.inline === undefined });
   }
 
-  /** Counts refused changes by the node whose clock made their versions, and says so once per call. */
-  private refuseAhead(refused: Array<{ h: ChangeHeader; ahead: number }>): void {
-    const byOrigin = new Map<string, { count: number; aheadMs: number; path: string }>();
-    for (const { h, ahead } of refused) {
-      const origin = parseVersion(h.version)?.nodeId ?? 'unknown';
-      const o = byOrigin.get(origin);
-      if (!o) byOrigin.set(origin, { count: 1, aheadMs: ahead, path: h.path });
-      else {
-        o.count++;
-        o.aheadMs = Math.max(o.aheadMs, ahead);
-      }
+  /**
+   * The first look at a peer's change: refused while its version lies too far ahead of this node's
+   * clock (decided before the clock sees it), stale when what is held wins, else to be applied.
+   */
+  private admit(h: ChangeHeader): RemoteResult | 'apply' {
+    const ahead = this.clock.tooFarAhead(h.version);
+    if (ahead !== undefined) {
+      this.refuseAhead(h, ahead);
+      return 'clock_ahead';
     }
-    for (const [origin, o] of byOrigin) {
-      this.metrics?.clockDriftRejections.inc({ origin }, o.count);
-      this.logger.warn(
-        { peer: origin, aheadSeconds: Math.round(o.aheadMs / 1000), refused: o.count, path: o.path },
-        "refused replicated changes whose versions lie further ahead of this node's clock than FC_MAX_CLOCK_DRIFT_SECONDS; is that peer's clock wrong?",
-      );
-    }
+    this.clock.observe(h.version);
+    if (this.incoming(h) === 'apply') return 'apply';
+    this.countStale(h);
+    return 'stale';
+  }
+
+  /** Counts a refused change by the node whose clock made its version; says so at most once a minute per node. */
+  private refuseAhead(h: ChangeHeader, aheadMs: number): void {
+    const origin = parseVersion(h.version)?.nodeId ?? 'unknown';
+    this.metrics?.clockDriftRejections.inc({ origin });
+    const now = Date.now();
+    const last = this.driftLogged.get(origin);
+    if (last !== undefined && now - last < DRIFT_LOG_INTERVAL_MS) return;
+    this.driftLogged.set(origin, now);
+    this.logger.warn(
+      { peer: origin, aheadSeconds: Math.round(aheadMs / 1000), path: h.path },
+      "refused a replicated change whose version lies further ahead of this node's clock than FC_MAX_CLOCK_DRIFT_SECONDS; is that node's clock wrong?",
+    );
   }
 
   /** Whether a peer's change replaces what is held here (`resolveIncoming` over versions and content). */
