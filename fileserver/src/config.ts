@@ -78,7 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     tombstoneRetentionMs: e.FC_TOMBSTONE_RETENTION_SECONDS * 1000,
     catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
     maxClockDriftMs: e.FC_MAX_CLOCK_DRIFT_SECONDS * 1000,
-    headersTimeoutMs: e.FC_HEADERS_TIMEOUT_SECONDS * 1000,
+    // Node takes whole milliseconds here.
+    headersTimeoutMs: Math.ceil(e.FC_HEADERS_TIMEOUT_SECONDS * 1000),
     bodyIdleTimeoutMs: e.FC_BODY_IDLE_TIMEOUT_SECONDS * 1000,
     logLevel: e.FC_LOG_LEVEL,
   };

@@ -24,14 +24,14 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel, config.nodeId);
   const fs = await createFileServer(config, logger);
-  // No limit on a whole request (an upload of GiBs takes long); the headers must arrive within their
-  // timeout, which Node checks every connectionsCheckingInterval, and a body that stalls is ended by
-  // the app's body-idle watch.
+  // No limit on a whole request (an upload of GiBs takes long), but the headers must arrive within their
+  // timeout, which Node checks every connectionsCheckingInterval (with requestTimeout 0 its default
+  // headersTimeout is 0 too: none), and a body that stalls is ended by the app's body-idle watch.
   const api = http.createServer(
     {
       requestTimeout: 0,
       headersTimeout: config.headersTimeoutMs,
-      connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.headersTimeoutMs / 4)),
+      connectionsCheckingInterval: Math.ceil(Math.min(30_000, Math.max(50, config.headersTimeoutMs / 4))),
       keepAliveTimeout: 65_000,
     },
     fs.api,
