@@ -23,6 +23,10 @@ describe('file server configuration', () => {
     assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
   });
 
+  it('gives the headers timeout in whole milliseconds, as Node requires', () => {
+    assert.equal(loadConfig({ FC_TOKEN: 't', FC_HEADERS_TIMEOUT_SECONDS: '1.0005' }).headersTimeoutMs, 1001);
+  });
+
   it('reads the token from a file, trimmed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fc-cfg-'));
     try {
