@@ -155,6 +155,17 @@ export function createMetrics() {
       help: 'Replicated changes discarded because this node held a newer version (last writer wins)',
       registers,
     }),
+    contentConflicts: new Counter({
+      name: 'filecluster_content_conflicts_total',
+      help: 'Replicated changes of a version held here with different content (should stay 0; the higher SHA-256 wins)',
+      registers,
+    }),
+    clockDriftRejections: new Counter({
+      name: 'filecluster_clock_drift_rejections_total',
+      help: "Replicated changes refused because their version lies further ahead of this node's clock than the allowed drift, by the node whose clock made it (retried later)",
+      labelNames: ['origin'] as const,
+      registers,
+    }),
     tombstones: scalarGauge('filecluster_tombstones', 'Delete markers held', (s) => s.tombstones()),
     requests: requestMetrics(httpRequests, httpDuration),
     storeBytes: scalarGauge('filecluster_store_bytes', 'Bytes of live files held', (s) => s.storeBytes()),

@@ -9,7 +9,7 @@ import { peerRequest } from '../replication/peer-client.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { parseUrlPath } from '../store/paths.ts';
 import type { FileEntry } from '../store/entry.ts';
-import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
+import { etagMatches, etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
 import { fileChunks, writeChunks } from '../streams.ts';
 import { answerBatch } from './answer-batch.ts';
@@ -45,14 +45,14 @@ export type ReadPlan =
 export type EntryHeaders = string[];
 const COMMON = 10;
 /**
- * The read decision (RFC 9110): `If-None-Match` first (304), then `If-Range` (a range only against the
- * current ETag), then one `Range` (206, or 416 past the end); otherwise the whole file.
+ * The read decision (RFC 9110): `If-None-Match` first (304, weak comparison), then `If-Range` (a range only
+ * against the current ETag, strong comparison), then one `Range` (206, or 416 past the end); otherwise the whole file.
  */
 export function planRead(entry: FileEntry, whole: EntryHeaders, c: ReadConditions): ReadPlan {
   const etag = etagOf(entry);
   if (c.ifNoneMatch) {
     const inm = etagList(c.ifNoneMatch);
-    if (inm === '*' || inm.includes(etag)) return { kind: 'not_modified', headers: whole.slice(0, COMMON) };
+    if (inm === '*' || etagMatches(inm, etag, 'weak')) return { kind: 'not_modified', headers: whole.slice(0, COMMON) };
   }
   const range = c.ifRange && c.ifRange !== etag ? ({ kind: 'none' } as const) : parseRange(c.range, entry.size);
   if (range.kind === 'unsatisfiable') {

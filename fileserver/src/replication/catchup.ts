@@ -1,5 +1,5 @@
 import type { Metrics } from '../metrics.ts';
-import type { Entry } from '../store/entry.ts';
+import { contentOf, type Entry } from '../store/entry.ts';
 import type { Store } from '../store/store.ts';
 import { differingBuckets } from '../store/digest.ts';
 import { resolveIncoming, type Version } from '../store/version.ts';
@@ -14,6 +14,8 @@ export interface ManifestItem {
   path: string;
   version: Version;
   deleted: boolean;
+  /** The file's SHA-256 ('' for a delete); absent from peers of earlier releases. */
+  sha256?: string;
 }
 
 /**
@@ -21,7 +23,10 @@ export interface ManifestItem {
  * (and digests) become identical and a file deleted elsewhere cannot come back from this node later.
  */
 export function entriesToPull(remote: ManifestItem[], local: (path: string) => Entry | undefined): ManifestItem[] {
-  return remote.filter((r) => resolveIncoming(local(r.path)?.version, r.version) === 'apply');
+  return remote.filter((r) => {
+    const l = local(r.path);
+    return resolveIncoming(l?.version, r.version, l && contentOf(l), r.sha256) === 'apply';
+  });
 }
 
 /**

@@ -8,7 +8,7 @@ import type { MetaDb } from './db.ts';
 import type { FileEntry, Tombstone } from './entry.ts';
 import { StoreOpenError } from './errors.ts';
 import { fsyncDir } from './fsutil.ts';
-import type { Version } from './version.ts';
+import { versionTimeMs, type Version } from './version.ts';
 
 // The first store format (v1): a directory `journal/` of CRC-framed JSON records (`journal-<seq>.log`,
 // small files' bytes inside their records) and JSON snapshots of the whole state (`snapshot-<seq>.json`),
@@ -124,7 +124,8 @@ export async function migrateV1(dataDir: string, db: MetaDb, logger: Logger, onS
       const to = Math.min(snap.entries.length, from + SNAPSHOT_CHUNK);
       commit({ stage: 'snapshot', index: to }, () => {
         if (from === 0) db.setPeers(snap.peers);
-        for (const e of snap.entries.slice(from, to)) applyV1Entry(db, e, undefined, [], 0);
+        // A v1 snapshot kept no receipt times: a tombstone's retention counts from its version's time, as v1 counted it.
+        for (const e of snap.entries.slice(from, to)) applyV1Entry(db, e, undefined, [], e.deleted ? versionTimeMs(e.version) : 0);
       });
     }
     commit({ stage: 'journal', seq: base, offset: 0 }, () => {
