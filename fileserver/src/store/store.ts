@@ -264,6 +264,37 @@ export class Store {
     return this.state.peers;
   }
 
+  /** The manifest digest: one hash per bucket, for peers to compare. */
+  manifestDigest(): string[] {
+    return this.state.digest.hex();
+  }
+
+  /**
+   * Entries, tombstones included, in path order after `after`: up to `limit` of those `include` accepts,
+   * looking at no more than `maxScanned` paths, so one call stays short however few paths match. `next`
+   * is the path to go on after; undefined once the last path was looked at.
+   */
+  entriesAfter(after: string | undefined, limit: number, maxScanned: number, include?: (path: string) => boolean): { entries: Entry[]; next: string | undefined } {
+    const paths = this.state.paths();
+    let lo = 0;
+    let hi = paths.length;
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (paths[mid]! <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = Math.min(paths.length, lo + Math.max(1, maxScanned));
+    const entries: Entry[] = [];
+    let i = lo;
+    for (; i < end && entries.length < Math.max(1, limit); i++) {
+      const path = paths[i]!;
+      if (include && !include(path)) continue;
+      const e = this.state.entries.get(path);
+      if (e) entries.push(e);
+    }
+    return { entries, next: i < paths.length ? paths[i - 1] : undefined };
+  }
+
   /** Live files in path order, starting after `after`, limited to `prefix`. */
   list(prefix: string, limit: number, after: string | undefined): { entries: FileEntry[]; next: string | undefined } {
     const paths = this.state.paths();
