@@ -71,6 +71,7 @@ export function internalRouter({ store, replicator, metrics, nodeId, token }: In
       nodeId,
       ready: replicator.ready,
       catchingUp: replicator.catchingUp,
+      proxyingMisses: replicator.proxyingMisses,
       generation: replicator.peerList().generation,
       peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up, catchup, catchupError }) => ({
         id,

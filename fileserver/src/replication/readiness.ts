@@ -13,3 +13,14 @@ export type CatchUpState = 'pending' | 'complete' | 'unreachable' | 'failed';
 export function passMakesReady(states: readonly CatchUpState[]): boolean {
   return states.every((s) => s === 'complete' || s === 'unreachable');
 }
+
+/**
+ * Whether a pass ends the proxying of reads this node misses: it would make the node ready, and at least
+ * one peer was caught up from. In Kubernetes a new pod is given its peers only once it is Ready (an
+ * empty first pass), so its real join is the first pass with a peer that answers; reads of what it has
+ * not pulled yet are served by a peer until then. Later (periodic) passes never proxy: a node that has
+ * caught up answers 404 for what it lacks, instead of 200 while a pass runs and 404 between passes.
+ */
+export function passEndsProxying(states: readonly CatchUpState[]): boolean {
+  return passMakesReady(states) && states.includes('complete');
+}

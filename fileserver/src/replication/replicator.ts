@@ -7,7 +7,7 @@ import { backoffMs } from './backoff.ts';
 import { catchUpFrom, PeerUnreachableError } from './catchup.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
 import { decidePeerList, type PeerList, type PeerListDecision } from './peers.ts';
-import { passMakesReady, type CatchUpState } from './readiness.ts';
+import { passEndsProxying, passMakesReady, type CatchUpState } from './readiness.ts';
 import { PeerSender } from './sender.ts';
 
 export interface ReplicatorOptions {
@@ -54,11 +54,10 @@ export class Replicator {
   private unreadyPasses = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /**
-   * True once a catch-up pass completed with every peer that answered (see `passMakesReady`); it stays
-   * true. Until then reads of files this node lacks are proxied to peers.
-   */
+  /** True once a catch-up pass completed with every peer that answered (see `passMakesReady`); it stays true. */
   ready = false;
+  /** Reads of files this node lacks go to peers until its first catch-up from one (see `passEndsProxying`). */
+  proxyingMisses = true;
   /** A catch-up pass is running. */
   catchingUp = true;
 
@@ -188,13 +187,15 @@ export class Replicator {
     do {
       this.catchupAgain = false;
       this.catchingUp = true;
-      const states = await this.catchUpOnce();
+      const peers = await this.catchUpOnce();
       this.catchingUp = false;
       if (this.stopped) break;
+      const states = peers.map((p) => p.state);
+      if (this.proxyingMisses && passEndsProxying(states)) this.proxyingMisses = false;
       if (this.ready) continue;
-      if (passMakesReady(states.map((s) => s.state))) {
+      if (passMakesReady(states)) {
         this.ready = true;
-        const unreachable = states.filter((s) => s.state === 'unreachable').map((s) => s.peer);
+        const unreachable = peers.filter((p) => p.state === 'unreachable').map((p) => p.peer);
         if (unreachable.length > 0) this.o.logger.warn({ unreachable }, 'first complete catch-up finished without the unreachable peers; ready');
         else this.o.logger.info('first complete catch-up finished; ready');
       } else {

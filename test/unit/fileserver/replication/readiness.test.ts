@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { passMakesReady, type CatchUpState } from '../../../../fileserver/src/replication/readiness.ts';
+import { passEndsProxying, passMakesReady, type CatchUpState } from '../../../../fileserver/src/replication/readiness.ts';
 
 describe('readiness after a catch-up pass', () => {
   const cases: Array<[CatchUpState[], boolean, string]> = [
@@ -14,5 +14,17 @@ describe('readiness after a catch-up pass', () => {
   ];
   for (const [states, ready, why] of cases) {
     it(`${JSON.stringify(states)} -> ${ready ? 'ready' : 'not ready'}: ${why}`, () => assert.equal(passMakesReady(states), ready));
+  }
+});
+
+describe('the end of proxying reads of missing files', () => {
+  const cases: Array<[CatchUpState[], boolean, string]> = [
+    [[], false, 'no peers yet (a new pod in Kubernetes, ready before it is given any): its join is still to come'],
+    [['unreachable'], false, 'nothing was caught up from'],
+    [['complete', 'unreachable'], true, 'caught up from every peer that answers'],
+    [['complete', 'failed'], false, 'the pass is retried'],
+  ];
+  for (const [states, ends, why] of cases) {
+    it(`${JSON.stringify(states)} -> ${ends ? 'ends' : 'goes on'}: ${why}`, () => assert.equal(passEndsProxying(states), ends));
   }
 });
