@@ -143,7 +143,7 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
     const path = parsed.path;
     const entry = store.get(path);
     if (!entry || entry.deleted) {
-      if (replicator.catchingUp && !req.headers[PROXIED_HEADER] && entry === undefined) return proxyFromPeer(req, res, path, rawPath);
+      if (replicator.proxyingMisses && !req.headers[PROXIED_HEADER] && entry === undefined) return proxyFromPeer(req, res, path, rawPath);
       return fail(req, res, new HttpError(404, 'not_found', `no file at ${path}`));
     }
     const h = headersOf(req, entry);
@@ -195,7 +195,7 @@ export function fileReads({ store, replicator, config, logger, requests, koa }: 
     }
   }
 
-  /** While catching up, a file this node lacks is served from the first peer that has it. */
+  /** Until the node's first catch-up from a peer, a file it lacks is served from the first peer that has it. */
   async function proxyFromPeer(req: IncomingMessage, res: ServerResponse, path: string, rawPath: string): Promise<number> {
     try {
       const order = replicator.status().sort((a, b) => Number(b.up) - Number(a.up));

@@ -120,6 +120,9 @@ function toEntry(r: FileRow): Entry {
   return { path: r.path, version: r.version, deleted: false, size: r.size, sha256: r.sha256, contentType: r.content_type };
 }
 
+type ManifestRow = { path: string; version: string; deleted: number; sha256: string };
+const item = (r: ManifestRow): ManifestItem => ({ path: r.path, version: r.version, deleted: r.deleted !== 0, sha256: r.sha256 });
+
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 export class MetaDb {
@@ -156,6 +159,7 @@ export class MetaDb {
       listAfter: p('SELECT path, version, deleted, size, sha256, content_type, blob FROM files WHERE path > ? AND deleted = 0 ORDER BY path'),
       all: p('SELECT path, version, deleted, sha256 FROM files ORDER BY path'),
       inBucket: p('SELECT path, version, deleted, sha256 FROM files WHERE bucket = ? ORDER BY path'),
+      bucketPage: p('SELECT path, version, deleted, sha256 FROM files WHERE bucket = ? AND path > ? ORDER BY path LIMIT ?'),
       oldTombstones: p(
         'SELECT path, version, received_at FROM files WHERE deleted = 1 AND received_at <= ? AND (received_at, path) > (?, ?) ORDER BY received_at, path LIMIT ?',
       ),
@@ -342,16 +346,31 @@ export class MetaDb {
   /** Every entry (tombstones included) in the given buckets, in path order within each bucket. */
   *entriesInBuckets(buckets: Iterable<number>): Generator<ManifestItem> {
     const wanted = [...new Set(buckets)].sort((a, b) => a - b);
-    type Row = { path: string; version: string; deleted: number; sha256: string };
-    const item = (r: Row): ManifestItem => ({ path: r.path, version: r.version, deleted: r.deleted !== 0, sha256: r.sha256 });
     if (wanted.length === BUCKETS) {
-      for (const r of this.st.all!.iterate() as Iterable<Row>) yield item(r);
+      for (const r of this.st.all!.iterate() as Iterable<ManifestRow>) yield item(r);
       return;
     }
     // One bucket at a time: iterating a statement again invalidates its earlier iterator.
     for (const b of wanted) {
-      for (const r of this.st.inBucket!.iterate(b) as Iterable<Row>) yield item(r);
+      for (const r of this.st.inBucket!.iterate(b) as Iterable<ManifestRow>) yield item(r);
     }
+  }
+
+  /**
+   * Up to `limit` entries (tombstones included) of `buckets`, in (bucket, path) order after the cursor
+   * `after`: one range of the (bucket, path) index per bucket, so a page reads its own rows and no
+   * others, however many entries the store or the other buckets hold.
+   */
+  bucketPage(buckets: Iterable<number>, after: { bucket: number; path: string } | undefined, limit: number): ManifestItem[] {
+    const out: ManifestItem[] = [];
+    for (const b of [...new Set(buckets)].sort((x, y) => x - y)) {
+      if (out.length >= limit) break;
+      if (after && b < after.bucket) continue;
+      // Paths are never empty, so '' starts a bucket from its first path.
+      const from = after && b === after.bucket ? after.path : '';
+      for (const r of this.st.bucketPage!.all(b, from, limit - out.length) as ManifestRow[]) out.push(item(r));
+    }
+    return out;
   }
 
   /** Tombstones received here at or before `receivedBy` (ms), in receipt order after the (received, path) cursor. */

@@ -284,6 +284,11 @@ export class Store {
     return this.db.entriesInBuckets(buckets);
   }
 
+  /** Up to `limit` entries of `buckets` in (bucket, path) order after the cursor `after`: reads about `limit` rows. */
+  manifestPage(buckets: Iterable<number>, after: { bucket: number; path: string } | undefined, limit: number): ManifestItem[] {
+    return this.read(() => this.db.bucketPage(buckets, after, limit));
+  }
+
   /** The first `limit` changes owed to `peer`, oldest first. */
   outboxTake(peer: string, limit: number): OutboxItem[] {
     return this.read(() => this.db.outboxTake(peer, limit));
