@@ -551,6 +551,18 @@ describe('store', () => {
       assert.deepEqual(again.digestHex(), want.digest, 'and stays converted');
     });
 
+    it('keeps paths in NFC: a decomposed name is found by its composed spelling, and two spellings of one name become one file, the newer (fixtures/make-v1-nfd.ts)', async () => {
+      await cp(join(FIXTURES, 'v1-nfd'), dir, { recursive: true });
+      const s = await openStore();
+      const [cafe, resume, naive] = ['caf\u00e9/menu.txt', 'r\u00e9sum\u00e9.txt', 'na\u00efve.txt'];
+      assert.deepEqual(await readAll(s, cafe), Buffer.from('menu'));
+      assert.deepEqual(await readAll(s, resume), Buffer.from('new!'));
+      assert.equal(s.get(naive)?.deleted, true);
+      for (const p of [cafe, resume, naive]) assert.equal(s.get(p.normalize('NFD')), undefined, 'no decomposed spelling left');
+      assert.deepEqual(s.counts(), { liveFiles: 2, liveBytes: 8, tombstones: 1 });
+      assert.equal(s.outboxStatus('p1').changes, 2, 'one queued change per name: the r\u00e9sum\u00e9 and na\u00efve changes');
+    });
+
     it('refuses a v1 directory whose snapshot is damaged, deleting nothing', async () => {
       await cp(join(FIXTURES, 'v1-data'), dir, { recursive: true });
       const snapshot = (await readdir(join(dir, 'journal'))).find((n) => n.startsWith('snapshot-'))!;
