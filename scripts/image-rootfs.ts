@@ -37,7 +37,9 @@ const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)[
 
 /** Specifiers of every static or dynamic import in the files (type-only imports are erased at run time). */
 function importSpecifiers(file: string): string[] {
-  const text = readFileSync(file, 'utf8').replace(/^\s*import\s+type\s[^;]*;/gm, '').replace(/^\s*export\s+type\s[^;]*;/gm, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/^\s*import\s+type\s[^;]*;/gm, '')
+    .replace(/^\s*export\s+type\s[^;]*;/gm, '');
   return [...text.matchAll(SPECIFIER)].map((match) => match[1]!);
 }
 

@@ -37,7 +37,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void close('SIGTERM'));
 
   try {
-    const manifests = readdirSync(path.join(ROOT, 'manifests')).filter((f) => f.endsWith('.yaml')).sort();
+    const manifests = readdirSync(path.join(ROOT, 'manifests'))
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     say(`installing the CRD and the operator: ${manifests.map((f) => `manifests/${f}`).join(', ')}`);
     for (const file of manifests) await kubectl(cluster, ['apply', '--server-side', '-f', path.join(ROOT, 'manifests', file)]);
     await kubectl(cluster, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
@@ -48,15 +50,39 @@ async function main(): Promise<void> {
     await kubectl(cluster, ['apply', '-n', NAMESPACE, '-f', SAMPLE]);
     say(`applied ${path.relative(ROOT, SAMPLE)}; waiting for 3 Ready pods`);
     let lastProgress = '';
-    await waitFor(async () => {
-      const out = await kubectl(cluster, ['get', 'fc', NAME, '-n', NAMESPACE, '-o', 'jsonpath={.status.readyReplicas}/{.spec.replicas} ready, peers acknowledged {.status.peersAcknowledged}, Ready={.status.conditions[?(@.type=="Ready")].status}']);
-      if (out !== lastProgress) say(out);
-      lastProgress = out;
-      return out.endsWith('Ready=True');
-    }, 300_000, 'the sample FileCluster to become Ready', 500);
+    await waitFor(
+      async () => {
+        const out = await kubectl(cluster, [
+          'get',
+          'fc',
+          NAME,
+          '-n',
+          NAMESPACE,
+          '-o',
+          'jsonpath={.status.readyReplicas}/{.spec.replicas} ready, peers acknowledged {.status.peersAcknowledged}, Ready={.status.conditions[?(@.type=="Ready")].status}',
+        ]);
+        if (out !== lastProgress) say(out);
+        lastProgress = out;
+        return out.endsWith('Ready=True');
+      },
+      300_000,
+      'the sample FileCluster to become Ready',
+      500,
+    );
     const readyIn = ((Date.now() - applied) / 1000).toFixed(1);
 
-    const pods = (await kubectl(cluster, ['get', 'pods', '-n', NAMESPACE, '-l', `app.kubernetes.io/instance=${NAME}`, '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.podIP}{"\\n"}{end}']))
+    const pods = (
+      await kubectl(cluster, [
+        'get',
+        'pods',
+        '-n',
+        NAMESPACE,
+        '-l',
+        `app.kubernetes.io/instance=${NAME}`,
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}={.status.podIP}{"\\n"}{end}',
+      ])
+    )
       .trim()
       .split('\n')
       .map((l) => l.split('='));

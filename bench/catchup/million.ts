@@ -86,7 +86,17 @@ try {
 
   const rows = [
     ['files', 'bytes each', 'seed start (replay) s', 'join until ready s', 'files/s', 'manifest pages', 'seed peak RSS MiB', 'joiner peak RSS MiB', 'load before join'],
-    [String(FILES), String(SIZE), seconds(seedStartMs), seconds(joinMs), (FILES / (joinMs / 1000)).toFixed(0), String(pages), await peakRssMiB(a), await peakRssMiB(c), load],
+    [
+      String(FILES),
+      String(SIZE),
+      seconds(seedStartMs),
+      seconds(joinMs),
+      (FILES / (joinMs / 1000)).toFixed(0),
+      String(pages),
+      await peakRssMiB(a),
+      await peakRssMiB(c),
+      load,
+    ],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => `| ${r.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;

@@ -232,7 +232,11 @@ function table(rows: string[][]): string {
 
 say('building dist/ when stale (the file servers run compiled JavaScript)');
 ensureCompiled();
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const loadBefore = load();
 const sets: DataSet[] = [
   { label: 'many small files', files: Number(args['small-files']), size: Number(args['small-size']) },

@@ -114,13 +114,17 @@ async function bigFile(nodes: FileServerNode[]): Promise<{ baseMiB: number; peak
     const sent = createHash('sha256');
     const t0 = performance.now();
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${nodes[0]!.url}/files/big/1GiB.bin`, {
-        method: 'PUT',
-        headers: { 'content-length': BIG_BYTES, 'x-filecluster-ack': 'all' },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        `${nodes[0]!.url}/files/big/1GiB.bin`,
+        {
+          method: 'PUT',
+          headers: { 'content-length': BIG_BYTES, 'x-filecluster-ack': 'all' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       let written = 0;
       const pump = () => {
@@ -259,15 +263,28 @@ async function main(): Promise<void> {
       const best = { fs: 0, auto: 0, one: 0 };
       for (let round = 0; round < 2; round++) {
         best.fs = Math.max(best.fs, get(nodes[1]!.url));
-        for (const [key, workers] of [['auto', 'auto'], ['one', 1]] as const) {
+        for (const [key, workers] of [
+          ['auto', 'auto'],
+          ['one', 1],
+        ] as const) {
           nginx = await startNginx(join(work, `nginx-${key}-${round}`), files, workers);
           best[key] = Math.max(best[key], get(nginx.url));
           await nginx.stop();
           nginx = undefined;
         }
       }
-      rows.push(['GET 4 KiB, requests/s: one node vs nginx `worker_processes auto` (2 workers)', best.fs.toFixed(0), best.auto.toFixed(0), `ratio ${(best.fs / best.auto).toFixed(2)} (target ≥ 0.5)`]);
-      rows.push(['GET 4 KiB, requests/s: one node vs nginx with 1 worker (one process each)', best.fs.toFixed(0), best.one.toFixed(0), `ratio ${(best.fs / best.one).toFixed(2)}`]);
+      rows.push([
+        'GET 4 KiB, requests/s: one node vs nginx `worker_processes auto` (2 workers)',
+        best.fs.toFixed(0),
+        best.auto.toFixed(0),
+        `ratio ${(best.fs / best.auto).toFixed(2)} (target ≥ 0.5)`,
+      ]);
+      rows.push([
+        'GET 4 KiB, requests/s: one node vs nginx with 1 worker (one process each)',
+        best.fs.toFixed(0),
+        best.one.toFixed(0),
+        `ratio ${(best.fs / best.one).toFixed(2)}`,
+      ]);
     }
 
     if (PHASES.has('put') || PHASES.has('lag')) {
@@ -321,11 +338,18 @@ async function main(): Promise<void> {
       const nodes = await fresh();
       const put1m = wrk(nodes[0]!.url, 'put.lua', { SIZE: String(1024 * 1024), PREFIX: 'p1m' }, 8);
       const drain1m = await drainSeconds(nodes);
-      rows.push(['PUT 1 MiB, acknowledged writes/s (wrk -t2 -c8)', `${put1m.rps.toFixed(0)} (${put1m.rps.toFixed(0)} MiB/s)`, '', `replicas complete ${drain1m.toFixed(2)} s after the load stops`]);
+      rows.push([
+        'PUT 1 MiB, acknowledged writes/s (wrk -t2 -c8)',
+        `${put1m.rps.toFixed(0)} (${put1m.rps.toFixed(0)} MiB/s)`,
+        '',
+        `replicas complete ${drain1m.toFixed(2)} s after the load stops`,
+      ]);
     }
 
     const cpus = execFileSync('nproc', { encoding: 'utf8' }).trim();
-    console.log(`\nFile server benchmark (${cpus} CPUs, ${SECONDS} s per run, 3 nodes on one machine, fsync on; load average at start ${loadAtStart}, at end ${await loadavg()})\n`);
+    console.log(
+      `\nFile server benchmark (${cpus} CPUs, ${SECONDS} s per run, 3 nodes on one machine, fsync on; load average at start ${loadAtStart}, at end ${await loadavg()})\n`,
+    );
     console.log('| measure | file server | nginx | notes |');
     console.log('|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.join(' | ')} |`);

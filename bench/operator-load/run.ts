@@ -100,9 +100,13 @@ interface Replica {
 
 /** The operator's NODE_OPTIONS as the rendered Deployment sets them, so the replicas run as deployed. */
 function deployedNodeOptions(): string {
-  const docs = readFileSync(path.join(ROOT, 'manifests/03-operator.yaml'), 'utf8').split(/^---$/m).map((d) => parseYaml(d) as unknown);
+  const docs = readFileSync(path.join(ROOT, 'manifests/03-operator.yaml'), 'utf8')
+    .split(/^---$/m)
+    .map((d) => parseYaml(d) as unknown);
   type Env = { name: string; value?: string };
-  const deployment = docs.find((d): d is { spec: { template: { spec: { containers: Array<{ env?: Env[] }> } } } } => (d as { kind?: string } | null)?.kind === 'Deployment');
+  const deployment = docs.find(
+    (d): d is { spec: { template: { spec: { containers: Array<{ env?: Env[] }> } } } } => (d as { kind?: string } | null)?.kind === 'Deployment',
+  );
   return deployment?.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 }
 
@@ -182,7 +186,13 @@ async function kubectlOk(cluster: Cluster, a: string[], input?: string): Promise
 }
 
 /** Waits until every name is Ready, refusing to go on when the machine runs out of memory. */
-async function waitReady(readyNow: ReadonlySet<string>, names: string[], timeoutMs: number, onProgress?: (ready: number) => Promise<void>, everyMs = 1000): Promise<void> {
+async function waitReady(
+  readyNow: ReadonlySet<string>,
+  names: string[],
+  timeoutMs: number,
+  onProgress?: (ready: number) => Promise<void>,
+  everyMs = 1000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   for (;;) {
@@ -234,9 +244,12 @@ async function main(): Promise<void> {
     };
     // The Lease holder from a watch as well (kubectl every second, or every 100 ms at the failover, cost CPU).
     let holderNow: string | undefined;
-    await watchAll(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, (type: string, lease: { metadata: { name: string }; spec?: { holderIdentity?: string | null } }) => {
-      if (lease.metadata.name === LEASE) holderNow = type === 'DELETED' ? undefined : (lease.spec?.holderIdentity ?? undefined);
-    });
+    await watchAll(
+      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+      (type: string, lease: { metadata: { name: string }; spec?: { holderIdentity?: string | null } }) => {
+        if (lease.metadata.name === LEASE) holderNow = type === 'DELETED' ? undefined : (lease.spec?.holderIdentity ?? undefined);
+      },
+    );
     const leaseHolder = (): string | undefined => holderNow;
     for (const id of ['operator-a', 'operator-b']) replicas.set(id, await startOperator(operatorMain, dir, cluster.kubeconfigPath, ns, id));
     const operatorsStarted = Date.now();
@@ -321,7 +334,9 @@ async function main(): Promise<void> {
     const idleRequestsPerMin = (((await allRequests()) - idleReq0) * 60) / IDLE_SECONDS;
     const idleReconciles = (await allReconciles()) - idleRec0;
     say(`idle requests (both replicas): ${breakdown(await allKinds(), idleKinds0)}`);
-    say(`idle: CPU ${(idleCpu * 100).toFixed(2)} %, RSS ${(s1.rssBytes / 1024 ** 2).toFixed(0)} MiB, ${idleRequestsPerMin.toFixed(0)} requests/min, ${idleReconciles} reconciles`);
+    say(
+      `idle: CPU ${(idleCpu * 100).toFixed(2)} %, RSS ${(s1.rssBytes / 1024 ** 2).toFixed(0)} MiB, ${idleRequestsPerMin.toFixed(0)} requests/min, ${idleReconciles} reconciles`,
+    );
 
     // 3. Membership changes: one FileCluster at a time goes from 3 to 4 replicas.
     const latencies: number[] = [];
@@ -358,7 +373,11 @@ async function main(): Promise<void> {
       latencies.push(took);
       const phases = propagationPhases(path.join(dir, `${(await leader()).identity}.log`), `${ns}/${name}`, members.length, performance.timeOrigin + since, took);
       for (const [k, v] of Object.entries(phases)) phaseSamples.set(k, [...(phaseSamples.get(k) ?? []), v]);
-      say(`${name}: ${took.toFixed(0)} ms (${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+      say(
+        `${name}: ${took.toFixed(0)} ms (${Object.entries(phases)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')})`,
+      );
     }
     latencies.sort((a, b) => a - b);
     say(`peer-list propagation p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
@@ -378,19 +397,30 @@ async function main(): Promise<void> {
     let killed = '';
     let leaseTakenAfter = 0;
     // Mid-scale: the first FileCluster of the batch is Ready, the others are still on their way.
-    await waitReady(readyFileClusters, batch, 1_800_000, async (ready) => {
-      if (killedAt || ready < 1) return;
-      const victim = await leader();
-      killed = victim.identity;
-      say(`killing leader ${killed} at ${ready}/${batch.length} Ready`);
-      victim.proc.kill('SIGKILL');
-      killedAt = performance.now();
-      newLeader = await waitFor(async () => {
-        const h = leaseHolder();
-        return h && h !== killed ? h : undefined;
-      }, 120_000, 'a new leader', 100);
-      leaseTakenAfter = (performance.now() - killedAt) / 1000;
-    }, 200);
+    await waitReady(
+      readyFileClusters,
+      batch,
+      1_800_000,
+      async (ready) => {
+        if (killedAt || ready < 1) return;
+        const victim = await leader();
+        killed = victim.identity;
+        say(`killing leader ${killed} at ${ready}/${batch.length} Ready`);
+        victim.proc.kill('SIGKILL');
+        killedAt = performance.now();
+        newLeader = await waitFor(
+          async () => {
+            const h = leaseHolder();
+            return h && h !== killed ? h : undefined;
+          },
+          120_000,
+          'a new leader',
+          100,
+        );
+        leaseTakenAfter = (performance.now() - killedAt) / 1000;
+      },
+      200,
+    );
     if (!killedAt) throw new Error('the failover batch became Ready before the leader could be killed mid-scale; use a larger --count');
     const failoverSeconds = (performance.now() - killedAt) / 1000;
     say(`new leader ${newLeader} took the lease after ${leaseTakenAfter.toFixed(1)} s and finished after ${failoverSeconds.toFixed(1)} s`);
@@ -398,9 +428,17 @@ async function main(): Promise<void> {
     const rows: Array<[string, string, string]> = [
       ['FileClusters × replicas', `${COUNT} × 3 (${COUNT * 3} pods, +${CHANGES} from scale-ups)`, ''],
       [`time until ${INITIAL} FileClusters are Ready`, `${scaleSeconds.toFixed(1)} s`, ''],
-      ['API requests per reconcile (scale-up, both replicas)', `${(scaleRequests / Math.max(1, scaleReconciles)).toFixed(2)} (${scaleRequests} / ${scaleReconciles})`, ''],
+      [
+        'API requests per reconcile (scale-up, both replicas)',
+        `${(scaleRequests / Math.max(1, scaleReconciles)).toFixed(2)} (${scaleRequests} / ${scaleReconciles})`,
+        '',
+      ],
       ['Lease moves during the scale-up (missed renew deadlines)', String(scaleLeaseMoves), ''],
-      ['leader RSS at steady state (peak; V8 heap used)', `${(peakRss / 1024 ** 2).toFixed(0)} MiB (${(heapUsed / 1024 ** 2).toFixed(0)} MiB)`, `< 150 MiB ${peakRss < 150 * 1024 ** 2 ? 'met' : 'MISSED'}`],
+      [
+        'leader RSS at steady state (peak; V8 heap used)',
+        `${(peakRss / 1024 ** 2).toFixed(0)} MiB (${(heapUsed / 1024 ** 2).toFixed(0)} MiB)`,
+        `< 150 MiB ${peakRss < 150 * 1024 ** 2 ? 'met' : 'MISSED'}`,
+      ],
       [`leader CPU at steady state (${IDLE_SECONDS} s)`, `${(idleCpu * 100).toFixed(2)} %`, `< 1 % ${idleCpu < 0.01 ? 'met' : 'MISSED'}`],
       ['API requests per minute at steady state (both replicas, Lease every 2 s)', `${idleRequestsPerMin.toFixed(0)} (${idleReconciles} reconciles)`, ''],
       [`peer-list propagation p50 (${latencies.length} changes)`, `${percentile(latencies, 50).toFixed(0)} ms`, ''],
@@ -413,7 +451,12 @@ async function main(): Promise<void> {
     const w1 = Math.max(...rows.map((r) => r[1].length));
     process.stdout.write(`\n| ${'measure'.padEnd(w0)} | ${'value'.padEnd(w1)} | target |\n|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|---|\n`);
     for (const r of rows) process.stdout.write(`| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]} |\n`);
-    process.stdout.write(`\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; logs in ${dir}\n`);
+    process.stdout.write(
+      `\nmachine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}; logs in ${dir}\n`,
+    );
   } finally {
     stopping = true;
     for (const a of watchAborts) a.abort();

@@ -62,7 +62,9 @@ try {
     const patched = await direct.mergePatch<Fc>(path, { spec: { replicas } }, 'cache-freshness-bench');
     const at = performance.now();
     const rv = Number(patched.metadata?.resourceVersion);
-    const seen = await waitFor(() => Number(informer.get(NAME, ns)?.metadata?.resourceVersion ?? 0) >= rv && performance.now(), BEHIND_MS, 'the cache', 2).catch(() => undefined);
+    const seen = await waitFor(() => Number(informer.get(NAME, ns)?.metadata?.resourceVersion ?? 0) >= rv && performance.now(), BEHIND_MS, 'the cache', 2).catch(
+      () => undefined,
+    );
     if (seen === undefined) stats.behind++;
     else (stalled ? stats.stalledLagMs : stats.normalLagMs).push(seen - at);
     const t = performance.now();
@@ -71,7 +73,11 @@ try {
   }
   const misread = reconciles.filter((r) => r.read !== r.reported).length;
   const row = (what: string, xs: number[]) =>
-    `| ${what.padEnd(52)} | ${String(xs.length).padStart(3)} | ${percentile(xs, 50).toFixed(1).padStart(8)} | ${percentile(xs, 99).toFixed(1).padStart(8)} | ${Math.max(...xs).toFixed(1).padStart(8)} |`;
+    `| ${what.padEnd(52)} | ${String(xs.length).padStart(3)} | ${percentile(xs, 50).toFixed(1).padStart(8)} | ${percentile(xs, 99).toFixed(1).padStart(8)} | ${Math.max(
+      ...xs,
+    )
+      .toFixed(1)
+      .padStart(8)} |`;
   console.log(`\nFileCluster cache freshness, provider ${cluster.provider}, ${rounds} rounds, ${new Date().toISOString()}`);
   console.log('| measurement                                          |   n |   p50 ms |   p99 ms |   max ms |');
   console.log('|------------------------------------------------------|-----|----------|----------|----------|');

@@ -220,7 +220,9 @@ if (args.child === 'threshold') {
   }
   execFileSync('sync');
   console.log(`${N} entries of 200 bytes, keys ~25 bytes\n`);
-  console.log('| engine | group commit (entries/s) | fsync each (entries/s) | read mean (µs) | read p99 (µs) | 1,000 in order (ms) | RSS (MiB) | open (ms) | disk/entry (B) |');
+  console.log(
+    '| engine | group commit (entries/s) | fsync each (entries/s) | read mean (µs) | read p99 (µs) | 1,000 in order (ms) | RSS (MiB) | open (ms) | disk/entry (B) |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
 
@@ -232,6 +234,8 @@ if (args.child === 'threshold') {
   console.log('| file size | inline (files/s) | inline (MiB/s) | object file (files/s) | object file (MiB/s) | inline disk/file (B) |');
   console.log('|---|---|---|---|---|---|');
   for (const t of JSON.parse(r.stdout) as Array<Record<string, number>>) {
-    console.log(`| ${t.kib} KiB | ${t.inlineRate!.toFixed(0)} | ${t.inlineMiBs!.toFixed(1)} | ${t.objectRate!.toFixed(0)} | ${t.objectMiBs!.toFixed(1)} | ${t.inlineDiskPerFile!.toFixed(0)} |`);
+    console.log(
+      `| ${t.kib} KiB | ${t.inlineRate!.toFixed(0)} | ${t.inlineMiBs!.toFixed(1)} | ${t.objectRate!.toFixed(0)} | ${t.objectMiBs!.toFixed(1)} | ${t.inlineDiskPerFile!.toFixed(0)} |`,
+    );
   }
 }

@@ -116,7 +116,9 @@ if (args.child) {
   }
   await removeScratch([scratch]);
   console.log(`${N} files of 100 bytes, no peers; each phase in a fresh process\n`);
-  console.log('| store | load (s) | RSS loaded (MiB) | restart: open (ms) | RSS after open (MiB) | list 1,000 median / max (ms) | RSS after listing (MiB) | data dir (MiB) |');
+  console.log(
+    '| store | load (s) | RSS loaded (MiB) | restart: open (ms) | RSS after open (MiB) | list 1,000 median / max (ms) | RSS after listing (MiB) | data dir (MiB) |',
+  );
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
 }

@@ -24,7 +24,10 @@ async function prepare(): Promise<void> {
   } catch {
     // Not ext2/3/4, or chattr missing: other file systems place directories their own way.
   }
-  const last = await stat(DELETED_AT).then((s) => s.mtimeMs, () => 0);
+  const last = await stat(DELETED_AT).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   const wait = last + REUSE_AFTER_MS - Date.now();
   if (wait > 0) {
     process.stderr.write(`waiting ${(wait / 1000).toFixed(0)} s until the file system reuses the inodes the last benchmark deleted\n`);

@@ -8,7 +8,10 @@ const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
 const EnvSchema = z.object({
-  FC_NODE_ID: z.string().regex(NODE_ID_RE, 'must be a DNS-label-like name').default(() => hostname()),
+  FC_NODE_ID: z
+    .string()
+    .regex(NODE_ID_RE, 'must be a DNS-label-like name')
+    .default(() => hostname()),
   FC_HOST: z.string().min(1).default('0.0.0.0'),
   FC_PORT: port.default(API_PORT),
   FC_METRICS_PORT: port.default(FILESERVER_DEFAULTS.metricsPort),
@@ -23,7 +26,11 @@ const EnvSchema = z.object({
   FC_MAX_BODY_BYTES: positiveInt.default(FILESERVER_DEFAULTS.maxBodyBytes),
   FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(FILESERVER_DEFAULTS.tombstoneRetentionSeconds),
   FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(FILESERVER_DEFAULTS.catchUpIntervalSeconds),
-  FC_SCRUB_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(4 * 1024 * 1024),
+  FC_SCRUB_BYTES_PER_SECOND: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(4 * 1024 * 1024),
   FC_MAX_CLOCK_DRIFT_SECONDS: z.coerce.number().positive().default(60),
   FC_HEADERS_TIMEOUT_SECONDS: z.coerce.number().positive().default(60),
   FC_BODY_IDLE_TIMEOUT_SECONDS: z.coerce.number().positive().default(60),
@@ -95,7 +102,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
 /** Parses FC_PEERS (`id=url,id=url`) into a generation-0 list. */
 export function parseStaticPeers(spec: string, selfId: string): PeerListCheck {
   const peers: Peer[] = [];
-  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = item.indexOf('=');
     if (eq <= 0) return { ok: false, message: `"${item}" is not id=url` };
     peers.push({ id: item.slice(0, eq), url: item.slice(eq + 1) });

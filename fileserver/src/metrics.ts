@@ -107,10 +107,8 @@ export function createMetrics() {
       (p) => p.lagSeconds,
     ),
     peerUp: perPeerGauge('filecluster_peer_up', '1 if the last exchange with the peer succeeded', (p) => (p.up ? 1 : 0)),
-    lastSuccess: perPeerGauge(
-      'filecluster_replication_last_success_timestamp_seconds',
-      'Unix time of the last successful push to the peer',
-      (p) => (p.lastSuccessMs === undefined ? undefined : p.lastSuccessMs / 1000),
+    lastSuccess: perPeerGauge('filecluster_replication_last_success_timestamp_seconds', 'Unix time of the last successful push to the peer', (p) =>
+      p.lastSuccessMs === undefined ? undefined : p.lastSuccessMs / 1000,
     ),
     ackLatency: new Histogram({
       name: 'filecluster_replication_ack_latency_seconds',

@@ -3,9 +3,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_IMAGE } from './api/v1alpha1/defaults.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = z.coerce.number().int().positive();
 
 const schema = z.object({
@@ -57,7 +55,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
   if (e.FC_LEASE_RENEW_DEADLINE_SECONDS >= e.FC_LEASE_DURATION_SECONDS) {
     throw new Error('FC_LEASE_RENEW_DEADLINE_SECONDS must be shorter than FC_LEASE_DURATION_SECONDS');
   }
-  const watchNamespaces = e.FC_WATCH_NAMESPACES.split(',').map((s) => s.trim()).filter(Boolean);
+  const watchNamespaces = e.FC_WATCH_NAMESPACES.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const config: OperatorConfig = {
     watchNamespaces,
     host: e.FC_OPERATOR_HOST,

@@ -58,7 +58,7 @@ export function createMetrics(): OperatorMetrics {
     }),
     scaleDownBlockedSeconds: new Gauge({
       name: 'filecluster_operator_scale_down_blocked_seconds',
-      help: 'How long a FileCluster\'s scale-down has waited for its leaving pods to hand their writes over (0 when none waits).',
+      help: "How long a FileCluster's scale-down has waited for its leaving pods to hand their writes over (0 when none waits).",
       labelNames: ['namespace', 'name'],
       registers: [registry],
     }),

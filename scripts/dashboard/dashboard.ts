@@ -197,7 +197,9 @@ const ROWS: RowSpec[] = [
         description: 'File writes and deletes per second, per pod.',
         unit: 'reqps',
         width: 8,
-        queries: [q(`sum by (pod, method) (${rate(fileServer('filecluster_http_requests_total', 'method=~"PUT|POST|DELETE"', 'route!~"/internal.*"'))})`, '{{pod}} {{method}}')],
+        queries: [
+          q(`sum by (pod, method) (${rate(fileServer('filecluster_http_requests_total', 'method=~"PUT|POST|DELETE"', 'route!~"/internal.*"'))})`, '{{pod}} {{method}}'),
+        ],
       },
       {
         title: 'Reads',
@@ -225,9 +227,7 @@ const ROWS: RowSpec[] = [
         description: 'Share of requests answered with a server error.',
         unit: 'percentunit',
         width: 12,
-        queries: [
-          q(`sum(${rate(fileServer('filecluster_http_requests_total', 'status=~"5.."'))}) / sum(${rate(fileServer('filecluster_http_requests_total'))})`, '5xx'),
-        ],
+        queries: [q(`sum(${rate(fileServer('filecluster_http_requests_total', 'status=~"5.."'))}) / sum(${rate(fileServer('filecluster_http_requests_total'))})`, '5xx')],
       },
     ],
   },

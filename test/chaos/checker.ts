@@ -6,13 +6,7 @@
 // the final state of a key must be at least as new as every acknowledged change of that key.
 import type { Call, FinalRead } from './history.ts';
 
-export type Property =
-  | 'converged'
-  | 'acknowledged-write-kept'
-  | 'acknowledged-delete-kept'
-  | 'reads-intact'
-  | 'reads-written'
-  | 'conditional-writes';
+export type Property = 'converged' | 'acknowledged-write-kept' | 'acknowledged-delete-kept' | 'reads-intact' | 'reads-written' | 'conditional-writes';
 
 export interface Violation {
   property: Property;
@@ -57,16 +51,23 @@ export function checkReads(calls: Call[], finals: FinalRead[]): Violation[] {
   for (const c of calls) if (isWrite(c) && c.op.value !== undefined) writtenAt.set(c.op.value, c.invokedAt);
   for (const c of calls) {
     if (c.op.kind !== 'get' || c.done.outcome !== 'ok' || c.done.read == null) continue;
-    if (c.done.intact === false) out.push({ property: 'reads-intact', key: c.op.key, message: `read of ${c.op.key} on ${c.op.node} returned damaged bytes for ${c.done.read}`, calls: [c] });
+    if (c.done.intact === false)
+      out.push({ property: 'reads-intact', key: c.op.key, message: `read of ${c.op.key} on ${c.op.node} returned damaged bytes for ${c.done.read}`, calls: [c] });
     const at = writtenAt.get(c.done.read);
     if (at === undefined || at > c.completedAt) {
-      out.push({ property: 'reads-written', key: c.op.key, message: `read of ${c.op.key} on ${c.op.node} returned ${c.done.read}, which no client had written`, calls: [c] });
+      out.push({
+        property: 'reads-written',
+        key: c.op.key,
+        message: `read of ${c.op.key} on ${c.op.node} returned ${c.done.read}, which no client had written`,
+        calls: [c],
+      });
     }
   }
   for (const f of finals) {
     if (f.status !== 200) continue;
     if (f.intact === false) out.push({ property: 'reads-intact', key: f.key, message: `${f.node} holds damaged bytes for ${f.key}` });
-    if (f.value === undefined || !writtenAt.has(f.value)) out.push({ property: 'reads-written', key: f.key, message: `${f.node} holds ${f.key} = ${f.value}, which no client wrote` });
+    if (f.value === undefined || !writtenAt.has(f.value))
+      out.push({ property: 'reads-written', key: f.key, message: `${f.node} holds ${f.key} = ${f.value}, which no client wrote` });
   }
   return out;
 }
@@ -88,7 +89,12 @@ export function checkFinalState(calls: Call[], finals: FinalRead[]): Violation[]
     const property: Property = newest.op.kind === 'delete' ? 'acknowledged-delete-kept' : 'acknowledged-write-kept';
     if (f.status === 200) {
       if (f.version === undefined || f.version < v || (f.version === v && newest.op.kind === 'delete')) {
-        out.push({ property, key: f.key, message: `${f.node} serves ${f.key} at ${f.version} (${f.value}), older than the acknowledged ${what} ${newest.op.id} at ${v}`, calls: [newest] });
+        out.push({
+          property,
+          key: f.key,
+          message: `${f.node} serves ${f.key} at ${f.version} (${f.value}), older than the acknowledged ${what} ${newest.op.id} at ${v}`,
+          calls: [newest],
+        });
       }
       continue;
     }
@@ -96,7 +102,12 @@ export function checkFinalState(calls: Call[], finals: FinalRead[]): Violation[]
     // Absent: only a delete that may have applied, with a version that can be newer, explains it.
     const explained = own.some((c) => c.op.kind === 'delete' && mayHaveApplied(c) && (c.done.version === undefined || c.done.version > v));
     if (!explained) {
-      out.push({ property, key: f.key, message: `${f.node} has no ${f.key}, but write ${newest.op.id} (${newest.op.value}) was acknowledged at ${v} and no later delete may have applied`, calls: [newest] });
+      out.push({
+        property,
+        key: f.key,
+        message: `${f.node} has no ${f.key}, but write ${newest.op.id} (${newest.op.value}) was acknowledged at ${v} and no later delete may have applied`,
+        calls: [newest],
+      });
     }
   }
   return out;
@@ -116,7 +127,12 @@ export function checkConditional(calls: Call[]): Violation[] {
   }
   for (const group of okSwaps.values()) {
     if (group.length > 1) {
-      out.push({ property: 'conditional-writes', key: group[0]!.op.key, message: `${group.length} acknowledged swaps of ${group[0]!.op.key} from version ${group[0]!.op.ifMatch}`, calls: group });
+      out.push({
+        property: 'conditional-writes',
+        key: group[0]!.op.key,
+        message: `${group.length} acknowledged swaps of ${group[0]!.op.key} from version ${group[0]!.op.ifMatch}`,
+        calls: group,
+      });
     }
   }
   for (const [key, own] of byKey(calls.map((c) => ({ key: c.op.key, c })))) {
@@ -128,7 +144,12 @@ export function checkConditional(calls: Call[]): Violation[] {
       const hi = creates[i]!.done.version!;
       const between = deletes.some((d) => d.done.version === undefined || (d.done.version > lo && d.done.version < hi));
       if (!between) {
-        out.push({ property: 'conditional-writes', key, message: `two acknowledged create-only writes of ${key} (${lo}, ${hi}) with no delete between`, calls: [creates[i - 1]!, creates[i]!] });
+        out.push({
+          property: 'conditional-writes',
+          key,
+          message: `two acknowledged create-only writes of ${key} (${lo}, ${hi}) with no delete between`,
+          calls: [creates[i - 1]!, creates[i]!],
+        });
       }
     }
   }

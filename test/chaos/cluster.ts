@@ -189,4 +189,3 @@ export class ChaosCluster {
     await this.cluster.close();
   }
 }
-

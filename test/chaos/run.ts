@@ -49,7 +49,9 @@ if (values.schedule !== undefined) {
   process.exit(result.violations.length > 0 ? 1 : 0);
 }
 
-console.log(`chaos: first seed ${firstSeed}, ${nodes} nodes, ${keys} keys, faults ${faults.join(',') || 'none'}, retention ${values.retention} s${values.cas ? ', conditional writes' : ''}`);
+console.log(
+  `chaos: first seed ${firstSeed}, ${nodes} nodes, ${keys} keys, faults ${faults.join(',') || 'none'}, retention ${values.retention} s${values.cas ? ', conditional writes' : ''}`,
+);
 const result = await explore({
   firstSeed,
   maxSeeds: positive('seeds', values.seeds),
@@ -65,5 +67,8 @@ console.log('');
 console.log('| seeds run | failed | minutes |');
 console.log('|---|---|---|');
 console.log(`| ${result.seeds.length} (${result.seeds[0]}..${result.seeds.at(-1)}) | ${result.failures.length} | ${(result.elapsedMs / 60_000).toFixed(1)} |`);
-for (const f of result.failures) console.log(`failing seed ${f.seed}: ${[...new Set(f.result.violations.map((v) => v.property))].join(', ')}; replay with --seed ${f.seed} --seeds 1; details in ${f.dir}`);
+for (const f of result.failures)
+  console.log(
+    `failing seed ${f.seed}: ${[...new Set(f.result.violations.map((v) => v.property))].join(', ')}; replay with --seed ${f.seed} --seeds 1; details in ${f.dir}`,
+  );
 process.exitCode = result.failures.length > 0 ? 1 : 0;

@@ -57,13 +57,28 @@ export function opArbitrary(o: ScheduleOptions): fc.Arbitrary<OpSpec> {
 export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
   const node = fc.nat({ max: o.nodes - 1 });
   const faults: Array<fc.Arbitrary<Step>> = [];
-  if (o.faults.includes('kill')) faults.push(node.map((n) => ({ t: 'kill', node: n })), node.map((n) => ({ t: 'restart', node: n })));
-  if (o.faults.includes('pause')) faults.push(node.map((n) => ({ t: 'pause', node: n })), node.map((n) => ({ t: 'resume', node: n })));
+  if (o.faults.includes('kill'))
+    faults.push(
+      node.map((n) => ({ t: 'kill', node: n })),
+      node.map((n) => ({ t: 'restart', node: n })),
+    );
+  if (o.faults.includes('pause'))
+    faults.push(
+      node.map((n) => ({ t: 'pause', node: n })),
+      node.map((n) => ({ t: 'resume', node: n })),
+    );
   if (o.faults.includes('skew')) {
     const offset = fc.constantFrom(-30_000, -2_000, 2_000, 30_000, 10 * 365 * 86_400_000);
-    faults.push(fc.tuple(node, offset).map(([n, ms]) => ({ t: 'skew', node: n, ms })), node.map((n) => ({ t: 'unskew', node: n })));
+    faults.push(
+      fc.tuple(node, offset).map(([n, ms]) => ({ t: 'skew', node: n, ms })),
+      node.map((n) => ({ t: 'unskew', node: n })),
+    );
   }
-  if (o.faults.includes('remove')) faults.push(node.map((n) => ({ t: 'remove', node: n })), node.map((n) => ({ t: 'readd', node: n })));
+  if (o.faults.includes('remove'))
+    faults.push(
+      node.map((n) => ({ t: 'remove', node: n })),
+      node.map((n) => ({ t: 'readd', node: n })),
+    );
   const ops: fc.Arbitrary<Step> = fc.array(opArbitrary(o), { minLength: 1, maxLength: 8, size: 'max' }).map((list) => ({ t: 'ops', ops: list }));
   const calm: Array<fc.WeightedArbitrary<Step>> = [
     { arbitrary: ops, weight: 6 },

@@ -16,12 +16,7 @@ export interface ClusterParts {
   local?: LocalCluster;
 }
 
-export function runKubectl(
-  kubectlPath: string,
-  kubeconfigPath: string,
-  args: string[],
-  opts: KubectlOptions = {},
-): Promise<KubectlResult> {
+export function runKubectl(kubectlPath: string, kubeconfigPath: string, args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -90,8 +85,7 @@ function toYaml(manifest: string | object | object[]): string {
 
 /** The provider-independent half of a Cluster: everything that needs only a kubeconfig and kubectl. */
 export function assembleCluster(parts: ClusterParts): Cluster {
-  const kubectl = (args: string[], opts?: KubectlOptions) =>
-    runKubectl(parts.kubectlPath, parts.kubeconfigPath, args, opts);
+  const kubectl = (args: string[], opts?: KubectlOptions) => runKubectl(parts.kubectlPath, parts.kubeconfigPath, args, opts);
   let closed: Promise<void> | undefined;
   const cluster: Cluster = {
     provider: parts.provider,
@@ -113,11 +107,7 @@ export function assembleCluster(parts: ClusterParts): Cluster {
       const created = await kubectl(['create', 'namespace', name]);
       if (created.code !== 0) throw new Error(`creating namespace ${name}: ${created.stderr.trim()}`);
       // Pods are refused until the ServiceAccount controller has made the namespace's default account.
-      await waitFor(
-        async () => (await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0,
-        60_000,
-        `default ServiceAccount in ${name}`,
-      );
+      await waitFor(async () => (await kubectl(['get', 'serviceaccount', 'default', '-n', name])).code === 0, 60_000, `default ServiceAccount in ${name}`);
       return name;
     },
     async deleteNamespace(name) {

@@ -61,12 +61,7 @@ function getStatus(url: string, headers: Record<string, string> = {}): Promise<{
   });
 }
 
-export async function startControlPlane(
-  assets: string,
-  dir: string,
-  supervisor: ProcessSupervisor,
-  log: (line: string) => void,
-): Promise<ControlPlane> {
+export async function startControlPlane(assets: string, dir: string, supervisor: ProcessSupervisor, log: (line: string) => void): Promise<ControlPlane> {
   const components: Component[] = [];
   const ports: number[] = [];
   const pkiDir = path.join(dir, 'pki');
@@ -197,8 +192,7 @@ export async function startControlPlane(
           '--profiling=false',
           '--v=1',
         ],
-        healthy: async () =>
-          (await getStatus(`${serverUrl}/readyz`, { Authorization: `Bearer ${adminToken}` })).status === 200,
+        healthy: async () => (await getStatus(`${serverUrl}/readyz`, { Authorization: `Bearer ${adminToken}` })).status === 200,
         ports: [port],
       };
     },
@@ -210,10 +204,7 @@ export async function startControlPlane(
   const adminKubeconfigPath = path.join(dir, 'kubeconfig');
   writeFileAtomic(adminKubeconfigPath, kubeconfigYaml(serverUrl, caPem, adminToken, 'filecluster-admin'));
   const controllerManagerKubeconfig = path.join(pkiDir, 'kube-controller-manager.kubeconfig');
-  writeFileAtomic(
-    controllerManagerKubeconfig,
-    kubeconfigYaml(serverUrl, caPem, controllerManagerToken, 'system:kube-controller-manager'),
-  );
+  writeFileAtomic(controllerManagerKubeconfig, kubeconfigYaml(serverUrl, caPem, controllerManagerToken, 'system:kube-controller-manager'));
   const schedulerKubeconfig = path.join(pkiDir, 'kube-scheduler.kubeconfig');
   writeFileAtomic(schedulerKubeconfig, kubeconfigYaml(serverUrl, caPem, schedulerToken, 'system:kube-scheduler'));
 

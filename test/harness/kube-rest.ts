@@ -90,13 +90,7 @@ export class KubeRest {
     this.agent.destroy();
   }
 
-  private send(
-    method: string,
-    path: string,
-    body: unknown,
-    contentType: string,
-    signal?: AbortSignal,
-  ): Promise<import('node:http').IncomingMessage> {
+  private send(method: string, path: string, body: unknown, contentType: string, signal?: AbortSignal): Promise<import('node:http').IncomingMessage> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
       const req = https.request(
@@ -201,13 +195,7 @@ export class Informer {
   private readonly onError: (err: unknown) => void;
   private readonly resyncMs: number;
 
-  constructor(
-    rest: KubeRest,
-    listPath: string,
-    onChange: (objects: KubeObject[]) => Promise<void>,
-    onError: (err: unknown) => void,
-    resyncMs = 5000,
-  ) {
+  constructor(rest: KubeRest, listPath: string, onChange: (objects: KubeObject[]) => Promise<void>, onError: (err: unknown) => void, resyncMs = 5000) {
     this.resyncMs = resyncMs;
     this.rest = rest;
     this.listPath = listPath;

@@ -91,10 +91,14 @@ describe('local provider', { timeout: 240_000 }, () => {
   const pod = (name: string) => getJson<Pod>(['get', 'pod', name]);
   /** The JSON line a one-shot pod (container `main`) printed, once it succeeded. */
   const printedJson = async (name: string): Promise<unknown> => {
-    const done = await waitFor(async () => {
-      const p = await pod(name);
-      return ['Succeeded', 'Failed'].includes(p.status.phase) ? p : undefined;
-    }, 60_000, `${name} pod to finish`);
+    const done = await waitFor(
+      async () => {
+        const p = await pod(name);
+        return ['Succeeded', 'Failed'].includes(p.status.phase) ? p : undefined;
+      },
+      60_000,
+      `${name} pod to finish`,
+    );
     const output = await cluster.logs(ns, name, 'main');
     assert.equal(done.status.phase, 'Succeeded', output);
     return JSON.parse(output.split('\n').find((l) => l.startsWith('{')) ?? '{}');
@@ -208,7 +212,10 @@ describe('local provider', { timeout: 240_000 }, () => {
         assert.equal(await portOpen(8080, gone.podIP), false, `${gone.podIP}:8080 is closed`);
       }
       assert.deepEqual(
-        cluster.local!.processes().filter((p) => p.namespace === ns).map((p) => p.pod),
+        cluster
+          .local!.processes()
+          .filter((p) => p.namespace === ns)
+          .map((p) => p.pod),
         ['web-0'],
       );
     }),
@@ -245,10 +252,14 @@ describe('local provider', { timeout: 240_000 }, () => {
         },
         ns,
       );
-      const running = await waitFor(async () => {
-        const p = await pod('unready');
-        return p.status.phase === 'Running' && p.status.podIP ? p : undefined;
-      }, 60_000, 'unready pod running');
+      const running = await waitFor(
+        async () => {
+          const p = await pod('unready');
+          return p.status.phase === 'Running' && p.status.podIP ? p : undefined;
+        },
+        60_000,
+        'unready pod running',
+      );
       // The probe has really been run (and failed) several times while the pod stays NotReady.
       await waitFor(async () => Number((await http(running.status.podIP!, '/readiness-checks')).text) >= 3, 30_000, '3 readiness checks');
       const probed = await pod('unready');
@@ -263,17 +274,25 @@ describe('local provider', { timeout: 240_000 }, () => {
     'a crashed container is restarted and counted in restartCount',
     withDiagnostics(async () => {
       await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'crashy' }, spec: { containers: [serverContainer()] } }, ns);
-      const first = await waitFor(async () => {
-        const p = await pod('crashy');
-        return p.status.containerStatuses?.[0]?.state['running'] && p;
-      }, 60_000, 'crashy running');
+      const first = await waitFor(
+        async () => {
+          const p = await pod('crashy');
+          return p.status.containerStatuses?.[0]?.state['running'] && p;
+        },
+        60_000,
+        'crashy running',
+      );
       await waitFor(async () => (await http(first.status.podIP!, '/')).status === 200, 10_000, 'crashy answering');
       await http(first.status.podIP!, '/crash');
-      const restarted = await waitFor(async () => {
-        const p = await pod('crashy');
-        const status = p.status.containerStatuses?.[0];
-        return status && status.restartCount === 1 && status.state['running'] && p;
-      }, 60_000, 'crashy restarted');
+      const restarted = await waitFor(
+        async () => {
+          const p = await pod('crashy');
+          const status = p.status.containerStatuses?.[0];
+          return status && status.restartCount === 1 && status.state['running'] && p;
+        },
+        60_000,
+        'crashy restarted',
+      );
       assert.equal(restarted.status.containerStatuses?.[0]?.lastState['terminated']?.exitCode, 3);
       await waitFor(async () => (await http(restarted.status.podIP!, '/')).status === 200, 10_000, 'crashy answering again');
     }),
@@ -294,15 +313,23 @@ describe('local provider', { timeout: 240_000 }, () => {
         },
         ns,
       );
-      const running = await waitFor(async () => {
-        const p = await pod('sickly');
-        return p.status.containerStatuses?.[0]?.state['running'] && p;
-      }, 60_000, 'sickly running');
+      const running = await waitFor(
+        async () => {
+          const p = await pod('sickly');
+          return p.status.containerStatuses?.[0]?.state['running'] && p;
+        },
+        60_000,
+        'sickly running',
+      );
       await waitFor(async () => (await http(running.status.podIP!, '/sick')).status === 200, 10_000, 'sickly told to fail');
-      const restarted = await waitFor(async () => {
-        const p = await pod('sickly');
-        return (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p;
-      }, 30_000, 'sickly restarted by its liveness probe');
+      const restarted = await waitFor(
+        async () => {
+          const p = await pod('sickly');
+          return (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p;
+        },
+        30_000,
+        'sickly restarted by its liveness probe',
+      );
       // SIGTERM from the process node, answered by the server's clean exit.
       assert.equal(restarted.status.containerStatuses?.[0]?.lastState['terminated']?.exitCode, 0);
       // Events are recorded asynchronously, beside the status.
@@ -340,7 +367,12 @@ describe('local provider', { timeout: 240_000 }, () => {
           { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, stringData: { token: 's3cret' } },
           { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { mode: 'fast' } },
           { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader' } },
-          { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'read-configmaps' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'Role',
+            metadata: { name: 'read-configmaps' },
+            rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+          },
           {
             apiVersion: 'rbac.authorization.k8s.io/v1',
             kind: 'RoleBinding',
@@ -395,11 +427,18 @@ describe('local provider', { timeout: 240_000 }, () => {
   test(
     'an image without a local command is reported as ErrImagePull',
     withDiagnostics(async () => {
-      await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unmapped' }, spec: { containers: [{ name: 'main', image: 'example.org/nothing:1' }] } }, ns);
-      const waiting = await waitFor(async () => {
-        const p = await pod('unmapped');
-        return p.status.containerStatuses?.[0]?.state['waiting']?.reason === 'ErrImagePull' && p.status.containerStatuses[0].state['waiting'];
-      }, 60_000, 'ErrImagePull');
+      await cluster.apply(
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unmapped' }, spec: { containers: [{ name: 'main', image: 'example.org/nothing:1' }] } },
+        ns,
+      );
+      const waiting = await waitFor(
+        async () => {
+          const p = await pod('unmapped');
+          return p.status.containerStatuses?.[0]?.state['waiting']?.reason === 'ErrImagePull' && p.status.containerStatuses[0].state['waiting'];
+        },
+        60_000,
+        'ErrImagePull',
+      );
       assert.match(waiting.message, /example\.org\/nothing:1/);
     }),
   );
@@ -416,11 +455,18 @@ describe('local provider', { timeout: 240_000 }, () => {
       assert.ok(Number(node.status.allocatable['pods']) > 0);
       const lease = await cluster.kubectl(['get', 'lease', name, '-n', 'kube-node-lease', '-o', 'jsonpath={.spec.holderIdentity}']);
       assert.equal(lease.stdout, name);
-      await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pinned' }, spec: { nodeSelector: { 'kubernetes.io/hostname': name }, containers: [serverContainer()] } }, ns);
-      const running = await waitFor(async () => {
-        const p = await pod('pinned');
-        return p.status.phase === 'Running' ? p : undefined;
-      }, 60_000, 'pinned pod running');
+      await cluster.apply(
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pinned' }, spec: { nodeSelector: { 'kubernetes.io/hostname': name }, containers: [serverContainer()] } },
+        ns,
+      );
+      const running = await waitFor(
+        async () => {
+          const p = await pod('pinned');
+          return p.status.phase === 'Running' ? p : undefined;
+        },
+        60_000,
+        'pinned pod running',
+      );
       assert.ok(cluster.local!.processes().some((p) => p.pod === 'pinned' && p.node === name));
       await waitFor(async () => (await http(running.status.podIP!, '/')).status === 200, 10_000, 'pinned pod answering');
     }),

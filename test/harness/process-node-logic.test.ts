@@ -23,7 +23,7 @@ describe('images', () => {
     assert.deepEqual(containerArgv('filecluster/node:24', { command: ['sh', '-c', 'exit 0'] }, table, '/bin/node24'), ['sh', '-c', 'exit 0']);
   });
 
-  test("own images carry the environment their Dockerfile sets", () => {
+  test('own images carry the environment their Dockerfile sets', () => {
     const table = builtinImages('/repo');
     assert.deepEqual(table['filecluster/fileserver']!.env, imageEnv('fileserver'));
     assert.deepEqual(table['filecluster/operator']!.env, imageEnv('operator'));
@@ -31,7 +31,10 @@ describe('images', () => {
   });
 
   test('an unknown image is refused with its name', () => {
-    assert.throws(() => containerArgv('nginx:1', {}, builtinImages('/repo'), '/bin/node'), (err: Error) => err instanceof ImageNotMappedError && /nginx:1/.test(err.message));
+    assert.throws(
+      () => containerArgv('nginx:1', {}, builtinImages('/repo'), '/bin/node'),
+      (err: Error) => err instanceof ImageNotMappedError && /nginx:1/.test(err.message),
+    );
   });
 });
 
@@ -41,7 +44,13 @@ describe('env', () => {
     spec: { nodeName: 'process-node-1', serviceAccountName: 'sa' },
     status: { podIP: '127.10.0.2', hostIP: '127.0.0.1' },
   };
-  const data = { secrets: new Map([['s', { token: 't0k' }]]), configMaps: new Map<string, Record<string, string> | null>([['c', { mode: 'fast' }], ['missing', null]]) };
+  const data = {
+    secrets: new Map([['s', { token: 't0k' }]]),
+    configMaps: new Map<string, Record<string, string> | null>([
+      ['c', { mode: 'fast' }],
+      ['missing', null],
+    ]),
+  };
   const mounts = [
     { mountPath: '/data', hostPath: '/tmp/pv-1' },
     { mountPath: '/data/cache', hostPath: '/tmp/cache' },
@@ -118,7 +127,8 @@ describe('pod status', () => {
     readinessGates: [],
     ...over,
   });
-  const condition = (status: Record<string, unknown>, type: string) => (status['conditions'] as { type: string; status: string; lastTransitionTime: string }[]).find((c) => c.type === type);
+  const condition = (status: Record<string, unknown>, type: string) =>
+    (status['conditions'] as { type: string; status: string; lastTransitionTime: string }[]).find((c) => c.type === type);
 
   test('phase follows the containers', () => {
     assert.equal(podPhase(view({ containers: [container({ everStarted: false })] })), 'Pending');
@@ -148,6 +158,9 @@ describe('pod status', () => {
     assert.equal(restartsAfterExit('OnFailure', 0), false);
     assert.equal(restartsAfterExit('OnFailure', 2), true);
     assert.equal(restartsAfterExit('Never', 2), false);
-    assert.deepEqual([1, 2, 3, 4, 20].map((n) => restartDelayMs(n, 10_000)), [0, 10_000, 20_000, 40_000, 300_000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 20].map((n) => restartDelayMs(n, 10_000)),
+      [0, 10_000, 20_000, 40_000, 300_000],
+    );
   });
 });

@@ -200,7 +200,11 @@ export async function tail(file: string, lines = 40): Promise<string> {
     const length = Math.min(size, 64 * 1024);
     const buffer = Buffer.alloc(length);
     await handle.read(buffer, 0, length, size - length);
-    return buffer.toString('utf8').split('\n').slice(-lines - 1).join('\n');
+    return buffer
+      .toString('utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } finally {
     await handle.close();
   }

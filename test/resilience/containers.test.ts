@@ -142,10 +142,18 @@ describe('file servers in containers under faults', { timeout: 480_000 }, () => 
 
     // Lag towards the unreachable side rises on both sides; the majority side keeps replicating.
     await waitFor(async () => ((await lags(a!)).get('peer="fc-c"') ?? 0) > 0, 20_000, 'lag of fc-a towards fc-c above 0');
-    await waitFor(async () => ((await lags(c!)).get('peer="fc-a"') ?? 0) > 0 && ((await lags(c!)).get('peer="fc-b"') ?? 0) > 0, 20_000, 'lag of fc-c towards both peers above 0');
+    await waitFor(
+      async () => ((await lags(c!)).get('peer="fc-a"') ?? 0) > 0 && ((await lags(c!)).get('peer="fc-b"') ?? 0) > 0,
+      20_000,
+      'lag of fc-c towards both peers above 0',
+    );
     await waitFor(async () => ((await lags(a!)).get('peer="fc-b"') ?? -1) === 0, 20_000, 'fc-a to fc-b caught up during the partition');
     assertHolds(await manifest(b!.url), left, 'fc-b during the partition');
-    assert.equal((await manifest(b!.url)).some((e) => e.path.startsWith('right/')), false, 'fc-b cannot have fc-c writes yet');
+    assert.equal(
+      (await manifest(b!.url)).some((e) => e.path.startsWith('right/')),
+      false,
+      'fc-b cannot have fc-c writes yet',
+    );
 
     const lagBefore = (await lags(a!)).get('peer="fc-c"');
     await c!.connect();
@@ -235,14 +243,20 @@ describe('file servers in containers under faults', { timeout: 480_000 }, () => 
     // Everything written is owed to the frozen peer; the two live nodes still replicate to each other.
     const perWriter = (written.length / 2) * size;
     assert.ok(queued.a >= perWriter && queued.b >= perWriter, `queued for fc-c: ${JSON.stringify(queued)}, written per node ${perWriter}`);
-    await waitFor(async () => (await metricValue(a!.metricsUrl, 'filecluster_replication_pending_changes', 'peer="fc-b"')) === 0, 30_000, 'fc-a to fc-b drained while fc-c is paused');
+    await waitFor(
+      async () => (await metricValue(a!.metricsUrl, 'filecluster_replication_pending_changes', 'peer="fc-b"')) === 0,
+      30_000,
+      'fc-a to fc-b drained while fc-c is paused',
+    );
     // Queued bytes stay on disk: resident memory grows by well under the bytes owed to the frozen peer.
     for (const k of ['a', 'b'] as const) {
       const growth = peak[k] - baseline[k];
       assert.ok(growth < queued[k] / 2, `RSS of fc-${k} grew by ${(growth / MiB).toFixed(1)} MiB while ${(queued[k] / MiB).toFixed(1)} MiB were queued`);
     }
 
-    t.diagnostic(`paused ${Date.now() - pausedAt} ms; queued for fc-c: ${(queued.a / MiB).toFixed(1)} / ${(queued.b / MiB).toFixed(1)} MiB; RSS growth: ${((peak.a - baseline.a) / MiB).toFixed(1)} / ${((peak.b - baseline.b) / MiB).toFixed(1)} MiB`);
+    t.diagnostic(
+      `paused ${Date.now() - pausedAt} ms; queued for fc-c: ${(queued.a / MiB).toFixed(1)} / ${(queued.b / MiB).toFixed(1)} MiB; RSS growth: ${((peak.a - baseline.a) / MiB).toFixed(1)} / ${((peak.b - baseline.b) / MiB).toFixed(1)} MiB`,
+    );
     await c!.unpause();
     const resumedAt = Date.now();
     await converge([a!, b!, c!], 120_000);
@@ -252,11 +266,7 @@ describe('file servers in containers under faults', { timeout: 480_000 }, () => 
   });
 
   it('disk full on one node: 507 there, nothing corrupted, the others unaffected, recovery once space is freed', async (t) => {
-    const [a, b, c] = await start([
-      { id: 'fc-a' },
-      { id: 'fc-b' },
-      { id: 'fc-c', tmpfsDataSize: '24m', env: { FC_DATA_DIR: '/data/store' } },
-    ]);
+    const [a, b, c] = await start([{ id: 'fc-a' }, { id: 'fc-b' }, { id: 'fc-c', tmpfsDataSize: '24m', env: { FC_DATA_DIR: '/data/store' } }]);
     // Something else on the volume takes most of it; the store gets what is left.
     const fill = await c!.node("require('node:fs').writeFileSync('/data/filler', Buffer.alloc(12 * 1024 * 1024, 1))");
     assert.equal(fill.exitCode, 0, fill.output);

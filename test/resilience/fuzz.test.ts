@@ -84,33 +84,50 @@ describe('fuzzed requests against a live file server', { timeout: 300_000 }, () 
       { numRuns: Math.ceil(RUNS / BATCH), seed: SEED, endOnFailure: true },
     );
     async function check(req: FuzzRequest): Promise<void> {
-        const res = await rawRequest(node.host, node.port, req.bytes, 15_000);
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if (res.status >= 400) {
-          const code = /"error":"([a-z_0-9]+)"/.exec(res.body)?.[1] ?? '?';
-          errors.set(code, (errors.get(code) ?? 0) + 1);
-        }
-        assert.ok(res.status >= 100 && res.status < 600, `no valid status line: ${res.status}`);
-        if (res.status >= 500) assert.ok(allowedServerError(req, res), `${res.status}: ${res.body}`);
-        if (res.status >= 400 && req.method !== 'HEAD') {
-          const j = JSON.parse(res.body) as { error?: unknown; message?: unknown };
-          assert.equal(typeof j.error, 'string', `error answer without an error code: ${res.body}`);
-          assert.equal(typeof j.message, 'string', `error answer without a message: ${res.body}`);
-        }
-        assert.equal(node.proc?.exitCode, null, 'the server process exited');
+      const res = await rawRequest(node.host, node.port, req.bytes, 15_000);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status >= 400) {
+        const code = /"error":"([a-z_0-9]+)"/.exec(res.body)?.[1] ?? '?';
+        errors.set(code, (errors.get(code) ?? 0) + 1);
+      }
+      assert.ok(res.status >= 100 && res.status < 600, `no valid status line: ${res.status}`);
+      if (res.status >= 500) assert.ok(allowedServerError(req, res), `${res.status}: ${res.body}`);
+      if (res.status >= 400 && req.method !== 'HEAD') {
+        const j = JSON.parse(res.body) as { error?: unknown; message?: unknown };
+        assert.equal(typeof j.error, 'string', `error answer without an error code: ${res.body}`);
+        assert.equal(typeof j.message, 'string', `error answer without a message: ${res.body}`);
+      }
+      assert.equal(node.proc?.exitCode, null, 'the server process exited');
     }
-    t.diagnostic(`error codes: ${[...errors].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}×${n}`).join(' ')}`);
-    t.diagnostic(`statuses: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    t.diagnostic(
+      `error codes: ${[...errors]
+        .sort((a, b) => b[1] - a[1])
+        .map(([c, n]) => `${c}×${n}`)
+        .join(' ')}`,
+    );
+    t.diagnostic(
+      `statuses: ${[...statuses]
+        .sort((a, b) => a[0] - b[0])
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ')}`,
+    );
     assert.ok((statuses.get(200) ?? 0) + (statuses.get(201) ?? 0) > RUNS / 20, 'the generator reaches the success paths too');
     assert.ok([...statuses.keys()].filter((s) => s >= 400).length >= 8, 'the generator reaches many error classes');
   });
 
   it('left nothing outside its data directory', async () => {
     const now = await listTree(parent);
-    assert.deepEqual(now.filter((p) => !p.startsWith('data')), before_.filter((p) => !p.startsWith('data')));
+    assert.deepEqual(
+      now.filter((p) => !p.startsWith('data')),
+      before_.filter((p) => !p.startsWith('data')),
+    );
     // Inside it, only the store's own names: user paths never become file-system paths.
     for (const p of now.filter((x) => x.startsWith('data/'))) {
-      assert.match(p, /^data\/(objects(\/[0-9a-f]+(\.tmp)?)?|store\.db(-wal)?|lock(-journal)?|reserve|quarantine(\/[0-9a-f]+)?)$/, `unexpected file in the data directory: ${p}`);
+      assert.match(
+        p,
+        /^data\/(objects(\/[0-9a-f]+(\.tmp)?)?|store\.db(-wal)?|lock(-journal)?|reserve|quarantine(\/[0-9a-f]+)?)$/,
+        `unexpected file in the data directory: ${p}`,
+      );
     }
   });
 

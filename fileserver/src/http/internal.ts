@@ -82,15 +82,15 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
     generation: replicator.peerList().generation,
     syncedGeneration: replicator.syncedGeneration,
     peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up, catchup, catchupError }) => ({
-        id,
-        url,
-        pendingChanges,
-        pendingBytes,
-        lagSeconds,
-        up,
-        catchup,
-        ...(catchupError === undefined ? {} : { catchupError }),
-      })),
+      id,
+      url,
+      pendingChanges,
+      pendingBytes,
+      lagSeconds,
+      up,
+      catchup,
+      ...(catchupError === undefined ? {} : { catchupError }),
+    })),
   });
 
   router.get('/status', (ctx) => {

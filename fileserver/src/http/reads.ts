@@ -62,7 +62,13 @@ export function planRead(entry: FileEntry, whole: EntryHeaders, c: ReadCondition
     };
   }
   if (range.kind === 'none') return { kind: 'bytes', status: 200, headers: whole, start: 0, end: entry.size - 1 };
-  const headers = [...whole.slice(0, COMMON + 2), 'Content-Range', `bytes ${range.start}-${range.end}/${entry.size}`, 'Content-Length', String(range.end - range.start + 1)];
+  const headers = [
+    ...whole.slice(0, COMMON + 2),
+    'Content-Range',
+    `bytes ${range.start}-${range.end}/${entry.size}`,
+    'Content-Length',
+    String(range.end - range.start + 1),
+  ];
   return { kind: 'bytes', status: 206, headers, start: range.start, end: range.end };
 }
 
@@ -173,7 +179,16 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
   }
 
   /** Large files stream from an open handle so memory stays flat. */
-  async function streamLarge(req: IncomingMessage, res: ServerResponse, path: string, entry: FileEntry, status: number, headers: string[], start: number, end: number): Promise<number> {
+  async function streamLarge(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    entry: FileEntry,
+    status: number,
+    headers: string[],
+    start: number,
+    end: number,
+  ): Promise<number> {
     try {
       const opened = await store.openFile(path);
       if (!opened || opened.entry.version !== entry.version) {
@@ -255,4 +270,3 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
     return status.then((s) => requests.record(FILE_ROUTE, method, s, started));
   };
 }
-

@@ -37,11 +37,24 @@ export type FileWrites = ReturnType<typeof fileWrites>;
  */
 export function fileWrites({ store, replicator, fence, config, logger, requests }: WriteDeps) {
   /** Answers per the requested ack level once the write is durable here and owed to every peer. */
-  async function acknowledge(req: IncomingMessage, res: ServerResponse, mode: AckMode, path: string, version: Version, body: object, status: number, headers: string[]): Promise<number> {
+  async function acknowledge(
+    req: IncomingMessage,
+    res: ServerResponse,
+    mode: AckMode,
+    path: string,
+    version: Version,
+    body: object,
+    status: number,
+    headers: string[],
+  ): Promise<number> {
     replicator.notifyLocalWrite();
     const { acked, required } = await replicator.waitForAcks(path, version, mode, config.ackTimeoutMs);
     if (acked < required) {
-      const err = new HttpError(504, 'ack_timeout', `stored locally, but only ${acked} of ${required} peers acknowledged in time; replication continues`, { acked, required, version });
+      const err = new HttpError(504, 'ack_timeout', `stored locally, but only ${acked} of ${required} peers acknowledged in time; replication continues`, {
+        acked,
+        required,
+        version,
+      });
       return sendRawError(logger, req, res, err, headers);
     }
     const json = JSON.stringify({ ...body, acked, required });

@@ -41,9 +41,21 @@ export function compareCursors(a: string, b: string): number {
  */
 export const ManifestRequest = z
   .object({
-    buckets: z.array(z.number().int().min(0).max(BUCKETS - 1)).max(BUCKETS),
+    buckets: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(BUCKETS - 1),
+      )
+      .max(BUCKETS),
     limit: z.number().int().min(1).max(MAX_PAGE_ENTRIES).optional(),
-    after: z.string().max(MAX_PATH_BYTES + 3).regex(CURSOR_RE, 'a cursor is two hex digits, a slash and a path').optional(),
+    after: z
+      .string()
+      .max(MAX_PATH_BYTES + 3)
+      .regex(CURSOR_RE, 'a cursor is two hex digits, a slash and a path')
+      .optional(),
   })
   .strict()
   .refine((r) => r.after === undefined || r.limit !== undefined, { message: 'after needs limit', path: ['after'] });

@@ -176,7 +176,9 @@ export class MetaDb {
       oldestOutbox: p('SELECT since FROM outbox WHERE peer = ? ORDER BY seq LIMIT 1'),
       pendingAnywhere: p('SELECT 1 AS p FROM outbox WHERE path = ? LIMIT 1'),
       getTotals: p('SELECT peer, changes, bytes FROM outbox_totals'),
-      setTotals: p('INSERT INTO outbox_totals (peer, changes, bytes) VALUES (?, ?, ?) ON CONFLICT (peer) DO UPDATE SET changes = excluded.changes, bytes = excluded.bytes'),
+      setTotals: p(
+        'INSERT INTO outbox_totals (peer, changes, bytes) VALUES (?, ?, ?) ON CONFLICT (peer) DO UPDATE SET changes = excluded.changes, bytes = excluded.bytes',
+      ),
       delTotals: p('DELETE FROM outbox_totals WHERE peer = ?'),
       addGarbage: p('INSERT OR IGNORE INTO garbage (blob) VALUES (?)'),
       delGarbage: p('DELETE FROM garbage WHERE blob = ?'),
@@ -384,7 +386,9 @@ export class MetaDb {
 
   /** Live files after `after` in path order, with their bytes if inline: what a scrub pass reads next. */
   scrubPage(after: string, limit: number): Array<{ entry: FileEntry; content: Content }> {
-    return (this.st.scrubPage!.all(after, limit) as Array<{ path: string; version: string; size: number; sha256: string; blob: string | null; data: Uint8Array | null }>).map((r) => ({
+    return (
+      this.st.scrubPage!.all(after, limit) as Array<{ path: string; version: string; size: number; sha256: string; blob: string | null; data: Uint8Array | null }>
+    ).map((r) => ({
       entry: { path: r.path, version: r.version, deleted: false, size: r.size, sha256: r.sha256, contentType: '' },
       content: r.blob !== null ? { blob: r.blob } : { data: r.data ? asBuffer(r.data) : Buffer.alloc(0) },
     }));

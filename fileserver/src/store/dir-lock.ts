@@ -26,7 +26,11 @@ export class DirLock {
     } catch (err) {
       db.close();
       if (sqliteCode(err) === SQLITE_BUSY) {
-        throw new StoreOpenError(file, `the data directory ${dataDir} is in use by another process (its lock is held); two processes on one directory would overwrite each other's files`, { cause: err });
+        throw new StoreOpenError(
+          file,
+          `the data directory ${dataDir} is in use by another process (its lock is held); two processes on one directory would overwrite each other's files`,
+          { cause: err },
+        );
       }
       throw new StoreOpenError(file, `cannot take the data directory lock: ${(err as Error).message}`, { cause: err });
     }

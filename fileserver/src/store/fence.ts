@@ -56,7 +56,10 @@ export class WriteFence {
   /** Runs the storing part of a client write, or refuses it with 503 `leaving` once the fence is up. */
   async admit<T>(store: () => Promise<T>): Promise<T> {
     if (this.fenced) {
-      throw new HttpError(503, 'leaving', 'this node is leaving the cluster and takes no more writes; retry through the cluster Service', undefined, ['Retry-After', '1']);
+      throw new HttpError(503, 'leaving', 'this node is leaving the cluster and takes no more writes; retry through the cluster Service', undefined, [
+        'Retry-After',
+        '1',
+      ]);
     }
     this.inFlight++;
     try {

@@ -138,7 +138,11 @@ export async function migrateV1(dataDir: string, db: MetaDb, logger: Logger, onS
     commit({ stage: 'journal', seq: base, offset: 0 }, () => undefined);
   }
 
-  const journals = names.filter((n) => /^journal-\d{12}\.log$/.test(n)).map(seqOf).filter((s) => s >= base).sort((a, b) => a - b);
+  const journals = names
+    .filter((n) => /^journal-\d{12}\.log$/.test(n))
+    .map(seqOf)
+    .filter((s) => s >= base)
+    .sort((a, b) => a - b);
   for (const [i, seq] of journals.entries()) {
     if (progress.stage !== 'journal' || seq < progress.seq) continue;
     const file = join(dir, journalName(seq));
@@ -235,7 +239,10 @@ function applyV1Record(db: MetaDb, rec: V1Record, data: Buffer | undefined): voi
       applyV1Entry(db, rec.e, undefined, rec.to, rec.at);
       return;
     case 'ack':
-      db.ack(rec.peer, rec.items.map(([path, version]) => [nfc(path), version] as const));
+      db.ack(
+        rec.peer,
+        rec.items.map(([path, version]) => [nfc(path), version] as const),
+      );
       return;
     case 'peers':
       db.setPeers(rec.list);

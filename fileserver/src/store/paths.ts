@@ -3,9 +3,7 @@
 export const MAX_PATH_BYTES = 1024;
 export const MAX_SEGMENT_BYTES = 255;
 
-export type PathCheck =
-  | { ok: true; path: string }
-  | { ok: false; status: 400 | 414; code: string; message: string };
+export type PathCheck = { ok: true; path: string } | { ok: false; status: 400 | 414; code: string; message: string };
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;

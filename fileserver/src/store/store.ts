@@ -190,14 +190,21 @@ export class Store {
       if (!exists && !v1) {
         const objects = await readdir(join(dataDir, 'objects'));
         if (objects.length > 0) {
-          throw new StoreOpenError(file, `is missing, but objects/ holds ${objects.length} files: the index is lost; refusing to start (to rebuild from peers, move the data directory away and start empty)`);
+          throw new StoreOpenError(
+            file,
+            `is missing, but objects/ holds ${objects.length} files: the index is lost; refusing to start (to rebuild from peers, move the data directory away and start empty)`,
+          );
         }
       }
       if (exists) db = MetaDb.open(file);
       else db = MetaDb.create(file, opts.initialPeers, v1 ? { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) } : {});
       if (db.getMeta(MIGRATION_KEY) !== undefined) await migrateV1(dataDir, db, opts.logger);
       else if (v1) {
-        if (db.getMeta(MIGRATED_KEY) === undefined) throw new StoreOpenError(join(dataDir, 'journal'), `a v1 journal directory next to a ${DB_FILE} that was not converted from it; refusing to guess which holds the data`);
+        if (db.getMeta(MIGRATED_KEY) === undefined)
+          throw new StoreOpenError(
+            join(dataDir, 'journal'),
+            `a v1 journal directory next to a ${DB_FILE} that was not converted from it; refusing to guess which holds the data`,
+          );
         await removeConvertedV1(dataDir);
       }
       const s = new Store(opts, db, lock);
@@ -327,10 +334,12 @@ export class Store {
     if (r && hash('sha256', r.data) !== r.entry.sha256) {
       const found = this.read(() => this.db.content(path));
       if (found && found.entry.version === r.entry.version) {
-        this.inBackground(this.quarantine(found.entry, found.content).then(
-          () => undefined,
-          (err: unknown) => this.logger.error({ err, path }, 'could not quarantine a damaged file'),
-        ));
+        this.inBackground(
+          this.quarantine(found.entry, found.content).then(
+            () => undefined,
+            (err: unknown) => this.logger.error({ err, path }, 'could not quarantine a damaged file'),
+          ),
+        );
       }
       throw new StoreError('damaged', `the stored bytes of ${path} do not match their SHA-256; the file is set aside to be pulled again from a peer`);
     }
@@ -394,7 +403,9 @@ export class Store {
   }
 
   private failed(): StoreError {
-    return new StoreError('storage_failed', `a database commit failed (${(this.failure as Error).message}); restart to recover from the durable state`, { cause: this.failure });
+    return new StoreError('storage_failed', `a database commit failed (${(this.failure as Error).message}); restart to recover from the durable state`, {
+      cause: this.failure,
+    });
   }
 
   /**
@@ -489,7 +500,9 @@ export class Store {
     const freed = this.batchFreed;
     this.batchFreed = [];
     if (freed.length > 0) {
-      this.inBackground(this.removeGarbage(freed).catch((err: unknown) => this.logger.error({ err }, 'could not remove replaced object files; they are removed at the next start')));
+      this.inBackground(
+        this.removeGarbage(freed).catch((err: unknown) => this.logger.error({ err }, 'could not remove replaced object files; they are removed at the next start')),
+      );
     }
     if (batch.some((op) => op.frees) && !this.reserve.held) this.inBackground(this.refillReserve());
     return [];
@@ -809,7 +822,10 @@ export class Store {
       this.commitLazy(() => this.db.removeGarbage(content.blob));
     }
     this.metrics?.quarantined.inc();
-    this.logger.error({ path: entry.path, version: entry.version, object: content.blob ?? 'inline' }, 'stored bytes do not match their SHA-256: file quarantined, to be pulled again from a peer');
+    this.logger.error(
+      { path: entry.path, version: entry.version, object: content.blob ?? 'inline' },
+      'stored bytes do not match their SHA-256: file quarantined, to be pulled again from a peer',
+    );
     return true;
   }
 
@@ -817,7 +833,11 @@ export class Store {
    * Re-reads every live file once and checks its SHA-256, reading at most `bytesPerSecond` (the pass
    * sleeps to keep to it); damaged files are quarantined. Stops early when `stopped()` turns true.
    */
-  async scrubPass(bytesPerSecond: number, stopped: () => boolean = () => false, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<{ checked: number; quarantined: number }> {
+  async scrubPass(
+    bytesPerSecond: number,
+    stopped: () => boolean = () => false,
+    sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ): Promise<{ checked: number; quarantined: number }> {
     const started = performance.now();
     let bytes = 0;
     let checked = 0;

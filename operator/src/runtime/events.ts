@@ -29,9 +29,7 @@ export class EventRecorder {
   }
 
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    void this.write(target, type, reason, message).catch((err: unknown) =>
-      this.log.warn({ err: String(err), reason }, 'could not record event'),
-    );
+    void this.write(target, type, reason, message).catch((err: unknown) => this.log.warn({ err: String(err), reason }, 'could not record event'));
   }
 
   private async write(target: EventTarget, type: string, reason: string, message: string): Promise<void> {

@@ -259,7 +259,10 @@ export class ResilientInformer<T extends KubernetesObject> {
         try {
           h(type, obj);
         } catch (err) {
-          this.log.error({ type, namespace: obj.metadata?.namespace, name: obj.metadata?.name, err: err instanceof Error ? err.message : String(err) }, 'event handler failed');
+          this.log.error(
+            { type, namespace: obj.metadata?.namespace, name: obj.metadata?.name, err: err instanceof Error ? err.message : String(err) },
+            'event handler failed',
+          );
         }
       }
     }

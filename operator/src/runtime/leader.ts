@@ -175,7 +175,9 @@ export class LeaderElector {
     this.held = undefined;
     if (this.leader && held?.spec && Date.now() - this.lastRenew < this.opts.durationMs) {
       try {
-        return this.wrote(await this.kube.request<Lease>('PUT', this.path(), { body: { ...held, spec: { ...held.spec, renewTime: microTime(now) } }, timeoutMs: this.budget(until) }));
+        return this.wrote(
+          await this.kube.request<Lease>('PUT', this.path(), { body: { ...held, spec: { ...held.spec, renewTime: microTime(now) } }, timeoutMs: this.budget(until) }),
+        );
       } catch (err) {
         this.log.debug({ err: String(err) }, 'optimistic lease renewal failed, reading the lease');
       }
@@ -191,7 +193,13 @@ export class LeaderElector {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
             metadata: { name: this.opts.name, namespace: this.opts.namespace },
-            spec: { holderIdentity: this.opts.identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+            spec: {
+              holderIdentity: this.opts.identity,
+              leaseDurationSeconds: durationSeconds,
+              acquireTime: microTime(now),
+              renewTime: microTime(now),
+              leaseTransitions: 0,
+            },
           },
           timeoutMs: this.budget(until),
         });

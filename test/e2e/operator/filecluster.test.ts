@@ -51,13 +51,20 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
         if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
         if (condition(status, 'Ready')?.status !== 'True' || condition(status, 'PeersSynced')?.status !== 'True') return false;
         const published = [...(status.peers ?? [])].sort((a, b) => a.id.localeCompare(b.id));
-        assert.deepEqual(published.map((p) => p.id), pods.map((p) => p.name));
+        assert.deepEqual(
+          published.map((p) => p.id),
+          pods.map((p) => p.name),
+        );
         for (const pod of pods) {
           const held = await peersOf(await urlOf(pod), token);
           if (held.generation !== status.peerGeneration) return false;
           // A node never lists itself; everyone else must be there with the published URL.
           const expected = published.filter((p) => p.id !== pod.name);
-          assert.deepEqual([...held.peers].sort((a, b) => a.id.localeCompare(b.id)), expected, `peer list of ${pod.name}`);
+          assert.deepEqual(
+            [...held.peers].sort((a, b) => a.id.localeCompare(b.id)),
+            expected,
+            `peer list of ${pod.name}`,
+          );
         }
         return pods;
       },
@@ -74,7 +81,9 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
   async function explain(err: unknown): Promise<never> {
     const pods = await kubectl(['get', 'pods,fc', '-n', ns, '-o', 'wide']);
     const logs = await Promise.all(
-      (await clusterPods(cluster, ns, NAME).catch(() => [])).map(async (p) => `--- ${p.name}\n${(await cluster.logs(ns, p.name).catch(() => '')).split('\n').slice(-15).join('\n')}`),
+      (await clusterPods(cluster, ns, NAME).catch(() => [])).map(
+        async (p) => `--- ${p.name}\n${(await cluster.logs(ns, p.name).catch(() => '')).split('\n').slice(-15).join('\n')}`,
+      ),
     );
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(`${message}\n${pods.stdout}\n${logs.join('\n')}\n${await operators.logs()}`, { cause: err });
@@ -127,7 +136,10 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await waitFor(async () => (await kubectl(['get', 'secret', `${NAME}-token`, '-n', ns])).code === 0, 60_000, 'the generated token Secret');
     token = await clusterToken(cluster, ns, `${NAME}-token`);
     const pods = await converged(3);
-    assert.deepEqual(pods.map((p) => p.name), ['files-0', 'files-1', 'files-2']);
+    assert.deepEqual(
+      pods.map((p) => p.name),
+      ['files-0', 'files-1', 'files-2'],
+    );
     const status = await fileClusterStatus(cluster, ns, NAME);
     assert.equal(condition(status, 'Degraded')?.status, 'False');
     assert.equal(condition(status, 'Progressing')?.status, 'False');
@@ -190,22 +202,35 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     const remaining = await converged(2);
     for (const pod of remaining) {
       for (const file of written) {
-        const got = await waitFor(async () => {
-          const r = await getFile(await urlOf(pod), file);
-          return r.status === 200 ? r.body : false;
-        }, 30_000, `${file} on ${pod.name}`);
+        const got = await waitFor(
+          async () => {
+            const r = await getFile(await urlOf(pod), file);
+            return r.status === 200 ? r.body : false;
+          },
+          30_000,
+          `${file} on ${pod.name}`,
+        );
         assert.equal(got, file.slice('scale-down/'.length).replace(/-(\d+)\.txt$/, ' $1'));
       }
     }
     const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
     assert.equal(sts.spec.replicas, 2);
-    const events = await ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${NAME},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    const events = await ok([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      `involvedObject.name=${NAME},involvedObject.kind=FileCluster`,
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
     assert.match(events, /ScalingDown/);
   });
 
   step('a scale-down waits, and says why, while a leaving pod cannot confirm its writes are replicated', async (t) => {
     const local = cluster.local;
-    if (!local) return t.skip('freezing a pod\'s process needs the local provider');
+    if (!local) return t.skip("freezing a pod's process needs the local provider");
     await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=3']);
     const pods = await converged(3);
     assert.equal([200, 201].includes(await putFile(await urlOf(pods[2]!), 'gated/late.txt', 'written to files-2', 'local')), true);
@@ -218,10 +243,14 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     try {
       await waitFor(async () => !(await clusterPods(cluster, ns, NAME)).find((p) => p.name === `${NAME}-2`)?.ready, 60_000, 'files-2 to turn not Ready');
       await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=2']);
-      const waiting = await waitFor(async () => {
-        const c = condition(await fileClusterStatus(cluster, ns, NAME), 'Progressing');
-        return c?.reason === 'ScaleDownWaitingForReplication' ? c : false;
-      }, 60_000, 'Progressing=ScaleDownWaitingForReplication');
+      const waiting = await waitFor(
+        async () => {
+          const c = condition(await fileClusterStatus(cluster, ns, NAME), 'Progressing');
+          return c?.reason === 'ScaleDownWaitingForReplication' ? c : false;
+        },
+        60_000,
+        'Progressing=ScaleDownWaitingForReplication',
+      );
       assert.match(waiting.message, /scale-down from 3 to 2 waits \(for \d+s\): files-2 is not Ready/);
       const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
       assert.equal(sts.spec.replicas, 3, 'the StatefulSet keeps the leaving pod');
@@ -239,12 +268,20 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     const claimUid = await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']);
     await ok(['delete', 'pod', `${NAME}-1`, '-n', ns, '--wait=false']);
     // Written while files-1 is away; only files-0 acknowledges it.
-    await waitFor(async () => [200, 201].includes(await putFile(await urlOf(before[0]!), 'missed/while-away.txt', 'you were away', 'local')), 30_000, 'a write to files-0');
-    const pods = await waitFor(async () => {
-      const p = await clusterPods(cluster, ns, NAME);
-      const back = p.find((x) => x.name === `${NAME}-1`);
-      return back && back.uid !== before[1]!.uid && back.ready ? p : false;
-    }, CONVERGE_MS, `${NAME}-1 to come back`);
+    await waitFor(
+      async () => [200, 201].includes(await putFile(await urlOf(before[0]!), 'missed/while-away.txt', 'you were away', 'local')),
+      30_000,
+      'a write to files-0',
+    );
+    const pods = await waitFor(
+      async () => {
+        const p = await clusterPods(cluster, ns, NAME);
+        const back = p.find((x) => x.name === `${NAME}-1`);
+        return back && back.uid !== before[1]!.uid && back.ready ? p : false;
+      },
+      CONVERGE_MS,
+      `${NAME}-1 to come back`,
+    );
     await converged(2);
     const back = pods.find((p) => p.name === `${NAME}-1`)!;
     assert.equal(await ok(['get', 'pvc', `data-${NAME}-1`, '-n', ns, '-o', 'jsonpath={.metadata.uid}']), claimUid, 'same volume');
@@ -254,7 +291,11 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
 
   step('a spec the schema allows but that cannot work is Degraded with an Event; other clusters keep working', async () => {
     await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml('broken', { replicas: 1, tokenSecretName: 'no-such-secret' }));
-    await waitFor(async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretMissing', 60_000, 'Degraded TokenSecretMissing');
+    await waitFor(
+      async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretMissing',
+      60_000,
+      'Degraded TokenSecretMissing',
+    );
     const degraded = condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded');
     assert.equal(degraded?.status, 'True');
     assert.match(degraded?.message ?? '', /Secret "no-such-secret" not found/);
@@ -266,34 +307,68 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     await converged(3);
 
     await ok(['create', 'secret', 'generic', 'no-such-secret', '-n', ns, '--from-literal=wrong=x']);
-    await waitFor(async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretKeyMissing', 60_000, 'Degraded TokenSecretKeyMissing');
+    await waitFor(
+      async () => condition(await fileClusterStatus(cluster, ns, 'broken'), 'Degraded')?.reason === 'TokenSecretKeyMissing',
+      60_000,
+      'Degraded TokenSecretKeyMissing',
+    );
     await ok(['delete', 'secret', 'no-such-secret', '-n', ns]);
     await ok(['create', 'secret', 'generic', 'no-such-secret', '-n', ns, '--from-literal=token=fixed-token']);
-    await waitFor(async () => {
-      const s = await fileClusterStatus(cluster, ns, 'broken');
-      return condition(s, 'Degraded')?.status === 'False' && condition(s, 'Ready')?.status === 'True';
-    }, CONVERGE_MS, 'the fixed cluster to become Ready');
+    await waitFor(
+      async () => {
+        const s = await fileClusterStatus(cluster, ns, 'broken');
+        return condition(s, 'Degraded')?.status === 'False' && condition(s, 'Ready')?.status === 'True';
+      },
+      CONVERGE_MS,
+      'the fixed cluster to become Ready',
+    );
     await ok(['delete', '-n', ns, 'fc/broken', '--wait=true']);
   });
 
   step('a pod template change rolls one pod at a time, each Ready before the next restarts', async () => {
     const pods = await converged(3);
-    const sts = () => kubectlJson<{ metadata: { generation: number }; status: { observedGeneration?: number; updateRevision?: string; currentRevision?: string; updatedReplicas?: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
+    const sts = () =>
+      kubectlJson<{
+        metadata: { generation: number };
+        status: { observedGeneration?: number; updateRevision?: string; currentRevision?: string; updatedReplicas?: number };
+      }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
     const before = await sts();
     await ok(['patch', 'fc', NAME, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { logLevel: 'debug' } })]);
     let mostDown = 0;
-    await waitFor(async () => {
-      const now = await clusterPods(cluster, ns, NAME);
-      mostDown = Math.max(mostDown, 3 - now.filter((p) => p.ready).length);
-      const s = await sts();
-      return s.status.observedGeneration === s.metadata.generation && s.status.updateRevision !== before.status.updateRevision && s.status.currentRevision === s.status.updateRevision && s.status.updatedReplicas === 3;
-    }, CONVERGE_MS, 'the rollout to finish', 100);
+    await waitFor(
+      async () => {
+        const now = await clusterPods(cluster, ns, NAME);
+        mostDown = Math.max(mostDown, 3 - now.filter((p) => p.ready).length);
+        const s = await sts();
+        return (
+          s.status.observedGeneration === s.metadata.generation &&
+          s.status.updateRevision !== before.status.updateRevision &&
+          s.status.currentRevision === s.status.updateRevision &&
+          s.status.updatedReplicas === 3
+        );
+      },
+      CONVERGE_MS,
+      'the rollout to finish',
+      100,
+    );
     assert.ok(mostDown <= 1, `at most one pod down at a time, saw ${mostDown}`);
     const after = await converged(3);
-    assert.ok(after.every((p, i) => p.uid !== pods[i]!.uid), 'every pod was replaced');
+    assert.ok(
+      after.every((p, i) => p.uid !== pods[i]!.uid),
+      'every pod was replaced',
+    );
     const env = await ok(['get', 'statefulset', NAME, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="FC_LOG_LEVEL")].value}']);
     assert.equal(env, 'debug');
-    const events = await ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${NAME},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    const events = await ok([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      `involvedObject.name=${NAME},involvedObject.kind=FileCluster`,
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
     assert.match(events, /RollingUpdate/);
     assert.equal((await getFile(await urlOf(after[2]!), 'docs/hello.txt')).body, 'hello from files-0');
   });
@@ -313,7 +388,11 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     // A leader renews by writing onto the Lease it last wrote: renewals go on (retry period 1 s here)
     // without reading the Lease first.
     const leaseRequests = async (verb: string) =>
-      Number(new RegExp(`^filecluster_operator_api_requests_total\\{verb="${verb}",resource="leases"\\} (\\d+)$`, 'm').exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+      Number(
+        new RegExp(`^filecluster_operator_api_requests_total\\{verb="${verb}",resource="leases"\\} (\\d+)$`, 'm').exec(
+          await (await fetch(`${base}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
     const [gets, puts] = [await leaseRequests('GET'), await leaseRequests('PUT')];
     await new Promise((r) => setTimeout(r, 3500));
     assert.ok((await leaseRequests('PUT')) >= puts + 2, 'the leader keeps renewing its Lease');
@@ -322,14 +401,25 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
 
   step('killing the leading operator mid-change: the other replica takes the Lease and finishes', async () => {
     const leader = await waitFor(() => operators.leader(), 30_000, 'a leader');
-    assert.ok((await operators.identities()).some((id) => id !== leader), 'a second replica runs');
+    assert.ok(
+      (await operators.identities()).some((id) => id !== leader),
+      'a second replica runs',
+    );
     await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=4']);
-    await waitFor(async () => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns])).spec.replicas === 4, 30_000, 'the change to start');
+    await waitFor(
+      async () => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns])).spec.replicas === 4,
+      30_000,
+      'the change to start',
+    );
     await operators.kill(leader);
-    const successor = await waitFor(async () => {
-      const holder = await operators.leader();
-      return holder !== undefined && holder !== leader ? holder : false;
-    }, 60_000, 'another replica to take the Lease');
+    const successor = await waitFor(
+      async () => {
+        const holder = await operators.leader();
+        return holder !== undefined && holder !== leader ? holder : false;
+      },
+      60_000,
+      'another replica to take the Lease',
+    );
     assert.ok((await operators.identities()).includes(successor));
     await converged(4);
     await operators.restore(leader);
@@ -339,10 +429,14 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     const leader = await waitFor(() => operators.leader(), 60_000, 'a leader');
     await waitFor(async () => (await operators.identities()).some((id) => id !== leader), 120_000, 'a second replica');
     await operators.kill(leader, true);
-    const successor = await waitFor(async () => {
-      const holder = await operators.leader();
-      return holder !== undefined && holder !== leader ? holder : false;
-    }, 60_000, 'another replica to take the released Lease');
+    const successor = await waitFor(
+      async () => {
+        const holder = await operators.leader();
+        return holder !== undefined && holder !== leader ? holder : false;
+      },
+      60_000,
+      'another replica to take the released Lease',
+    );
     assert.ok((await operators.identities()).includes(successor));
     // The new leader keeps reconciling: a change made now is carried out.
     await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=3']);
@@ -354,11 +448,15 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     const claims = (await ok(['get', 'persistentvolumeclaims', '-n', ns, '-o', 'name'])).split('\n').filter((l) => l.includes(`data-${NAME}-`));
     assert.ok(claims.length > 0);
     await ok(['delete', '-n', ns, `fc/${NAME}`, '--wait=true']);
-    await waitFor(async () => {
-      const left = await ok(['get', 'statefulsets,services,poddisruptionbudgets,secrets,pods', '-n', ns, '-o', 'name']);
-      const owned = left.split('\n').filter((l) => l.includes(`/${NAME}`));
-      return owned.length === 0;
-    }, 120_000, 'the owned objects to be garbage-collected');
+    await waitFor(
+      async () => {
+        const left = await ok(['get', 'statefulsets,services,poddisruptionbudgets,secrets,pods', '-n', ns, '-o', 'name']);
+        const owned = left.split('\n').filter((l) => l.includes(`/${NAME}`));
+        return owned.length === 0;
+      },
+      120_000,
+      'the owned objects to be garbage-collected',
+    );
     const left = (await ok(['get', 'persistentvolumeclaims', '-n', ns, '-o', 'name'])).split('\n').filter((l) => l.includes(`data-${NAME}-`));
     assert.deepEqual(left, claims, 'spec.storage.whenDeleted defaults to Retain');
   });

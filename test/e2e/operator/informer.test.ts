@@ -30,7 +30,12 @@ function watchConfigMaps(
   firstHandler?: (type: EventType, cm: V1ConfigMap) => void,
 ): Watched {
   const logLines: string[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => { logLines.push(chunk.toString()); cb(); } });
+  const sink = new Writable({
+    write: (chunk: Buffer, _enc, cb) => {
+      logLines.push(chunk.toString());
+      cb();
+    },
+  });
   const informer = new ResilientInformer<V1ConfigMap>(new Kube(kc), pino({ level: 'debug' }, sink), {
     resource: { group: '', version: 'v1', plural: 'configmaps' },
     namespaces: [ns],
@@ -139,7 +144,10 @@ describe('informers survive what the network and the API server do', { timeout: 
     proxy.stallAll({ resetOnSend: true });
     await create('after-stall');
     await sees(main, 'after-stall', 'add', 'a ConfigMap created behind the stall');
-    assert.ok(main.logLines.slice(mark).some((l) => l.includes('watch quiet for too long')), 'the watchdog replaced the watch');
+    assert.ok(
+      main.logLines.slice(mark).some((l) => l.includes('watch quiet for too long')),
+      'the watchdog replaced the watch',
+    );
     assert.equal(main.informer.synced, true);
     consistent(main);
   });
@@ -147,7 +155,10 @@ describe('informers survive what the network and the API server do', { timeout: 
   test('a handler that throws is logged, the other handlers still run and the watch goes on', async () => {
     await create('boom-1');
     await sees(main, 'boom-1', 'add', 'the event whose handler throws, seen by the next handler');
-    assert.ok(main.logLines.some((l) => l.includes('event handler failed') && l.includes('boom-1')), 'the failure is logged');
+    assert.ok(
+      main.logLines.some((l) => l.includes('event handler failed') && l.includes('boom-1')),
+      'the failure is logged',
+    );
     await cluster.kubectl(['label', 'configmap', 'boom-1', '-n', ns, 'more=1']);
     await sees(main, 'boom-1', 'update', 'a later change of the same object');
     await create('after-boom');
@@ -201,7 +212,11 @@ describe('informers survive what the network and the API server do', { timeout: 
     assert.equal(patch.code, 0, patch.stderr);
     await waitFor(() => reconciles.some((r) => r.reported === '4'), 30_000, 'the relist to report replicas=4');
     await sleep(200);
-    assert.deepEqual(reconciles.filter((r) => r.reported === '4').map((r) => r.read), reconciles.filter((r) => r.reported === '4').map(() => '4'), 'every reconcile queued by the report of 4 read 4');
+    assert.deepEqual(
+      reconciles.filter((r) => r.reported === '4').map((r) => r.read),
+      reconciles.filter((r) => r.reported === '4').map(() => '4'),
+      'every reconcile queued by the report of 4 read 4',
+    );
     assert.equal(w.informer.get('scaled', ns)?.data?.['replicas'], '4');
     consistent(w);
     await w.informer.stop();

@@ -54,11 +54,16 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
   test('a leader whose renewals hang ends its term by the renew deadline and never leads again', async () => {
     const { proxy, kubeConfig } = await FaultyProxy.inFrontOf(cluster.kubeClient());
     const calls: Array<{ what: string; at: number }> = [];
-    const elector = new LeaderElector(new Kube(kubeConfig), log, { ...LEASE, namespace: ns, name: 'in-process', identity: 'a' }, {
-      onStartedLeading: () => calls.push({ what: 'start', at: Date.now() }),
-      onStoppedLeading: async () => void calls.push({ what: 'stop', at: Date.now() }),
-      onLostLeadership: () => calls.push({ what: 'lost', at: Date.now() }),
-    });
+    const elector = new LeaderElector(
+      new Kube(kubeConfig),
+      log,
+      { ...LEASE, namespace: ns, name: 'in-process', identity: 'a' },
+      {
+        onStartedLeading: () => calls.push({ what: 'start', at: Date.now() }),
+        onStoppedLeading: async () => void calls.push({ what: 'stop', at: Date.now() }),
+        onLostLeadership: () => calls.push({ what: 'lost', at: Date.now() }),
+      },
+    );
     try {
       elector.run();
       await waitFor(() => elector.isLeader, 30_000, 'the elector to lead');
@@ -76,7 +81,11 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
       proxy.mode = 'pass';
       proxy.cutAll();
       await new Promise((r) => setTimeout(r, LEASE.durationMs + 3 * LEASE.retryPeriodMs));
-      assert.deepEqual(calls.map((c) => c.what), ['start', 'lost'], 'one term, no second start in this process');
+      assert.deepEqual(
+        calls.map((c) => c.what),
+        ['start', 'lost'],
+        'one term, no second start in this process',
+      );
     } finally {
       await elector.stop();
       await proxy.close();
@@ -156,7 +165,11 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
      * ready to go (it holds a list published after the scale); the hook runs then. Returns the outcome
      * of that reconcile.
      */
-    async function shrinkWithHook(name: string, hook: () => Promise<void>, body: (r: FileClusterReconciler, outcome: { error?: unknown }) => Promise<void>): Promise<void> {
+    async function shrinkWithHook(
+      name: string,
+      hook: () => Promise<void>,
+      body: (r: FileClusterReconciler, outcome: { error?: unknown }) => Promise<void>,
+    ): Promise<void> {
       const standIns = await StandInPods.start([0, 1, 2].map((i) => `${name}-${i}`));
       try {
         // No node matches: the StatefulSet's real pods stay Pending; the stand-ins answer for them.
@@ -185,12 +198,16 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
     }
 
     test('a scale-up made while the shrink was being decided is not undone', async () => {
-      await shrinkWithHook('rescaled', () => ok(['scale', '-n', ns, 'fc/rescaled', '--replicas=3']).then(() => undefined), async (r, outcome) => {
-        assert.equal(outcome.error, undefined);
-        assert.equal(await stsReplicas('rescaled'), 3, 'the shrink to 2 decided before the scale-up went out');
-        await r.reconcile(`${ns}/rescaled`);
-        assert.equal(await stsReplicas('rescaled'), 3);
-      });
+      await shrinkWithHook(
+        'rescaled',
+        () => ok(['scale', '-n', ns, 'fc/rescaled', '--replicas=3']).then(() => undefined),
+        async (r, outcome) => {
+          assert.equal(outcome.error, undefined);
+          assert.equal(await stsReplicas('rescaled'), 3, 'the shrink to 2 decided before the scale-up went out');
+          await r.reconcile(`${ns}/rescaled`);
+          assert.equal(await stsReplicas('rescaled'), 3);
+        },
+      );
     });
 
     test('a StatefulSet written by someone else meanwhile fails the shrink with a conflict; a fresh read then shrinks', async () => {
@@ -198,10 +215,14 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
       await shrinkWithHook('touched', touch, async (r, outcome) => {
         assert.match(String(outcome.error), /409/, 'the write carried the resourceVersion it was decided on');
         assert.equal(await stsReplicas('touched'), 3);
-        await waitFor(async () => {
-          await r.reconcile(`${ns}/touched`);
-          return (await stsReplicas('touched')) === 2;
-        }, 30_000, 'the shrink after a fresh read');
+        await waitFor(
+          async () => {
+            await r.reconcile(`${ns}/touched`);
+            return (await stsReplicas('touched')) === 2;
+          },
+          30_000,
+          'the shrink after a fresh read',
+        );
       });
     });
   });

@@ -70,12 +70,21 @@ describe('least privilege', { timeout: 300_000 }, () => {
       await controller.startInformers();
       controller.startWorkers();
       // No node matches: nothing runs; the reconcile still needs the named Secret's token.
-      await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml('named', { replicas: 1, tokenSecretName: 'own-token', nodeSelector: { 'filecluster.dev/test': 'nowhere' } }));
-      await waitFor(async () => {
-        const s = await fileClusterStatus(cluster, ns, 'named');
-        return s.observedGeneration !== undefined && condition(s, 'Degraded')?.status === 'False';
-      }, 60_000, 'the FileCluster reconciled with the token of the Secret it names');
-      const lists = kube.secretRequests.filter((r) => r.startsWith(`GET ${resourcePath(RESOURCES.secrets, ns)}`) && !r.startsWith(`GET ${resourcePath(RESOURCES.secrets, ns)}/`));
+      await ok(
+        ['apply', '-n', ns, '-f', '-'],
+        fileClusterYaml('named', { replicas: 1, tokenSecretName: 'own-token', nodeSelector: { 'filecluster.dev/test': 'nowhere' } }),
+      );
+      await waitFor(
+        async () => {
+          const s = await fileClusterStatus(cluster, ns, 'named');
+          return s.observedGeneration !== undefined && condition(s, 'Degraded')?.status === 'False';
+        },
+        60_000,
+        'the FileCluster reconciled with the token of the Secret it names',
+      );
+      const lists = kube.secretRequests.filter(
+        (r) => r.startsWith(`GET ${resourcePath(RESOURCES.secrets, ns)}`) && !r.startsWith(`GET ${resourcePath(RESOURCES.secrets, ns)}/`),
+      );
       assert.ok(lists.length > 0, 'the generated Secrets are watched');
       for (const list of lists) assert.match(list, /labelSelector=app\.kubernetes\.io%2Fmanaged-by%3Dfilecluster-operator/, `an unfiltered list of Secrets: ${list}`);
       assert.ok(kube.secretRequests.includes(`GET ${resourcePath(RESOURCES.secrets, ns, 'own-token')}`), 'the named Secret is read by name');
@@ -118,7 +127,10 @@ describe('least privilege', { timeout: 300_000 }, () => {
 
     test('it may move the serving label of a pod it manages, under its field manager', async () => {
       await patchAsOperator('managed', { metadata: { labels: { [SERVING_LABEL]: 'false' } } });
-      const pod = await kubectlJson<{ metadata: { labels: Record<string, string>; managedFields: Array<{ manager: string; operation: string; fieldsV1: unknown }> } }>(cluster, ['get', 'pod', 'managed', '-n', ns, '--show-managed-fields']);
+      const pod = await kubectlJson<{ metadata: { labels: Record<string, string>; managedFields: Array<{ manager: string; operation: string; fieldsV1: unknown }> } }>(
+        cluster,
+        ['get', 'pod', 'managed', '-n', ns, '--show-managed-fields'],
+      );
       assert.equal(pod.metadata.labels[SERVING_LABEL], 'false');
       const mine = pod.metadata.managedFields.find((f) => f.manager === FIELD_MANAGER && f.operation === 'Update');
       assert.ok(mine, `managers: ${pod.metadata.managedFields.map((f) => f.manager).join(', ')}`);
@@ -127,7 +139,10 @@ describe('least privilege', { timeout: 300_000 }, () => {
 
     test('it may change nothing else: other labels, annotations, the spec, or pods it does not manage', async () => {
       const denied = async (pod: string, body: unknown, message: RegExp) => {
-        const err = await patchAsOperator(pod, body).then(() => undefined, (e: unknown) => e);
+        const err = await patchAsOperator(pod, body).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         assert.ok(err, `the operator changed ${pod}: ${JSON.stringify(body)}`);
         assert.match(String(err), /403|422/);
         assert.match(String(err), message);
@@ -135,7 +150,11 @@ describe('least privilege', { timeout: 300_000 }, () => {
       // The policy takes effect once the API server has loaded it (a new value each try: an unchanged
       // label would pass it).
       await waitFor(
-        async () => patchAsOperator('managed', { metadata: { labels: { probe: String(Date.now()) } } }).then(() => false, (e: unknown) => /filecluster-pod-updates/.test(String(e))),
+        async () =>
+          patchAsOperator('managed', { metadata: { labels: { probe: String(Date.now()) } } }).then(
+            () => false,
+            (e: unknown) => /filecluster-pod-updates/.test(String(e)),
+          ),
         30_000,
         'the admission policy to deny the operator another label',
       );
@@ -148,10 +167,16 @@ describe('least privilege', { timeout: 300_000 }, () => {
           body: { spec: { containers: [{ name: 'c', image: 'somewhere/else:1' }] } },
           contentType: 'application/strategic-merge-patch+json',
         })
-        .then(() => undefined, (e: unknown) => e);
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       assert.match(String(image), /only the filecluster\.dev\/serving label/, 'the operator changed a pod\u2019s image');
       await denied('foreign', { metadata: { labels: { [SERVING_LABEL]: 'false' } } }, /only the pods it manages/);
-      const managed = await kubectlJson<{ metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { containers: Array<{ image: string }> } }>(cluster, ['get', 'pod', 'managed', '-n', ns]);
+      const managed = await kubectlJson<{
+        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+        spec: { containers: Array<{ image: string }> };
+      }>(cluster, ['get', 'pod', 'managed', '-n', ns]);
       assert.equal(managed.metadata.labels['app.kubernetes.io/instance'], 'x');
       assert.equal(managed.metadata.annotations['note'], 'kept');
       assert.equal(managed.spec.containers[0]!.image, 'filecluster/fileserver:0.1.0');

@@ -45,7 +45,14 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
   const stsReplicas = async () => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns])).spec.replicas;
   const claims = async () => (await ok(['get', 'pvc', '-n', ns, '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').filter(Boolean).sort();
   const events = async (reason: string) =>
-    kubectlJson<{ items: Array<{ reason: string; message: string; type: string; count?: number }> }>(cluster, ['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${NAME},involvedObject.kind=FileCluster,reason=${reason}`]);
+    kubectlJson<{ items: Array<{ reason: string; message: string; type: string; count?: number }> }>(cluster, [
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      `involvedObject.name=${NAME},involvedObject.kind=FileCluster,reason=${reason}`,
+    ]);
   const freeze = (pods: string[], on: boolean) => {
     for (const p of cluster.local!.processes().filter((x) => x.namespace === ns && pods.includes(x.pod))) process.kill(p.pid, on ? 'SIGSTOP' : 'SIGCONT');
   };
@@ -156,35 +163,52 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const remaining = [`${NAME}-0`, `${NAME}-1`];
     freeze(remaining, true);
     try {
-      await waitFor(async () => (await clusterPods(cluster, ns, NAME)).filter((p) => remaining.includes(p.name) && p.ready).length === 0, 60_000, 'the remaining pods to turn not Ready');
+      await waitFor(
+        async () => (await clusterPods(cluster, ns, NAME)).filter((p) => remaining.includes(p.name) && p.ready).length === 0,
+        60_000,
+        'the remaining pods to turn not Ready',
+      );
       await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=2']);
       // Written until the fence holds: every write answered 2xx must reach the remaining pods.
       let attempt = 0;
-      const refused = await waitFor(async () => {
-        const file = `fenced/try-${attempt++}.txt`;
-        const res = await fetch(`${leavingUrl}/files/${file}`, { method: 'PUT', body: file, signal: AbortSignal.timeout(5000) });
-        const body = await res.text();
-        if (res.status === 503) return { file, body, retryAfter: res.headers.get('retry-after') };
-        assert.ok([200, 201].includes(res.status), `${file}: ${res.status} ${body}`);
-        acknowledged.push(file);
-        return false;
-      }, 60_000, 'the leaving pod to refuse writes', 50);
+      const refused = await waitFor(
+        async () => {
+          const file = `fenced/try-${attempt++}.txt`;
+          const res = await fetch(`${leavingUrl}/files/${file}`, { method: 'PUT', body: file, signal: AbortSignal.timeout(5000) });
+          const body = await res.text();
+          if (res.status === 503) return { file, body, retryAfter: res.headers.get('retry-after') };
+          assert.ok([200, 201].includes(res.status), `${file}: ${res.status} ${body}`);
+          acknowledged.push(file);
+          return false;
+        },
+        60_000,
+        'the leaving pod to refuse writes',
+        50,
+      );
       refusedFile = refused.file;
       assert.equal(JSON.parse(refused.body).error, 'leaving');
       assert.equal(refused.retryAfter, '1');
-      const waiting = await waitFor(async () => {
-        const s = await fileClusterStatus(cluster, ns, NAME);
-        return condition(s, 'Progressing')?.reason === 'ScaleDownWaitingForReplication' ? s : false;
-      }, 60_000, 'the scale-down to wait');
+      const waiting = await waitFor(
+        async () => {
+          const s = await fileClusterStatus(cluster, ns, NAME);
+          return condition(s, 'Progressing')?.reason === 'ScaleDownWaitingForReplication' ? s : false;
+        },
+        60_000,
+        'the scale-down to wait',
+      );
       assert.match(condition(waiting, 'Progressing')!.message, /scale-down from 3 to 2 waits \(for \d+s\): no Ready pod remains/);
       assert.ok((waiting as { scaleDownBlockedSince?: string }).scaleDownBlockedSince, 'status.scaleDownBlockedSince');
       assert.equal(await stsReplicas(), 3, 'the StatefulSet keeps the leaving pod');
       const base = await operators.endpoint();
-      await waitFor(async () => {
-        const metrics = await (await fetch(`${base}/metrics`)).text();
-        const blocked = new RegExp(`^filecluster_operator_scale_down_blocked_seconds\\{namespace="${ns}",name="${NAME}"\\} (\\S+)$`, 'm').exec(metrics);
-        return blocked !== null && Number(blocked[1]) > 0;
-      }, 30_000, 'the blocked time to be exported');
+      await waitFor(
+        async () => {
+          const metrics = await (await fetch(`${base}/metrics`)).text();
+          const blocked = new RegExp(`^filecluster_operator_scale_down_blocked_seconds\\{namespace="${ns}",name="${NAME}"\\} (\\S+)$`, 'm').exec(metrics);
+          return blocked !== null && Number(blocked[1]) > 0;
+        },
+        30_000,
+        'the blocked time to be exported',
+      );
     } finally {
       freeze(remaining, false);
     }
@@ -196,7 +220,7 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     }
     // The leaving pod was drained: its claim goes with it, so a later scale-up starts empty.
     await waitFor(async () => !(await claims()).includes(`data-${NAME}-2`), 60_000, 'the drained claim to be deleted');
-    assert.equal((await fileClusterStatus(cluster, ns, NAME) as { scaleDownBlockedSince?: string }).scaleDownBlockedSince, undefined);
+    assert.equal(((await fileClusterStatus(cluster, ns, NAME)) as { scaleDownBlockedSince?: string }).scaleDownBlockedSince, undefined);
   });
 
   step('a pod that never got a peer list does not block a scale-down', async () => {
@@ -204,7 +228,11 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     for (const node of nodes) await ok(['cordon', node]);
     try {
       await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=3']);
-      await waitFor(async () => (await ok(['get', 'pod', `${NAME}-2`, '-n', ns, '--ignore-not-found', '-o', 'jsonpath={.status.phase}'])) === 'Pending', 60_000, 'the new pod to stay Pending');
+      await waitFor(
+        async () => (await ok(['get', 'pod', `${NAME}-2`, '-n', ns, '--ignore-not-found', '-o', 'jsonpath={.status.phase}'])) === 'Pending',
+        60_000,
+        'the new pod to stay Pending',
+      );
       const s = await fileClusterStatus(cluster, ns, NAME);
       assert.equal(condition(s, 'Ready')?.status, 'True', 'a serving cluster waiting for a pod is still Ready');
       assert.equal(condition(s, 'Progressing')?.reason, 'ScalingUp');
@@ -225,10 +253,14 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
       await waitFor(async () => !(await clusterPods(cluster, ns, NAME)).find((p) => p.name === leaving)?.ready, 60_000, `${leaving} to turn not Ready`);
       await ok(['scale', '-n', ns, `fc/${NAME}`, '--replicas=1']);
       await ok(['annotate', '--overwrite', 'fc', NAME, '-n', ns, 'filecluster.dev/force-scale-down=true']);
-      const ignored = await waitFor(async () => {
-        const c = condition(await fileClusterStatus(cluster, ns, NAME), 'Progressing');
-        return c?.reason === 'ScaleDownWaitingForReplication' && /does not authorise/.test(c.message) ? c : false;
-      }, 60_000, 'the scale-down to wait despite an annotation naming no count');
+      const ignored = await waitFor(
+        async () => {
+          const c = condition(await fileClusterStatus(cluster, ns, NAME), 'Progressing');
+          return c?.reason === 'ScaleDownWaitingForReplication' && /does not authorise/.test(c.message) ? c : false;
+        },
+        60_000,
+        'the scale-down to wait despite an annotation naming no count',
+      );
       assert.match(ignored.message, new RegExp(`${leaving} is not Ready`));
       assert.equal(await stsReplicas(), 2);
       await ok(['annotate', '--overwrite', 'fc', NAME, '-n', ns, 'filecluster.dev/force-scale-down=1']);
@@ -239,7 +271,11 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const warning = await waitFor(async () => (await events('ForcedScaleDown')).items[0] ?? false, 30_000, 'a ForcedScaleDown event');
     assert.equal(warning.type, 'Warning');
     assert.match(warning.message, new RegExp(`kept claims data-${NAME}-1`));
-    await waitFor(async () => ((await fileClusterStatus(cluster, ns, NAME)) as { forcedScaleDown?: { replicas: number } }).forcedScaleDown?.replicas === 1, 60_000, 'status.forcedScaleDown');
+    await waitFor(
+      async () => ((await fileClusterStatus(cluster, ns, NAME)) as { forcedScaleDown?: { replicas: number } }).forcedScaleDown?.replicas === 1,
+      60_000,
+      'status.forcedScaleDown',
+    );
     await converged(1);
     assert.ok((await claims()).includes(`data-${NAME}-1`), 'the claim of a pod that did not drain is kept');
     await ok(['annotate', 'fc', NAME, '-n', ns, 'filecluster.dev/force-scale-down-']);
@@ -250,7 +286,10 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
   step('after a volume resize the claims are compared, not patched on every reconcile', async () => {
     const base = await operators.endpoint();
     const claimPatches = async () =>
-      Number(/^filecluster_operator_api_requests_total\{verb="PATCH",resource="persistentvolumeclaims"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+      Number(
+        /^filecluster_operator_api_requests_total\{verb="PATCH",resource="persistentvolumeclaims"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ??
+          0,
+      );
     await ok(['patch', 'fc', NAME, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { storage: { size: '2Gi' } } })]);
     const requested = (claim: string) => ok(['get', 'pvc', claim, '-n', ns, '-o', 'jsonpath={.spec.resources.requests.storage}']);
     await waitFor(async () => (await requested(`data-${NAME}-0`)) === '2Gi' && (await requested(`data-${NAME}-1`)) === '2Gi', 60_000, 'the claims to request 2Gi');
@@ -267,10 +306,14 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     const from = podEvents.length;
     const before = await clusterPods(cluster, ns, NAME);
     await ok(['patch', 'fc', NAME, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { logLevel: 'debug' } })]);
-    await waitFor(async () => {
-      const now = await clusterPods(cluster, ns, NAME);
-      return now.length === before.length && now.every((p, i) => p.uid !== before[i]!.uid);
-    }, CONVERGE_MS, 'every pod to be replaced');
+    await waitFor(
+      async () => {
+        const now = await clusterPods(cluster, ns, NAME);
+        return now.length === before.length && now.every((p, i) => p.uid !== before[i]!.uid);
+      },
+      CONVERGE_MS,
+      'every pod to be replaced',
+    );
     await converged(2);
     const deletions = podEvents.slice(from).filter((e) => e.deleting && before.some((p) => p.uid === e.uid));
     assert.ok(deletions.length >= before.length, 'the watch saw the old pods deleted');

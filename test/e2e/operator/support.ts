@@ -120,7 +120,9 @@ export class OperatorProcesses implements Operators {
     const leader = await this.leader();
     const replica = leader ? this.replicas.get(leader) : undefined;
     if (!replica) throw new Error('no leader among the replicas started here');
-    const line = readFileSync(replica.logFile, 'utf8').split('\n').find((l) => l.includes('"operator listening"'));
+    const line = readFileSync(replica.logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"operator listening"'));
     const port = line ? (JSON.parse(line) as { port: number }).port : undefined;
     if (!port) throw new Error(`${leader} has not logged its port`);
     return `http://127.0.0.1:${port}`;
@@ -155,13 +157,18 @@ export class OperatorDeployment implements Operators {
 
   async start(): Promise<void> {
     const dir = path.join(REPO_ROOT, 'manifests');
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()) {
       await this.kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(dir, file)]);
     }
-    const deployment = await kubectlJson<{ spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }>(
-      this.cluster,
-      ['get', 'deployment', 'filecluster', '-n', OPERATOR_NAMESPACE],
-    );
+    const deployment = await kubectlJson<{ spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } } }>(this.cluster, [
+      'get',
+      'deployment',
+      'filecluster',
+      '-n',
+      OPERATOR_NAMESPACE,
+    ]);
     this.lease = deployment.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'FC_LEASE_NAME')?.value ?? this.lease;
     await this.kubectl(['rollout', 'status', 'deployment/filecluster', '-n', OPERATOR_NAMESPACE, '--timeout=180s']);
   }
@@ -171,7 +178,14 @@ export class OperatorDeployment implements Operators {
   }
 
   async identities(): Promise<string[]> {
-    const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(this.cluster, ['get', 'pods', '-n', OPERATOR_NAMESPACE, '-l', OPERATOR_SELECTOR]);
+    const pods = await kubectlJson<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(this.cluster, [
+      'get',
+      'pods',
+      '-n',
+      OPERATOR_NAMESPACE,
+      '-l',
+      OPERATOR_SELECTOR,
+    ]);
     return pods.items.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
   }
 
@@ -196,7 +210,9 @@ export class OperatorDeployment implements Operators {
 
   async logs(): Promise<string> {
     const pods = await this.identities().catch(() => []);
-    const logs = await Promise.all(pods.map(async (p) => `--- ${p}\n${(await this.cluster.logs(OPERATOR_NAMESPACE, p).catch(() => '')).split('\n').slice(-40).join('\n')}`));
+    const logs = await Promise.all(
+      pods.map(async (p) => `--- ${p}\n${(await this.cluster.logs(OPERATOR_NAMESPACE, p).catch(() => '')).split('\n').slice(-40).join('\n')}`),
+    );
     return logs.join('\n');
   }
 
@@ -260,10 +276,12 @@ export interface PodInfo {
 }
 
 export async function clusterPods(cluster: Cluster, namespace: string, name: string): Promise<PodInfo[]> {
-  const list = await kubectlJson<{ items: Array<{ metadata: { name: string; uid: string; deletionTimestamp?: string }; status: { podIP?: string; conditions?: Array<{ type: string; status: string }> } }> }>(
-    cluster,
-    ['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`],
-  );
+  const list = await kubectlJson<{
+    items: Array<{
+      metadata: { name: string; uid: string; deletionTimestamp?: string };
+      status: { podIP?: string; conditions?: Array<{ type: string; status: string }> };
+    }>;
+  }>(cluster, ['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${name}`]);
   return list.items
     .filter((p) => !p.metadata.deletionTimestamp)
     .map((p) => ({

@@ -10,18 +10,7 @@ import { FIELD_MANAGER } from '../../../operator/src/controllers/filecluster/nam
 import { createMetrics } from '../../../operator/src/metrics.ts';
 import { EventRecorder } from '../../../operator/src/runtime/events.ts';
 import { Kube } from '../../../operator/src/runtime/kube.ts';
-import {
-  CRD_FILE,
-  PodAccess,
-  clusterPods,
-  condition,
-  fileClusterStatus,
-  fileClusterYaml,
-  getFile,
-  operatorsFor,
-  putFile,
-  type Operators,
-} from './support.ts';
+import { CRD_FILE, PodAccess, clusterPods, condition, fileClusterStatus, fileClusterYaml, getFile, operatorsFor, putFile, type Operators } from './support.ts';
 
 // No node matches: the StatefulSets' pods stay Pending, which these checks do not need.
 const NOWHERE = { 'filecluster.dev/test': 'nowhere' };
@@ -74,20 +63,20 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
     const mirror = 'registry.mirror.example/filecluster/fileserver:0.1.0';
     await operatorWithImage(mirror).reconcile(`${ns}/mirrored`);
     assert.equal(await stsImage('mirrored'), mirror);
-    assert.equal((await fileClusterStatus(cluster, ns, 'mirrored') as { image?: string }).image, mirror);
+    assert.equal(((await fileClusterStatus(cluster, ns, 'mirrored')) as { image?: string }).image, mirror);
     assert.match(await ok(['get', 'fc', 'mirrored', '-n', ns, '-o', 'wide']), /IMAGE[\s\S]*registry\.mirror\.example\/filecluster\/fileserver:0\.1\.0/);
 
     // The operator is upgraded (a new configured image): the cluster moves with it.
     const upgraded = 'registry.mirror.example/filecluster/fileserver:0.2.0';
     await operatorWithImage(upgraded).reconcile(`${ns}/mirrored`);
     assert.equal(await stsImage('mirrored'), upgraded);
-    assert.equal((await fileClusterStatus(cluster, ns, 'mirrored') as { image?: string }).image, upgraded);
+    assert.equal(((await fileClusterStatus(cluster, ns, 'mirrored')) as { image?: string }).image, upgraded);
 
     // A FileCluster that names its image keeps it, whatever the operator's.
     await ok(['patch', 'fc', 'mirrored', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { image: 'pinned.example/fileserver:7' } })]);
     await operatorWithImage(upgraded).reconcile(`${ns}/mirrored`);
     assert.equal(await stsImage('mirrored'), 'pinned.example/fileserver:7');
-    assert.equal((await fileClusterStatus(cluster, ns, 'mirrored') as { image?: string }).image, 'pinned.example/fileserver:7');
+    assert.equal(((await fileClusterStatus(cluster, ns, 'mirrored')) as { image?: string }).image, 'pinned.example/fileserver:7');
   });
 
   test('spec.tokenSecretName cannot be set, changed or removed after creation', async () => {
@@ -126,16 +115,24 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
 
     /** `n` Ready pods, every one holding the published peer list; the cluster Ready. */
     const converged = (name: string, n: number) =>
-      waitFor(async () => {
-        const s = await fileClusterStatus(cluster, ns, name);
-        const pods = await clusterPods(cluster, ns, name);
-        const ready = pods.length === n && pods.every((p) => p.ready) && s.peersAcknowledged === n && condition(s, 'Ready')?.status === 'True';
-        return ready ? pods : false;
-      }, CONVERGE_MS, `${name}: ${n} Ready pods holding the peer list`).catch(async (err: unknown) => {
-        throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await fileClusterStatus(cluster, ns, name).catch(() => ({})))}\n${await operators.logs()}`, { cause: err });
+      waitFor(
+        async () => {
+          const s = await fileClusterStatus(cluster, ns, name);
+          const pods = await clusterPods(cluster, ns, name);
+          const ready = pods.length === n && pods.every((p) => p.ready) && s.peersAcknowledged === n && condition(s, 'Ready')?.status === 'True';
+          return ready ? pods : false;
+        },
+        CONVERGE_MS,
+        `${name}: ${n} Ready pods holding the peer list`,
+      ).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await fileClusterStatus(cluster, ns, name).catch(() => ({})))}\n${await operators.logs()}`, {
+          cause: err,
+        });
       });
-    const answers = async (url: string, token: string) => (await fetch(`${url}/internal/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) })).status;
-    const eventReasons = (name: string) => ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    const answers = async (url: string, token: string) =>
+      (await fetch(`${url}/internal/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) })).status;
+    const eventReasons = (name: string) =>
+      ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
 
     test('a token changed in the Secret rolls through the pods; replication works throughout and the old token ends refused', async () => {
       await ok(['create', 'secret', 'generic', 'rotating', '-n', ns, '--from-literal=token=the-first-token']);
@@ -143,17 +140,30 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       const before = await converged('rotated', 2);
       assert.equal(await putFile(await access.url(before[0]!), 'rotation/before.txt', 'before', 'all'), 201);
 
-      await ok(['create', 'secret', 'generic', 'rotating', '-n', ns, '--from-literal=token=the-second-token', '--dry-run=client', '-o', 'yaml'])
-        .then((yaml) => ok(['apply', '-n', ns, '-f', '-'], yaml));
+      await ok(['create', 'secret', 'generic', 'rotating', '-n', ns, '--from-literal=token=the-second-token', '--dry-run=client', '-o', 'yaml']).then((yaml) =>
+        ok(['apply', '-n', ns, '-f', '-'], yaml),
+      );
       // Two rollouts: the pods restart with both tokens, then with the new one alone.
-      await waitFor(async () => {
-        const pods = await clusterPods(cluster, ns, 'rotated');
-        if (pods.length !== 2 || !pods.every((p) => p.ready)) return false;
-        const codes = await Promise.all(pods.map(async (p) => [await answers(await access.url(p), 'the-first-token').catch(() => 0), await answers(await access.url(p), 'the-second-token').catch(() => 0)]));
-        return codes.every(([first, second]) => first === 401 && second === 200);
-      }, CONVERGE_MS, 'every pod to accept only the new token');
+      await waitFor(
+        async () => {
+          const pods = await clusterPods(cluster, ns, 'rotated');
+          if (pods.length !== 2 || !pods.every((p) => p.ready)) return false;
+          const codes = await Promise.all(
+            pods.map(async (p) => [
+              await answers(await access.url(p), 'the-first-token').catch(() => 0),
+              await answers(await access.url(p), 'the-second-token').catch(() => 0),
+            ]),
+          );
+          return codes.every(([first, second]) => first === 401 && second === 200);
+        },
+        CONVERGE_MS,
+        'every pod to accept only the new token',
+      );
       const after = await converged('rotated', 2);
-      assert.ok(after.every((p) => !before.some((b) => b.uid === p.uid)), 'every pod restarted');
+      assert.ok(
+        after.every((p) => !before.some((b) => b.uid === p.uid)),
+        'every pod restarted',
+      );
       // The pods replicate to each other with the new token.
       assert.equal(await putFile(await access.url(after[1]!), 'rotation/after.txt', 'after', 'all'), 201);
       assert.equal((await getFile(await access.url(after[0]!), 'rotation/after.txt')).body, 'after');
@@ -166,11 +176,15 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       const pods = await converged('generated', 1);
       const token = await ok(['get', 'secret', 'generated-token', '-n', ns, '-o', 'jsonpath={.data.token}']);
       await ok(['delete', 'secret', 'generated-token', '-n', ns]);
-      const degraded = await waitFor(async () => {
-        if ((await kubectl(['get', 'secret', 'generated-token', '-n', ns])).code === 0) return 'regenerated';
-        const c = condition(await fileClusterStatus(cluster, ns, 'generated'), 'Degraded');
-        return c?.status === 'True' ? c : false;
-      }, 120_000, 'Degraded, or a new Secret');
+      const degraded = await waitFor(
+        async () => {
+          if ((await kubectl(['get', 'secret', 'generated-token', '-n', ns])).code === 0) return 'regenerated';
+          const c = condition(await fileClusterStatus(cluster, ns, 'generated'), 'Degraded');
+          return c?.status === 'True' ? c : false;
+        },
+        120_000,
+        'Degraded, or a new Secret',
+      );
       assert.ok(degraded !== 'regenerated', 'a new token was generated while the pods hold the old one');
       assert.equal(degraded.reason, 'TokenSecretDeleted');
       assert.match(degraded.message, /Secret "generated-token" .* was deleted while the cluster has pods/);
@@ -179,7 +193,11 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       assert.equal(await putFile(await access.url(pods[0]!), 'kept/while-degraded.txt', 'still here', 'local'), 201);
       const restored = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'generated-token', namespace: ns }, data: { token } };
       await ok(['apply', '-f', '-'], JSON.stringify(restored));
-      await waitFor(async () => condition(await fileClusterStatus(cluster, ns, 'generated'), 'Degraded')?.status === 'False', 120_000, 'Degraded=False once the Secret is back');
+      await waitFor(
+        async () => condition(await fileClusterStatus(cluster, ns, 'generated'), 'Degraded')?.status === 'False',
+        120_000,
+        'Degraded=False once the Secret is back',
+      );
       await converged('generated', 1);
     });
   });

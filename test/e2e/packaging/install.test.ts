@@ -45,7 +45,12 @@ async function serverDryRun(yaml: string): Promise<{ code: number; accepted: str
 
 async function operatorLogs(namespace: string): Promise<string> {
   const pods = await cluster.kubectl(['get', 'pods', '-n', namespace, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].metadata.name}']);
-  const logs = await Promise.all(pods.stdout.split(' ').filter(Boolean).map(async (pod) => `--- ${pod}\n${(await cluster.logs(namespace, pod)).slice(-3000)}`));
+  const logs = await Promise.all(
+    pods.stdout
+      .split(' ')
+      .filter(Boolean)
+      .map(async (pod) => `--- ${pod}\n${(await cluster.logs(namespace, pod)).slice(-3000)}`),
+  );
   return logs.join('\n');
 }
 
@@ -95,13 +100,21 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     const set = [`watchNamespaces={${apps.join(',')}}`, `sample.namespace=${apps[0]}`];
     const yaml = helmTemplateText({ namespace: ns, release: 'all', values: [ALL_FEATURES_VALUES], set });
     const objects = parseObjects(yaml);
-    assert.deepEqual(
-      [...new Set(objects.map((o) => o.kind))].sort(),
-      [
-        'ConfigMap', 'Deployment', 'FileCluster', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',
-        'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
-      ],
-    );
+    assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), [
+      'ConfigMap',
+      'Deployment',
+      'FileCluster',
+      'NetworkPolicy',
+      'PodMonitor',
+      'PrometheusRule',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ]);
     const result = await serverDryRun(yaml);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.accepted.length, objects.length, `accepted: ${result.accepted.join(', ')}`);
@@ -120,17 +133,32 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
     await kubectl(['apply', '-f', join(REPO, 'manifests')]);
     try {
       await kubectl(['rollout', 'status', '--timeout=180s', '-n', 'filecluster-system', 'deployment/filecluster']);
-      const holder = await waitFor(async () => {
-        const r = await cluster.kubectl(['get', 'lease', 'filecluster', '-n', 'filecluster-system', '-o', 'jsonpath={.spec.holderIdentity}']);
-        return r.code === 0 && r.stdout.startsWith('filecluster-') ? r.stdout : undefined;
-      }, 60_000, 'the operator to take its Lease');
-      const pods = (await kubectl(['get', 'pods', '-n', 'filecluster-system', '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+      const holder = await waitFor(
+        async () => {
+          const r = await cluster.kubectl(['get', 'lease', 'filecluster', '-n', 'filecluster-system', '-o', 'jsonpath={.spec.holderIdentity}']);
+          return r.code === 0 && r.stdout.startsWith('filecluster-') ? r.stdout : undefined;
+        },
+        60_000,
+        'the operator to take its Lease',
+      );
+      const pods = (
+        await kubectl(['get', 'pods', '-n', 'filecluster-system', '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[*].metadata.name}'])
+      ).split(' ');
       assert.equal(pods.length, 2);
       assert.ok(pods.includes(holder), `lease holder ${holder} is one of ${pods.join(', ')}`);
     } finally {
       // The next test installs the chart's operator; two operators watching everything would fight.
       await kubectl(['delete', '-n', 'filecluster-system', 'deployment/filecluster', '--wait=true', '--timeout=120s']);
-      await kubectl(['delete', '-f', join(REPO, 'manifests/02-rbac.yaml'), '-f', join(REPO, 'manifests/03-operator.yaml'), '--ignore-not-found', '--wait=true', '--timeout=120s']);
+      await kubectl([
+        'delete',
+        '-f',
+        join(REPO, 'manifests/02-rbac.yaml'),
+        '-f',
+        join(REPO, 'manifests/03-operator.yaml'),
+        '--ignore-not-found',
+        '--wait=true',
+        '--timeout=120s',
+      ]);
       await kubectl(['delete', '-f', join(REPO, 'manifests/00-namespace.yaml'), '--wait=false']);
     }
   });
@@ -156,21 +184,31 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
       throw new Error(`FileCluster not Ready: ${ready.stderr}\n${fcYaml}\n${await operatorLogs(ns)}`);
     }
     // Ready means serving; the last pods may still be joining (Progressing), so wait for all three.
-    await waitFor(async () => {
-      const status = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json'])).status;
-      return status.readyReplicas === 3 && status.peers?.length === 3;
-    }, 120_000, 'all three pods Ready and in the peer list').catch(async (err: Error) => {
+    await waitFor(
+      async () => {
+        const status = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json'])).status;
+        return status.readyReplicas === 3 && status.peers?.length === 3;
+      },
+      120_000,
+      'all three pods Ready and in the peer list',
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await operatorLogs(ns)}`);
     });
 
     // Scaling down makes the operator patch pods (serving label) and shrink the StatefulSet: the RBAC
     // must allow the whole path, and nothing the operator did may have been forbidden.
     await kubectl(['patch', 'filecluster/packaged', '-n', apps, '--type=merge', '-p', '{"spec":{"replicas":2}}']);
-    await waitFor(async () => {
-      const fc = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json']));
-      const readyCondition = fc.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
-      return fc.status?.observedGeneration === fc.metadata.generation && fc.status?.replicas === 2 && fc.status?.peers?.length === 2 && readyCondition?.status === 'True';
-    }, 120_000, 'the FileCluster to scale down to 2 Ready pods').catch(async (err: Error) => {
+    await waitFor(
+      async () => {
+        const fc = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json']));
+        const readyCondition = fc.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
+        return (
+          fc.status?.observedGeneration === fc.metadata.generation && fc.status?.replicas === 2 && fc.status?.peers?.length === 2 && readyCondition?.status === 'True'
+        );
+      },
+      120_000,
+      'the FileCluster to scale down to 2 Ready pods',
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await operatorLogs(ns)}`);
     });
     const logs = await operatorLogs(ns);
@@ -213,7 +251,12 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
         rule_files: [ALERTS_FILE],
         scrape_configs: [{ job_name: 'operator', static_configs: pods.map(([pod, host]) => ({ targets: [host], labels: { namespace: ns, pod } })) }],
       });
-      await waitFor(async () => ((await prometheus.query('min(count_over_time(filecluster_operator_leader[1m])) >= 3')).data?.result.length ?? 0) > 0, 30_000, 'three scrapes of both operator pods', 500);
+      await waitFor(
+        async () => ((await prometheus.query('min(count_over_time(filecluster_operator_leader[1m])) >= 3')).data?.result.length ?? 0) > 0,
+        30_000,
+        'three scrapes of both operator pods',
+        500,
+      );
       const exported = new Set(['up', ...expositions.flatMap(declaredFamilies)]);
       const empty: string[] = [];
       for (const { source, expr } of [...dashboardQueries(), ...ruleQueries()]) {
@@ -223,11 +266,17 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
       }
       // No reconcile failed, so the error panel alone has nothing to show.
       assert.deepEqual(empty, ['dashboard: Reconcile errors [A]'], 'operator dashboard queries without data');
-      const rules = await waitFor(async () => {
-        const data = await prometheus.api<{ groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }> }>('/api/v1/rules');
-        const operatorRules = data.groups.filter((g) => g.name === 'filecluster.operator').flatMap((g) => g.rules);
-        return operatorRules.length > 0 && operatorRules.every((r) => !r.lastEvaluation.startsWith('0001')) ? operatorRules : undefined;
-      }, 30_000, 'the operator rules evaluated');
+      const rules = await waitFor(
+        async () => {
+          const data = await prometheus.api<{
+            groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }>;
+          }>('/api/v1/rules');
+          const operatorRules = data.groups.filter((g) => g.name === 'filecluster.operator').flatMap((g) => g.rules);
+          return operatorRules.length > 0 && operatorRules.every((r) => !r.lastEvaluation.startsWith('0001')) ? operatorRules : undefined;
+        },
+        30_000,
+        'the operator rules evaluated',
+      );
       for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
       const noLeader = await prometheus.query('ALERTS{alertname="FileClusterOperatorNoLeader"}');
       assert.deepEqual(noLeader.data?.result, [], 'one leader: FileClusterOperatorNoLeader stays quiet');

@@ -24,5 +24,7 @@ export function podEvent(pod: KubeObject, node: string, type: EventType, reason:
 
 /** Records an event; a failure to record is logged, never raised (events are best effort). */
 export function recordPodEvent(rest: KubeRest, pod: KubeObject, node: string, type: EventType, reason: string, message: string, log: (line: string) => void): void {
-  rest.post(`/api/v1/namespaces/${pod.metadata.namespace}/events`, podEvent(pod, node, type, reason, message)).catch((err: Error) => log(`event ${reason} for ${pod.metadata.namespace}/${pod.metadata.name}: ${err.message}`));
+  rest
+    .post(`/api/v1/namespaces/${pod.metadata.namespace}/events`, podEvent(pod, node, type, reason, message))
+    .catch((err: Error) => log(`event ${reason} for ${pod.metadata.namespace}/${pod.metadata.name}: ${err.message}`));
 }

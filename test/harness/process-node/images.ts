@@ -41,18 +41,11 @@ export class ImageNotMappedError extends Error {}
  * container's command, then its args. A leading 'node' becomes `nodeBinary`; like the node image's
  * entrypoint, a generic Node image runs a command that is not a shell command with node.
  */
-export function containerArgv(
-  image: string,
-  container: { command?: string[]; args?: string[] },
-  table: Record<string, ImageCommand>,
-  nodeBinary: string,
-): string[] {
+export function containerArgv(image: string, container: { command?: string[]; args?: string[] }, table: Record<string, ImageCommand>, nodeBinary: string): string[] {
   const repository = imageRepository(image);
   const mapping = table[repository];
   if (!mapping) {
-    throw new ImageNotMappedError(
-      `image "${image}" has no local command on the process node (mapped repositories: ${Object.keys(table).join(', ')})`,
-    );
+    throw new ImageNotMappedError(`image "${image}" has no local command on the process node (mapped repositories: ${Object.keys(table).join(', ')})`);
   }
   const argv = [...mapping.command];
   if (mapping.appendContainerCommand) argv.push(...(container.command ?? []));

@@ -166,7 +166,11 @@ export class PodWorker {
     if (await this.mountsServiceAccount()) {
       const token = await serviceAccountToken(this.ctx.rest, this.pod);
       this.kubeconfigPath = path.join(this.podDir, 'kubeconfig');
-      writeFileSync(this.kubeconfigPath, kubeconfigYaml(this.ctx.serverUrl, this.ctx.caPem, token, `system:serviceaccount:${this.namespace}:${this.pod['spec']?.serviceAccountName ?? 'default'}`), { mode: 0o600 });
+      writeFileSync(
+        this.kubeconfigPath,
+        kubeconfigYaml(this.ctx.serverUrl, this.ctx.caPem, token, `system:serviceaccount:${this.namespace}:${this.pod['spec']?.serviceAccountName ?? 'default'}`),
+        { mode: 0o600 },
+      );
     }
     this.volumeDirs = volumeDirs;
   }
@@ -191,7 +195,13 @@ export class PodWorker {
 
   private failStart(err: unknown, fallbackReason: string, only?: ContainerRun): void {
     const reason =
-      err instanceof ImageNotMappedError ? 'ErrImagePull' : err instanceof ContainerConfigError ? 'CreateContainerConfigError' : err instanceof VolumeNotReadyError ? 'ContainerCreating' : fallbackReason;
+      err instanceof ImageNotMappedError
+        ? 'ErrImagePull'
+        : err instanceof ContainerConfigError
+          ? 'CreateContainerConfigError'
+          : err instanceof VolumeNotReadyError
+            ? 'ContainerCreating'
+            : fallbackReason;
     const message = (err as Error).message;
     if (!(err instanceof ImageNotMappedError || err instanceof ContainerConfigError || err instanceof VolumeNotReadyError)) {
       this.ctx.log(`pod ${this.namespace}/${this.name}: ${(err as Error).stack}`);
@@ -383,7 +393,12 @@ export class PodWorker {
     run.view.lastState = terminated;
     run.view.state =
       delay > 0
-        ? { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${run.spec.name} pod=${this.name}_${this.namespace}(${this.uid})` } }
+        ? {
+            waiting: {
+              reason: 'CrashLoopBackOff',
+              message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${run.spec.name} pod=${this.name}_${this.namespace}(${this.uid})`,
+            },
+          }
         : terminated;
     if (delay > 0) this.event('Warning', 'BackOff', `Back-off restarting failed container ${run.spec.name}`);
     this.pushStatus();

@@ -85,25 +85,30 @@ export class ProcessNode {
   async start(): Promise<void> {
     const { rest } = this.ctx;
     const existing = await rest.find<KubeObject>(`/api/v1/nodes/${this.name}`);
-    const node = existing ?? (await rest.post<KubeObject>('/api/v1/nodes', {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name: this.name,
-        labels: {
-          'kubernetes.io/hostname': this.name,
-          'kubernetes.io/os': 'linux',
-          'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
-          'node.kubernetes.io/instance-type': 'process-node',
+    const node =
+      existing ??
+      (await rest.post<KubeObject>('/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: this.name,
+          labels: {
+            'kubernetes.io/hostname': this.name,
+            'kubernetes.io/os': 'linux',
+            'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
+            'node.kubernetes.io/instance-type': 'process-node',
+          },
         },
-      },
-      spec: {},
-    }));
+        spec: {},
+      }));
     this.nodeUid = node.metadata.uid ?? '';
     await this.refreshStatus();
     await this.renewLease();
     this.leaseTimer = setInterval(() => void this.renewLease().catch((err) => this.ctx.log(`lease ${this.name}: ${(err as Error).message}`)), LEASE_RENEW_MS);
-    this.statusTimer = setInterval(() => void this.refreshStatus().catch((err) => this.ctx.log(`node status ${this.name}: ${(err as Error).message}`)), STATUS_REFRESH_MS);
+    this.statusTimer = setInterval(
+      () => void this.refreshStatus().catch((err) => this.ctx.log(`node status ${this.name}: ${(err as Error).message}`)),
+      STATUS_REFRESH_MS,
+    );
     this.informer = new Informer(
       rest,
       `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${this.name}`)}`,

@@ -16,7 +16,9 @@ export async function fetchReferencedData(rest: KubeRest, namespace: string, nam
     const secret = await rest.find(`/api/v1/namespaces/${namespace}/secrets/${name}`);
     data.secrets.set(
       name,
-      secret ? Object.fromEntries(Object.entries((secret['data'] ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : null,
+      secret
+        ? Object.fromEntries(Object.entries((secret['data'] ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+        : null,
     );
   }
   for (const name of names.configMaps) {
@@ -45,7 +47,9 @@ export async function serviceAccountToken(rest: KubeRest, pod: KubeObject, audie
 type Item = { key?: string; path: string; mode?: number; fieldRef?: { fieldPath: string } };
 
 function writeItems(dir: string, values: Record<string, string>, items: Item[] | undefined, mode: number | undefined): void {
-  const entries = items?.length ? items.map((item) => [item.path, values[item.key ?? ''], item.mode] as const) : Object.entries(values).map(([k, v]) => [k, v, undefined] as const);
+  const entries = items?.length
+    ? items.map((item) => [item.path, values[item.key ?? ''], item.mode] as const)
+    : Object.entries(values).map(([k, v]) => [k, v, undefined] as const);
   for (const [file, value, itemMode] of entries) {
     if (value === undefined) throw new ContainerConfigError(`volume item ${file}: key not found`);
     const target = path.join(dir, file);
@@ -114,7 +118,9 @@ export async function prepareVolumes(rest: KubeRest, pod: KubeObject, podDir: st
         }
       }
     } else {
-      const kind = Object.keys(volume).filter((k) => k !== 'name').join(',');
+      const kind = Object.keys(volume)
+        .filter((k) => k !== 'name')
+        .join(',');
       throw new ContainerConfigError(`volume ${volume.name}: type ${kind} is not supported by the process node`);
     }
   }

@@ -56,7 +56,9 @@ export async function startLocalCluster(opts: StartClusterOptions): Promise<Clus
   const diagnostics = async () => {
     const parts: string[] = [];
     if (controlPlane) {
-      const listing = await runKubectl(path.join(assets, 'kubectl'), controlPlane.adminKubeconfigPath, ['get', 'nodes,pods,pvc,events', '-A', '-o', 'wide'], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: '', stderr: err.message }));
+      const listing = await runKubectl(path.join(assets, 'kubectl'), controlPlane.adminKubeconfigPath, ['get', 'nodes,pods,pvc,events', '-A', '-o', 'wide'], {
+        timeoutMs: 15_000,
+      }).catch((err: Error) => ({ stdout: '', stderr: err.message }));
       parts.push(`--- kubectl get nodes,pods,pvc,events -A\n${listing.stdout}${listing.stderr}`);
     }
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.log'))) parts.push(`--- ${file} (tail)\n${await tail(path.join(dir, file), 30)}`);
@@ -152,7 +154,15 @@ export async function startLocalCluster(opts: StartClusterOptions): Promise<Clus
           nodes.flatMap((n) =>
             n.pods().flatMap((worker) =>
               worker.processes().map(
-                (p): PodProcess => ({ node: n.name, namespace: worker.namespace, pod: worker.name, uid: worker.uid, container: p.container, pid: p.pid, podIP: worker.ip ?? '' }),
+                (p): PodProcess => ({
+                  node: n.name,
+                  namespace: worker.namespace,
+                  pod: worker.name,
+                  uid: worker.uid,
+                  container: p.container,
+                  pid: p.pid,
+                  podIP: worker.ip ?? '',
+                }),
               ),
             ),
           ),

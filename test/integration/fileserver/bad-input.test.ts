@@ -54,7 +54,7 @@ describe('bad input against a running file server', () => {
     assert.equal((await api(n, 'GET', '/files/big.bin')).status, 404);
   });
 
-  it('an upload cut off mid-body stores nothing and is answered as the client\'s fault: the old bytes stay, a new path stays absent', async () => {
+  it("an upload cut off mid-body stores nothing and is answered as the client's fault: the old bytes stay, a new path stays absent", async () => {
     const aborted = () => metric(n, 'filecluster_http_requests_total{route="/files/{*path}",method="PUT",status="400"}').then((v) => v ?? 0);
     const before = await aborted();
     for (const path of ['existing.txt', 'cut-off.txt']) {
@@ -133,7 +133,14 @@ describe('bad input against a running file server', () => {
     ] as const) {
       const r = await raw(`${method} ${path} HTTP/1.1\r\nHost: x\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`);
       expectError(r, 405, 'method_not_allowed');
-      assert.deepEqual(r.headers['allow']?.split(',').map((m) => m.trim()).sort(), [...allow], `${method} ${path}`);
+      assert.deepEqual(
+        r.headers['allow']
+          ?.split(',')
+          .map((m) => m.trim())
+          .sort(),
+        [...allow],
+        `${method} ${path}`,
+      );
     }
     // A path no route serves stays 404 whatever the method.
     expectError(await raw(`PROPFIND /internal/nowhere HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`), 404, 'not_found');

@@ -47,7 +47,7 @@ describe('a node whose clock is 10 years fast', () => {
     }
   });
 
-  it('leaves the clocks of the others at the present: their new versions carry today\'s time', async () => {
+  it("leaves the clocks of the others at the present: their new versions carry today's time", async () => {
     for (const n of [a, b]) {
       const put = await api(n, 'PUT', `/files/after-${n.id}.txt`, { body: n.id });
       assert.equal(put.status, 201);

@@ -28,7 +28,10 @@ describe('two replicas holding one version with different bytes', () => {
     const env = { FC_CATCHUP_INTERVAL_SECONDS: '1' };
     p = await cluster.add({ id: 'div-p', env });
     q = await cluster.add({ id: 'div-q', env });
-    for (const [n, body] of [[p, high], [q, low]] as const) {
+    for (const [n, body] of [
+      [p, high],
+      [q, low],
+    ] as const) {
       const r = await api(n, 'POST', '/internal/replicate', { body: frame('same.txt', version, body), auth: true });
       assert.equal(r.status, 200, r.text);
       assert.equal(r.json<{ results: Array<{ result: string }> }>().results[0]!.result, 'applied');

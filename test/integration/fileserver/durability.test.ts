@@ -68,10 +68,14 @@ describe('crashes, stops and restarts', () => {
   });
 
   it('a restart reads back files, versions, tombstones and the outbound queues', async () => {
-    await eventually('earlier pushes acknowledged', async () => {
-      const s = (await api(a, 'GET', '/internal/status', { auth: true })).json<{ peers: Array<{ pendingChanges: number }> }>();
-      return s.peers.every((p) => p.pendingChanges === 0);
-    }, 60_000);
+    await eventually(
+      'earlier pushes acknowledged',
+      async () => {
+        const s = (await api(a, 'GET', '/internal/status', { auth: true })).json<{ peers: Array<{ pendingChanges: number }> }>();
+        return s.peers.every((p) => p.pendingChanges === 0);
+      },
+      60_000,
+    );
     await c.kill('SIGKILL');
     await api(a, 'PUT', '/files/queued-for-c.txt', { body: 'owed' });
     await api(a, 'DELETE', '/files/stopped/keep.txt');

@@ -57,7 +57,10 @@ describe('a fenced (leaving) node takes no more writes and still hands over what
     assert.equal(after1.leaving, true);
     assert.equal(owed(after1, b.id), 2, 'the status taken after the fence counts every acknowledged write');
 
-    for (const [method, body2] of [['PUT', 'late'], ['DELETE', undefined]] as const) {
+    for (const [method, body2] of [
+      ['PUT', 'late'],
+      ['DELETE', undefined],
+    ] as const) {
       const res = await api(a, method, '/files/before.txt', body2 === undefined ? {} : { body: body2 });
       assert.equal(res.status, 503, `${method} on a leaving node`);
       assert.equal(res.json<{ error: string }>().error, 'leaving');
@@ -97,7 +100,10 @@ describe('a fenced (leaving) node takes no more writes and still hands over what
     const d = await cluster.add({ id: 'fence-d' });
     const e = await cluster.add({ id: 'fence-e' });
     const generation = await cluster.pushPeers([d, e], [d, e]);
-    await eventually('a catch-up over the new list', async () => (await api(d, 'GET', '/internal/status', { auth: true })).json<StatusView>().syncedGeneration === generation);
+    await eventually(
+      'a catch-up over the new list',
+      async () => (await api(d, 'GET', '/internal/status', { auth: true })).json<StatusView>().syncedGeneration === generation,
+    );
     assert.ok(TOKEN);
   });
 });

@@ -27,7 +27,10 @@ describe('per-peer metric series follow the peer list', () => {
     assert.equal((await api(n, 'PUT', '/files/owed.txt', { body: 'owed' })).status, 201);
     for (const s of series.slice(0, 3)) assert.notEqual(await metric(n, s), undefined, s);
     assert.equal(await metric(n, series[0]!), 0, 'nothing dropped');
-    await eventually('a failed push to the down peer', async () => ((await metric(n, `filecluster_replication_attempts_total{peer="${peer.id}",result="failure"}`)) ?? 0) > 0);
+    await eventually(
+      'a failed push to the down peer',
+      async () => ((await metric(n, `filecluster_replication_attempts_total{peer="${peer.id}",result="failure"}`)) ?? 0) > 0,
+    );
     assert.equal(await metric(n, series[3]!), 1);
 
     assert.equal((await api(n, 'PUT', '/internal/peers', { json: { generation: 2, peers: [] }, auth: true })).status, 200);

@@ -85,7 +85,10 @@ describe('file reads against a running file server', () => {
       const socket = net.connect({ host: n.host, port: n.port }, () => {
         socket.write(sent.map(([m, t], i) => `${m} ${t} HTTP/1.1\r\nHost: x\r\n${i === sent.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join(''));
       });
-      socket.on('data', (d) => chunks.push(d)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+      socket
+        .on('data', (d) => chunks.push(d))
+        .on('end', () => resolve(Buffer.concat(chunks)))
+        .on('error', reject);
     });
     let off = 0;
     const answers = sent.map(([method]) => {
@@ -97,7 +100,10 @@ describe('file reads against a running file server', () => {
       return { status: Number(lines[0]!.split(' ')[1]), body };
     });
     assert.equal(off, bytes.length, 'nothing after the last answer');
-    assert.deepEqual(answers.map((a) => a.status), [200, 404, 200, 200, 200, 200]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 404, 200, 200, 200, 200],
+    );
     for (const i of [0, 3, 5]) assert.equal(answers[i]!.body.toString(), 'hello world');
     assert.equal(JSON.parse(answers[1]!.body.toString()).error, 'not_found');
     assert.ok(answers[4]!.body.equals(large));
@@ -105,7 +111,12 @@ describe('file reads against a running file server', () => {
 
   it('counts reads per route, method and status', async () => {
     const count = (method: string, status: number) => metric(n, `filecluster_http_requests_total{route="/files/{*path}",method="${method}",status="${status}"}`);
-    const before = { get: (await count('GET', 200)) ?? 0, head: (await count('HEAD', 206)) ?? 0, missing: (await count('GET', 404)) ?? 0, bad: (await count('GET', 400)) ?? 0 };
+    const before = {
+      get: (await count('GET', 200)) ?? 0,
+      head: (await count('HEAD', 206)) ?? 0,
+      missing: (await count('GET', 404)) ?? 0,
+      bad: (await count('GET', 400)) ?? 0,
+    };
     await raw('GET', '/files/r/a.txt');
     await raw('GET', '/FILES/r/a.txt');
     await raw('HEAD', '/files/r/a.txt', 'Range: bytes=0-1\r\n');

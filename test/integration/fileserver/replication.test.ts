@@ -22,7 +22,10 @@ describe('replication between three file-server processes', () => {
     assert.equal((await api(nodes[0]!, 'PUT', '/files/docs/small.bin', { body: small })).status, 201);
     assert.equal((await api(nodes[1]!, 'PUT', '/files/docs/nested/large.bin', { body: large })).status, 201);
     for (const n of nodes) {
-      for (const [path, bytes] of [['docs/small.bin', small], ['docs/nested/large.bin', large]] as const) {
+      for (const [path, bytes] of [
+        ['docs/small.bin', small],
+        ['docs/nested/large.bin', large],
+      ] as const) {
         const got = await eventually(`${path} on ${n.id}`, async () => {
           const r = await api(n, 'GET', `/files/${path}`);
           return r.status === 200 ? r : undefined;

@@ -32,7 +32,10 @@ describe('token rotation between file-server processes', () => {
     assert.equal(fromNew.status, 201, fromNew.text);
     const fromOld = await api(old, 'PUT', '/files/rotation/from-old.txt', { body: 'old', headers: { 'x-filecluster-ack': 'all' } });
     assert.equal(fromOld.status, 201, fromOld.text);
-    for (const [n, path, body] of [[old, 'rotation/from-new.txt', 'new'], [rotated, 'rotation/from-old.txt', 'old']] as const) {
+    for (const [n, path, body] of [
+      [old, 'rotation/from-new.txt', 'new'],
+      [rotated, 'rotation/from-old.txt', 'old'],
+    ] as const) {
       await eventually(`${path} on ${n.id}`, async () => (await api(n, 'GET', `/files/${path}`)).text === body);
     }
   });

@@ -33,12 +33,18 @@ describe('NFC and NFD spellings of a path name one file', () => {
     assert.equal(put.status, 200, put.text);
     assert.equal((await api(a, 'GET', url(NFD))).text, 'written as NFC');
     const list = (await api(a, 'GET', '/files?prefix=caf')).json<{ entries: Array<{ path: string }> }>();
-    assert.deepEqual(list.entries.map((e) => e.path), [NFC]);
+    assert.deepEqual(
+      list.entries.map((e) => e.path),
+      [NFC],
+    );
   });
 
   it('a listing prefix in NFD finds the NFC names', async () => {
     const list = (await api(a, 'GET', `/files?prefix=${encodeURIComponent('cafe\u0301/')}`)).json<{ entries: Array<{ path: string }> }>();
-    assert.deepEqual(list.entries.map((e) => e.path), [NFC]);
+    assert.deepEqual(
+      list.entries.map((e) => e.path),
+      [NFC],
+    );
   });
 
   it('a delete in NFD removes the file', async () => {
@@ -50,7 +56,10 @@ describe('NFC and NFD spellings of a path name one file', () => {
   it('replicated changes arrive under the NFC path, and the nodes converge', async () => {
     await eventually('the file on b', async () => (await api(b, 'GET', url(NFC))).text === 'written as NFC');
     const list = (await api(b, 'GET', '/files?prefix=caf')).json<{ entries: Array<{ path: string }> }>();
-    assert.deepEqual(list.entries.map((e) => e.path), [NFC]);
+    assert.deepEqual(
+      list.entries.map((e) => e.path),
+      [NFC],
+    );
     assert.equal((await api(b, 'GET', url(NFD))).text, 'written as NFC');
   });
 });

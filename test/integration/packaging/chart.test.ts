@@ -4,19 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  ALERTS_FILE,
-  ALL_FEATURES_VALUES,
-  CHART,
-  DASHBOARD_FILE,
-  type K8sObject,
-  find,
-  findOne,
-  helmBinary,
-  helmTemplate,
-  readYaml,
-  run,
-} from './support.ts';
+import { ALERTS_FILE, ALL_FEATURES_VALUES, CHART, DASHBOARD_FILE, type K8sObject, find, findOne, helmBinary, helmTemplate, readYaml, run } from './support.ts';
 
 interface Container {
   name: string;
@@ -78,7 +66,17 @@ describe('helm chart', () => {
 
   it('renders by default: operator Deployment with 2 replicas, leader election, probes, resources, securityContext', () => {
     const objects = helmTemplate();
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Deployment',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ]);
     const deployment = findOne(objects, 'Deployment', 'filecluster');
     assert.equal(spec(deployment).replicas, 2);
     const pod = spec(deployment).template.spec;
@@ -115,7 +113,10 @@ describe('helm chart', () => {
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'filecluster', namespace: 'filecluster-system' }]);
     // The policy that narrows `pods: patch` applies to exactly this ServiceAccount.
     const policy = findOne(objects, 'ValidatingAdmissionPolicy', 'filecluster-pod-updates') as any;
-    assert.deepEqual(policy.spec.matchConditions.map((c: { expression: string }) => c.expression), ['request.userInfo.username == "system:serviceaccount:filecluster-system:filecluster"']);
+    assert.deepEqual(
+      policy.spec.matchConditions.map((c: { expression: string }) => c.expression),
+      ['request.userInfo.username == "system:serviceaccount:filecluster-system:filecluster"'],
+    );
     assert.equal((findOne(objects, 'ValidatingAdmissionPolicyBinding', 'filecluster-pod-updates') as any).spec.policyName, 'filecluster-pod-updates');
     const lease = findOne(objects, 'Role', 'filecluster-leader-election') as any;
     assert.equal(lease.metadata.namespace, 'filecluster-system');

@@ -9,6 +9,10 @@ import { DASHBOARD_FILE } from './support.ts';
 
 describe('grafana dashboard as code', () => {
   it('the chart ships exactly what scripts/dashboard/dashboard.ts builds', () => {
-    assert.equal(readFileSync(DASHBOARD_FILE, 'utf8'), renderDashboard(), 'charts/filecluster/files/dashboard.json drifted from its source: run node scripts/render-dashboard.ts');
+    assert.equal(
+      readFileSync(DASHBOARD_FILE, 'utf8'),
+      renderDashboard(),
+      'charts/filecluster/files/dashboard.json drifted from its source: run node scripts/render-dashboard.ts',
+    );
   });
 });

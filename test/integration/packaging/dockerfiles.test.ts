@@ -41,7 +41,10 @@ for (const component of ['fileserver', 'operator'] as const) {
       assert.doesNotMatch(user.args, /^(0|root)(:|$)/);
       assert.match(user.args, /^65532:65532$/, 'the uid the chart and the local images use');
       if (component === 'fileserver') {
-        const env = final.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+        const env = final
+          .filter((i) => i.op === 'ENV')
+          .map((i) => i.args)
+          .join(' ');
         assert.match(env, /NODE_OPTIONS=--max-semi-space-size=4\b/, 'the young generation the write and memory benchmarks measured');
       }
       assert.ok(!all.some((i) => i.op === 'HEALTHCHECK'), 'Kubernetes probes do health checks');

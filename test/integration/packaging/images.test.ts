@@ -84,16 +84,30 @@ describe('locally built images', { timeout: 300_000 }, () => {
     mkdirSync(data);
     chownSync(data, UID, UID);
     const id = dockerOk([
-      'run', '--detach', '--read-only', '--network=host', '--cap-drop=ALL', '--security-opt=no-new-privileges',
-      '--tmpfs=/tmp', `--volume=${data}:/data`,
-      '--env=FC_NODE_ID=image-test', `--env=FC_HOST=${IP}`, `--env=FC_PORT=${port}`, `--env=FC_METRICS_PORT=${metricsPort}`, '--env=FC_TOKEN=image-test-token',
+      'run',
+      '--detach',
+      '--read-only',
+      '--network=host',
+      '--cap-drop=ALL',
+      '--security-opt=no-new-privileges',
+      '--tmpfs=/tmp',
+      `--volume=${data}:/data`,
+      '--env=FC_NODE_ID=image-test',
+      `--env=FC_HOST=${IP}`,
+      `--env=FC_PORT=${port}`,
+      `--env=FC_METRICS_PORT=${metricsPort}`,
+      '--env=FC_TOKEN=image-test-token',
       `filecluster/fileserver:${TAG}`,
     ]).trim();
     containers.push(id);
-    const healthz = await waitFor(async () => {
-      const res = await fetch(`http://${IP}:${port}/healthz`).catch(() => undefined);
-      return res?.ok ? res.status : undefined;
-    }, 60_000, 'the containerised file server /healthz').catch((err: Error) => {
+    const healthz = await waitFor(
+      async () => {
+        const res = await fetch(`http://${IP}:${port}/healthz`).catch(() => undefined);
+        return res?.ok ? res.status : undefined;
+      },
+      60_000,
+      'the containerised file server /healthz',
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\n${docker(['logs', id]).stdout}${docker(['logs', id]).stderr}`);
     });
     assert.equal(healthz, 200);
@@ -107,23 +121,47 @@ describe('locally built images', { timeout: 300_000 }, () => {
   });
 
   it('keeps the root filesystem unwritable even without --read-only: the app is root-owned', () => {
-    const write = docker(['run', '--rm', '--network=none', '--entrypoint=/usr/local/bin/node', `filecluster/fileserver:${TAG}`,
-      '-e', "require('node:fs').writeFileSync('/app/dist/fileserver/src/main.js', '')"]);
+    const write = docker([
+      'run',
+      '--rm',
+      '--network=none',
+      '--entrypoint=/usr/local/bin/node',
+      `filecluster/fileserver:${TAG}`,
+      '-e',
+      "require('node:fs').writeFileSync('/app/dist/fileserver/src/main.js', '')",
+    ]);
     assert.notEqual(write.code, 0);
     assert.match(write.stderr, /EACCES/);
   });
 
   it('ships only the production packages each component imports', () => {
     const listing = (image: string) =>
-      docker(['run', '--rm', '--network=none', '--entrypoint=/usr/local/bin/node', image, '-e',
-        "console.log(require('node:fs').readdirSync('/app/node_modules').join(' '))"]);
+      docker([
+        'run',
+        '--rm',
+        '--network=none',
+        '--entrypoint=/usr/local/bin/node',
+        image,
+        '-e',
+        "console.log(require('node:fs').readdirSync('/app/node_modules').join(' '))",
+      ]);
     const fileserver = listing(`filecluster/fileserver:${TAG}`);
     assert.equal(fileserver.code, 0, fileserver.stderr);
     for (const needed of ['koa', '@koa', 'pino', 'prom-client', 'zod']) assert.ok(fileserver.stdout.split(/\s+/).includes(needed), needed);
-    for (const absent of ['@kubernetes', 'typescript', 'node', 'yaml', 'fast-check', 'testcontainers']) assert.ok(!fileserver.stdout.split(/\s+/).includes(absent), absent);
+    for (const absent of ['@kubernetes', 'typescript', 'node', 'yaml', 'fast-check', 'testcontainers'])
+      assert.ok(!fileserver.stdout.split(/\s+/).includes(absent), absent);
     // The operator's packages load: every import of the compiled operator resolves inside the image.
-    const operator = docker(['run', '--rm', '--network=none', '--read-only', '--entrypoint=/usr/local/bin/node', `filecluster/operator:${TAG}`,
-      '--input-type=module', '-e', "const m = await import('@kubernetes/client-node'); await import('./dist/operator/src/app.js'); console.log(typeof m.KubeConfig)"]);
+    const operator = docker([
+      'run',
+      '--rm',
+      '--network=none',
+      '--read-only',
+      '--entrypoint=/usr/local/bin/node',
+      `filecluster/operator:${TAG}`,
+      '--input-type=module',
+      '-e',
+      "const m = await import('@kubernetes/client-node'); await import('./dist/operator/src/app.js'); console.log(typeof m.KubeConfig)",
+    ]);
     assert.equal(operator.code, 0, operator.stderr);
     assert.equal(operator.stdout.trim(), 'function');
   });

@@ -26,17 +26,35 @@ describe('plain manifests', () => {
     runOk('bash', ['scripts/render-manifests.sh', out]);
     assert.deepEqual(files(MANIFESTS), files(out), 'manifests/ has other files than the script renders');
     for (const file of files(out)) {
-      assert.equal(readFileSync(join(MANIFESTS, file), 'utf8'), readFileSync(join(out, file), 'utf8'), `manifests/${file} drifted from the chart: run scripts/render-manifests.sh`);
+      assert.equal(
+        readFileSync(join(MANIFESTS, file), 'utf8'),
+        readFileSync(join(out, file), 'utf8'),
+        `manifests/${file} drifted from the chart: run scripts/render-manifests.sh`,
+      );
     }
   });
 
   it('hold the namespace, the CRD, RBAC and the operator, in apply order', () => {
-    const top = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml')).sort();
+    const top = readdirSync(MANIFESTS)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     const objects = top.flatMap((f) => parseObjects(readFileSync(join(MANIFESTS, f), 'utf8')));
-    assert.deepEqual(objects.map((o) => o.kind), [
-      'Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding',
-      'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'Deployment', 'Service',
-    ]);
+    assert.deepEqual(
+      objects.map((o) => o.kind),
+      [
+        'Namespace',
+        'CustomResourceDefinition',
+        'ServiceAccount',
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'Role',
+        'RoleBinding',
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
+        'Deployment',
+        'Service',
+      ],
+    );
     assert.deepEqual(objects[1], readYaml(CRD_FILE));
     for (const o of objects.slice(2)) {
       if (!/^(Cluster|ValidatingAdmissionPolicy)/.test(o.kind)) assert.equal(o.metadata.namespace, 'filecluster-system', `${o.kind} ${o.metadata.name}`);

@@ -42,7 +42,14 @@ describe('grafana dashboard', () => {
 
   it('takes the datasource, the namespace and the FileCluster as variables', () => {
     const variables = dashboard.templating.list;
-    assert.deepEqual(variables.map((v) => [v.name, v.type]), [['datasource', 'datasource'], ['namespace', 'query'], ['cluster', 'query']]);
+    assert.deepEqual(
+      variables.map((v) => [v.name, v.type]),
+      [
+        ['datasource', 'datasource'],
+        ['namespace', 'query'],
+        ['cluster', 'query'],
+      ],
+    );
     assert.equal(variables[0]!.query, 'prometheus');
     for (const v of variables.slice(1)) assert.equal(v.datasource?.uid, '${datasource}');
     for (const panel of dashboardPanels(dashboard)) {
@@ -62,7 +69,9 @@ describe('grafana dashboard', () => {
   });
 
   it('shows what the issue asks for', () => {
-    const exprs = dashboardQueries(dashboard).map((q) => q.expr).join('\n');
+    const exprs = dashboardQueries(dashboard)
+      .map((q) => q.expr)
+      .join('\n');
     for (const needed of [
       /max by \(pod, peer\) \(filecluster_replication_lag_seconds/,
       /filecluster_replication_pending_changes/,
@@ -110,11 +119,9 @@ describe('metric names of the dashboard and the alerts', () => {
     assert.deepEqual(unknown, [], 'metrics the operator does not export');
   });
 
-  it('name only metrics the file server exports (fileserver/src/metrics.ts), or Prometheus\'s own up', () => {
+  it("name only metrics the file server exports (fileserver/src/metrics.ts), or Prometheus's own up", () => {
     const fileServer = exported(createFileServerMetrics().registry);
-    const unknown = used
-      .filter((u) => !isOperatorMetric(u.metric) && u.metric !== 'up' && !fileServer.has(family(u.metric)))
-      .map((u) => `${u.source}: ${u.metric}`);
+    const unknown = used.filter((u) => !isOperatorMetric(u.metric) && u.metric !== 'up' && !fileServer.has(family(u.metric))).map((u) => `${u.source}: ${u.metric}`);
     assert.deepEqual(unknown, [], 'metrics the file server does not export');
   });
 });

@@ -29,13 +29,11 @@ export class PrometheusServer {
   static async start(supervisor: ProcessSupervisor, dir: string, address: string, config: object): Promise<PrometheusServer> {
     const binary = requireCommand('prometheus', PROMETHEUS_HINT);
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config));
-    supervisor.spawn('prometheus', [
-      binary,
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
-      `--web.listen-address=${address}`,
-      '--log.level=warn',
-    ], { env: { PATH: process.env['PATH'] }, logFile: join(dir, 'prometheus.log') });
+    supervisor.spawn(
+      'prometheus',
+      [binary, `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=${address}`, '--log.level=warn'],
+      { env: { PATH: process.env['PATH'] }, logFile: join(dir, 'prometheus.log') },
+    );
     const server = new PrometheusServer(address);
     await waitFor(async () => (await fetch(`http://${address}/-/ready`).catch(() => undefined))?.ok, 30_000, 'Prometheus ready');
     return server;

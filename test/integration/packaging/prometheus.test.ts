@@ -65,7 +65,10 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
     deadPeer = await server(3);
     const node = process.execPath;
     for (const s of servers) {
-      const peers = [...servers, deadPeer].filter((p) => p.id !== s.id).map((p) => `${p.id}=http://${p.ip}:${p.port}`).join(',');
+      const peers = [...servers, deadPeer]
+        .filter((p) => p.id !== s.id)
+        .map((p) => `${p.id}=http://${p.ip}:${p.port}`)
+        .join(',');
       const dataDir = join(work, s.id);
       mkdirSync(dataDir);
       supervisor.spawn(s.id, [node, compiledEntrypoint('fileserver')], {
@@ -97,11 +100,18 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
 
     // Traffic until Prometheus holds rates and histogram quantiles for every live server.
     let round = 0;
-    await waitFor(async () => {
-      await traffic(round++);
-      const rates = await prometheus.query('count(sum by (pod) (rate(filecluster_replication_ack_latency_seconds_count[1m])) > 0) == 3 and count(sum by (pod) (rate(filecluster_catchup_runs_total[1m])) > 0) == 3');
-      return (rates.data?.result.length ?? 0) > 0;
-    }, 60_000, 'rates of three live servers in Prometheus', 1000);
+    await waitFor(
+      async () => {
+        await traffic(round++);
+        const rates = await prometheus.query(
+          'count(sum by (pod) (rate(filecluster_replication_ack_latency_seconds_count[1m])) > 0) == 3 and count(sum by (pod) (rate(filecluster_catchup_runs_total[1m])) > 0) == 3',
+        );
+        return (rates.data?.result.length ?? 0) > 0;
+      },
+      60_000,
+      'rates of three live servers in Prometheus',
+      1000,
+    );
     for (const s of servers) expositions.push(await (await fetch(`http://${s.ip}:${s.metricsPort}/metrics`)).text());
   });
 
@@ -111,7 +121,7 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
     if (work) removeDir(work);
   });
 
-  it('promtool check metrics finds nothing in the file servers\' own metrics', () => {
+  it("promtool check metrics finds nothing in the file servers' own metrics", () => {
     for (const text of expositions) {
       const result = run(requireCommand('promtool', PROMETHEUS_HINT), ['check', 'metrics'], { input: text });
       assert.deepEqual(ownLintFindings(result.stdout + result.stderr), [], 'promtool findings');
@@ -129,13 +139,26 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
       const result = await checkQuery(prometheus, source, expr, exported);
       if (source.startsWith('dashboard:') && result.length === 0) empty.push(source);
     }
-    assert.deepEqual(empty.filter((s) => !MAY_BE_EMPTY.has(s)), [], 'dashboard queries without data');
+    assert.deepEqual(
+      empty.filter((s) => !MAY_BE_EMPTY.has(s)),
+      [],
+      'dashboard queries without data',
+    );
   });
 
   it('shows the down peer: lag, reachability and the dashboard variables', async () => {
-    const lag = await prometheus.query(substituteVariables(dashboardQueries().find((q) => q.source.startsWith('dashboard: Replication lag'))!.expr, { namespace: NAMESPACE, cluster: CLUSTER, rateInterval: '1m' }));
+    const lag = await prometheus.query(
+      substituteVariables(dashboardQueries().find((q) => q.source.startsWith('dashboard: Replication lag'))!.expr, {
+        namespace: NAMESPACE,
+        cluster: CLUSTER,
+        rateInterval: '1m',
+      }),
+    );
     const toDead = lag.data!.result.filter((r) => r.metric['peer'] === deadPeer.id);
-    assert.deepEqual(toDead.map((r) => r.metric['pod']).sort(), servers.map((s) => s.id));
+    assert.deepEqual(
+      toDead.map((r) => r.metric['pod']).sort(),
+      servers.map((s) => s.id),
+    );
     for (const r of toDead) assert.ok(Number(r.value[1]) > 0, 'lag to the down peer grows');
     const up = await prometheus.query(`min by (pod, peer) (filecluster_peer_up{peer="${deadPeer.id}"})`);
     assert.ok(up.data!.result.every((r) => r.value[1] === '0'));
@@ -152,23 +175,42 @@ describe('dashboard and alert rules on a real Prometheus scraping live file serv
 
   it('loads and evaluates every alert rule; the down peer makes its alerts pending', async () => {
     const expected = ruleQueries().map((q) => q.source.replace('alert: ', ''));
-    const rules = await waitFor(async () => {
-      const data = await prometheus.api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }> }>('/api/v1/rules');
-      const all = data.groups.flatMap((g) => g.rules);
-      return all.length === expected.length && all.every((r) => !r.lastEvaluation.startsWith('0001')) ? all : undefined;
-    }, 30_000, 'every rule evaluated');
-    assert.deepEqual(rules.map((r) => r.name), expected);
+    const rules = await waitFor(
+      async () => {
+        const data = await prometheus.api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }> }> }>(
+          '/api/v1/rules',
+        );
+        const all = data.groups.flatMap((g) => g.rules);
+        return all.length === expected.length && all.every((r) => !r.lastEvaluation.startsWith('0001')) ? all : undefined;
+      },
+      30_000,
+      'every rule evaluated',
+    );
+    assert.deepEqual(
+      rules.map((r) => r.name),
+      expected,
+    );
     for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
 
-    const alerts = await waitFor(async () => {
-      const data = await prometheus.api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('/api/v1/alerts');
-      const names = new Set(data.alerts.map((a) => a.labels['alertname']));
-      return ['FileClusterPeerUnreachable', 'FileClusterPodDown', 'FileClusterReplicationPushesFailing'].every((n) => names.has(n)) ? data.alerts : undefined;
-    }, 30_000, 'the down peer\'s alerts');
+    const alerts = await waitFor(
+      async () => {
+        const data = await prometheus.api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('/api/v1/alerts');
+        const names = new Set(data.alerts.map((a) => a.labels['alertname']));
+        return ['FileClusterPeerUnreachable', 'FileClusterPodDown', 'FileClusterReplicationPushesFailing'].every((n) => names.has(n)) ? data.alerts : undefined;
+      },
+      30_000,
+      "the down peer's alerts",
+    );
     const unreachable = alerts.filter((a) => a.labels['alertname'] === 'FileClusterPeerUnreachable');
     assert.deepEqual([...new Set(unreachable.map((a) => a.labels['peer']))], [deadPeer.id]);
-    assert.ok(unreachable.every((a) => a.state === 'pending'), 'pending until `for` passes');
+    assert.ok(
+      unreachable.every((a) => a.state === 'pending'),
+      'pending until `for` passes',
+    );
     const down = alerts.filter((a) => a.labels['alertname'] === 'FileClusterPodDown');
-    assert.deepEqual(down.map((a) => a.labels['pod']), [deadPeer.id]);
+    assert.deepEqual(
+      down.map((a) => a.labels['pod']),
+      [deadPeer.id],
+    );
   });
 });

@@ -47,10 +47,7 @@ export function ruleQueries(): Query[] {
 
 /** Grafana variables replaced by what a user picking one namespace and one FileCluster would send. */
 export function substituteVariables(expr: string, values: { namespace: string; cluster: string; rateInterval: string }): string {
-  return expr
-    .replaceAll('$__rate_interval', values.rateInterval)
-    .replaceAll('$namespace', values.namespace)
-    .replaceAll('$cluster', values.cluster);
+  return expr.replaceAll('$__rate_interval', values.rateInterval).replaceAll('$namespace', values.namespace).replaceAll('$cluster', values.cluster);
 }
 
 const SELECTOR = /\b(filecluster_[a-z0-9_]+|up(?=\s*\{))\s*(\{[^}]*\})?/g;
@@ -66,7 +63,10 @@ export function selectors(expr: string): Selector[] {
 /** Labels named in `by (...)` and `on (...)`/`ignoring (...)` clauses. */
 export function groupingLabels(expr: string): string[] {
   return [...expr.matchAll(/\b(?:by|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)].flatMap((m) =>
-    m[1]!.split(',').map((s) => s.trim()).filter(Boolean),
+    m[1]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   );
 }
 
@@ -79,9 +79,13 @@ export const isOperatorMetric = (metric: string): boolean => metric.startsWith('
  * promtool findings about prom-client's built-in Node.js collector, which names three gauges *_total.
  * They are the library's names, not ours; the tests accept these and no other finding.
  */
-const PROM_CLIENT_DEFAULT_FINDING = /^filecluster_(operator_process_)?nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+const PROM_CLIENT_DEFAULT_FINDING =
+  /^filecluster_(operator_process_)?nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
 
 /** The findings of `promtool check metrics` output that concern the components' own metrics. */
 export function ownLintFindings(promtoolOutput: string): string[] {
-  return promtoolOutput.split('\n').map((l) => l.trim()).filter((l) => l && !PROM_CLIENT_DEFAULT_FINDING.test(l));
+  return promtoolOutput
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !PROM_CLIENT_DEFAULT_FINDING.test(l));
 }

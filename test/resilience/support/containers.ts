@@ -196,7 +196,10 @@ export class ContainerCluster {
     const client = await getContainerRuntimeClient();
     for (const n of this.nodes) {
       const h = client.container.getById(n.container.getId());
-      const st = await h.inspect().then((i) => i.State, () => undefined);
+      const st = await h.inspect().then(
+        (i) => i.State,
+        () => undefined,
+      );
       if (st?.Paused) await h.unpause().catch(() => undefined);
       await h.remove({ force: true, v: true }).catch(() => undefined);
     }

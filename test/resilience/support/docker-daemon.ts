@@ -75,7 +75,9 @@ export async function ensureDockerDaemon(): Promise<DockerDaemon> {
     await supervisor.stop(dockerd.pid!, 30_000);
     supervisor.dispose();
     // dockerd can leave mounts (network namespaces, overlay layers) under its roots.
-    const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '');
     for (const m of mounts.filter((m) => m.startsWith(`${work}/`)).reverse()) spawnSync('umount', ['--lazy', m]);
     removeDir(work);
   };

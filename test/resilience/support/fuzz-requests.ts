@@ -39,8 +39,38 @@ const urlSegment = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.constantFrom(
-      '..', '.', '', '%2e%2e', '%2E%2e', '%2e', '.%2e', '..%2f..', '%2f', '%2F', '%5c', '..\\..', '%00', '%', '%zz', '%c0%ae%c0%ae',
-      '%ff', '%ed%a0%80', '%e2%80%ae', '%F0%9F%98%80', '~', '*', ';', ':', 'CON', 'a:b', '%20', '%0d%0a', '%3f', '%23', 'é', '\u202e',
+      '..',
+      '.',
+      '',
+      '%2e%2e',
+      '%2E%2e',
+      '%2e',
+      '.%2e',
+      '..%2f..',
+      '%2f',
+      '%2F',
+      '%5c',
+      '..\\..',
+      '%00',
+      '%',
+      '%zz',
+      '%c0%ae%c0%ae',
+      '%ff',
+      '%ed%a0%80',
+      '%e2%80%ae',
+      '%F0%9F%98%80',
+      '~',
+      '*',
+      ';',
+      ':',
+      'CON',
+      'a:b',
+      '%20',
+      '%0d%0a',
+      '%3f',
+      '%23',
+      'é',
+      '\u202e',
     ),
   },
   { weight: 2, arbitrary: anyText.map(encodeURIComponent) },
@@ -79,16 +109,29 @@ const lengthMode = fc.oneof(
 type Header = [string, string];
 
 function commonHeaders(ctx: FuzzContext, payload: Buffer): fc.Arbitrary<Header[]> {
-  const headerValue = fc.oneof(anyText, fc.constant(''), fc.integer({ min: 9000, max: 20_000 }).map((n) => 'v'.repeat(n)));
+  const headerValue = fc.oneof(
+    anyText,
+    fc.constant(''),
+    fc.integer({ min: 9000, max: 20_000 }).map((n) => 'v'.repeat(n)),
+  );
   const candidates: Array<fc.Arbitrary<Header>> = [
-    fc.oneof(fc.constantFrom('application/json', 'text/plain', 'application/x-filecluster-changes', 'application/octet-stream'), headerValue).map((v) => ['content-type', v]),
+    fc
+      .oneof(fc.constantFrom('application/json', 'text/plain', 'application/x-filecluster-changes', 'application/octet-stream'), headerValue)
+      .map((v) => ['content-type', v]),
     fc.oneof(fc.constant(sha(payload)), hex64, fc.constantFrom('zz', '', sha(payload).toUpperCase()), anyText).map((v) => ['content-sha256', v]),
     fc.oneof(fc.constantFrom('*', '"x"', 'W/"x"', '"a", "b"', ','), anyText).map((v) => ['if-match', v]),
     fc.oneof(fc.constantFrom('*', '"x"', 'W/"x"'), anyText).map((v) => ['if-none-match', v]),
-    fc.oneof(fc.constantFrom('bytes=0-0', 'bytes=-5', 'bytes=5-', 'bytes=99999999999999999999-', 'bytes=1-0', 'bytes=0-1,2-3', 'items=1-2', 'bytes=-0', 'bytes= 1 - 2'), anyText).map((v) => ['range', v]),
+    fc
+      .oneof(
+        fc.constantFrom('bytes=0-0', 'bytes=-5', 'bytes=5-', 'bytes=99999999999999999999-', 'bytes=1-0', 'bytes=0-1,2-3', 'items=1-2', 'bytes=-0', 'bytes= 1 - 2'),
+        anyText,
+      )
+      .map((v) => ['range', v]),
     fc.oneof(fc.constant('"x"'), anyText).map((v) => ['if-range', v]),
     fc.oneof(fc.constantFrom('local', 'majority', 'all', 'ALL', ''), anyText).map((v) => [ACK_HEADER, v]),
-    fc.oneof(fc.constantFrom(`Bearer ${ctx.token}`, 'Bearer', `Bearer ${ctx.token}x`, `bearer ${ctx.token}`, 'Basic Zm9vOmJhcg=='), headerValue).map((v) => ['authorization', v]),
+    fc
+      .oneof(fc.constantFrom(`Bearer ${ctx.token}`, 'Bearer', `Bearer ${ctx.token}x`, `bearer ${ctx.token}`, 'Basic Zm9vOmJhcg=='), headerValue)
+      .map((v) => ['authorization', v]),
     fc.constant<Header>(['x-filecluster-proxied', '1']),
     fc.tuple(headerName, headerValue),
   ];
@@ -117,7 +160,13 @@ function peerListJson(ctx: FuzzContext): fc.Arbitrary<unknown> {
     { requiredKeys: [] },
   );
   return fc.oneof(
-    { weight: 4, arbitrary: fc.record({ generation: fc.oneof(fc.nat(50), fc.constantFrom(-1, 1.5, 2 ** 53, '1', null)), peers: fc.array(peer, { maxLength: 4 }) }, { requiredKeys: [] }) },
+    {
+      weight: 4,
+      arbitrary: fc.record(
+        { generation: fc.oneof(fc.nat(50), fc.constantFrom(-1, 1.5, 2 ** 53, '1', null)), peers: fc.array(peer, { maxLength: 4 }) },
+        { requiredKeys: [] },
+      ),
+    },
     { weight: 1, arbitrary: fc.anything() },
   );
 }
@@ -209,8 +258,24 @@ function shapes(ctx: FuzzContext): fc.Arbitrary<Shape> {
         extraHeaders: fc.constant<Header[]>([]),
       }),
     },
-    { weight: 2, arbitrary: fc.record({ method: fc.constant('GET'), target: query.map((q) => `/files${q}`), payload: fc.constant(Buffer.alloc(0)), extraHeaders: fc.constant<Header[]>([]) }) },
-    { weight: 3, arbitrary: fc.record({ method: fc.constantFrom('PUT', 'PUT', 'GET', 'POST'), target: fc.constant('/internal/peers'), payload: json(peerListJson(ctx)), extraHeaders: fc.constant(authJson) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        method: fc.constant('GET'),
+        target: query.map((q) => `/files${q}`),
+        payload: fc.constant(Buffer.alloc(0)),
+        extraHeaders: fc.constant<Header[]>([]),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        method: fc.constantFrom('PUT', 'PUT', 'GET', 'POST'),
+        target: fc.constant('/internal/peers'),
+        payload: json(peerListJson(ctx)),
+        extraHeaders: fc.constant(authJson),
+      }),
+    },
     {
       weight: 2,
       arbitrary: fc.record({
@@ -245,7 +310,24 @@ function shapes(ctx: FuzzContext): fc.Arbitrary<Shape> {
       weight: 2,
       arbitrary: fc.record({
         method,
-        target: fc.constantFrom('/', '/files', '/internal', '/internal/status', '/internal/digest', '/internal/peers', '/healthz', '/readyz', '/metrics', '*', 'http://x/files/a', '//files/a', '/FILES/a', '/files%2fa', '/files/a b', '/files/a?'),
+        target: fc.constantFrom(
+          '/',
+          '/files',
+          '/internal',
+          '/internal/status',
+          '/internal/digest',
+          '/internal/peers',
+          '/healthz',
+          '/readyz',
+          '/metrics',
+          '*',
+          'http://x/files/a',
+          '//files/a',
+          '/FILES/a',
+          '/files%2fa',
+          '/files/a b',
+          '/files/a?',
+        ),
         payload: body,
         extraHeaders: fc.constant<Header[]>([]),
       }),
@@ -278,7 +360,11 @@ function encodeBody(payload: Buffer, mode: LengthMode): { headers: string; bytes
 /** One raw request, with what it needs to judge the answer. */
 export function fuzzRequest(ctx: FuzzContext): fc.Arbitrary<FuzzRequest> {
   return fc
-    .tuple(shapes(ctx), lengthMode, fc.oneof({ weight: 12, arbitrary: fc.constant('HTTP/1.1') }, { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/0.9', 'FOO/1') }))
+    .tuple(
+      shapes(ctx),
+      lengthMode,
+      fc.oneof({ weight: 12, arbitrary: fc.constant('HTTP/1.1') }, { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/0.9', 'FOO/1') }),
+    )
     .chain(([shape, mode, httpVersion]) => commonHeaders(ctx, shape.payload).map((headers) => ({ shape, mode, httpVersion, headers })))
     .map(({ shape, mode, httpVersion, headers }) => {
       const all = [...shape.extraHeaders, ...headers];

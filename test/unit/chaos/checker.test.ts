@@ -12,10 +12,12 @@ function call(op: Omit<Op, 'id' | 'node'> & { node?: string }, done: Completion)
   clock += 5;
   return { op: { id: nextId++, node: 'n1', ...op }, invokedAt, completedAt: clock, done };
 }
-const put = (key: string, value: string, version: string, outcome: Completion['outcome'] = 'ok') => call({ kind: 'put', key, value, ack: 'all' }, { outcome, status: 201, version });
+const put = (key: string, value: string, version: string, outcome: Completion['outcome'] = 'ok') =>
+  call({ kind: 'put', key, value, ack: 'all' }, { outcome, status: 201, version });
 const del = (key: string, version: string | undefined, outcome: Completion['outcome'] = 'ok') =>
   call({ kind: 'delete', key, ack: 'all' }, { outcome, ...(version ? { version } : {}) });
-const present = (key: string, value: string, version: string, nodes = ['n1', 'n2']): FinalRead[] => nodes.map((node) => ({ node, key, status: 200, value, version, intact: true }));
+const present = (key: string, value: string, version: string, nodes = ['n1', 'n2']): FinalRead[] =>
+  nodes.map((node) => ({ node, key, status: 200, value, version, intact: true }));
 const absent = (key: string, nodes = ['n1', 'n2']): FinalRead[] => nodes.map((node) => ({ node, key, status: 404 }));
 const properties = (v: ReturnType<typeof check>): Property[] => v.map((x) => x.property);
 

@@ -12,7 +12,9 @@ const TRACKED_ROOTS = ['.ci/', 'bench/', 'charts/', 'docs/', 'fileserver/', 'man
 const PLACEHOLDER = /[*<>{}$[\]|]|\.\.\./;
 
 function docFiles(): string[] {
-  const docs = readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(REPO, 'docs', f));
+  const docs = readdirSync(join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join(REPO, 'docs', f));
   return [join(REPO, 'README.md'), join(REPO, 'charts/filecluster/README.md'), ...docs];
 }
 
@@ -25,7 +27,11 @@ function headingAnchors(markdown: string): Set<string> {
     if (line.startsWith('```')) fenced = !fenced;
     const m = fenced ? null : /^#{1,6}\s+(.*)$/.exec(line);
     if (!m) continue;
-    const base = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const base = m[1]!
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     anchors.add(n === 0 ? base : `${base}-${n}`);
@@ -76,11 +82,9 @@ describe('documentation', () => {
   }
 
   it('headingAnchors follows GitHub: punctuation dropped, repeats numbered', () => {
-    assert.deepEqual([...headingAnchors("# V8's young generation\n## Operator (environment and flags)\n## A\n## A\n```\n# not a heading\n```")], [
-      'v8s-young-generation',
-      'operator-environment-and-flags',
-      'a',
-      'a-1',
-    ]);
+    assert.deepEqual(
+      [...headingAnchors("# V8's young generation\n## Operator (environment and flags)\n## A\n## A\n```\n# not a heading\n```")],
+      ['v8s-young-generation', 'operator-environment-and-flags', 'a', 'a-1'],
+    );
   });
 });

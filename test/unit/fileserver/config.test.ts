@@ -59,7 +59,16 @@ describe('file server configuration', () => {
 
   it('parses the static FC_PEERS form', () => {
     const r = parseStaticPeers('a=http://127.0.0.1:1, b=http://127.0.0.2:2,me=http://x', 'me');
-    assert.deepEqual(r, { ok: true, list: { generation: 0, peers: [{ id: 'a', url: 'http://127.0.0.1:1' }, { id: 'b', url: 'http://127.0.0.2:2' }] } });
+    assert.deepEqual(r, {
+      ok: true,
+      list: {
+        generation: 0,
+        peers: [
+          { id: 'a', url: 'http://127.0.0.1:1' },
+          { id: 'b', url: 'http://127.0.0.2:2' },
+        ],
+      },
+    });
     assert.equal(parseStaticPeers('nonsense', 'me').ok, false);
   });
 });

@@ -28,7 +28,10 @@ describe('streams of large files', () => {
     }
     assert.deepEqual(Buffer.concat(copies), data.subarray(1000, data.length - 1000));
     assert.ok(chunks.length >= 3);
-    assert.ok(chunks.every((c) => c.buffer === chunks[0]!.buffer), 'one buffer for every chunk');
+    assert.ok(
+      chunks.every((c) => c.buffer === chunks[0]!.buffer),
+      'one buffer for every chunk',
+    );
     assert.ok(chunks.slice(0, -1).every((c) => c.length === chunks[0]!.length));
   });
 
@@ -43,7 +46,9 @@ describe('streams of large files', () => {
   it('writes a file to an HTTP response, every chunk written out before the next is read', async () => {
     const server = http.createServer((_req, res) => {
       res.writeHead(200, { 'content-length': data.length });
-      void open(file).then((fh) => writeChunks(res, fileChunks(fh, 0, data.length))).then(() => res.end());
+      void open(file)
+        .then((fh) => writeChunks(res, fileChunks(fh, 0, data.length)))
+        .then(() => res.end());
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
@@ -69,7 +74,12 @@ describe('streams of large files', () => {
     try {
       const { port } = server.address() as AddressInfo;
       await new Promise<void>((resolve) => {
-        const req = http.get(`http://127.0.0.1:${port}/`, (res) => res.once('data', () => { req.destroy(); resolve(); }));
+        const req = http.get(`http://127.0.0.1:${port}/`, (res) =>
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          }),
+        );
         req.on('error', () => undefined);
       });
       // Whichever comes first: the write fails (ECANCELED, EPIPE) or the response closes.

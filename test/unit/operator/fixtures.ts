@@ -11,7 +11,10 @@ export function fileCluster(spec: FileClusterSpec = {}, name = 'fc'): FileCluste
 }
 
 /** A pod as the API holds it: Running, Ready and serving unless told otherwise (serving 'unset': a new pod, no label). */
-export function pod(name: string, opts: { ip?: string; ready?: boolean; running?: boolean; terminating?: boolean; revision?: string; serving?: boolean | 'unset' } = {}): V1Pod {
+export function pod(
+  name: string,
+  opts: { ip?: string; ready?: boolean; running?: boolean; terminating?: boolean; revision?: string; serving?: boolean | 'unset' } = {},
+): V1Pod {
   const labels: Record<string, string> = {};
   if (opts.revision) labels['controller-revision-hash'] = opts.revision;
   if (opts.serving !== 'unset') labels['filecluster.dev/serving'] = String(opts.serving ?? true);

@@ -14,7 +14,10 @@ test('membership is the Ready, addressed, non-terminating pods below the desired
     pod('other-0', { ip: '127.0.0.9' }),
     pod('fc-x', { ip: '127.0.0.9' }),
   ]);
-  assert.deepEqual(members.map((m) => m.name), ['fc-0', 'fc-1', 'fc-2', 'fc-3', 'fc-4', 'fc-10']);
+  assert.deepEqual(
+    members.map((m) => m.name),
+    ['fc-0', 'fc-1', 'fc-2', 'fc-3', 'fc-4', 'fc-10'],
+  );
   assert.deepEqual(desiredPeers(members, 11), [
     { id: 'fc-0', url: 'http://127.0.0.2:8080' },
     { id: 'fc-2', url: 'http://127.0.0.4:8080' },
@@ -22,8 +25,14 @@ test('membership is the Ready, addressed, non-terminating pods below the desired
   ]);
   // Scaling to 2 leaves fc-2 and fc-10 out of the list, but they still get it pushed to drain; fc-1 gets
   // it before it is Ready (it needs the list to catch up from).
-  assert.deepEqual(desiredPeers(members, 2).map((p) => p.id), ['fc-0']);
-  assert.deepEqual(pushTargets(members).map((p) => p.name), ['fc-0', 'fc-1', 'fc-2', 'fc-10']);
+  assert.deepEqual(
+    desiredPeers(members, 2).map((p) => p.id),
+    ['fc-0'],
+  );
+  assert.deepEqual(
+    pushTargets(members).map((p) => p.name),
+    ['fc-0', 'fc-1', 'fc-2', 'fc-10'],
+  );
   assert.deepEqual(pushTargets(memberPods('fc', [pod('fc-0', { ip: '127.0.0.2', running: false, ready: false })])), [], 'a pod whose containers have not started');
 });
 
@@ -33,7 +42,10 @@ test('IPv6 pod addresses are bracketed in peer URLs', () => {
 });
 
 test('the peer generation bumps only when the set changes, not its order', () => {
-  const a = [{ id: 'fc-0', url: 'http://127.0.0.2:8080' }, { id: 'fc-1', url: 'http://127.0.0.3:8080' }];
+  const a = [
+    { id: 'fc-0', url: 'http://127.0.0.2:8080' },
+    { id: 'fc-1', url: 'http://127.0.0.3:8080' },
+  ];
   const first = nextPeerState({ peers: [], generation: 0 }, a);
   assert.deepEqual(first, { peers: a, generation: 1, changed: true });
   const same = nextPeerState({ peers: first.peers, generation: 1 }, [...a].reverse());

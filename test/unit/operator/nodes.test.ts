@@ -13,7 +13,14 @@ async function peerApi(handle: (req: IncomingMessage, body: string, res: ServerR
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 const json = (res: ServerResponse, status: number, body: unknown): void => {
@@ -42,12 +49,19 @@ test('a 409 reports the pod\u2019s newer generation without retrying; 401 is not
   const api = await peerApi((req, _body, res) => {
     if (req.method === 'PUT') {
       puts++;
-      return req.headers.authorization === 'Bearer good' ? json(res, 409, { error: 'stale_generation', message: 'have 7' }) : json(res, 401, { error: 'unauthorized', message: 'bad token' });
+      return req.headers.authorization === 'Bearer good'
+        ? json(res, 409, { error: 'stale_generation', message: 'have 7' })
+        : json(res, 401, { error: 'unauthorized', message: 'bad token' });
     }
     json(res, 200, { generation: 7, peers: [] });
   });
   try {
-    assert.deepEqual(await pushPeers(api.url, 'good', list, { timeoutMs: 1000, attempts: 3 }), { ok: false, conflict: true, generation: 7, error: 'pod holds a newer peer list (generation 7)' });
+    assert.deepEqual(await pushPeers(api.url, 'good', list, { timeoutMs: 1000, attempts: 3 }), {
+      ok: false,
+      conflict: true,
+      generation: 7,
+      error: 'pod holds a newer peer list (generation 7)',
+    });
     assert.equal(puts, 1);
     const denied = await pushPeers(api.url, 'bad', list, { timeoutMs: 1000, attempts: 3 });
     assert.deepEqual(denied, { ok: false, conflict: false, error: 'HTTP 401: bad token' });
@@ -76,11 +90,23 @@ test('status reports carry per-peer backlog; malformed ones are errors', async (
   const api = await peerApi((_req, _body, res) =>
     malformed
       ? json(res, 200, { nodeId: 'fc-3' })
-      : json(res, 200, { nodeId: 'fc-3', ready: true, catchingUp: false, generation: 5, peers: [{ id: 'fc-0', url: 'u', pendingChanges: 2, pendingBytes: 10, lagSeconds: 1, up: true }] }),
+      : json(res, 200, {
+          nodeId: 'fc-3',
+          ready: true,
+          catchingUp: false,
+          generation: 5,
+          peers: [{ id: 'fc-0', url: 'u', pendingChanges: 2, pendingBytes: 10, lagSeconds: 1, up: true }],
+        }),
   );
   try {
     // A file server without the newer fields: Ready meant caught up, and it cannot be fenced.
-    assert.deepEqual(await readNodeStatus(api.url, 't', 1000), { ok: true, generation: 5, syncedGeneration: 5, leaving: false, peers: [{ id: 'fc-0', pendingChanges: 2 }] });
+    assert.deepEqual(await readNodeStatus(api.url, 't', 1000), {
+      ok: true,
+      generation: 5,
+      syncedGeneration: 5,
+      leaving: false,
+      peers: [{ id: 'fc-0', pendingChanges: 2 }],
+    });
     malformed = true;
     assert.deepEqual(await readNodeStatus(api.url, 't', 1000), { ok: false, error: 'malformed status' });
   } finally {
@@ -95,7 +121,13 @@ test('a fence is a PUT whose answer is the status taken behind it', async () => 
     json(res, 200, { nodeId: 'fc-3', leaving: true, generation: 6, syncedGeneration: 4, peers: [{ id: 'fc-0', pendingChanges: 0 }] });
   });
   try {
-    assert.deepEqual(await fenceNode(api.url, 't', true, 1000), { ok: true, generation: 6, syncedGeneration: 4, leaving: true, peers: [{ id: 'fc-0', pendingChanges: 0 }] });
+    assert.deepEqual(await fenceNode(api.url, 't', true, 1000), {
+      ok: true,
+      generation: 6,
+      syncedGeneration: 4,
+      leaving: true,
+      peers: [{ id: 'fc-0', pendingChanges: 0 }],
+    });
     assert.deepEqual(seen, [['PUT', '/internal/fence', { leaving: true }]]);
   } finally {
     await api.close();

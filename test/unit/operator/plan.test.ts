@@ -9,7 +9,14 @@ import { fileCluster, pod } from './fixtures.ts';
 
 const NOW = new Date('2026-01-01T00:10:00Z');
 
-function observe(fc: FileCluster, sts: V1StatefulSet | undefined, pods: ReturnType<typeof pod>[], reports: Record<string, NodeReport> = {}, generation = 2, more: Partial<Observed> = {}): Observed {
+function observe(
+  fc: FileCluster,
+  sts: V1StatefulSet | undefined,
+  pods: ReturnType<typeof pod>[],
+  reports: Record<string, NodeReport> = {},
+  generation = 2,
+  more: Partial<Observed> = {},
+): Observed {
   const members = memberPods(fc.metadata.name, pods);
   const obs: Observed = {
     members,
@@ -55,7 +62,10 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   const plan = planCluster(fc, withDefaults(fc.spec), observe(fc, undefined, []));
   const sts = plan.statefulSet;
   for (const obj of [sts, plan.headlessService, plan.clientService, plan.podDisruptionBudget]) {
-    assert.deepEqual(obj.metadata?.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]), [['FileCluster', 'fc', 'uid-1', true]]);
+    assert.deepEqual(
+      obj.metadata?.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]),
+      [['FileCluster', 'fc', 'uid-1', true]],
+    );
   }
   assert.equal(sts.spec?.replicas, 3);
   assert.equal(sts.spec?.serviceName, 'fc-peers');
@@ -82,13 +92,20 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   const claim = sts.spec?.volumeClaimTemplates?.[0];
   assert.equal(claim?.spec?.resources?.requests?.['storage'], '5Gi');
   assert.equal(claim?.spec?.storageClassName, 'fast');
-  assert.deepEqual(sts.spec?.template.spec?.topologySpreadConstraints?.map((t) => [t.topologyKey, t.whenUnsatisfiable]), [['kubernetes.io/hostname', 'ScheduleAnyway']]);
+  assert.deepEqual(
+    sts.spec?.template.spec?.topologySpreadConstraints?.map((t) => [t.topologyKey, t.whenUnsatisfiable]),
+    [['kubernetes.io/hostname', 'ScheduleAnyway']],
+  );
   assert.equal(plan.tokenSecret.generate, true);
   assert.equal(plan.progress.reason, 'Creating');
 });
 
 test('a given token Secret and placement reach the plan and the pod template', () => {
-  const fc = fileCluster({ tokenSecretName: 'mine', nodeSelector: { disk: 'ssd' }, topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule' }] });
+  const fc = fileCluster({
+    tokenSecretName: 'mine',
+    nodeSelector: { disk: 'ssd' },
+    topologySpreadConstraints: [{ maxSkew: 2, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule' }],
+  });
   const plan = planCluster(fc, withDefaults(fc.spec), observe(fc, undefined, []));
   assert.deepEqual(plan.tokenSecret, { name: 'mine', generate: false });
   const podSpec = plan.statefulSet.spec?.template.spec;
@@ -108,14 +125,25 @@ test('scale-down: the leaving pods are fenced, and the StatefulSet shrinks only 
   const table: Array<[string, Record<string, NodeReport>, RegExp | undefined]> = [
     ['owes changes', { 'fc-3': report(2, { 'fc-0': 4, 'fc-1': 0, 'fc-2': 0 }), 'fc-4': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }) }, /fc-3 owes 4 changes to fc-0/],
     ['old list', { 'fc-3': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }), 'fc-4': report(1, {}) }, /fc-4 has not received peer list generation 2/],
-    ['not fenced', { 'fc-3': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }, false), 'fc-4': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }) }, /fc-3 has not confirmed it stopped taking writes/],
+    [
+      'not fenced',
+      { 'fc-3': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }, false), 'fc-4': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }) },
+      /fc-3 has not confirmed it stopped taking writes/,
+    ],
     ['unreadable', { 'fc-3': { ok: false, error: 'timed out' }, 'fc-4': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }) }, /fc-3 status unavailable: timed out/],
     ['drained', { 'fc-3': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0 }), 'fc-4': report(2, { 'fc-0': 0, 'fc-1': 0, 'fc-2': 0, 'fc-3': 9 }) }, undefined],
   ];
   for (const [name, reports, blocker] of table) {
     const plan = planCluster(fc, spec, observe(fc, sts, pods, reports, 2, { claims }));
     // Leaving pods leave the client Service first, whatever else happens.
-    assert.deepEqual(plan.servingLabels, [{ name: 'fc-3', serving: false }, { name: 'fc-4', serving: false }], name);
+    assert.deepEqual(
+      plan.servingLabels,
+      [
+        { name: 'fc-3', serving: false },
+        { name: 'fc-4', serving: false },
+      ],
+      name,
+    );
     if (blocker) {
       assert.equal(plan.statefulSet.spec?.replicas, 5, name);
       assert.equal(plan.progress.reason, 'ScaleDownWaitingForReplication', name);
@@ -176,7 +204,10 @@ test('the force annotation authorises one scale-down to the count it names, with
     }
   }
   // Removing the annotation forgets the record, so setting it again authorises one more.
-  assert.equal(planCluster({ ...fc, status: { forcedScaleDown: { replicas: 2, generation: 3 } } }, withDefaults(fc.spec), observe(fc, sts, pods)).forcedScaleDown, undefined);
+  assert.equal(
+    planCluster({ ...fc, status: { forcedScaleDown: { replicas: 2, generation: 3 } } }, withDefaults(fc.spec), observe(fc, sts, pods)).forcedScaleDown,
+    undefined,
+  );
 });
 
 test('a blocked scale-down keeps the time it started waiting and says how long', () => {
@@ -222,7 +253,11 @@ test('a new pod joins the client Service only once it holds the current list and
   const spec = withDefaults(fc.spec);
   const sts = appliedStatefulSet(fc, 3);
   const pods = [...ready(2), pod('fc-2', { ip: '127.0.1.4', serving: 'unset' })];
-  assert.equal(planCluster(fc, spec, observe(fc, undefined, [])).statefulSet.spec?.template.metadata?.labels?.['filecluster.dev/serving'], undefined, 'the template labels no pod serving');
+  assert.equal(
+    planCluster(fc, spec, observe(fc, undefined, [])).statefulSet.spec?.template.metadata?.labels?.['filecluster.dev/serving'],
+    undefined,
+    'the template labels no pod serving',
+  );
   assert.deepEqual(podsToInspect(fc, spec, sts, memberPods('fc', pods), 1), ['fc-2']);
   const all = new Set(['fc-0', 'fc-1', 'fc-2']);
   const table: Array<[string, Partial<Observed>, Record<string, NodeReport>, boolean]> = [
@@ -264,7 +299,10 @@ test('a template change rolls one pod at a time, gated on readiness and the next
   assert.equal(out.statefulSet.spec?.updateStrategy?.rollingUpdate?.partition, 3);
   assert.deepEqual(out.servingLabels, [{ name: 'fc-2', serving: false }]);
   assert.match(out.progress.message, /taking fc-2 out of the client Service before it restarts/);
-  const outPods = [...oldPods.slice(0, 2), { ...oldPods[2]!, metadata: { ...oldPods[2]!.metadata, labels: { 'controller-revision-hash': 'rev-old', 'filecluster.dev/serving': 'false' } } }];
+  const outPods = [
+    ...oldPods.slice(0, 2),
+    { ...oldPods[2]!, metadata: { ...oldPods[2]!.metadata, labels: { 'controller-revision-hash': 'rev-old', 'filecluster.dev/serving': 'false' } } },
+  ];
   assert.deepEqual(podsToInspect(updated, spec, rolling, memberPods('fc', outPods), 1), ['fc-2']);
   const owes = planCluster(updated, spec, observe(updated, rolling, outPods, { 'fc-2': report(2, { 'fc-0': 7 }, false) }));
   assert.equal(owes.statefulSet.spec?.updateStrategy?.rollingUpdate?.partition, 3);
@@ -289,7 +327,10 @@ test('growing storage keeps the immutable claim template and asks each claim tha
   const sts = appliedStatefulSet(fc, 2);
   const resizes = (claims: Claim[], failed: Array<[string, string]> = []) =>
     planCluster(grown, withDefaults(grown.spec), observe(grown, sts, ready(2), {}, 2, { claims, failedResizes: new Map(failed) })).pvcResizes;
-  assert.equal(planCluster(grown, withDefaults(grown.spec), observe(grown, sts, ready(2))).statefulSet.spec?.volumeClaimTemplates?.[0]?.spec?.resources?.requests?.['storage'], '1Gi');
+  assert.equal(
+    planCluster(grown, withDefaults(grown.spec), observe(grown, sts, ready(2))).statefulSet.spec?.volumeClaimTemplates?.[0]?.spec?.resources?.requests?.['storage'],
+    '1Gi',
+  );
   const table: Array<[string, Claim[], Array<[string, string]>, string[]]> = [
     ['both below', [claim(0), claim(1)], [], ['data-fc-0', 'data-fc-1']],
     ['one already asked (2048Mi is 2Gi)', [claim(0, { requested: '2048Mi' }), claim(1)], [], ['data-fc-1']],
@@ -298,6 +339,11 @@ test('growing storage keeps the immutable claim template and asks each claim tha
     ['refused at a smaller size', [claim(0), claim(1)], [['data-fc-0', '1536Mi']], ['data-fc-0', 'data-fc-1']],
     ['a scaled-away claim', [claim(0, { requested: '2Gi' }), claim(1, { requested: '2Gi' }), claim(2)], [], []],
   ];
-  for (const [name, claims, failed, want] of table) assert.deepEqual(resizes(claims, failed).map((r) => r.name), want, name);
+  for (const [name, claims, failed, want] of table)
+    assert.deepEqual(
+      resizes(claims, failed).map((r) => r.name),
+      want,
+      name,
+    );
   assert.deepEqual(planCluster(fc, withDefaults(fc.spec), observe(fc, sts, ready(2), {}, 2, { claims: [claim(0), claim(1)] })).pvcResizes, []);
 });

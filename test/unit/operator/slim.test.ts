@@ -52,9 +52,17 @@ test('a pod without status or a Ready condition stays without them', () => {
 
 test('owned objects keep identity, version and owner; Secrets only their token', () => {
   const owner = [{ apiVersion: 'filecluster.dev/v1alpha1', kind: 'FileCluster', name: 'fc', uid: 'f1', controller: true }];
-  assert.deepEqual(slimOwned({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'fc', namespace: 'ns', resourceVersion: '7', ownerReferences: owner, annotations: { a: 'b' } }, spec: { ports: [] } } as never), {
-    metadata: { name: 'fc', namespace: 'ns', resourceVersion: '7', ownerReferences: owner },
-  });
+  assert.deepEqual(
+    slimOwned({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'fc', namespace: 'ns', resourceVersion: '7', ownerReferences: owner, annotations: { a: 'b' } },
+      spec: { ports: [] },
+    } as never),
+    {
+      metadata: { name: 'fc', namespace: 'ns', resourceVersion: '7', ownerReferences: owner },
+    },
+  );
   assert.deepEqual(slimSecret({ metadata: { name: 's', namespace: 'ns', resourceVersion: '3' }, type: 'Opaque', data: { token: 'dA==', other: 'eA==' } }), {
     metadata: { name: 's', namespace: 'ns', resourceVersion: '3' },
     data: { token: 'dA==' },
@@ -97,7 +105,13 @@ test('a FileCluster update queues a reconcile when its spec, deletion or operato
 
 test('a slim claim keeps the operator marks and the requested and provisioned sizes', () => {
   const slim = slimClaim({
-    metadata: { name: 'data-fc-0', namespace: 'ns', uid: 'c1', labels: { 'app.kubernetes.io/instance': 'fc' }, annotations: { 'filecluster.dev/joined': 'true', 'pv.kubernetes.io/bind-completed': 'yes' } },
+    metadata: {
+      name: 'data-fc-0',
+      namespace: 'ns',
+      uid: 'c1',
+      labels: { 'app.kubernetes.io/instance': 'fc' },
+      annotations: { 'filecluster.dev/joined': 'true', 'pv.kubernetes.io/bind-completed': 'yes' },
+    },
     spec: { accessModes: ['ReadWriteOnce'], volumeName: 'pv-1', resources: { requests: { storage: '2Gi' } } },
     status: { phase: 'Bound', capacity: { storage: '1Gi' } },
   });

@@ -35,16 +35,21 @@ test('all pods Ready and acknowledged: Ready, PeersSynced, not Progressing, not 
   assert.equal(s.peersAcknowledged, 3);
   assert.equal(s.observedGeneration, 1);
   assert.equal(s.selector, 'app.kubernetes.io/name=filecluster,app.kubernetes.io/instance=fc');
-  assert.deepEqual(s.conditions?.map((c) => [c.type, c.status, c.reason]), [
-    ['Ready', 'True', 'ClusterReady'],
-    ['Progressing', 'False', 'Reconciled'],
-    ['PeersSynced', 'True', 'AllPodsAcknowledged'],
-    ['Degraded', 'False', 'AsExpected'],
-  ]);
+  assert.deepEqual(
+    s.conditions?.map((c) => [c.type, c.status, c.reason]),
+    [
+      ['Ready', 'True', 'ClusterReady'],
+      ['Progressing', 'False', 'Reconciled'],
+      ['PeersSynced', 'True', 'AllPodsAcknowledged'],
+      ['Degraded', 'False', 'AsExpected'],
+    ],
+  );
 });
 
 test('push failures show who failed; the cluster is not Ready until the list is everywhere', () => {
-  const s = computeStatus(input({ push: { targets: 3, acknowledged: 2, failures: [{ pod: 'fc-2', ready: true, error: 'ECONNREFUSED' }] }, acknowledged: new Set(['fc-0', 'fc-1']) }));
+  const s = computeStatus(
+    input({ push: { targets: 3, acknowledged: 2, failures: [{ pod: 'fc-2', ready: true, error: 'ECONNREFUSED' }] }, acknowledged: new Set(['fc-0', 'fc-1']) }),
+  );
   assert.equal(cond(s, 'PeersSynced')?.reason, 'PeerPushFailed');
   assert.match(cond(s, 'PeersSynced')?.message ?? '', /2\/3 .* generation 4; fc-2: ECONNREFUSED/);
   assert.equal(cond(s, 'Ready')?.status, 'False');
@@ -52,10 +57,12 @@ test('push failures show who failed; the cluster is not Ready until the list is 
 });
 
 test('Degraded carries the reason into Ready; a waiting scale-down is Progressing', () => {
-  const s = computeStatus(input({
-    degraded: { reason: 'TokenSecretMissing', message: 'Secret "x" not found' },
-    progress: { reason: 'ScaleDownWaitingForReplication', message: 'fc-3 owes 2 changes to fc-0' },
-  }));
+  const s = computeStatus(
+    input({
+      degraded: { reason: 'TokenSecretMissing', message: 'Secret "x" not found' },
+      progress: { reason: 'ScaleDownWaitingForReplication', message: 'fc-3 owes 2 changes to fc-0' },
+    }),
+  );
   assert.deepEqual([cond(s, 'Degraded')?.status, cond(s, 'Degraded')?.reason], ['True', 'TokenSecretMissing']);
   assert.deepEqual([cond(s, 'Ready')?.status, cond(s, 'Ready')?.reason], ['False', 'TokenSecretMissing']);
   assert.deepEqual([cond(s, 'Progressing')?.status, cond(s, 'Progressing')?.message], ['True', 'fc-3 owes 2 changes to fc-0']);

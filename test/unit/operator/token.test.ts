@@ -16,10 +16,22 @@ test('a rotation moves in two rolled-out steps; a change waits for the rollout b
   assert.deepEqual(nextPeerTokens('b', { token: 'b', previous: 'a', version: 2 }, false), { change: false, waiting: false });
   assert.deepEqual(nextPeerTokens('c', { token: 'b', previous: 'a', version: 2 }, false), { change: false, waiting: true });
   // Step 2: the previous token goes.
-  assert.deepEqual(nextPeerTokens('b', { token: 'b', previous: 'a', version: 2 }, true), { change: true, reason: 'TokenRotationFinished', tokens: { token: 'b', version: 3 } });
+  assert.deepEqual(nextPeerTokens('b', { token: 'b', previous: 'a', version: 2 }, true), {
+    change: true,
+    reason: 'TokenRotationFinished',
+    tokens: { token: 'b', version: 3 },
+  });
   // A token changed during step 1 starts its own rotation only after step 2.
-  assert.deepEqual(nextPeerTokens('c', { token: 'b', previous: 'a', version: 2 }, true), { change: true, reason: 'TokenRotationFinished', tokens: { token: 'b', version: 3 } });
-  assert.deepEqual(nextPeerTokens('c', { token: 'b', version: 3 }, true), { change: true, reason: 'TokenRotationStarted', tokens: { token: 'c', previous: 'b', version: 4 } });
+  assert.deepEqual(nextPeerTokens('c', { token: 'b', previous: 'a', version: 2 }, true), {
+    change: true,
+    reason: 'TokenRotationFinished',
+    tokens: { token: 'b', version: 3 },
+  });
+  assert.deepEqual(nextPeerTokens('c', { token: 'b', version: 3 }, true), {
+    change: true,
+    reason: 'TokenRotationStarted',
+    tokens: { token: 'c', previous: 'b', version: 4 },
+  });
 });
 
 test('the operator calls pods with the token all of them accept', () => {

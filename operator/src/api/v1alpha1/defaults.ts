@@ -61,8 +61,7 @@ export function withDefaults(spec: FileClusterSpec, defaultImage: string = DEFAU
 
 // Quantities may arrive as JSON numbers (int-or-string); the pod spec wants strings.
 function resources(r: NonNullable<FileClusterSpec['resources']>): ResolvedSpec['resources'] {
-  const asStrings = (m: Record<string, string | number>): Record<string, string> =>
-    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  const asStrings = (m: Record<string, string | number>): Record<string, string> => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
   const out: ResolvedSpec['resources'] = {};
   if (r.requests) out.requests = asStrings(r.requests);
   if (r.limits) out.limits = asStrings(r.limits);

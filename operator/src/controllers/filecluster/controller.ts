@@ -61,7 +61,12 @@ export class FileClusterController {
     // Only the Secrets the operator generated: a Secret a FileCluster names is read with a GET when
     // reconciled, so no other Secret of the watched namespaces (nor its data) is ever listed or cached.
     this.secrets = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.secrets, labelSelector: MANAGED, transform: slimSecret });
-    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.statefulsets, labelSelector: MANAGED, transform: slimOwned });
+    this.statefulsets = new ResilientInformer<KubernetesObject>(kube, log, {
+      ...informerOpts,
+      resource: RESOURCES.statefulsets,
+      labelSelector: MANAGED,
+      transform: slimOwned,
+    });
     this.services = new ResilientInformer<KubernetesObject>(kube, log, { ...informerOpts, resource: RESOURCES.services, labelSelector: MANAGED, transform: slimOwned });
     this.claims = new ResilientInformer(kube, log, { ...informerOpts, resource: RESOURCES.persistentvolumeclaims, labelSelector: CLAIMS, transform: slimClaim });
 

@@ -67,9 +67,7 @@ export function isServing(p: MemberPod): p is MemberPod & { ip: string } {
  * are left out first, so the remaining pods stop counting on them before they go.
  */
 export function desiredPeers(members: readonly MemberPod[], replicas: number): Peer[] {
-  return members
-    .filter((p) => isServing(p) && p.ordinal < replicas)
-    .map((p) => ({ id: p.name, url: podUrl(p.ip as string) }));
+  return members.filter((p) => isServing(p) && p.ordinal < replicas).map((p) => ({ id: p.name, url: podUrl(p.ip as string) }));
 }
 
 export function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {

@@ -28,7 +28,9 @@ export function commonLabels(cluster: string): Record<string, string> {
 }
 
 export function selectorString(cluster: string): string {
-  return Object.entries(selectorLabels(cluster)).map(([k, v]) => `${k}=${v}`).join(',');
+  return Object.entries(selectorLabels(cluster))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 }
 
 export const statefulSetName = (cluster: string): string => cluster;

@@ -6,9 +6,7 @@ import type { NodeReport } from './plan.ts';
 // Plain node:http rather than fetch: the global fetch loads a second copy of undici (about 20 MiB of
 // resident memory) for requests this simple.
 
-export type PushResult =
-  | { ok: true; generation: number }
-  | { ok: false; conflict: boolean; generation?: number; error: string };
+export type PushResult = { ok: true; generation: number } | { ok: false; conflict: boolean; generation?: number; error: string };
 
 /** Keep-alive to the pods: a push and the re-verifications reuse connections instead of opening new ones. */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 1, timeout: 30_000 });
@@ -56,12 +54,7 @@ function call(url: string, method: string, token: string, timeoutMs: number, bod
   });
 }
 
-export async function pushPeers(
-  url: string,
-  token: string,
-  list: PeerList,
-  opts: { timeoutMs: number; attempts: number },
-): Promise<PushResult> {
+export async function pushPeers(url: string, token: string, list: PeerList, opts: { timeoutMs: number; attempts: number }): Promise<PushResult> {
   let last: PushResult = { ok: false, conflict: false, error: 'not attempted' };
   for (let attempt = 0; attempt < opts.attempts; attempt++) {
     if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));

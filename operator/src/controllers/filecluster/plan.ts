@@ -127,9 +127,7 @@ function meta(fc: FileCluster, name: string): { name: string; namespace: string;
 }
 
 export function tokenSecretName(fc: FileCluster, spec: ResolvedSpec): { name: string; generate: boolean } {
-  return spec.tokenSecretName !== undefined
-    ? { name: spec.tokenSecretName, generate: false }
-    : { name: generatedSecretName(fc.metadata.name), generate: true };
+  return spec.tokenSecretName !== undefined ? { name: spec.tokenSecretName, generate: false } : { name: generatedSecretName(fc.metadata.name), generate: true };
 }
 
 export function generatedSecret(fc: FileCluster, token: string): V1Secret {
@@ -377,7 +375,11 @@ function rollout(
   if (pod && isServing(pod)) {
     const report = obs.reports.get(pod.name);
     if (!report?.ok) {
-      return { partition, ...restarting, waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}` } };
+      return {
+        partition,
+        ...restarting,
+        waiting: { reason: 'RollingUpdateWaitingForReplication', message: `${pod.name} status unavailable${report && !report.ok ? `: ${report.error}` : ''}` },
+      };
     }
     const owed = report.peers.filter((p) => p.pendingChanges > 0);
     if (owed.length > 0) {
@@ -421,9 +423,10 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
       const since = fc.status?.scaleDownBlockedSince ?? obs.now.toISOString().replace(/\.\d{3}Z$/, 'Z');
       scaleDownBlockedSince = since;
       const waited = Math.max(0, obs.now.getTime() - Date.parse(since));
-      const ignored = forceNames !== undefined && !forceAllowed
-        ? `; the ${FORCE_SCALE_DOWN_ANNOTATION} annotation ("${forceNames}") does not authorise this scale-down (it must name ${spec.replicas}, and forces one scale-down to it)`
-        : '';
+      const ignored =
+        forceNames !== undefined && !forceAllowed
+          ? `; the ${FORCE_SCALE_DOWN_ANNOTATION} annotation ("${forceNames}") does not authorise this scale-down (it must name ${spec.replicas}, and forces one scale-down to it)`
+          : '';
       progress = {
         reason: 'ScaleDownWaitingForReplication',
         message: `scale-down from ${current} to ${spec.replicas} waits (for ${formatDuration(waited)}): ${blockers.join('; ')}${ignored}`,
@@ -444,7 +447,8 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
     if (roll.waiting) progress = roll.waiting;
     else if (!sts) progress = { reason: 'Creating', message: `creating ${spec.replicas} pods` };
     else if (ready < spec.replicas) progress = { reason: 'ScalingUp', message: `${ready}/${spec.replicas} pods Ready` };
-    else if (serving < spec.replicas) progress = { reason: 'ScalingUp', message: `${serving}/${spec.replicas} pods serving (new pods join once they hold the peer list and caught up)` };
+    else if (serving < spec.replicas)
+      progress = { reason: 'ScalingUp', message: `${serving}/${spec.replicas} pods serving (new pods join once they hold the peer list and caught up)` };
   }
 
   const statefulSet: V1StatefulSet = {
@@ -523,9 +527,7 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
     .filter((c): c is Claim => c !== undefined && (!c.joined || c.drained))
     .map((c) => c.name);
   const floor = Math.max(spec.replicas, replicas, sts?.spec?.replicas ?? 0);
-  const claimDeletes = obs.claims
-    .filter((c) => c.ordinal >= floor && (c.drained || !c.joined) && !obs.members.some((m) => m.ordinal === c.ordinal))
-    .map((c) => c.name);
+  const claimDeletes = obs.claims.filter((c) => c.ordinal >= floor && (c.drained || !c.joined) && !obs.members.some((m) => m.ordinal === c.ordinal)).map((c) => c.name);
 
   const plan: Plan = {
     statefulSet,
@@ -549,7 +551,14 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
 
 /** A pod joins the client Service once it is Ready, holds the current list and a catch-up over it reached every peer. */
 function caughtUp(m: MemberPod, report: NodeReport | undefined, obs: Observed): boolean {
-  return isServing(m) && obs.acknowledged.has(m.name) && report?.ok === true && !report.leaving && report.generation >= obs.peerGeneration && report.syncedGeneration >= obs.peerGeneration;
+  return (
+    isServing(m) &&
+    obs.acknowledged.has(m.name) &&
+    report?.ok === true &&
+    !report.leaving &&
+    report.generation >= obs.peerGeneration &&
+    report.syncedGeneration >= obs.peerGeneration
+  );
 }
 
 /** 75 s -> "1m15s". */

@@ -11,9 +11,31 @@ import { isConflict, isNotFound, KubeError, RESOURCES, resourcePath, type Kube }
 import type { HandlerResult } from '../../runtime/workqueue.ts';
 import { digest } from '../../runtime/digest.ts';
 import { desiredPeers, memberPods, nextPeerState, pushTargets, type MemberPod } from './membership.ts';
-import { DRAINED_ANNOTATION, FIELD_MANAGER, FORCE_SCALE_DOWN_ANNOTATION, JOINED_ANNOTATION, SERVING_LABEL, TOKEN_KEY, claimOrdinal, peerTokensSecretName, podUrl } from './names.ts';
+import {
+  DRAINED_ANNOTATION,
+  FIELD_MANAGER,
+  FORCE_SCALE_DOWN_ANNOTATION,
+  JOINED_ANNOTATION,
+  SERVING_LABEL,
+  TOKEN_KEY,
+  claimOrdinal,
+  peerTokensSecretName,
+  podUrl,
+} from './names.ts';
 import { fenceNode, pushPeers, readNodeStatus } from './nodes.ts';
-import { generatedSecret, peerTokensSecret, planCluster, podTemplate, podsToFence, podsToInspect, templateHash, tokenSecretName, type Claim, type NodeReport, type Plan } from './plan.ts';
+import {
+  generatedSecret,
+  peerTokensSecret,
+  planCluster,
+  podTemplate,
+  podsToFence,
+  podsToInspect,
+  templateHash,
+  tokenSecretName,
+  type Claim,
+  type NodeReport,
+  type Plan,
+} from './plan.ts';
 import { requeueAfter, WATCHED_REQUEUE_MS } from './requeue.ts';
 import { computeStatus, type PushSummary } from './status.ts';
 import { clientToken, nextPeerTokens, readPeerTokens, templateRolledOut, type PeerTokens } from './token.ts';
@@ -278,7 +300,12 @@ export class FileClusterReconciler {
       if (mem.forcedAnnounced !== announced) {
         mem.forcedAnnounced = announced;
         const kept = plan.forced.keptClaims.length > 0 ? `; kept claims ${plan.forced.keptClaims.join(', ')} (delete them by hand once their data is not needed)` : '';
-        events.record(target, 'Warning', 'ForcedScaleDown', `scale-down to ${plan.forced.replicas} forced by the ${FORCE_SCALE_DOWN_ANNOTATION} annotation without the write barrier: ${plan.forced.blockers.join('; ')}${kept}`);
+        events.record(
+          target,
+          'Warning',
+          'ForcedScaleDown',
+          `scale-down to ${plan.forced.replicas} forced by the ${FORCE_SCALE_DOWN_ANNOTATION} annotation without the write barrier: ${plan.forced.blockers.join('; ')}${kept}`,
+        );
       }
     }
 
@@ -373,26 +400,30 @@ export class FileClusterReconciler {
         const ack = mem.acks.get(ackKey(t));
         return !ack || ack.generation !== peerState.generation || now - ack.at > REVERIFY_MS;
       });
-      await Promise.all(due.map(async (pod) => {
-        const t0 = process.hrtime.bigint();
-        const r = await pushPeers(podUrl(pod.ip), token as string, peerState, this.deps.push);
-        this.deps.metrics.peerPushDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-        this.deps.metrics.peerPushTotal.inc({ result: r.ok ? 'success' : r.conflict ? 'conflict' : 'error' });
-        if (r.ok) {
-          mem.acks.set(ackKey(pod), { generation: r.generation, at: Date.now() });
-        } else {
-          mem.acks.delete(ackKey(pod));
-          failures.push({ pod: pod.name, ready: pod.ready, error: r.error });
-          if (r.conflict) mem.minGeneration = Math.max(mem.minGeneration, (r.generation ?? peerState.generation) + 1);
-        }
-      }));
+      await Promise.all(
+        due.map(async (pod) => {
+          const t0 = process.hrtime.bigint();
+          const r = await pushPeers(podUrl(pod.ip), token as string, peerState, this.deps.push);
+          this.deps.metrics.peerPushDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+          this.deps.metrics.peerPushTotal.inc({ result: r.ok ? 'success' : r.conflict ? 'conflict' : 'error' });
+          if (r.ok) {
+            mem.acks.set(ackKey(pod), { generation: r.generation, at: Date.now() });
+          } else {
+            mem.acks.delete(ackKey(pod));
+            failures.push({ pod: pod.name, ready: pod.ready, error: r.error });
+            if (r.conflict) mem.minGeneration = Math.max(mem.minGeneration, (r.generation ?? peerState.generation) + 1);
+          }
+        }),
+      );
       // Forget pods that are gone.
       const live = new Set(targets.map(ackKey));
       for (const k of mem.acks.keys()) if (!live.has(k)) mem.acks.delete(k);
       // A pod that is not Ready yet may not listen yet: its failures show in PeersSynced, not as Warnings.
-      for (const f of failures.filter((x) => x.ready)) events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
+      for (const f of failures.filter((x) => x.ready))
+        events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
     }
-    if (next.changed) log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id), ...phases(timing, Date.now()) }, 'peer list changed');
+    if (next.changed)
+      log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id), ...phases(timing, Date.now()) }, 'peer list changed');
 
     const status = baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures });
     if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
@@ -511,12 +542,7 @@ export class FileClusterReconciler {
 
   private async writeStatus(fc: FileCluster, status: FileClusterStatus): Promise<FileClusterStatus> {
     const body = { apiVersion: API_VERSION, kind: KIND, metadata: { name: fc.metadata.name, namespace: fc.metadata.namespace }, status };
-    const updated = await this.deps.kube.apply<FileCluster>(
-      resourcePath(RESOURCES.fileclusters, fc.metadata.namespace, fc.metadata.name, 'status'),
-      body,
-      FIELD_MANAGER,
-    );
+    const updated = await this.deps.kube.apply<FileCluster>(resourcePath(RESOURCES.fileclusters, fc.metadata.namespace, fc.metadata.name, 'status'), body, FIELD_MANAGER);
     return updated.status ?? status;
   }
 }
-

@@ -91,6 +91,8 @@ export function slimFileCluster(fc: FileCluster & KubernetesObject): FileCluster
  */
 export function fileClusterChangeKey(fc: KubernetesObject): string {
   const m = fc.metadata ?? {};
-  const own = Object.entries(m.annotations ?? {}).filter(([k]) => OWN_ANNOTATION.test(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+  const own = Object.entries(m.annotations ?? {})
+    .filter(([k]) => OWN_ANNOTATION.test(k))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
   return JSON.stringify([m.uid, m.generation, m.deletionTimestamp ?? null, own]);
 }

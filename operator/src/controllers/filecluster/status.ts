@@ -61,7 +61,15 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
 
   const synced = push.targets > 0 && push.acknowledged === push.targets;
   const peersSynced = synced
-    ? condition(old, 'PeersSynced', 'True', 'AllPodsAcknowledged', `${push.acknowledged}/${push.targets} running pods hold peer list generation ${input.peerGeneration}`, gen, now)
+    ? condition(
+        old,
+        'PeersSynced',
+        'True',
+        'AllPodsAcknowledged',
+        `${push.acknowledged}/${push.targets} running pods hold peer list generation ${input.peerGeneration}`,
+        gen,
+        now,
+      )
     : condition(
         old,
         'PeersSynced',
@@ -91,7 +99,16 @@ export function computeStatus(input: StatusInput): FileClusterStatus {
   if (input.publishing && previousReady && !degraded) readyCond = previousReady;
   else if (degraded) readyCond = condition(old, 'Ready', 'False', degraded.reason, degraded.message, gen, now);
   else if (serving.length === 0) readyCond = condition(old, 'Ready', 'False', 'NoPodServing', `no pod serves yet (${ready}/${spec.replicas} Ready)`, gen, now);
-  else if (behind.length > 0) readyCond = condition(old, 'Ready', 'False', 'PeersNotSynced', `${behind.join(', ')} ${behind.length === 1 ? 'does' : 'do'} not hold peer list generation ${input.peerGeneration} yet`, gen, now);
+  else if (behind.length > 0)
+    readyCond = condition(
+      old,
+      'Ready',
+      'False',
+      'PeersNotSynced',
+      `${behind.join(', ')} ${behind.length === 1 ? 'does' : 'do'} not hold peer list generation ${input.peerGeneration} yet`,
+      gen,
+      now,
+    );
   else readyCond = condition(old, 'Ready', 'True', 'ClusterReady', `${serving.length}/${spec.replicas} pods serving and in sync`, gen, now);
 
   const status: FileClusterStatus = {

@@ -19,7 +19,7 @@ let nextAddress = 1 + (process.pid % 200);
  */
 export function freshAddress(): string {
   const n = nextAddress++;
-  return `127.251.${(n >> 8) & 255}.${(n & 255) || 1}`;
+  return `127.251.${(n >> 8) & 255}.${n & 255 || 1}`;
 }
 
 export interface NodeOptions {

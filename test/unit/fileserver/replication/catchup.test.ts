@@ -30,7 +30,10 @@ describe('catch-up, the asking side', () => {
     const many = Array.from({ length: 10_000 }, (_, i) => item(`p${i}`, 'v'));
     const chunks = fetchChunks(many);
     assert.ok(chunks.every((c) => c.length <= 512));
-    assert.deepEqual(chunks.flat(), many.map((m) => m.path));
+    assert.deepEqual(
+      chunks.flat(),
+      many.map((m) => m.path),
+    );
     assert.deepEqual(fetchChunks([item('a', 'v'), item('b', 'v')]), [['a'], ['b']]);
     assert.deepEqual(fetchChunks([]), []);
   });
@@ -83,7 +86,10 @@ describe('catch-up, the answering side', () => {
     assert.equal(items.length, FILES);
     assert.equal(pages, Math.ceil(FILES / 37));
     const byBucketThenPath = (a: string, b: string) => bucketOf(a) - bucketOf(b) || (a < b ? -1 : a > b ? 1 : 0);
-    assert.deepEqual(items.map((i) => i.path), [...items.map((i) => i.path)].sort(byBucketThenPath));
+    assert.deepEqual(
+      items.map((i) => i.path),
+      [...items.map((i) => i.path)].sort(byBucketThenPath),
+    );
     assert.equal(new Set(items.map((i) => i.path)).size, FILES);
     assert.equal(items.filter((i) => i.deleted).length, FILES / 10);
     const one = items.find((i) => i.path === 'f/3')!;
@@ -94,9 +100,15 @@ describe('catch-up, the answering side', () => {
     const buckets = [0, 7, 200];
     const expected = [...Array(FILES).keys()].map((i) => `f/${i}`).filter((p) => buckets.includes(bucketOf(p)));
     const inBuckets = buckets.flatMap((b) => expected.filter((p) => bucketOf(p) === b).sort());
-    assert.deepEqual(allPages(buckets, 2).items.map((i) => i.path), inBuckets);
+    assert.deepEqual(
+      allPages(buckets, 2).items.map((i) => i.path),
+      inBuckets,
+    );
     const legacy = manifestAnswer(store, ManifestRequest.parse({ buckets }));
-    assert.deepEqual(legacy.entries.map((i) => i.path), inBuckets);
+    assert.deepEqual(
+      legacy.entries.map((i) => i.path),
+      inBuckets,
+    );
     assert.equal(legacy.next, undefined);
   });
 
@@ -130,7 +142,13 @@ describe('catch-up, the answering side', () => {
     while (bucketOf(`u/${k}\uFF01`) !== bucketOf(`u/${k}\u{1F600}`) || bucketOf(`u/${k}\uFF01`) > 200) k++;
     for (const p of [`u/${k}\uFF01`, `u/${k}\u{1F600}`]) await store.put(p, [Buffer.from('x')], 1, { contentType: 'text/plain' });
     const from = bucketOf(`u/${k}\uFF01`);
-    const { items } = allPages(Array.from({ length: 256 - from }, (_, i) => from + i), 1);
-    assert.deepEqual(items.filter((i) => i.path.startsWith('u/')).map((i) => i.path), [`u/${k}\uFF01`, `u/${k}\u{1F600}`]);
+    const { items } = allPages(
+      Array.from({ length: 256 - from }, (_, i) => from + i),
+      1,
+    );
+    assert.deepEqual(
+      items.filter((i) => i.path.startsWith('u/')).map((i) => i.path),
+      [`u/${k}\uFF01`, `u/${k}\u{1F600}`],
+    );
   });
 });

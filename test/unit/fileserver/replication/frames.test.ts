@@ -76,7 +76,11 @@ describe('applyChangeStream', () => {
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(
       store.got.map((g) => [g.path, g.bytes.length]),
-      [['a', 10], ['b', 70 * 1024], ['c', 0]],
+      [
+        ['a', 10],
+        ['b', 70 * 1024],
+        ['c', 0],
+      ],
     );
     assert.equal(settled, false, 'no commit has finished yet');
     store.release();
@@ -127,7 +131,12 @@ describe('applyChangeStream', () => {
     for await (const b of source([changes[0]!])) first += b.length;
     // Cut inside the second frame, so the first file's commit has started.
     const reported: string[] = [];
-    const received = applyChangeStream(store as unknown as Store, Readable.from(source(changes, first + 10)), () => undefined, (c) => reported.push(`${c.path} ${c.result}`));
+    const received = applyChangeStream(
+      store as unknown as Store,
+      Readable.from(source(changes, first + 10)),
+      () => undefined,
+      (c) => reported.push(`${c.path} ${c.result}`),
+    );
     let rejected = false;
     received.catch(() => (rejected = true));
     await new Promise((r) => setTimeout(r, 20));

@@ -11,8 +11,14 @@ describe('lag, acknowledgement counts and backoff', () => {
   });
 
   it('majority counts this node as one; all needs every peer', () => {
-    assert.deepEqual([0, 1, 2, 3, 4].map((n) => requiredAcks('majority', n)), [0, 1, 1, 2, 2]);
-    assert.deepEqual([0, 1, 2, 3].map((n) => requiredAcks('all', n)), [0, 1, 2, 3]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((n) => requiredAcks('majority', n)),
+      [0, 1, 1, 2, 2],
+    );
+    assert.deepEqual(
+      [0, 1, 2, 3].map((n) => requiredAcks('all', n)),
+      [0, 1, 2, 3],
+    );
     assert.equal(requiredAcks('local', 5), 0);
   });
 

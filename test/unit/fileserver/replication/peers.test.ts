@@ -6,10 +6,26 @@ import { decidePeerList } from '../../../../fileserver/src/replication/peers.ts'
 describe('peer lists', () => {
   it('drops the node itself, trims URLs and sorts by id', () => {
     const r = parsePeerList(
-      { generation: 3, peers: [{ id: 'fc-2', url: 'http://10.0.0.2:8080/' }, { id: 'fc-0', url: 'http://10.0.0.0:8080' }, { id: 'fc-1', url: 'http://10.0.0.1:8080' }] },
+      {
+        generation: 3,
+        peers: [
+          { id: 'fc-2', url: 'http://10.0.0.2:8080/' },
+          { id: 'fc-0', url: 'http://10.0.0.0:8080' },
+          { id: 'fc-1', url: 'http://10.0.0.1:8080' },
+        ],
+      },
       'fc-1',
     );
-    assert.deepEqual(r, { ok: true, list: { generation: 3, peers: [{ id: 'fc-0', url: 'http://10.0.0.0:8080' }, { id: 'fc-2', url: 'http://10.0.0.2:8080' }] } });
+    assert.deepEqual(r, {
+      ok: true,
+      list: {
+        generation: 3,
+        peers: [
+          { id: 'fc-0', url: 'http://10.0.0.0:8080' },
+          { id: 'fc-2', url: 'http://10.0.0.2:8080' },
+        ],
+      },
+    });
   });
 
   for (const [what, body] of [
@@ -17,7 +33,16 @@ describe('peer lists', () => {
     ['negative generation', { generation: -1, peers: [] }],
     ['fractional generation', { generation: 1.5, peers: [] }],
     ['missing peers', { generation: 1 }],
-    ['duplicate ids', { generation: 1, peers: [{ id: 'a', url: 'http://x' }, { id: 'a', url: 'http://y' }] }],
+    [
+      'duplicate ids',
+      {
+        generation: 1,
+        peers: [
+          { id: 'a', url: 'http://x' },
+          { id: 'a', url: 'http://y' },
+        ],
+      },
+    ],
     ['bad url', { generation: 1, peers: [{ id: 'a', url: 'ftp://x' }] }],
     ['bad id', { generation: 1, peers: [{ id: '../a', url: 'http://x' }] }],
     ['unknown field', { generation: 1, peers: [], extra: true }],

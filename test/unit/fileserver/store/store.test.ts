@@ -17,7 +17,13 @@ import { encodeVersion, HybridClock, parseVersion } from '../../../../fileserver
 const logger = pino({ level: 'silent' });
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const noPeers = { generation: 1, peers: [] };
-const peers = { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }, { id: 'p2', url: 'http://127.0.0.1:2' }] };
+const peers = {
+  generation: 1,
+  peers: [
+    { id: 'p1', url: 'http://127.0.0.1:1' },
+    { id: 'p2', url: 'http://127.0.0.1:2' },
+  ],
+};
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const STORE_PROCESS = join(import.meta.dirname, 'support', 'store-process.ts');
 const kind = (k: string) => (err: unknown) => err instanceof StoreError && err.kind === k;
@@ -57,7 +63,8 @@ function storeProcess(dir: string, mode: 'hold' | 'write'): { child: ChildProces
   return { child, first, lines };
 }
 
-const exited = (child: ChildProcess) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+const exited = (child: ChildProcess) =>
+  new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
 
 describe('store', () => {
   let dir: string;
@@ -139,9 +146,18 @@ describe('store', () => {
     let last;
     await s.put('first', [Buffer.from('1')], 1, { contentType: 'a/b' });
     for (let i = 0; i < 5; i++) last = await s.put('hot', [Buffer.from(`v${i}`)], 2, { contentType: 'a/b' });
-    assert.deepEqual(s.outboxTake('p1', 10).map((p) => [p.path, p.version]), [['first', s.get('first')!.version], ['hot', last!.version]]);
+    assert.deepEqual(
+      s.outboxTake('p1', 10).map((p) => [p.path, p.version]),
+      [
+        ['first', s.get('first')!.version],
+        ['hot', last!.version],
+      ],
+    );
     assert.equal(s.outboxStatus('p1').changes, 2);
-    s.ack('p1', [['first', s.get('first')!.version], ['hot', last!.version]]);
+    s.ack('p1', [
+      ['first', s.get('first')!.version],
+      ['hot', last!.version],
+    ]);
     assert.deepEqual(s.outboxStatus('p1'), { changes: 0, bytes: 0, oldestSince: undefined });
     assert.equal(s.outboxStatus('p2').changes, 2);
     await closeAll();
@@ -167,7 +183,13 @@ describe('store', () => {
     release();
     await Promise.all([inFlight, change, small]);
     assert.deepEqual(s.outboxStatus('p2'), { changes: 0, bytes: 0, oldestSince: undefined }, 'no queue for the removed peer');
-    assert.deepEqual(s.outboxTake('p1', 10).map((p) => p.path).sort(), ['large', 'small']);
+    assert.deepEqual(
+      s
+        .outboxTake('p1', 10)
+        .map((p) => p.path)
+        .sort(),
+      ['large', 'small'],
+    );
     await closeAll();
     const s2 = await openStore();
     assert.equal(s2.outboxStatus('p2').changes, 0);
@@ -203,7 +225,10 @@ describe('store', () => {
     const newer = { ...older, version: 'ffffffffff000000-aa', sha256: sha('new') };
     assert.equal(await s.applyRemote(newer, [Buffer.from('new')]), 'applied');
     assert.deepEqual(await readAll(s, 'x'), Buffer.from('new'));
-    assert.ok(s.outboxTake('p1', 10).every((p) => p.version === local.version), 'only the local write is owed');
+    assert.ok(
+      s.outboxTake('p1', 10).every((p) => p.version === local.version),
+      'only the local write is owed',
+    );
     await assert.rejects(s.applyRemote({ ...newer, path: 'y', version: 'ffffffffff000001-aa' }, [Buffer.from('bad')]), (e) => toHttpError(e).status === 400);
   });
 
@@ -224,13 +249,19 @@ describe('store', () => {
       put('twice', 'one', v(4)),
       put('twice', 'two', v(5)),
     ]);
-    assert.deepEqual(results.map((r) => (r instanceof Error ? toHttpError(r).status : r)), ['applied', 'stale', 400, 'applied', 'applied', 'applied']);
+    assert.deepEqual(
+      results.map((r) => (r instanceof Error ? toHttpError(r).status : r)),
+      ['applied', 'stale', 400, 'applied', 'applied', 'applied'],
+    );
     assert.deepEqual(s.readSmall('new')?.data, Buffer.from('fresh'));
     assert.deepEqual(s.get('mine'), local, 'a stale change leaves the local file');
     assert.equal(s.get('bad'), undefined);
     assert.equal(s.get('gone')?.deleted, true);
     assert.deepEqual(s.readSmall('twice')?.data, Buffer.from('two'), 'a path repeated in a batch ends at its newest version');
-    assert.ok(s.outboxTake('p1', 10).every((p) => p.version !== v(1)), 'replicated changes are not owed onwards');
+    assert.ok(
+      s.outboxTake('p1', 10).every((p) => p.version !== v(1)),
+      'replicated changes are not owed onwards',
+    );
     await closeAll();
     const s2 = await openStore();
     assert.deepEqual(s2.readSmall('new')?.data, Buffer.from('fresh'), 'durable');
@@ -308,11 +339,20 @@ describe('store', () => {
     for (const p of ['b/2', 'a/1', 'b/1', 'b/3', 'c']) await s.put(p, [Buffer.from(p)], p.length, { contentType: 'a/b' });
     await s.delete('b/2', {});
     const page1 = s.list('b/', 1, undefined);
-    assert.deepEqual(page1.entries.map((e) => e.path), ['b/1']);
+    assert.deepEqual(
+      page1.entries.map((e) => e.path),
+      ['b/1'],
+    );
     const page2 = s.list('b/', 1, page1.next);
-    assert.deepEqual(page2.entries.map((e) => e.path), ['b/3']);
+    assert.deepEqual(
+      page2.entries.map((e) => e.path),
+      ['b/3'],
+    );
     assert.equal(page2.next, undefined);
-    assert.deepEqual(s.list('', 10, undefined).entries.map((e) => e.path), ['a/1', 'b/1', 'b/3', 'c']);
+    assert.deepEqual(
+      s.list('', 10, undefined).entries.map((e) => e.path),
+      ['a/1', 'b/1', 'b/3', 'c'],
+    );
   });
 
   it('lists the digest buckets asked for, tombstones included', async () => {
@@ -324,10 +364,20 @@ describe('store', () => {
     assert.ok(all.find((e) => e.path === 'm/7')?.deleted);
     const { bucketOf } = await import('../../../../fileserver/src/store/digest.ts');
     const b = bucketOf('m/7');
-    assert.deepEqual([...s.entriesInBuckets([b])].map((e) => e.path), all.filter((e) => bucketOf(e.path) === b).map((e) => e.path));
+    assert.deepEqual(
+      [...s.entriesInBuckets([b])].map((e) => e.path),
+      all.filter((e) => bucketOf(e.path) === b).map((e) => e.path),
+    );
     const some = [...new Set(all.slice(0, 20).map((e) => bucketOf(e.path)))];
     const inSome = [...s.entriesInBuckets(some)].map((e) => e.path).sort();
-    assert.deepEqual(inSome, all.filter((e) => some.includes(bucketOf(e.path))).map((e) => e.path).sort(), 'several buckets');
+    assert.deepEqual(
+      inSome,
+      all
+        .filter((e) => some.includes(bucketOf(e.path)))
+        .map((e) => e.path)
+        .sort(),
+      'several buckets',
+    );
   });
 
   it('scrubs: a file whose bytes no longer match its SHA-256 is quarantined, counted, and can be pulled again', async () => {
@@ -381,20 +431,30 @@ describe('store', () => {
     opened.length = 0;
     const s3 = await openStore();
     assert.equal(s3.get('small'), undefined, 'quarantined');
-    assert.equal(await s3.applyRemote({ path: 'small', version: e.version, deleted: false, size: 10, sha256: e.sha256, contentType: 'a/b' }, [Buffer.from('good bytes')]), 'applied');
+    assert.equal(
+      await s3.applyRemote({ path: 'small', version: e.version, deleted: false, size: 10, sha256: e.sha256, contentType: 'a/b' }, [Buffer.from('good bytes')]),
+      'applied',
+    );
   });
 
   it('scrubs at the given rate', async () => {
     const s = await openStore();
     for (let i = 0; i < 10; i++) await s.put(`r/${i}`, [randomBytes(1000)], 1000, { contentType: 'a/b' });
     const pauses: number[] = [];
-    await s.scrubPass(2000, () => false, async (ms) => {
-      pauses.push(ms);
-    });
+    await s.scrubPass(
+      2000,
+      () => false,
+      async (ms) => {
+        pauses.push(ms);
+      },
+    );
     // 10,000 bytes at 2,000 bytes/s: each pause waits until the pass is as far as the rate allows (these
     // pauses return at once, so each asks for the whole schedule so far), 5 s by the last file.
     assert.equal(pauses.length, 10);
-    assert.ok(pauses.every((ms, i) => ms > (i + 1) * 500 - 100 && ms <= (i + 1) * 500), pauses.join());
+    assert.ok(
+      pauses.every((ms, i) => ms > (i + 1) * 500 - 100 && ms <= (i + 1) * 500),
+      pauses.join(),
+    );
   });
 
   describe('refuses to start on a store it cannot read completely, deleting nothing', () => {

@@ -68,11 +68,14 @@ describe('versions and the hybrid logical clock', () => {
     assert.equal(resolveIncoming(v, v, hi, hi), 'stale');
     assert.equal(resolveIncoming(v, v, '', lo), 'apply', 'a file beats a delete of the same version');
     assert.equal(resolveIncoming(v, v, lo, undefined), 'stale', 'unknown content (an earlier release) changes nothing');
-    const entry = fc.record({ ms: fc.integer({ min: 0, max: 3 }), content: fc.constantFrom('', lo, hi) }).map((e) => ({ version: encodeVersion({ ms: e.ms, counter: 0, nodeId: 'a' }), content: e.content }));
+    const entry = fc
+      .record({ ms: fc.integer({ min: 0, max: 3 }), content: fc.constantFrom('', lo, hi) })
+      .map((e) => ({ version: encodeVersion({ ms: e.ms, counter: 0, nodeId: 'a' }), content: e.content }));
     fc.assert(
       fc.property(fc.array(entry, { minLength: 1, maxLength: 12 }), fc.func(fc.integer()), (changes, key) => {
         type Held = { version: string; content: string } | undefined;
-        const apply = (order: typeof changes) => order.reduce<Held>((held, c) => (resolveIncoming(held?.version, c.version, held?.content, c.content) === 'apply' ? c : held), undefined);
+        const apply = (order: typeof changes) =>
+          order.reduce<Held>((held, c) => (resolveIncoming(held?.version, c.version, held?.content, c.content) === 'apply' ? c : held), undefined);
         const shuffled = [...changes].sort((x, y) => key(x) - key(y));
         assert.deepEqual(apply(changes), apply(shuffled));
       }),

@@ -33,7 +33,13 @@ test('a relist reports what changed against the store: added, updated, deleted o
   s.upsert(obj('other-ns', '4', 'elsewhere'));
   const changes = s.replace([obj('kept', '1'), obj('changed', '5'), obj('new', '6')]);
   assert.deepEqual(summary(changes), ['update changed@5', 'add new@6', 'delete gone@3', 'delete other-ns@4']);
-  assert.deepEqual(s.list().map((o) => o.metadata?.name).sort(), ['changed', 'kept', 'new']);
+  assert.deepEqual(
+    s
+      .list()
+      .map((o) => o.metadata?.name)
+      .sort(),
+    ['changed', 'kept', 'new'],
+  );
   assert.deepEqual(s.list('elsewhere'), []);
 });
 

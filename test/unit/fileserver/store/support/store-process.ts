@@ -11,7 +11,13 @@ import { HybridClock } from '../../../../../fileserver/src/store/version.ts';
 const [dataDir, mode] = process.argv.slice(2);
 let store: Store;
 try {
-  store = await Store.open({ dataDir: dataDir!, clock: new HybridClock('n1'), logger: pino({ level: 'silent' }), initialPeers: { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }] }, reserveBytes: 0 });
+  store = await Store.open({
+    dataDir: dataDir!,
+    clock: new HybridClock('n1'),
+    logger: pino({ level: 'silent' }),
+    initialPeers: { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }] },
+    reserveBytes: 0,
+  });
 } catch (err) {
   process.stdout.write(`error ${(err as Error).message}\n`);
   process.exit(1);
