@@ -22,12 +22,24 @@ export interface NodeStatus {
   nodeId: string;
   ready: boolean;
   catchingUp: boolean;
+  /** Reads of files this node lacks are still forwarded to peers (until its first catch-up from one). */
+  proxyingMisses: boolean;
   /** Fenced for a scale-down: client writes are refused while the backlog drains. */
   leaving: boolean;
   generation: number;
   /** The generation of the last catch-up pass that reached every peer. */
   syncedGeneration: number;
-  peers: Array<{ id: string; url: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean }>;
+  peers: Array<{
+    id: string;
+    url: string;
+    pendingChanges: number;
+    pendingBytes: number;
+    lagSeconds: number;
+    up: boolean;
+    /** How the last catch-up with this peer ended. */
+    catchup: 'pending' | 'complete' | 'unreachable' | 'failed';
+    catchupError?: string;
+  }>;
 }
 
 const MAX_PEERS = 1000;

@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { BodyIdleWatch } from './http/body-idle.ts';
 import { errorMiddleware, methodNotAllowed } from './http/errors.ts';
 import { filesRouter } from './http/files.ts';
 import { healthRouter } from './http/health.ts';
@@ -36,7 +37,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   const metrics = createMetrics();
   const store = await Store.open({
     dataDir: config.dataDir,
-    clock: new HybridClock(config.nodeId),
+    clock: new HybridClock(config.nodeId, Date.now, config.maxClockDriftMs),
     logger,
     metrics,
     initialPeers: config.staticPeers,
@@ -107,7 +108,9 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   // about as much per request as a small read or write itself. Everything else, and file requests
   // spelled any other way, go through Koa.
   const koaApi = app.callback();
+  const bodyIdle = new BodyIdleWatch(config.bodyIdleTimeoutMs, logger);
   const api: RequestListener = (req, res) => {
+    bodyIdle.watch(req);
     const method = req.method;
     const serve = method === 'GET' || method === 'HEAD' ? serveRead : method === 'PUT' || method === 'DELETE' ? serveWrite : undefined;
     if (serve) {
@@ -126,6 +129,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
     replicator,
     metrics,
     async close() {
+      bodyIdle.stop();
       await replicator.stop();
       await store.close();
     },

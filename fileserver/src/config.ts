@@ -24,6 +24,9 @@ const EnvSchema = z.object({
   FC_TOMBSTONE_RETENTION_SECONDS: z.coerce.number().min(0).default(FILESERVER_DEFAULTS.tombstoneRetentionSeconds),
   FC_CATCHUP_INTERVAL_SECONDS: z.coerce.number().positive().default(FILESERVER_DEFAULTS.catchUpIntervalSeconds),
   FC_SCRUB_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(4 * 1024 * 1024),
+  FC_MAX_CLOCK_DRIFT_SECONDS: z.coerce.number().positive().default(60),
+  FC_HEADERS_TIMEOUT_SECONDS: z.coerce.number().positive().default(60),
+  FC_BODY_IDLE_TIMEOUT_SECONDS: z.coerce.number().positive().default(60),
   FC_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -44,6 +47,12 @@ export interface Config {
   catchupIntervalMs: number;
   /** How fast the background scrub re-reads stored files; 0 turns it off. */
   scrubBytesPerSecond: number;
+  /** How far ahead of this node's clock a replicated version may be; further ahead it is refused until then. */
+  maxClockDriftMs: number;
+  /** How long a client may take to send a request's headers. */
+  headersTimeoutMs: number;
+  /** How long a request body may receive nothing before the request is ended with 408. */
+  bodyIdleTimeoutMs: number;
   logLevel: string;
 }
 
@@ -73,6 +82,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     tombstoneRetentionMs: e.FC_TOMBSTONE_RETENTION_SECONDS * 1000,
     catchupIntervalMs: e.FC_CATCHUP_INTERVAL_SECONDS * 1000,
     scrubBytesPerSecond: e.FC_SCRUB_BYTES_PER_SECOND,
+    maxClockDriftMs: e.FC_MAX_CLOCK_DRIFT_SECONDS * 1000,
+    // Node takes whole milliseconds here.
+    headersTimeoutMs: Math.ceil(e.FC_HEADERS_TIMEOUT_SECONDS * 1000),
+    bodyIdleTimeoutMs: e.FC_BODY_IDLE_TIMEOUT_SECONDS * 1000,
     logLevel: e.FC_LOG_LEVEL,
   };
   if (e.FC_PREVIOUS_TOKEN !== undefined && e.FC_PREVIOUS_TOKEN !== token) config.previousToken = e.FC_PREVIOUS_TOKEN;

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** What the scrape-time gauges read; filled in by the replication layer once it exists. */
 export interface MetricsSource {
-  peers(): Array<{ id: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean; lastSuccessMs: number | undefined }>;
+  peers(): Array<{ id: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean; lastSuccessMs: number | undefined; catchup: string }>;
   generation(): number;
   tombstones(): number;
   storeBytes(): number;
@@ -146,8 +146,23 @@ export function createMetrics() {
     peers: scalarGauge('filecluster_peers', 'Number of peers in the list this node holds', (s) => s.peers().length),
     catchupRuns: new Counter({
       name: 'filecluster_catchup_runs_total',
-      help: 'Catch-up runs against a peer by result',
+      help: 'Catch-up runs against a peer by result: success, failure (the peer answered, then the run failed) or unreachable (no answer)',
       labelNames: ['result'] as const,
+      registers,
+    }),
+    catchupUnreachable: perPeerGauge(
+      'filecluster_catchup_peer_unreachable',
+      '1 if the last catch-up attempt with the peer got no answer; such a peer does not hold back readiness',
+      (p) => (p.catchup === 'unreachable' ? 1 : 0),
+    ),
+    catchupPages: new Counter({
+      name: 'filecluster_catchup_manifest_pages_total',
+      help: 'Manifest pages received from peers by catch-up',
+      registers,
+    }),
+    catchupCompared: new Counter({
+      name: 'filecluster_catchup_entries_compared_total',
+      help: 'Manifest entries of peers compared with the local ones by catch-up (progress of a catch-up)',
       registers,
     }),
     filesRepaired: new Counter({
@@ -163,6 +178,17 @@ export function createMetrics() {
     conflicts: new Counter({
       name: 'filecluster_conflicts_resolved_total',
       help: 'Replicated changes discarded because this node held a newer version (last writer wins)',
+      registers,
+    }),
+    contentConflicts: new Counter({
+      name: 'filecluster_content_conflicts_total',
+      help: 'Replicated changes of a version held here with different content (should stay 0; the higher SHA-256 wins)',
+      registers,
+    }),
+    clockDriftRejections: new Counter({
+      name: 'filecluster_clock_drift_rejections_total',
+      help: "Replicated changes refused because their version lies further ahead of this node's clock than the allowed drift, by the node whose clock made it (retried later)",
+      labelNames: ['origin'] as const,
       registers,
     }),
     tombstones: scalarGauge('filecluster_tombstones', 'Delete markers held', (s) => s.tombstones()),

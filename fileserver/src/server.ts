@@ -24,7 +24,18 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel, config.nodeId);
   const fs = await createFileServer(config, logger);
-  const api = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, fs.api);
+  // No limit on a whole request (an upload of GiBs takes long), but the headers must arrive within their
+  // timeout, which Node checks every connectionsCheckingInterval (with requestTimeout 0 its default
+  // headersTimeout is 0 too: none), and a body that stalls is ended by the app's body-idle watch.
+  const api = http.createServer(
+    {
+      requestTimeout: 0,
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.ceil(Math.min(30_000, Math.max(50, config.headersTimeoutMs / 4))),
+      keepAliveTimeout: 65_000,
+    },
+    fs.api,
+  );
   api.on('clientError', onClientError);
   const metricsServer = http.createServer(fs.metricsApi);
   const port = await listen(api, config.port, config.host);

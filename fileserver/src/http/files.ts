@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { HttpError } from '../errors.ts';
+import { canonicalPrefix } from '../store/paths.ts';
 import type { Store } from '../store/store.ts';
 import { FILE_ROUTE, type FileReads } from './reads.ts';
 import { describeEntry, type FileWrites } from './writes.ts';
@@ -17,7 +18,7 @@ export function filesRouter({ store, serveRead, serveWrite }: FilesDeps): Router
   const router = new Router();
 
   router.get('/files', (ctx) => {
-    const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
+    const prefix = typeof ctx.query.prefix === 'string' ? canonicalPrefix(ctx.query.prefix) : '';
     const limitRaw = ctx.query.limit;
     const limit = limitRaw === undefined ? 1000 : Number(limitRaw);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new HttpError(400, 'bad_query', `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);

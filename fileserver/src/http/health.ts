@@ -3,7 +3,7 @@ import { HttpError } from '../errors.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { Store } from '../store/store.ts';
 
-/** /healthz (the process can still make writes durable) and /readyz (the first catch-up finished). */
+/** /healthz (the process can still make writes durable) and /readyz (a catch-up completed with every reachable peer). */
 export function healthRouter({ store, replicator }: { store: Store; replicator: Replicator }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
@@ -11,7 +11,7 @@ export function healthRouter({ store, replicator }: { store: Store; replicator: 
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', (ctx) => {
-    if (!replicator.ready) throw new HttpError(503, 'not_ready', 'the first catch-up with peers has not finished');
+    if (!replicator.ready) throw new HttpError(503, 'not_ready', 'no catch-up has completed with every reachable peer yet');
     ctx.body = { status: 'ready' };
   });
   return router;

@@ -1,18 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { HttpError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { applyChangeStream, encodeChanges, type OutgoingChange } from '../replication/frames.ts';
-import { closeAll, outgoingChange } from '../replication/outgoing.ts';
+import { digestAnswer, manifestAnswer, writeFetchAnswer } from '../replication/catchup-server.ts';
+import { FetchRequest, ManifestRequest } from '../replication/catchup-wire.ts';
+import { applyChangeStream } from '../replication/frames.ts';
 import { parsePeerList, type NodeStatus } from '../../../contract/peer-api.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
-import { BUCKETS } from '../store/digest.ts';
 import type { Store } from '../store/store.ts';
-import { writeChunks } from '../streams.ts';
 import { readJson } from './request.ts';
 
 export interface InternalDeps {
@@ -39,9 +37,7 @@ function requireToken(accepted: readonly string[]) {
   };
 }
 
-const BucketsBody = z.object({ buckets: z.array(z.number().int().min(0).max(BUCKETS - 1)).max(BUCKETS) }).strict();
 const FenceBody = z.object({ leaving: z.boolean() }).strict();
-const PathsBody = z.object({ paths: z.array(z.string().max(4096)).max(10_000) }).strict();
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
@@ -49,7 +45,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-/** The peer API: peer list, status, replication pushes, and the digest/manifest/fetch steps of catch-up. */
+/** The peer API: peer list, status, replication pushes, and the routes of catch-up (served by `replication/catchup-server.ts`). */
 export function internalRouter({ store, replicator, fence, metrics, nodeId, accepted }: InternalDeps): Router {
   const router = new Router({ prefix: '/internal' });
   router.use(requireToken(accepted));
@@ -81,10 +77,20 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
     nodeId,
     ready: replicator.ready,
     catchingUp: replicator.catchingUp,
+    proxyingMisses: replicator.proxyingMisses,
     leaving: fence.leaving,
     generation: replicator.peerList().generation,
     syncedGeneration: replicator.syncedGeneration,
-    peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up }) => ({ id, url, pendingChanges, pendingBytes, lagSeconds, up })),
+    peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up, catchup, catchupError }) => ({
+        id,
+        url,
+        pendingChanges,
+        pendingBytes,
+        lagSeconds,
+        up,
+        catchup,
+        ...(catchupError === undefined ? {} : { catchupError }),
+      })),
   });
 
   router.get('/status', (ctx) => {
@@ -104,40 +110,20 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
   });
 
   router.get('/digest', (ctx) => {
-    ctx.body = { buckets: store.digestHex() };
+    ctx.body = digestAnswer(store);
   });
 
   router.post('/manifest', async (ctx) => {
-    const wanted = new Set(parseBody(BucketsBody, await readJson(ctx)).buckets);
-    ctx.body = { entries: [...store.entriesInBuckets(wanted)] };
+    ctx.body = manifestAnswer(store, parseBody(ManifestRequest, await readJson(ctx)));
   });
 
   router.post('/fetch', async (ctx) => {
     const start = performance.now();
-    const { paths } = parseBody(PathsBody, await readJson(ctx, 16 * 1024 * 1024));
-    const opened: FileHandle[] = [];
-    async function* changes(): AsyncGenerator<OutgoingChange> {
-      for (const path of paths) {
-        const e = store.get(path);
-        const change = e && (await outgoingChange(store, path, e, opened));
-        if (change) yield change;
-      }
-    }
-    // Answered on the raw response, like the push path: large files go out from one reused buffer each,
-    // every chunk written out before the next is read. Through Koa a read stream allocated a fresh
-    // buffer per chunk (a catch-up of GiBs was mostly garbage to collect), and a reused buffer cannot
-    // go through a pipe, which queues chunks instead of waiting for them.
+    const req = parseBody(FetchRequest, await readJson(ctx, 16 * 1024 * 1024));
     ctx.respond = false;
-    const res = ctx.res;
-    res.writeHead(200, { 'content-type': 'application/x-filecluster-changes' });
     try {
-      await writeChunks(res, encodeChanges(changes()));
-      res.end();
-    } catch {
-      // The peer went away or a file could not be read: the cut stream tells the peer to retry.
-      res.destroy();
+      await writeFetchAnswer(store, req, ctx.res);
     } finally {
-      await closeAll(opened);
       metrics.requests.record('/internal/fetch', 'POST', 200, start);
     }
   });

@@ -8,7 +8,7 @@ import { peerRequest, type PeerTokens } from '../replication/peer-client.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { parseUrlPath } from '../store/paths.ts';
 import type { FileEntry } from '../store/entry.ts';
-import { etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
+import { etagMatches, etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
 import { fileChunks, writeChunks } from '../streams.ts';
 import { answerBatch } from './answer-batch.ts';
@@ -44,14 +44,14 @@ export type ReadPlan =
 export type EntryHeaders = string[];
 const COMMON = 10;
 /**
- * The read decision (RFC 9110): `If-None-Match` first (304), then `If-Range` (a range only against the
- * current ETag), then one `Range` (206, or 416 past the end); otherwise the whole file.
+ * The read decision (RFC 9110): `If-None-Match` first (304, weak comparison), then `If-Range` (a range only
+ * against the current ETag, strong comparison), then one `Range` (206, or 416 past the end); otherwise the whole file.
  */
 export function planRead(entry: FileEntry, whole: EntryHeaders, c: ReadConditions): ReadPlan {
   const etag = etagOf(entry);
   if (c.ifNoneMatch) {
     const inm = etagList(c.ifNoneMatch);
-    if (inm === '*' || inm.includes(etag)) return { kind: 'not_modified', headers: whole.slice(0, COMMON) };
+    if (inm === '*' || etagMatches(inm, etag, 'weak')) return { kind: 'not_modified', headers: whole.slice(0, COMMON) };
   }
   const range = c.ifRange && c.ifRange !== etag ? ({ kind: 'none' } as const) : parseRange(c.range, entry.size);
   if (range.kind === 'unsatisfiable') {
@@ -142,7 +142,7 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
     const path = parsed.path;
     const entry = store.get(path);
     if (!entry || entry.deleted) {
-      if (replicator.catchingUp && !req.headers[PROXIED_HEADER] && entry === undefined) return proxyFromPeer(req, res, path, rawPath);
+      if (replicator.proxyingMisses && !req.headers[PROXIED_HEADER] && entry === undefined) return proxyFromPeer(req, res, path, rawPath);
       return fail(req, res, new HttpError(404, 'not_found', `no file at ${path}`));
     }
     const h = headersOf(req, entry);
@@ -194,7 +194,7 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
     }
   }
 
-  /** While catching up, a file this node lacks is served from the first peer that has it. */
+  /** Until the node's first catch-up from a peer, a file it lacks is served from the first peer that has it. */
   async function proxyFromPeer(req: IncomingMessage, res: ServerResponse, path: string, rawPath: string): Promise<number> {
     try {
       const order = replicator.status().sort((a, b) => Number(b.up) - Number(a.up));

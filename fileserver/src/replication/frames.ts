@@ -185,7 +185,12 @@ function checkHeader(json: unknown): ChangeHeader | string {
   return { path, version, deleted, size, sha256, contentType };
 }
 
-function parseHeader(raw: Buffer): ChangeHeader {
+/**
+ * A change header, its path in the one spelling the store keeps (NFC), and the path as the sender
+ * spelled it: the answer names the change that way, so that a sender holding a path in another
+ * spelling (an older release) recognises the acknowledgement.
+ */
+function parseHeader(raw: Buffer): { h: ChangeHeader; sentPath: string } {
   let json: unknown;
   try {
     json = JSON.parse(raw.toString());
@@ -197,7 +202,7 @@ function parseHeader(raw: Buffer): ChangeHeader {
   const p = checkPath(h.path);
   if (!p.ok) throw new HttpError(400, 'bad_frame', `a change header has a bad path: ${p.message}`);
   if (h.deleted && h.size !== 0) throw new HttpError(400, 'bad_frame', 'a delete carries no bytes');
-  return h;
+  return { h: p.path === h.path ? h : { ...h, path: p.path }, sentPath: h.path };
 }
 
 export interface AppliedChange {
@@ -241,13 +246,13 @@ export async function applyChangeStream(
   const reader = new ByteReader(source);
   const pending: Array<Promise<AppliedChange[]>> = [];
   let syncing: Array<Promise<unknown>> = [];
-  let smalls: Array<{ h: ChangeHeader; data: Buffer }> = [];
+  let smalls: Array<{ h: ChangeHeader; data: Buffer; sentPath: string }> = [];
   const track = (p: Promise<AppliedChange[]>) => {
     p.catch(() => undefined); // handled below; keeps an early failure from counting as unhandled
     pending.push(p);
   };
-  const committed = (h: ChangeHeader, result: RemoteResult): AppliedChange => {
-    const c = { path: h.path, version: h.version, result };
+  const committed = (h: ChangeHeader, sentPath: string, result: RemoteResult): AppliedChange => {
+    const c = { path: sentPath, version: h.version, result };
     onApplied(c);
     return c;
   };
@@ -261,7 +266,7 @@ export async function applyChangeStream(
         let failure: Error | undefined;
         results.forEach((r, i) => {
           if (r instanceof Error) failure ??= r;
-          else out.push(committed(batch[i]!.h, r));
+          else out.push(committed(batch[i]!.h, batch[i]!.sentPath, r));
         });
         if (failure) throw failure;
         return out;
@@ -278,17 +283,17 @@ export async function applyChangeStream(
       if (!lenBuf) break;
       const len = lenBuf.readUInt32BE(0);
       if (len === 0 || len > MAX_HEADER_BYTES) throw new HttpError(400, 'bad_frame', 'a change header has a bad length');
-      const h = parseHeader(reader.readBuffered(len) ?? (await waitFor(len)) ?? Buffer.alloc(0));
+      const { h, sentPath } = parseHeader(reader.readBuffered(len) ?? (await waitFor(len)) ?? Buffer.alloc(0));
       onBytes(h.size);
       if (h.size <= INLINE_MAX_BYTES) {
         const data = reader.readBuffered(h.size) ?? (await waitFor(h.size));
         if (!data) throw new HttpError(400, 'truncated_stream', 'the change stream ended before a file');
-        smalls.push({ h, data });
+        smalls.push({ h, data, sentPath });
         if (smalls.length >= SMALL_BATCH) commitSmalls();
       } else {
         commitSmalls();
         const { body, consumed } = consumedSignal(reader.chunks(h.size));
-        const applied = store.applyRemote(h, body).then((r) => [committed(h, r)]);
+        const applied = store.applyRemote(h, body).then((r) => [committed(h, sentPath, r)]);
         track(applied);
         // The reader may move on only when this file's bytes were all taken (or its apply failed).
         await Promise.race([consumed, applied]);

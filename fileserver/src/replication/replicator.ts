@@ -1,13 +1,15 @@
 import type { AckMode } from '../../../contract/fileserver-settings.ts';
+import type { PeerList } from '../../../contract/peer-api.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
-import { catchUpFrom } from './catchup.ts';
-import type { PeerTokens } from './peer-client.ts';
+import { backoffMs } from './backoff.ts';
+import { catchUpFrom, PeerUnreachableError } from './catchup.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
-import type { PeerList } from '../../../contract/peer-api.ts';
+import type { PeerTokens } from './peer-client.ts';
 import { decidePeerList, type PeerListDecision } from './peers.ts';
+import { passEndsProxying, passMakesReady, type CatchUpState } from './readiness.ts';
 import { PeerSender } from './sender.ts';
 
 export interface ReplicatorOptions {
@@ -28,6 +30,9 @@ export interface PeerStatus {
   lagSeconds: number;
   up: boolean;
   lastSuccessMs: number | undefined;
+  /** How the last catch-up attempt with the peer ended, and why it failed. */
+  catchup: CatchUpState;
+  catchupError: string | undefined;
 }
 
 interface AckWaiter {
@@ -42,14 +47,20 @@ export class Replicator {
   private readonly o: ReplicatorOptions;
   private readonly senders = new Map<string, PeerSender>();
   private readonly contact = new Map<string, { up: boolean; lastSuccessMs: number | undefined }>();
+  private readonly catchups = new Map<string, { state: CatchUpState; error: string | undefined }>();
   private readonly waiters = new Map<string, Set<AckWaiter>>();
   private peerListLock: Promise<unknown> = Promise.resolve();
   private catchupRunning: Promise<void> | undefined;
   private catchupAgain = false;
+  /** Passes in a row that did not make the node ready: they are retried sooner than the interval. */
+  private unreadyPasses = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** True once the store is loaded and the first catch-up pass over every peer has finished. */
+  /** True once a catch-up pass completed with every peer that answered (see `passMakesReady`); it stays true. */
   ready = false;
+  /** Reads of files this node lacks go to peers until its first catch-up from one (see `passEndsProxying`). */
+  proxyingMisses = true;
+  /** A catch-up pass is running. */
   catchingUp = true;
   /**
    * The peer-list generation of the last catch-up pass that reached every peer of that list (0 for
@@ -92,6 +103,7 @@ export class Replicator {
       if (!ids.has(id)) {
         this.senders.delete(id);
         this.contact.delete(id);
+        this.catchups.delete(id);
         // Once its loop has ended, so a push still in flight cannot bring the series back; unless the
         // peer has rejoined meanwhile and owns them again.
         void s.stop().then(() => {
@@ -182,40 +194,57 @@ export class Replicator {
     do {
       this.catchupAgain = false;
       this.catchingUp = true;
-      await this.catchUpOnce();
+      const peers = await this.catchUpOnce();
       this.catchingUp = false;
-      if (!this.ready) {
+      if (this.stopped) break;
+      const states = peers.map((p) => p.state);
+      if (this.proxyingMisses && passEndsProxying(states)) this.proxyingMisses = false;
+      if (this.ready) continue;
+      if (passMakesReady(states)) {
         this.ready = true;
-        this.o.logger.info('first catch-up finished; ready');
+        const unreachable = peers.filter((p) => p.state === 'unreachable').map((p) => p.peer);
+        if (unreachable.length > 0) this.o.logger.warn({ unreachable }, 'first complete catch-up finished without the unreachable peers; ready');
+        else this.o.logger.info('first complete catch-up finished; ready');
+      } else {
+        this.unreadyPasses++;
       }
     } while (this.catchupAgain && !this.stopped);
     await this.collectTombstones();
     if (!this.stopped) {
-      const jittered = this.o.catchupIntervalMs * (0.8 + 0.4 * Math.random());
-      this.timer = setTimeout(() => this.requestCatchUp(), jittered);
+      const interval = this.o.catchupIntervalMs;
+      const delay = this.ready ? interval * (0.8 + 0.4 * Math.random()) : backoffMs(this.unreadyPasses, Math.random(), 1000, interval);
+      this.timer = setTimeout(() => this.requestCatchUp(), delay);
       this.timer.unref();
     }
   }
 
-  private async catchUpOnce(): Promise<void> {
+  /** One catch-up with every peer in turn; returns how each ended. */
+  private async catchUpOnce(): Promise<Array<{ peer: string; state: CatchUpState }>> {
     const { metrics, logger, store, tokens } = this.o;
+    const states: Array<{ peer: string; state: CatchUpState }> = [];
     const list = this.peerList();
-    let reachedAll = true;
     for (const peer of list.peers) {
-      if (this.stopped) return;
+      if (this.stopped) break;
+      let state: CatchUpState;
       try {
         const repaired = await catchUpFrom(peer, tokens, store, metrics);
+        state = 'complete';
+        this.catchups.set(peer.id, { state, error: undefined });
         metrics.catchupRuns.inc({ result: 'success' });
         this.onContact(peer.id, true);
         if (repaired > 0) logger.info({ peer: peer.id, repaired }, 'catch-up pulled changes');
       } catch (err) {
-        metrics.catchupRuns.inc({ result: 'failure' });
+        state = err instanceof PeerUnreachableError ? 'unreachable' : 'failed';
+        const message = (err as Error).message;
+        this.catchups.set(peer.id, { state, error: message });
+        metrics.catchupRuns.inc({ result: state === 'unreachable' ? 'unreachable' : 'failure' });
         this.onContact(peer.id, false);
-        reachedAll = false;
-        logger.warn({ peer: peer.id, err: (err as Error).message }, 'catch-up with peer failed');
+        logger.warn({ peer: peer.id, err: message }, state === 'unreachable' ? 'catch-up could not reach peer' : 'catch-up with peer failed');
       }
+      states.push({ peer: peer.id, state });
     }
-    if (reachedAll) this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
+    if (!this.stopped && states.every((s) => s.state === 'complete')) this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
+    return states;
   }
 
   private async collectTombstones(): Promise<void> {
@@ -232,6 +261,7 @@ export class Replicator {
     return this.peerList().peers.map((p) => {
       const c = this.contact.get(p.id);
       const outbox = this.o.store.outboxStatus(p.id);
+      const catchup = this.catchups.get(p.id);
       return {
         id: p.id,
         url: p.url,
@@ -240,6 +270,8 @@ export class Replicator {
         lagSeconds: lagSeconds(outbox.oldestSince, now),
         up: c?.up ?? false,
         lastSuccessMs: c?.lastSuccessMs,
+        catchup: catchup?.state ?? 'pending',
+        catchupError: catchup?.error,
       };
     });
   }

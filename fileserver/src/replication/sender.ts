@@ -31,6 +31,8 @@ export class PeerSender {
   private stopped = false;
   private failures = 0;
   private backingOff = false;
+  /** Whether a catch-up answer already cut the current series of failures short. */
+  private earlyRetryUsed = false;
   private wakeUp: (() => void) | undefined;
   private readonly done: Promise<void>;
 
@@ -47,12 +49,15 @@ export class PeerSender {
   }
 
   /**
-   * The peer answered another exchange (a catch-up): a loop backing off from it retries now, from the
-   * shortest delay, instead of waiting out a delay of up to 30 s while the peer is back.
+   * The peer answered another exchange (a catch-up): a loop backing off from it retries now instead of
+   * waiting out a delay of up to 30 s while the peer is back. Once per series of failures, and the
+   * failure count stays: if that retry fails too, the fault lies in what is pushed (the peer refuses the
+   * batch), not in reaching the peer, and catch-ups that come every few hundred ms must not turn the
+   * back-off into a retry each. Only a successful push starts the delays from the shortest again.
    */
   peerAnswered(): void {
-    if (!this.backingOff || this.stopped) return;
-    this.failures = 0;
+    if (!this.backingOff || this.stopped || this.earlyRetryUsed) return;
+    this.earlyRetryUsed = true;
     this.release();
   }
 
@@ -86,24 +91,34 @@ export class PeerSender {
         await this.sleep(undefined);
         continue;
       }
+      let failure: string;
       try {
-        const acked = await this.push(batch);
-        store.ack(this.peer.id, acked);
-        this.deps.onAcked(this.peer.id, acked);
-        metrics.attempts.inc({ peer: this.peer.id, result: 'success' });
-        this.failures = 0;
+        const { held, givenUp, refused } = await this.push(batch);
+        // Both leave the queue; only what the peer holds counts towards a write's acknowledgements.
+        store.ack(this.peer.id, givenUp.length === 0 ? held : [...givenUp, ...held]);
+        this.deps.onAcked(this.peer.id, held);
         this.deps.onContact(this.peer.id, true);
+        if (refused === 0) {
+          metrics.attempts.inc({ peer: this.peer.id, result: 'success' });
+          this.failures = 0;
+          this.earlyRetryUsed = false;
+          continue;
+        }
+        // They stay queued, first in line: sent again after a back-off, they are taken once the peer's
+        // clock has caught up with their versions.
+        failure = `the peer refused ${refused} changes whose versions lie further ahead of its clock than it allows; is this node's clock fast?`;
       } catch (err) {
         if (this.stopped) break;
-        this.failures++;
-        metrics.attempts.inc({ peer: this.peer.id, result: 'failure' });
         this.deps.onContact(this.peer.id, false);
-        const delay = backoffMs(this.failures, Math.random());
-        logger.warn({ peer: this.peer.id, err: (err as Error).message, retryInMs: Math.round(delay) }, 'push to peer failed');
-        this.backingOff = true;
-        await this.sleep(delay);
-        this.backingOff = false;
+        failure = (err as Error).message;
       }
+      this.failures++;
+      metrics.attempts.inc({ peer: this.peer.id, result: 'failure' });
+      const delay = backoffMs(this.failures, Math.random());
+      logger.warn({ peer: this.peer.id, err: failure, retryInMs: Math.round(delay) }, 'push to peer failed');
+      this.backingOff = true;
+      await this.sleep(delay);
+      this.backingOff = false;
     }
   }
 
@@ -118,10 +133,14 @@ export class PeerSender {
     return out;
   }
 
-  /** Sends the current state of each path (reading bytes now, so the latest version goes) and returns what the peer holds. */
-  private async push(batch: Array<[string, Version]>): Promise<Array<[string, Version]>> {
+  /**
+   * Sends the current state of each path (reading bytes now, so the latest version goes). Returns what
+   * the peer holds, apart from it what was given up without reaching the peer, and how many changes the
+   * peer refused for now (their versions lie too far ahead of its clock).
+   */
+  private async push(batch: Array<[string, Version]>): Promise<{ held: Array<[string, Version]>; givenUp: Array<[string, Version]>; refused: number }> {
     const { store, metrics, tokens, logger } = this.deps;
-    const nothingToSend: Array<[string, Version]> = [];
+    const givenUp: Array<[string, Version]> = [];
     const opened: FileHandle[] = [];
     const peerId = this.peer.id;
     // The object file of the current version cannot be read (damaged volume): this change cannot be
@@ -129,14 +148,14 @@ export class PeerSender {
     const drop = (path: string, version: Version, err: unknown) => {
       metrics.dropped.inc({ peer: peerId });
       logger.error({ peer: peerId, path, err: (err as Error).message }, 'dropping a change whose bytes cannot be read');
-      nothingToSend.push([path, version]);
+      givenUp.push([path, version]);
     };
     async function* changes(): AsyncGenerator<OutgoingChange> {
       for (const [path, version] of batch) {
         const e = store.get(path);
         if (!e) {
           // The path's tombstone was already collected, which happens only after every peer had it.
-          nothingToSend.push([path, version]);
+          givenUp.push([path, version]);
           continue;
         }
         let change: OutgoingChange | undefined;
@@ -162,6 +181,8 @@ export class PeerSender {
     } finally {
       await closeAll(opened);
     }
-    return [...nothingToSend, ...res.results.map((r): [string, Version] => [r.path, r.version])];
+    const held: Array<[string, Version]> = [];
+    for (const r of res.results) if (r.result !== 'clock_ahead') held.push([r.path, r.version]);
+    return { held, givenUp, refused: res.results.length - held.length };
   }
 }

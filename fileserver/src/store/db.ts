@@ -3,15 +3,16 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { PeerList } from '../../../contract/peer-api.ts';
 import { BUCKETS, bucketOf, ManifestDigest } from './digest.ts';
-import type { Entry, FileEntry } from './entry.ts';
+import { contentOf, type Entry, type FileEntry } from './entry.ts';
 import { StoreOpenError } from './errors.ts';
-import type { Version } from './version.ts';
+import { resolveIncoming, type Version } from './version.ts';
 
 // The store's metadata (and small files' bytes) in one SQLite database: WAL mode, every commit fsync'd
 // (synchronous=FULL), held exclusively by this process. Every durable fact is a row, and every cached
 // aggregate (counts, the 256 digest buckets, per-peer outbox totals) is written through in the same
 // transaction as the change it follows, so a restart reads a few rows instead of replaying anything.
-export const SCHEMA_VERSION = 2;
+// 3: digest buckets cover content, and tombstones keep their receipt time (`received_at`).
+export const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -30,10 +31,11 @@ CREATE TABLE files (
   content_type TEXT NOT NULL,
   bucket INTEGER NOT NULL,
   blob TEXT,
-  data BLOB
+  data BLOB,
+  received_at INTEGER
 );
 CREATE INDEX files_bucket ON files (bucket, path);
-CREATE INDEX files_tombstones ON files (version, path) WHERE deleted = 1;
+CREATE INDEX files_tombstones ON files (received_at, path) WHERE deleted = 1;
 CREATE INDEX files_blob ON files (blob) WHERE blob IS NOT NULL;
 CREATE TABLE digest (bucket INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE outbox (
@@ -60,6 +62,8 @@ export interface ManifestItem {
   path: string;
   version: Version;
   deleted: boolean;
+  /** The file's SHA-256; '' for a delete. */
+  sha256: string;
 }
 
 export interface OutboxItem {
@@ -116,6 +120,9 @@ function toEntry(r: FileRow): Entry {
   return { path: r.path, version: r.version, deleted: false, size: r.size, sha256: r.sha256, contentType: r.content_type };
 }
 
+type ManifestRow = { path: string; version: string; deleted: number; sha256: string };
+const item = (r: ManifestRow): ManifestItem => ({ path: r.path, version: r.version, deleted: r.deleted !== 0, sha256: r.sha256 });
+
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 export class MetaDb {
@@ -142,17 +149,20 @@ export class MetaDb {
       getFile: p('SELECT path, version, deleted, size, sha256, content_type, blob FROM files WHERE path = ?'),
       getData: p('SELECT version, deleted, size, sha256, content_type, blob, data FROM files WHERE path = ?'),
       putFile: p(
-        `INSERT INTO files (path, version, deleted, size, sha256, content_type, bucket, blob, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO files (path, version, deleted, size, sha256, content_type, bucket, blob, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (path) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, size = excluded.size, sha256 = excluded.sha256,
-           content_type = excluded.content_type, blob = excluded.blob, data = excluded.data`,
+           content_type = excluded.content_type, blob = excluded.blob, data = excluded.data, received_at = excluded.received_at`,
       ),
       delFile: p('DELETE FROM files WHERE path = ?'),
       blobUsed: p('SELECT 1 AS used FROM files WHERE blob = ? LIMIT 1'),
       listFrom: p('SELECT path, version, deleted, size, sha256, content_type, blob FROM files WHERE path >= ? AND deleted = 0 ORDER BY path'),
       listAfter: p('SELECT path, version, deleted, size, sha256, content_type, blob FROM files WHERE path > ? AND deleted = 0 ORDER BY path'),
-      all: p('SELECT path, version, deleted FROM files ORDER BY path'),
-      inBucket: p('SELECT path, version, deleted FROM files WHERE bucket = ? ORDER BY path'),
-      oldTombstones: p('SELECT path, version FROM files WHERE deleted = 1 AND version < ? AND (version, path) > (?, ?) ORDER BY version, path LIMIT ?'),
+      all: p('SELECT path, version, deleted, sha256 FROM files ORDER BY path'),
+      inBucket: p('SELECT path, version, deleted, sha256 FROM files WHERE bucket = ? ORDER BY path'),
+      bucketPage: p('SELECT path, version, deleted, sha256 FROM files WHERE bucket = ? AND path > ? ORDER BY path LIMIT ?'),
+      oldTombstones: p(
+        'SELECT path, version, received_at FROM files WHERE deleted = 1 AND received_at <= ? AND (received_at, path) > (?, ?) ORDER BY received_at, path LIMIT ?',
+      ),
       scrubPage: p('SELECT path, version, size, sha256, blob, data FROM files WHERE path > ? AND deleted = 0 ORDER BY path LIMIT ?'),
       getDigest: p('SELECT bucket, hash FROM digest ORDER BY bucket'),
       setDigest: p('INSERT INTO digest (bucket, hash) VALUES (?, ?) ON CONFLICT (bucket) DO UPDATE SET hash = excluded.hash'),
@@ -336,20 +346,40 @@ export class MetaDb {
   /** Every entry (tombstones included) in the given buckets, in path order within each bucket. */
   *entriesInBuckets(buckets: Iterable<number>): Generator<ManifestItem> {
     const wanted = [...new Set(buckets)].sort((a, b) => a - b);
-    type Row = { path: string; version: string; deleted: number };
     if (wanted.length === BUCKETS) {
-      for (const r of this.st.all!.iterate() as Iterable<Row>) yield { path: r.path, version: r.version, deleted: r.deleted !== 0 };
+      for (const r of this.st.all!.iterate() as Iterable<ManifestRow>) yield item(r);
       return;
     }
     // One bucket at a time: iterating a statement again invalidates its earlier iterator.
     for (const b of wanted) {
-      for (const r of this.st.inBucket!.iterate(b) as Iterable<Row>) yield { path: r.path, version: r.version, deleted: r.deleted !== 0 };
+      for (const r of this.st.inBucket!.iterate(b) as Iterable<ManifestRow>) yield item(r);
     }
   }
 
-  /** Tombstones with versions below `before`, in version order after the (version, path) cursor. */
-  tombstonesBefore(before: Version, cursor: [Version, string], limit: number): Array<[string, Version]> {
-    return (this.st.oldTombstones!.all(before, cursor[0], cursor[1], limit) as Array<{ path: string; version: string }>).map((r) => [r.path, r.version]);
+  /**
+   * Up to `limit` entries (tombstones included) of `buckets`, in (bucket, path) order after the cursor
+   * `after`: one range of the (bucket, path) index per bucket, so a page reads its own rows and no
+   * others, however many entries the store or the other buckets hold.
+   */
+  bucketPage(buckets: Iterable<number>, after: { bucket: number; path: string } | undefined, limit: number): ManifestItem[] {
+    const out: ManifestItem[] = [];
+    for (const b of [...new Set(buckets)].sort((x, y) => x - y)) {
+      if (out.length >= limit) break;
+      if (after && b < after.bucket) continue;
+      // Paths are never empty, so '' starts a bucket from its first path.
+      const from = after && b === after.bucket ? after.path : '';
+      for (const r of this.st.bucketPage!.all(b, from, limit - out.length) as ManifestRow[]) out.push(item(r));
+    }
+    return out;
+  }
+
+  /** Tombstones received here at or before `receivedBy` (ms), in receipt order after the (received, path) cursor. */
+  tombstonesReceivedBy(receivedBy: number, cursor: [number, string], limit: number): Array<{ path: string; version: Version; receivedAt: number }> {
+    return (this.st.oldTombstones!.all(receivedBy, cursor[0], cursor[1], limit) as Array<{ path: string; version: string; received_at: number }>).map((r) => ({
+      path: r.path,
+      version: r.version,
+      receivedAt: r.received_at,
+    }));
   }
 
   /** Live files after `after` in path order, with their bytes if inline: what a scrub pass reads next. */
@@ -394,8 +424,8 @@ export class MetaDb {
     this.st.setCounts!.run(this.counts.liveFiles, this.counts.liveBytes, this.counts.tombstones, this.outboxSeq, this.maxVersion);
   }
 
-  private toggleDigest(path: string, version: Version, deleted: boolean): void {
-    const b = this.digest.toggle(path, version, deleted);
+  private toggleDigest(path: string, version: Version, content: string): void {
+    const b = this.digest.toggle(path, version, content);
     this.st.setDigest!.run(b, this.digest.bucket(b));
   }
 
@@ -408,14 +438,16 @@ export class MetaDb {
   }
 
   /**
-   * Stores `e` if it is newer than what the path holds (last writer wins) and owes it to `owedTo`.
-   * A stale entry changes nothing; its object file (if any) is the caller's to discard.
+   * Stores `e` if it wins over what the path holds (`resolveIncoming`: last writer wins, and the higher
+   * content within one version) and owes it to `owedTo`. `at` is when this node accepted it (ms): a
+   * tombstone's retention counts from it. A stale entry changes nothing; its object file (if any) is the
+   * caller's to discard.
    */
   applyEntry(e: Entry, content: Content | undefined, owedTo: readonly string[], at: number): ApplyResult {
     const cur = this.st.getFile!.get(e.path) as FileRow | undefined;
-    if (cur && cur.version >= e.version) return { applied: false };
+    if (cur && resolveIncoming(cur.version, e.version, cur.deleted ? '' : cur.sha256, contentOf(e)) === 'stale') return { applied: false };
     if (cur) {
-      this.toggleDigest(cur.path, cur.version, cur.deleted !== 0);
+      this.toggleDigest(cur.path, cur.version, cur.deleted ? '' : cur.sha256);
       this.account({ size: cur.size, deleted: cur.deleted !== 0 }, -1);
     }
     const blob = content?.blob ?? null;
@@ -429,9 +461,10 @@ export class MetaDb {
       bucketOf(e.path),
       blob,
       content?.data ?? null,
+      e.deleted ? at : null,
     );
     if (blob !== null) this.st.delGarbage!.run(blob);
-    this.toggleDigest(e.path, e.version, e.deleted);
+    this.toggleDigest(e.path, e.version, contentOf(e));
     this.account(e, 1);
     if (e.version > this.maxVersion) this.maxVersion = e.version;
     const bytes = e.deleted ? 0 : e.size;
@@ -512,7 +545,7 @@ export class MetaDb {
     const cur = this.st.getFile!.get(path) as FileRow | undefined;
     if (!cur || cur.deleted === 0 || cur.version !== version) return false;
     this.st.delFile!.run(path);
-    this.toggleDigest(path, version, true);
+    this.toggleDigest(path, version, '');
     this.counts.tombstones--;
     this.saveCounts();
     return true;
@@ -526,7 +559,7 @@ export class MetaDb {
     const cur = this.st.getFile!.get(path) as FileRow | undefined;
     if (cur?.deleted !== 0 || cur.version !== version) return false;
     this.st.delFile!.run(path);
-    this.toggleDigest(path, version, false);
+    this.toggleDigest(path, version, cur.sha256);
     this.account({ size: cur.size, deleted: false }, -1);
     this.saveCounts();
     return true;

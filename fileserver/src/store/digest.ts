@@ -3,7 +3,8 @@ import type { Version } from './version.ts';
 
 // The manifest digest: entries are spread over buckets by a hash of their path; each bucket is the XOR
 // of its entries' hashes, so it updates in O(1) per change and two nodes compare 256 values to find
-// the part of the manifest where they differ.
+// the part of the manifest where they differ. An entry's hash covers its content (`contentOf`), so two
+// replicas holding one version with different bytes differ too.
 export const BUCKETS = 256;
 const ENTRY_HASH_BYTES = 16;
 
@@ -14,18 +15,18 @@ export function bucketOf(path: string): number {
   return hash('sha256', path, 'binary').charCodeAt(0);
 }
 
-function entryHash(path: string, version: Version, deleted: boolean): string {
-  return hash('sha256', `${path}\0${version}\0${deleted ? 'd' : 'f'}`, 'binary');
+function entryHash(path: string, version: Version, content: string): string {
+  return hash('sha256', `${path}\0${version}\0${content === '' ? 'd' : `f${content}`}`, 'binary');
 }
 
 export class ManifestDigest {
   private readonly buckets = Array.from({ length: BUCKETS }, () => Buffer.alloc(ENTRY_HASH_BYTES));
 
-  /** Adds or removes one entry's hash; returns its bucket's index. */
-  toggle(path: string, version: Version, deleted: boolean): number {
+  /** Adds an entry, or takes it out again (`content` as `contentOf` gives it: '' for a delete); returns its bucket's index. */
+  toggle(path: string, version: Version, content: string): number {
     const index = bucketOf(path);
     const bucket = this.buckets[index]!;
-    const h = entryHash(path, version, deleted);
+    const h = entryHash(path, version, content);
     for (let i = 0; i < ENTRY_HASH_BYTES; i++) bucket[i]! ^= h.charCodeAt(i);
     return index;
   }

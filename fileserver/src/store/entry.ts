@@ -16,3 +16,8 @@ export interface Tombstone {
 }
 
 export type Entry = FileEntry | Tombstone;
+
+/** What an entry holds, to tell two entries of one version apart: '' for a delete, else the SHA-256 of the bytes. */
+export function contentOf(e: Entry): string {
+  return e.deleted ? '' : e.sha256;
+}

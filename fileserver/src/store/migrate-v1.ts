@@ -8,7 +8,7 @@ import type { MetaDb } from './db.ts';
 import type { FileEntry, Tombstone } from './entry.ts';
 import { StoreOpenError } from './errors.ts';
 import { fsyncDir } from './fsutil.ts';
-import type { Version } from './version.ts';
+import { versionTimeMs, type Version } from './version.ts';
 
 // The first store format (v1): a directory `journal/` of CRC-framed JSON records (`journal-<seq>.log`,
 // small files' bytes inside their records) and JSON snapshots of the whole state (`snapshot-<seq>.json`),
@@ -124,13 +124,14 @@ export async function migrateV1(dataDir: string, db: MetaDb, logger: Logger, onS
       const to = Math.min(snap.entries.length, from + SNAPSHOT_CHUNK);
       commit({ stage: 'snapshot', index: to }, () => {
         if (from === 0) db.setPeers(snap.peers);
-        for (const e of snap.entries.slice(from, to)) applyV1Entry(db, e, undefined, [], 0);
+        // A v1 snapshot kept no receipt times: a tombstone's retention counts from its version's time, as v1 counted it.
+        for (const e of snap.entries.slice(from, to)) applyV1Entry(db, e, undefined, [], e.deleted ? versionTimeMs(e.version) : 0);
       });
     }
     commit({ stage: 'journal', seq: base, offset: 0 }, () => {
       if (snap.entries.length === 0) db.setPeers(snap.peers);
       for (const [peer, items] of Object.entries(snap.outbox)) {
-        for (const [path, version, since, at, bytes] of items) db.restoreOutbox(peer, path, version, since, at, bytes);
+        for (const [path, version, since, at, bytes] of items) db.restoreOutbox(peer, nfc(path), version, since, at, bytes);
       }
     });
   } else if (progress.stage === 'snapshot') {
@@ -208,12 +209,18 @@ async function replayV1Journal(
   }
 }
 
+/**
+ * v1 kept a path as it was spelled; the store keeps it in NFC, the spelling every request is looked up
+ * in (paths.ts). Two spellings of one name become one file: the newer version wins, as in replication.
+ */
+const nfc = (path: string): string => path.normalize('NFC');
+
 function applyV1Entry(db: MetaDb, e: V1FileEntry | Tombstone, data: Buffer | undefined, to: string[], at: number): void {
   if (e.deleted) {
-    db.applyEntry({ path: e.path, version: e.version, deleted: true }, undefined, to, at);
+    db.applyEntry({ path: nfc(e.path), version: e.version, deleted: true }, undefined, to, at);
     return;
   }
-  const entry = { path: e.path, version: e.version, deleted: false as const, size: e.size, sha256: e.sha256, contentType: e.contentType };
+  const entry = { path: nfc(e.path), version: e.version, deleted: false as const, size: e.size, sha256: e.sha256, contentType: e.contentType };
   // v1 kept no object file for an empty file, and small files' bytes first only in their record.
   const content = e.size === 0 ? { data: Buffer.alloc(0) } : data && data.length === e.size ? { data } : { blob: e.blob };
   db.applyEntry(entry, content, to, at);
@@ -228,13 +235,13 @@ function applyV1Record(db: MetaDb, rec: V1Record, data: Buffer | undefined): voi
       applyV1Entry(db, rec.e, undefined, rec.to, rec.at);
       return;
     case 'ack':
-      db.ack(rec.peer, rec.items);
+      db.ack(rec.peer, rec.items.map(([path, version]) => [nfc(path), version] as const));
       return;
     case 'peers':
       db.setPeers(rec.list);
       return;
     case 'gc':
-      db.removeTombstone(rec.path, rec.version);
+      db.removeTombstone(nfc(rec.path), rec.version);
       return;
   }
 }

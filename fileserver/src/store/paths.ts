@@ -21,14 +21,21 @@ function tooLong(message: string): PathCheck {
   return { ok: false, status: 414, code: 'path_too_long', message };
 }
 
-/** Checks a decoded path such as `a/b/c.txt`. */
-export function checkPath(path: string): PathCheck {
-  if (path.length <= MAX_SEGMENT_BYTES && PLAIN_PATH_RE.test(path)) return { ok: true, path };
-  if (path.length === 0) return bad('invalid_path', 'path is empty');
+/**
+ * Checks a decoded path such as `a/b/c.txt` and returns its one spelling: Unicode NFC. Canonically
+ * equivalent spellings (`café` as `e` + U+0301, as macOS file systems hand names out, and as U+00E9)
+ * name one file, so a sync client on a normalising file system, which cannot hold both, always finds
+ * the file it wrote. Paths are normalised wherever they enter: the files API, listing prefixes and
+ * replicated changes.
+ */
+export function checkPath(raw: string): PathCheck {
+  if (raw.length <= MAX_SEGMENT_BYTES && PLAIN_PATH_RE.test(raw)) return { ok: true, path: raw };
+  if (raw.length === 0) return bad('invalid_path', 'path is empty');
+  if (!raw.isWellFormed()) return bad('invalid_path', 'path is not valid Unicode');
+  const path = raw.normalize('NFC');
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) return tooLong(`path is longer than ${MAX_PATH_BYTES} bytes`);
   if (path.includes('\\')) return bad('invalid_path', 'backslashes are not allowed in paths');
   if (CONTROL_RE.test(path)) return bad('invalid_path', 'control characters (including NUL) are not allowed in paths');
-  if (!path.isWellFormed()) return bad('invalid_path', 'path is not valid Unicode');
   if (path.startsWith('/')) return bad('invalid_path', 'absolute paths are not allowed');
   for (const segment of path.split('/')) {
     if (segment === '') return bad('invalid_path', 'empty path segment');
@@ -53,4 +60,9 @@ export function parseUrlPath(raw: string): PathCheck {
     segments.push(segment);
   }
   return checkPath(segments.join('/'));
+}
+
+/** A listing prefix in the spelling paths are kept in (NFC); an ill-formed one matches nothing either way. */
+export function canonicalPrefix(prefix: string): string {
+  return prefix.isWellFormed() ? prefix.normalize('NFC') : prefix;
 }

@@ -9,12 +9,12 @@ import type { PeerList } from '../../../contract/peer-api.ts';
 import { collectSmall } from '../streams.ts';
 import { isDbBroken, isDbFull, MetaDb, type Content, type Counts, type ManifestItem, type OutboxItem } from './db.ts';
 import { DirLock } from './dir-lock.ts';
-import type { Entry, FileEntry, Tombstone } from './entry.ts';
+import { contentOf, type Entry, type FileEntry, type Tombstone } from './entry.ts';
 import { StoreError, StoreOpenError } from './errors.ts';
 import { fsyncDir, writevAll } from './fsutil.ts';
 import { hasV1, MIGRATED_KEY, MIGRATION_KEY, migrateV1, removeConvertedV1 } from './migrate-v1.ts';
 import { Reserve } from './reserve.ts';
-import { encodeVersion, type HybridClock, resolveIncoming, versionTimeMs, type Version } from './version.ts';
+import { type HybridClock, parseVersion, resolveIncoming, type Version } from './version.ts';
 import { receivedBytes } from './young-gc.ts';
 
 /** Bodies up to this size are kept inline in the database, made durable by its group commit; larger ones get an object file. */
@@ -30,6 +30,7 @@ const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
 const SCRUB_PAGE = 64;
 const SCRUB_CHUNK = 256 * 1024;
 export const QUARANTINE_DIR = 'quarantine';
+const DRIFT_LOG_INTERVAL_MS = 60_000;
 
 export interface Conditions {
   ifMatch?: string[] | '*';
@@ -38,20 +39,23 @@ export interface Conditions {
 
 export const etagOf = (e: Entry): string => `"${e.version}"`;
 
+/**
+ * Entity-tag comparison (RFC 9110 8.8.3.2). Our tags are always strong. The strong comparison, which
+ * `If-Match` and `If-Range` use, never matches a weak tag (`W/"…"`); the weak one, which
+ * `If-None-Match` uses, ignores the `W/` prefix on either side.
+ */
+export function etagMatches(list: string[], tag: string, comparison: 'strong' | 'weak'): boolean {
+  return comparison === 'strong' ? list.includes(tag) : list.some((t) => (t.startsWith('W/') ? t.slice(2) : t) === tag);
+}
+
 /** Whether `If-Match` / `If-None-Match` hold against the current entry (a tombstone counts as absent). */
 export function conditionsHold(cur: Entry | undefined, c: Conditions): boolean {
   const live = cur && !cur.deleted ? cur : undefined;
   const tag = live ? etagOf(live) : undefined;
-  const matches = (list: string[] | '*') => (list === '*' ? live !== undefined : tag !== undefined && list.some((t) => t.replace(/^W\//, '') === tag));
-  if (c.ifMatch !== undefined && !matches(c.ifMatch)) return false;
-  if (c.ifNoneMatch !== undefined && matches(c.ifNoneMatch)) return false;
+  const matches = (list: string[] | '*', comparison: 'strong' | 'weak') => (list === '*' ? live !== undefined : tag !== undefined && etagMatches(list, tag, comparison));
+  if (c.ifMatch !== undefined && !matches(c.ifMatch, 'strong')) return false;
+  if (c.ifNoneMatch !== undefined && matches(c.ifNoneMatch, 'weak')) return false;
   return true;
-}
-
-/** The first version string no tombstone older than the retention reaches (versions start with their hex ms). */
-export function tombstoneCutoff(nowMs: number, retentionMs: number): Version | undefined {
-  const ms = nowMs - retentionMs + 1;
-  return ms > 0 ? encodeVersion({ ms, counter: 0, nodeId: '' }).slice(0, 12) : undefined;
 }
 
 /** What a replicated change carries (pushes and catch-up pulls). */
@@ -84,7 +88,8 @@ export interface StoreOptions {
   reserveBytes?: number;
 }
 
-export type RemoteResult = 'applied' | 'stale';
+/** `clock_ahead`: refused, its version lies further ahead of this node's clock than the allowed drift; send it again later. */
+export type RemoteResult = 'applied' | 'stale' | 'clock_ahead';
 
 /** Request bodies, peer streams, or in-memory chunks. */
 export type ByteSource = AsyncIterable<Buffer> | Iterable<Buffer>;
@@ -153,6 +158,8 @@ export class Store {
   private lastRefill = 0;
   private scrubbing: { stop: boolean; wake?: () => void; done: Promise<void> } | undefined;
   private readonly blobPrefix = randomBytes(8).toString('hex');
+  /** When a refusal for clock drift was last logged, per node whose clock made the version. */
+  private readonly driftLogged = new Map<string, number>();
   private blobCounter = 0;
 
   private constructor(opts: StoreOptions, db: MetaDb, lock: DirLock) {
@@ -275,6 +282,11 @@ export class Store {
   /** Every entry, tombstones included, in the given digest buckets. */
   entriesInBuckets(buckets: Iterable<number>): Iterable<ManifestItem> {
     return this.db.entriesInBuckets(buckets);
+  }
+
+  /** Up to `limit` entries of `buckets` in (bucket, path) order after the cursor `after`: reads about `limit` rows. */
+  manifestPage(buckets: Iterable<number>, after: { bucket: number; path: string } | undefined, limit: number): ManifestItem[] {
+    return this.read(() => this.db.bucketPage(buckets, after, limit));
   }
 
   /** The first `limit` changes owed to `peer`, oldest first. */
@@ -606,34 +618,62 @@ export class Store {
     );
   }
 
-  private isStale(h: ChangeHeader): boolean {
-    return resolveIncoming(this.get(h.path)?.version, h.version) === 'stale';
+  /**
+   * The first look at a peer's change: refused while its version lies too far ahead of this node's
+   * clock (decided before the clock sees it), stale when what is held wins, else to be applied.
+   */
+  private admit(h: ChangeHeader): RemoteResult | 'apply' {
+    const ahead = this.clock.tooFarAhead(h.version);
+    if (ahead !== undefined) {
+      this.refuseAhead(h, ahead);
+      return 'clock_ahead';
+    }
+    this.clock.observe(h.version);
+    const cur = this.get(h.path);
+    if (resolveIncoming(cur?.version, h.version, cur && contentOf(cur), h.deleted ? '' : h.sha256) === 'apply') return 'apply';
+    this.countStale(h, cur);
+    return 'stale';
   }
 
-  /** Commits a peer's change if it is newer than what is held (last writer wins); never owed onwards. */
+  /** Counts a refused change by the node whose clock made its version; says so at most once a minute per node. */
+  private refuseAhead(h: ChangeHeader, aheadMs: number): void {
+    const origin = parseVersion(h.version)?.nodeId ?? 'unknown';
+    this.metrics?.clockDriftRejections.inc({ origin });
+    const now = Date.now();
+    const last = this.driftLogged.get(origin);
+    if (last !== undefined && now - last < DRIFT_LOG_INTERVAL_MS) return;
+    this.driftLogged.set(origin, now);
+    this.logger.warn(
+      { peer: origin, aheadSeconds: Math.round(aheadMs / 1000), path: h.path },
+      "refused a replicated change whose version lies further ahead of this node's clock than FC_MAX_CLOCK_DRIFT_SECONDS; is that node's clock wrong?",
+    );
+  }
+
+  /** Commits a peer's change if it wins over what is held (`resolveIncoming`); never owed onwards. */
   private commitRemote(h: ChangeHeader, got: Ingested | undefined): Promise<RemoteResult> {
     const e: Entry = h.deleted
       ? { path: h.path, version: h.version, deleted: true }
       : { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got!.sha256, contentType: h.contentType };
     return this.commit(
       () => {
-        if (this.applyInCommit(e, got?.content, [])) return 'applied' as const;
-        this.countStale(h);
+        const cur = this.db.get(h.path);
+        if (this.applyInCommit(e, got?.content, [])) {
+          if (cur?.version === h.version) this.contentConflict(h, cur, 'took the incoming content');
+          return 'applied' as const;
+        }
+        this.countStale(h, cur);
         return 'stale' as const;
       },
       { frees: h.deleted },
     );
   }
 
-  /** A change from a peer: applied if newer than what is held (last writer wins), never owed onwards. */
+  /** A change from a peer: applied if it wins over what is held (`resolveIncoming`), never owed onwards. */
   async applyRemote(h: ChangeHeader, body: ByteSource): Promise<RemoteResult> {
-    this.clock.observe(h.version);
-    if (this.isStale(h)) {
-      for await (const _ of body) {
-        // drain: the bytes are not needed
-      }
-      this.countStale(h);
-      return 'stale';
+    const first = this.admit(h);
+    if (first !== 'apply') {
+      await drain(body);
+      return first;
     }
     const got = h.deleted ? undefined : await this.ingest(body, h.size, h.sha256);
     try {
@@ -653,11 +693,8 @@ export class Store {
   applyRemoteBatch(changes: Array<{ h: ChangeHeader; data: Buffer }>): Promise<Array<RemoteResult | Error>> {
     return Promise.all(
       changes.map(({ h, data }): Promise<RemoteResult | Error> | RemoteResult | Error => {
-        this.clock.observe(h.version);
-        if (this.isStale(h)) {
-          this.countStale(h);
-          return 'stale';
-        }
+        const first = this.admit(h);
+        if (first !== 'apply') return first;
         if (h.deleted) return this.commitRemote(h, undefined).catch((err: Error) => err);
         const sha256 = hash('sha256', data);
         const mismatch = bodyMismatch(data.length, h.size, sha256, h.sha256);
@@ -667,8 +704,18 @@ export class Store {
     );
   }
 
-  private countStale(h: ChangeHeader): void {
-    if (this.get(h.path)?.version !== h.version) this.metrics?.conflicts.inc();
+  /** A peer's change that lost to `cur`, what is held: an older version, or the same one with lower content. */
+  private countStale(h: ChangeHeader, cur: Entry | undefined): void {
+    if (cur?.version !== h.version) this.metrics?.conflicts.inc();
+    else if (contentOf(cur) !== (h.deleted ? '' : h.sha256)) this.contentConflict(h, cur, 'kept the held content');
+  }
+
+  private contentConflict(h: ChangeHeader, cur: Entry, outcome: string): void {
+    this.metrics?.contentConflicts.inc();
+    this.logger.warn(
+      { path: h.path, version: h.version, held: contentOf(cur) || 'deleted', incoming: (h.deleted ? '' : h.sha256) || 'deleted', outcome },
+      'two replicas hold one version with different content (a duplicated node id, or a node that issued its versions again?); the higher SHA-256 wins',
+    );
   }
 
   /** Records that a peer holds these versions; safe to lose in a crash (the change is just sent again). */
@@ -686,21 +733,23 @@ export class Store {
     await this.commit(() => this.db.setPeers(list), { frees: true });
   }
 
-  /** Removes tombstones that no peer is still owed and that are older than the retention. */
+  /**
+   * Removes tombstones that no peer is still owed and that this node has held for the retention: counted
+   * from when it received them, not from their versions' time, which another node's clock set.
+   */
   async collectTombstones(nowMs: number, retentionMs: number): Promise<number> {
-    const before = tombstoneCutoff(nowMs, retentionMs);
-    if (before === undefined) return 0;
+    const receivedBy = nowMs - retentionMs;
     let removed = 0;
-    let cursor: [Version, string] = ['', ''];
+    let cursor: [number, string] = [Number.MIN_SAFE_INTEGER, ''];
     for (;;) {
-      const page = this.db.tombstonesBefore(before, cursor, TOMBSTONE_PAGE);
+      const page = this.db.tombstonesReceivedBy(receivedBy, cursor, TOMBSTONE_PAGE);
       if (page.length === 0) return removed;
-      cursor = [page.at(-1)![1], page.at(-1)![0]];
+      cursor = [page.at(-1)!.receivedAt, page.at(-1)!.path];
       removed += await this.commit(
         () => {
           let n = 0;
-          for (const [path, version] of page) {
-            if (this.db.isPendingAnywhere(path) || versionTimeMs(version) > nowMs - retentionMs) continue;
+          for (const { path, version } of page) {
+            if (this.db.isPendingAnywhere(path)) continue;
             if (this.db.removeTombstone(path, version)) n++;
             this.cache.delete(path);
           }
@@ -827,6 +876,13 @@ export class Store {
     }
     this.db.close();
     this.lock.release();
+  }
+}
+
+/** Reads a body whose bytes are not needed to its end. */
+async function drain(body: ByteSource): Promise<void> {
+  for await (const _ of body) {
+    // the bytes are not needed
   }
 }
 

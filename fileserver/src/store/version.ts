@@ -29,25 +29,52 @@ export function compareVersions(a: Version, b: Version): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The conflict rule: an incoming change wins only if its version is higher than what is held. */
-export function resolveIncoming(local: Version | undefined, incoming: Version): 'apply' | 'stale' {
-  return local === undefined || compareVersions(incoming, local) > 0 ? 'apply' : 'stale';
+/**
+ * The conflict rule: an incoming change wins if its version is higher than what is held. One version
+ * with other content (`''` for a delete, else the SHA-256 of the bytes) means two writes were given the
+ * same version (a duplicated node id, a wiped node issuing its versions again); the higher content then
+ * wins, so that every replica settles on the same one. Content that is not known (a peer of an earlier
+ * release does not send it) leaves an equal version stale, as before.
+ */
+export function resolveIncoming(local: Version | undefined, incoming: Version, localContent?: string, incomingContent?: string): 'apply' | 'stale' {
+  if (local === undefined) return 'apply';
+  const order = compareVersions(incoming, local);
+  if (order !== 0) return order > 0 ? 'apply' : 'stale';
+  return localContent !== undefined && incomingContent !== undefined && incomingContent > localContent ? 'apply' : 'stale';
 }
 
 export function versionTimeMs(v: Version): number {
   return parseVersion(v)?.ms ?? 0;
 }
 
+/**
+ * How far a remote version lies ahead of the local wall clock, when by more than `maxDriftMs`; undefined
+ * when it is close enough (or behind). Such a version is refused: taking it would move the clock, and so
+ * every version this node issues from then on, with it, and retention would wait for that future time.
+ */
+export function aheadBeyondDrift(v: Version, wallMs: number, maxDriftMs: number): number | undefined {
+  const ahead = versionTimeMs(v) - wallMs;
+  return ahead > maxDriftMs ? ahead : undefined;
+}
+
 /** Hybrid logical clock: never goes backwards, stays close to wall time, moves past every version it sees. */
 export class HybridClock {
   readonly nodeId: string;
   private readonly wallMs: () => number;
+  private readonly maxDriftMs: number;
   private ms = 0;
   private counter = 0;
 
-  constructor(nodeId: string, wallMs: () => number = Date.now) {
+  /** `maxDriftMs`: how far ahead of this node's wall clock a remote version may be and still be taken. */
+  constructor(nodeId: string, wallMs: () => number = Date.now, maxDriftMs = Number.POSITIVE_INFINITY) {
     this.nodeId = nodeId;
     this.wallMs = wallMs;
+    this.maxDriftMs = maxDriftMs;
+  }
+
+  /** See `aheadBeyondDrift`: the milliseconds a remote version is too far ahead by, or undefined. */
+  tooFarAhead(v: Version): number | undefined {
+    return aheadBeyondDrift(v, this.wallMs(), this.maxDriftMs);
   }
 
   now(): Version {

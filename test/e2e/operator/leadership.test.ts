@@ -8,12 +8,12 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { compiledEntrypoint } from '../../harness/assets.ts';
 import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
 import { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
-import { FIELD_MANAGER } from '../../../operator/src/controllers/filecluster/names.ts';
+import { DATA_VOLUME, FIELD_MANAGER } from '../../../operator/src/controllers/filecluster/names.ts';
 import { createMetrics } from '../../../operator/src/metrics.ts';
 import { EventRecorder } from '../../../operator/src/runtime/events.ts';
 import { Kube } from '../../../operator/src/runtime/kube.ts';
@@ -143,7 +143,7 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
         pods: (_ns, c) => (c === name ? standIns.pods(c) : []),
         secret: () => undefined,
         service: () => undefined,
-        claims: () => [],
+        claims: (_ns, c) => (c === name ? standIns.claims(c) : []),
         membershipSeenAt: () => undefined,
         fileserverImage: 'filecluster/fileserver:0.1.0',
         push: { timeoutMs: 2000, attempts: 1 },
@@ -209,8 +209,8 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
 
 /**
  * Stand-ins for file-server pods: Ready pods (as the informer cache would hold them) whose IPs are
- * loopback addresses where a tiny HTTP server answers the peer API: pushes are accepted, and the status
- * reports the last generation received and no backlog, so a scale-down may go ahead.
+ * loopback addresses where a tiny HTTP server answers the peer API: pushes and fences are accepted, and
+ * the status reports the last generation received, whether fenced, and no backlog, so a scale-down may go ahead.
  */
 class StandInPods {
   hook?: { pod: string; afterGeneration: number; run: () => Promise<void>; ran: boolean };
@@ -218,6 +218,7 @@ class StandInPods {
   private readonly servers: http.Server[] = [];
   private readonly ips = new Map<string, string>();
   private readonly generations = new Map<string, number>();
+  private readonly leaving = new Set<string>();
 
   static async start(names: string[]): Promise<StandInPods> {
     const s = new StandInPods();
@@ -236,9 +237,15 @@ class StandInPods {
   pods(cluster: string): V1Pod[] {
     if (!this.present) return [];
     return [...this.ips.entries()].map(([name, ip]) => ({
-      metadata: { name, namespace: 'any', uid: `uid-${name}`, labels: { 'app.kubernetes.io/instance': cluster } },
-      status: { podIP: ip, conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [] },
+      metadata: { name, namespace: 'any', uid: `uid-${name}`, labels: { 'app.kubernetes.io/instance': cluster, 'filecluster.dev/serving': 'true' } },
+      status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [] },
     })) as V1Pod[];
+  }
+
+  /** The pods' data claims, joined (the pods hold acknowledged writes), as the claim informer would hold them. */
+  claims(cluster: string): V1PersistentVolumeClaim[] {
+    if (!this.present) return [];
+    return [...this.ips.keys()].map((name) => ({ metadata: { name: `${DATA_VOLUME}-${name}`, namespace: 'any', labels: { 'app.kubernetes.io/instance': cluster } } }));
   }
 
   generationOf(name: string): number {
@@ -255,7 +262,13 @@ class StandInPods {
       return json(200, { generation: body.generation });
     }
     const generation = this.generations.get(name) ?? 0;
-    if (req.url === '/internal/status') {
+    if (req.method === 'PUT' && req.url === '/internal/fence') {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { leaving: boolean };
+      if (body.leaving) this.leaving.add(name);
+      else this.leaving.delete(name);
+    }
+    // A fence's answer is the status, as the file server's is.
+    if (req.url === '/internal/status' || req.url === '/internal/fence') {
       const peers = [...this.ips.keys()].filter((p) => p !== name).map((id) => ({ id, pendingChanges: 0 }));
       const hook = this.hook;
       // Once the pod holds a list newer than the hook: the scale-down is then ready to go in this reconcile.
@@ -263,7 +276,7 @@ class StandInPods {
         hook.ran = true;
         await hook.run();
       }
-      return json(200, { generation, peers });
+      return json(200, { generation, syncedGeneration: generation, leaving: this.leaving.has(name), peers });
     }
     return json(200, { generation });
   }

@@ -155,9 +155,13 @@ describe('packaging on a real API server', { timeout: 420_000 }, () => {
       const fcYaml = (await cluster.kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'yaml'])).stdout;
       throw new Error(`FileCluster not Ready: ${ready.stderr}\n${fcYaml}\n${await operatorLogs(ns)}`);
     }
-    const status = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json'])).status;
-    assert.equal(status.readyReplicas, 3);
-    assert.equal(status.peers?.length, 3);
+    // Ready means serving; the last pods may still be joining (Progressing), so wait for all three.
+    await waitFor(async () => {
+      const status = JSON.parse(await kubectl(['get', 'filecluster/packaged', '-n', apps, '-o', 'json'])).status;
+      return status.readyReplicas === 3 && status.peers?.length === 3;
+    }, 120_000, 'all three pods Ready and in the peer list').catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await operatorLogs(ns)}`);
+    });
 
     // Scaling down makes the operator patch pods (serving label) and shrink the StatefulSet: the RBAC
     // must allow the whole path, and nothing the operator did may have been forbidden.

@@ -17,7 +17,14 @@ describe('file server configuration', () => {
     assert.equal(c.maxBodyBytes, 10 * 1024 ** 3);
     assert.equal(c.tombstoneRetentionMs, 86_400_000);
     assert.equal(c.catchupIntervalMs, 30_000);
+    assert.equal(c.maxClockDriftMs, 60_000);
+    assert.equal(c.headersTimeoutMs, 60_000);
+    assert.equal(c.bodyIdleTimeoutMs, 60_000);
     assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
+  });
+
+  it('gives the headers timeout in whole milliseconds, as Node requires', () => {
+    assert.equal(loadConfig({ FC_TOKEN: 't', FC_HEADERS_TIMEOUT_SECONDS: '1.0005' }).headersTimeoutMs, 1001);
   });
 
   it('reads the token from a file, trimmed', async () => {
@@ -42,6 +49,10 @@ describe('file server configuration', () => {
     ['bad ack mode', { FC_TOKEN: 't', FC_DEFAULT_ACK: 'some' }, /FC_DEFAULT_ACK/],
     ['bad node id', { FC_TOKEN: 't', FC_NODE_ID: '../x' }, /FC_NODE_ID/],
     ['bad static peers', { FC_TOKEN: 't', FC_NODE_ID: 'a', FC_PEERS: 'b' }, /FC_PEERS/],
+    ['a clock drift of 0', { FC_TOKEN: 't', FC_MAX_CLOCK_DRIFT_SECONDS: '0' }, /FC_MAX_CLOCK_DRIFT_SECONDS/],
+    ['a body idle timeout of 0', { FC_TOKEN: 't', FC_BODY_IDLE_TIMEOUT_SECONDS: '0' }, /FC_BODY_IDLE_TIMEOUT_SECONDS/],
+    ['a negative headers timeout', { FC_TOKEN: 't', FC_HEADERS_TIMEOUT_SECONDS: '-1' }, /FC_HEADERS_TIMEOUT_SECONDS/],
+    ['a clock drift that is no number', { FC_TOKEN: 't', FC_MAX_CLOCK_DRIFT_SECONDS: 'a minute' }, /FC_MAX_CLOCK_DRIFT_SECONDS/],
   ] as const) {
     it(`refuses ${what} with a message naming the variable`, () => assert.throws(() => loadConfig(env), pattern));
   }

@@ -6,7 +6,7 @@ describe('metrics', () => {
   it('follow Prometheus naming: prefixed, _total on counters, base units, bounded labels', async () => {
     const m = createMetrics();
     m.setSource({
-      peers: () => [{ id: 'fc-1', pendingChanges: 0, pendingBytes: 0, lagSeconds: 0, up: true, lastSuccessMs: 1_700_000_000_000 }],
+      peers: () => [{ id: 'fc-1', pendingChanges: 0, pendingBytes: 0, lagSeconds: 0, up: true, lastSuccessMs: 1_700_000_000_000, catchup: 'unreachable' }],
       generation: () => 3,
       tombstones: () => 2,
       storeBytes: () => 10,
@@ -25,6 +25,7 @@ describe('metrics', () => {
     assert.match(text, /filecluster_peer_list_generation 3\n/);
     assert.match(text, /filecluster_replication_last_success_timestamp_seconds\{peer="fc-1"\} 1700000000\n/);
     assert.match(text, /# TYPE filecluster_replication_ack_latency_seconds histogram/);
+    assert.match(text, /filecluster_catchup_peer_unreachable\{peer="fc-1"\} 1\n/);
     m.ackLatency.observe({ peer: 'fc-1' }, 0.004);
     assert.match(await m.registry.metrics(), /filecluster_replication_ack_latency_seconds_bucket\{le="0.005",peer="fc-1"\} 1\n/);
   });
@@ -33,7 +34,7 @@ describe('metrics', () => {
     const m = createMetrics();
     let peers = ['a', 'b'];
     m.setSource({
-      peers: () => peers.map((id) => ({ id, pendingChanges: 1, pendingBytes: 5, lagSeconds: 1.5, up: false, lastSuccessMs: undefined })),
+      peers: () => peers.map((id) => ({ id, pendingChanges: 1, pendingBytes: 5, lagSeconds: 1.5, up: false, lastSuccessMs: undefined, catchup: 'complete' })),
       generation: () => 1,
       tombstones: () => 0,
       storeBytes: () => 0,

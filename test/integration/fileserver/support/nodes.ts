@@ -228,3 +228,8 @@ export async function writeMany(
   await Promise.all(Array.from({ length: o.concurrency ?? 16 }, worker));
   return acked;
 }
+
+/** The environment that starts a node with its wall clock `offsetMs` off (FAULT INJECTION: support/fake-clock.ts). */
+export function skewedClockEnv(offsetMs: number): Record<string, string> {
+  return { NODE_OPTIONS: `--import=${join(import.meta.dirname, 'fake-clock.ts')}`, FAKE_CLOCK_OFFSET_MS: String(offsetMs) };
+}

@@ -20,9 +20,10 @@ describe('planRead', () => {
     for (const inm of [etag, '*', ` "x", ${etag} `]) {
       assert.deepEqual(planRead(entry, h, when({ ifNoneMatch: inm, range: 'bytes=0-1' })), { kind: 'not_modified', headers: common }, inm);
     }
-    // A weak tag does not match (strong comparison), another tag neither.
-    assert.equal(planRead(entry, h, when({ ifNoneMatch: `W/${etag}` })).kind, 'bytes');
+    // If-None-Match compares weakly (RFC 9110 13.1.2): the weak spelling of the current tag matches too.
+    assert.deepEqual(planRead(entry, h, when({ ifNoneMatch: `W/${etag}` })), { kind: 'not_modified', headers: common });
     assert.equal(planRead(entry, h, when({ ifNoneMatch: '"other"' })).kind, 'bytes');
+    assert.equal(planRead(entry, h, when({ ifNoneMatch: 'W/"other"' })).kind, 'bytes');
   });
 
   it('answers 206 with Content-Range and the part length', () => {
@@ -37,6 +38,8 @@ describe('planRead', () => {
 
   it('honours a range only under a matching If-Range', () => {
     assert.equal(planRead(entry, h, when({ ifRange: etag, range: 'bytes=0-1' })).kind, 'bytes');
+    // If-Range compares strongly: a weak tag never allows a range.
+    assert.deepEqual(planRead(entry, h, when({ ifRange: `W/${etag}`, range: 'bytes=0-1' })), { kind: 'bytes', status: 200, headers: h, start: 0, end: 9 });
     assert.deepEqual(planRead(entry, h, when({ ifRange: '"old"', range: 'bytes=0-1' })), { kind: 'bytes', status: 200, headers: h, start: 0, end: 9 });
     // An outdated If-Range sends the whole file even when the range is past the end.
     assert.equal(planRead(entry, h, when({ ifRange: '"old"', range: 'bytes=100-' })).kind, 'bytes');

@@ -185,6 +185,21 @@ describe('applyChangeStream', () => {
     }
     assert.deepEqual(seen, [{ path: 'a', version: VERSION, deleted: false, size: 1, sha256: '', contentType: 'text/plain' }]);
   });
+
+  it('hands the store NFC paths, and answers with the path as the sender spelled it', async () => {
+    const store = new HeldStore();
+    const nfd = ['cafe\u0301.txt', 'gro\u00dfe/a\u0308.bin'];
+    const applied = applyChangeStream(store as unknown as Store, Readable.from(source([change(nfd[0]!, 3), change(nfd[1]!, 70 * 1024)])), () => undefined);
+    const release = setInterval(() => store.release(), 1);
+    let answer;
+    try {
+      answer = await applied;
+    } finally {
+      clearInterval(release);
+    }
+    assert.deepEqual(store.got.map((g) => g.path).sort(), ['caf\u00e9.txt', 'gro\u00dfe/\u00e4.bin']);
+    assert.deepEqual(answer.map((a) => a.path).sort(), [...nfd].sort());
+  });
 });
 
 describe('ByteReader', () => {

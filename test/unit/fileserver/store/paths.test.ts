@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkPath, parseUrlPath } from '../../../../fileserver/src/store/paths.ts';
+import { canonicalPrefix, checkPath, parseUrlPath } from '../../../../fileserver/src/store/paths.ts';
 
 describe('file path validation', () => {
   const rejected: Array<[string, number, string]> = [
@@ -42,6 +42,19 @@ describe('file path validation', () => {
     assert.deepEqual(parseUrlPath('dir%20x/%C3%A9t%C3%A9.txt'), { ok: true, path: 'dir x/été.txt' });
     assert.deepEqual(parseUrlPath('..hidden/a..b'), { ok: true, path: '..hidden/a..b' });
     assert.deepEqual(parseUrlPath('x'.repeat(255)), { ok: true, path: 'x'.repeat(255) });
+  });
+
+  it('gives canonically equivalent spellings one path: NFC', () => {
+    const nfc = 'caf\u00e9/r\u00e9sum\u00e9.txt';
+    const nfd = 'cafe\u0301/re\u0301sume\u0301.txt';
+    assert.notEqual(nfc, nfd);
+    assert.deepEqual(checkPath(nfd), { ok: true, path: nfc });
+    assert.deepEqual(checkPath(nfc), { ok: true, path: nfc });
+    assert.deepEqual(parseUrlPath(encodeURIComponent('cafe\u0301.txt')), { ok: true, path: 'caf\u00e9.txt' });
+    // Hangul jamo compose too; the Kelvin sign is a canonical singleton of K.
+    assert.deepEqual(checkPath('\u1100\u1161'), { ok: true, path: '\uac00' });
+    assert.deepEqual(checkPath('\u212a.txt'), { ok: true, path: 'K.txt' });
+    assert.equal(canonicalPrefix('cafe\u0301'), 'caf\u00e9');
   });
 
   it('agrees with the rules written out on 20,000 generated paths (plain ones take a shortcut)', () => {
