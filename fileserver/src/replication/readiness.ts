@@ -18,9 +18,9 @@ export function passMakesReady(states: readonly CatchUpState[]): boolean {
 
 /**
  * Whether a pass ends the proxying of reads this node misses: it would make the node ready, and at least
- * one peer was caught up from. In Kubernetes a new pod is given its peers only once it is Ready (an
- * empty first pass), so its real join is the first pass with a peer that answers; reads of what it has
- * not pulled yet are served by a peer until then. Later (periodic) passes never proxy: a node that has
+ * one peer was caught up from. A node that starts with no peers (a new pod before the operator's first
+ * push) is ready after an empty pass, so its real join is the first pass with a peer that answers; reads of
+ * what it has not pulled yet are served by a peer until then. Later (periodic) passes never proxy: a node that has
  * caught up answers 404 for what it lacks, instead of 200 while a pass runs and 404 between passes.
  */
 export function passEndsProxying(states: readonly CatchUpState[]): boolean {
