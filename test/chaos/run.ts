@@ -23,6 +23,7 @@ const { values } = parseArgs({
     'shrink-minutes': { type: 'string', default: '5' },
     out: { type: 'string', default: join(tmpdir(), 'filecluster-chaos') },
     schedule: { type: 'string' },
+    'max-skew-seconds': { type: 'string' },
   },
 });
 
@@ -58,7 +59,14 @@ const result = await explore({
   budgetMs: positive('minutes', values.minutes) * 60_000,
   shrinkMs: positive('shrink-minutes', values['shrink-minutes']) * 60_000,
   outDir: values.out!,
-  schedule: { nodes, keys, maxSteps: positive('steps', values.steps), faults: faults as FaultKind[], kinds },
+  schedule: {
+    nodes,
+    keys,
+    maxSteps: positive('steps', values.steps),
+    faults: faults as FaultKind[],
+    kinds,
+    ...(values['max-skew-seconds'] !== undefined ? { maxSkewMs: positive('max-skew-seconds', values['max-skew-seconds']) * 1000 } : {}),
+  },
   run: runOptions,
   log: (l) => console.log(l),
 });

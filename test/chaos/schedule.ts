@@ -40,8 +40,11 @@ export interface ScheduleOptions {
   maxSteps: number;
   faults: readonly FaultKind[];
   kinds: readonly OpKind[];
+  /** The largest clock offset a skew fault gives a node (a clock years off is among them unless bounded). */
+  maxSkewMs?: number;
 }
 
+const SKEWS_MS = [-30_000, -2_000, 2_000, 30_000, 10 * 365 * 86_400_000];
 const SIZES = [16, 200, 3000, 70 * 1024, 300 * 1024];
 
 export function opArbitrary(o: ScheduleOptions): fc.Arbitrary<OpSpec> {
@@ -68,7 +71,7 @@ export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
       node.map((n) => ({ t: 'resume', node: n })),
     );
   if (o.faults.includes('skew')) {
-    const offset = fc.constantFrom(-30_000, -2_000, 2_000, 30_000, 10 * 365 * 86_400_000);
+    const offset = fc.constantFrom(...SKEWS_MS.filter((ms) => Math.abs(ms) <= (o.maxSkewMs ?? Number.POSITIVE_INFINITY)));
     faults.push(
       fc.tuple(node, offset).map(([n, ms]) => ({ t: 'skew', node: n, ms })),
       node.map((n) => ({ t: 'unskew', node: n })),
