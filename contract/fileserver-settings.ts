@@ -1,7 +1,7 @@
 // The file server's settings that the operator sets (as FC_* environment variables) from a FileCluster's
 // spec: the write-acknowledgement modes and the defaults. The file server applies these defaults to a
-// variable that is unset, the operator to a spec field that is unset, and the CRD schema states them
-// again for kubectl users (a drift test keeps it equal).
+// variable that is unset, the operator to a spec field that is unset, and the CRD schema generated from
+// operator/src/api/v1alpha1/schema.ts states them for kubectl users.
 
 /** How many copies a write waits for before it is answered (X-FileCluster-Ack, FC_DEFAULT_ACK). */
 export const ACK_MODES = ['local', 'majority', 'all'] as const;
