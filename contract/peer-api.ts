@@ -29,17 +29,20 @@ export interface NodeStatus {
   generation: number;
   /** The generation of the last catch-up pass that reached every peer. */
   syncedGeneration: number;
-  peers: Array<{
-    id: string;
-    url: string;
-    pendingChanges: number;
-    pendingBytes: number;
-    lagSeconds: number;
-    up: boolean;
-    /** How the last catch-up with this peer ended. */
-    catchup: 'pending' | 'complete' | 'unreachable' | 'failed';
-    catchupError?: string;
-  }>;
+  peers: PeerReplicationStatus[];
+}
+
+/** What a node still owes one peer, and how replication with it stands. */
+export interface PeerReplicationStatus {
+  id: string;
+  url: string;
+  pendingChanges: number;
+  pendingBytes: number;
+  lagSeconds: number;
+  up: boolean;
+  /** How the last catch-up with this peer ended. */
+  catchup: 'pending' | 'complete' | 'unreachable' | 'failed';
+  catchupError?: string;
 }
 
 const MAX_PEERS = 1000;

@@ -1,5 +1,5 @@
 import type { AckMode } from '../../../contract/fileserver-settings.ts';
-import type { PeerList } from '../../../contract/peer-api.ts';
+import type { PeerList, PeerReplicationStatus } from '../../../contract/peer-api.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
@@ -22,16 +22,10 @@ export interface ReplicatorOptions {
   tombstoneRetentionMs: number;
 }
 
-export interface PeerStatus {
-  id: string;
-  url: string;
-  pendingChanges: number;
-  pendingBytes: number;
-  lagSeconds: number;
-  up: boolean;
+/** A peer's replication status as GET /internal/status reports it, with what the metrics read too. */
+export interface PeerStatus extends Omit<PeerReplicationStatus, 'catchupError'> {
   lastSuccessMs: number | undefined;
-  /** How the last catch-up attempt with the peer ended, and why it failed. */
-  catchup: CatchUpState;
+  /** Why the last catch-up attempt with the peer failed. */
   catchupError: string | undefined;
 }
 
