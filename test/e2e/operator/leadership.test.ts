@@ -68,9 +68,7 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
       elector.run();
       await waitFor(() => elector.isLeader, 30_000, 'the elector to lead');
       await new Promise((r) => setTimeout(r, 2500));
-      // Every request from now on hangs: the open connections and any new one.
-      proxy.mode = 'stall';
-      proxy.stallAll({ resetOnSend: false });
+      proxy.hang();
       const last = await renewedAt('in-process');
       const lost = await waitFor(() => calls.find((c) => c.what === 'lost'), 30_000, 'the term to end');
       // Another replica may take the Lease a lease duration after the last renewal it saw; the term
@@ -121,8 +119,7 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
     try {
       await waitFor(async () => (await renewedAt('process').catch(() => undefined))?.holder === 'solo', 60_000, 'the operator to take the Lease');
       await new Promise((r) => setTimeout(r, 2500));
-      proxy.mode = 'stall';
-      proxy.stallAll({ resetOnSend: false });
+      proxy.hang();
       const last = await renewedAt('process');
       const end = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 30_000, undefined))]);
       const logText = readFileSync(logFile, 'utf8');
