@@ -2,7 +2,6 @@
 // established and one namespace of their own, and the reconciler wired as the operator wires it, for
 // tests that call it directly (as kubebuilder's suite tests call Reconcile).
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
 import { after, before } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { FileClusterReconciler, type ReconcilerDeps } from '../../operator/src/controllers/filecluster/reconcile.ts';
@@ -10,10 +9,9 @@ import { FIELD_MANAGER } from '../../operator/src/controllers/filecluster/names.
 import { createMetrics } from '../../operator/src/metrics.ts';
 import { EventRecorder } from '../../operator/src/runtime/events.ts';
 import { Kube } from '../../operator/src/runtime/kube.ts';
+import { CRD_FILE } from '../../scripts/generate-crd.ts';
 import { startCluster } from './index.ts';
 import type { Cluster, KubectlResult, StartClusterOptions } from './types.ts';
-
-export const CRD_FILE = join(resolve(import.meta.dirname, '../..'), 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
 
 export interface FileClusterSuite {
   /** Set by the suite's `before`. */
@@ -25,11 +23,14 @@ export interface FileClusterSuite {
   kubectl(args: string[], input?: string): Promise<KubectlResult>;
   /** Runs kubectl, fails the test unless it exits 0, and returns its stdout. */
   ok(args: string[], input?: string): Promise<string>;
+  /** Runs `fn` in the suite's `after`, before the namespace and the cluster go; the last one given runs first. */
+  onTeardown(fn: () => unknown): void;
 }
 
 /** Registers the suite's `before` (cluster, CRD, namespace `<prefix>-…`) and `after` in the calling describe. */
 export function fileClusterSuite(namespacePrefix: string, options?: StartClusterOptions): FileClusterSuite {
   const state: { cluster?: Cluster; ns?: string } = {};
+  const teardowns: Array<() => unknown> = [];
   const suite: FileClusterSuite = {
     get cluster() {
       assert.ok(state.cluster, 'the cluster is started in before()');
@@ -46,6 +47,7 @@ export function fileClusterSuite(namespacePrefix: string, options?: StartCluster
       assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
       return r.stdout;
     },
+    onTeardown: (fn) => void teardowns.unshift(fn),
   };
   before(async () => {
     state.cluster = await startCluster(options);
@@ -54,6 +56,7 @@ export function fileClusterSuite(namespacePrefix: string, options?: StartCluster
     state.ns = await state.cluster.createNamespace(namespacePrefix);
   });
   after(async () => {
+    for (const fn of teardowns) await fn();
     if (state.ns) await state.cluster?.deleteNamespace(state.ns).catch(() => {});
     await state.cluster?.close();
   });

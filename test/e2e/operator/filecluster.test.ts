@@ -1,12 +1,12 @@
 // The FileCluster operator end to end, on the harness's cluster (FC_TEST_PROVIDER: local by default, or
 // existing), through kubectl and the file servers' HTTP API as a user would.
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
+import { fileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
 import {
-  CRD_FILE,
-  PodAccess,
-  operatorsFor,
+  type PodAccess,
+  withOperators,
   type Operators,
   clusterPods,
   clusterToken,
@@ -31,15 +31,13 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
   let token: string;
   const urlOf = (pod: PodInfo) => access.url(pod);
 
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await cluster.kubectl(args, input === undefined ? {} : { input });
-    return r;
-  };
-  const ok = async (args: string[], input?: string) => {
-    const r = await kubectl(args, input);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
-  };
+  const suite = fileClusterSuite('fc-e2e');
+  const running = withOperators(suite);
+  before(() => {
+    ({ cluster, ns } = suite);
+    ({ operators, access } = running);
+  });
+  const { kubectl, ok } = suite;
 
   /** Waits until `n` pods are Ready, the status says so, and every pod holds the published list. */
   async function converged(n: number): Promise<PodInfo[]> {
@@ -89,24 +87,6 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     throw new Error(`${message}\n${pods.stdout}\n${logs.join('\n')}\n${await operators.logs()}`, { cause: err });
   }
   const step = (name: string, fn: (t: TestContext) => Promise<void>) => test(name, (t) => fn(t).catch(explain));
-
-  before(async () => {
-    cluster = await startCluster();
-    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
-    ns = await cluster.createNamespace('fc-e2e');
-    access = new PodAccess(cluster, ns);
-    operators = operatorsFor(cluster, ns);
-    await operators.start();
-    await waitFor(() => operators.leader(), 60_000, 'an operator replica to take the Lease');
-  });
-
-  after(async () => {
-    await access?.close();
-    await operators?.stop();
-    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
-    await cluster?.close();
-  });
 
   step('the API server rejects invalid FileClusters with the schema\u2019s messages', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [

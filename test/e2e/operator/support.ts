@@ -4,19 +4,40 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { compiledEntrypoint } from '../../harness/assets.ts';
-import type { Cluster } from '../../harness/index.ts';
+import type { FileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
 import type { PodConnection } from '../../harness/types.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-export const CRD_FILE = path.join(REPO_ROOT, 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
+export { CRD_FILE } from '../../../scripts/generate-crd.ts';
 
 export interface OperatorReplica {
   identity: string;
   process: ChildProcess;
   logFile: string;
   exited: Promise<number | null>;
+}
+
+/**
+ * Registers, in the calling describe, a `before` that starts the operator replicas on the suite's namespace
+ * and waits for a leader, and a teardown that stops them; `access` reaches the namespace's pods.
+ */
+export function withOperators(suite: FileClusterSuite): { operators: Operators; access: PodAccess } {
+  const running = {} as { operators: Operators; access: PodAccess };
+  before(async () => {
+    running.access = new PodAccess(suite.cluster, suite.ns);
+    running.operators = operatorsFor(suite.cluster, suite.ns);
+    await running.operators.start();
+    await waitFor(() => running.operators.leader(), 60_000, 'an operator replica to take the Lease');
+  });
+  suite.onTeardown(async () => {
+    await running.access?.close();
+    await running.operators?.stop();
+  });
+  return running;
 }
 
 /** Two operator replicas and what the suite does to them. */

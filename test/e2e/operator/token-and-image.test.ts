@@ -1,12 +1,12 @@
 // Routine operations on the harness's real API server: the file-server image comes from the operator
 // unless a FileCluster pins one (and status says which), and the token Secret a FileCluster names
 // cannot be swapped under running pods.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
 import { directReconciler, fileClusterSuite } from '../../harness/filecluster-suite.ts';
 import { waitFor, type Cluster } from '../../harness/index.ts';
-import { PodAccess, clusterPods, condition, fileClusterStatus, fileClusterYaml, getFile, operatorsFor, putFile, type Operators } from './support.ts';
+import { type PodAccess, clusterPods, condition, fileClusterStatus, fileClusterYaml, getFile, putFile, type Operators, withOperators } from './support.ts';
 
 // No node matches: the StatefulSets' pods stay Pending, which these checks do not need.
 const NOWHERE = { 'filecluster.dev/test': 'nowhere' };
@@ -65,17 +65,8 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
     let operators: Operators;
     let access: PodAccess;
     const CONVERGE_MS = 240_000;
-
-    before(async () => {
-      access = new PodAccess(cluster, ns);
-      operators = operatorsFor(cluster, ns);
-      await operators.start();
-      await waitFor(() => operators.leader(), 60_000, 'an operator replica to take the Lease');
-    });
-    after(async () => {
-      await access?.close();
-      await operators?.stop();
-    });
+    const running = withOperators(suite);
+    before(() => ({ operators, access } = running));
 
     /** `n` Ready pods, every one holding the published peer list; the cluster Ready. */
     const converged = (name: string, n: number) =>
