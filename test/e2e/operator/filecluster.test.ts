@@ -11,6 +11,8 @@ import {
   clusterPods,
   clusterToken,
   condition,
+  convergedPods,
+  fileClusterEventReasons,
   fileClusterStatus,
   fileClusterYaml,
   getFile,
@@ -40,14 +42,12 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
   const { kubectl, ok } = suite;
 
   /** Waits until `n` pods are Ready, the status says so, and every pod holds the published list. */
-  async function converged(n: number): Promise<PodInfo[]> {
-    return waitFor(
-      async () => {
-        const status = await fileClusterStatus(cluster, ns, NAME);
-        const pods = await clusterPods(cluster, ns, NAME);
-        if (pods.length !== n || !pods.every((p) => p.ready)) return false;
-        if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
-        if (condition(status, 'Ready')?.status !== 'True' || condition(status, 'PeersSynced')?.status !== 'True') return false;
+  const converged = (n: number): Promise<PodInfo[]> =>
+    convergedPods(cluster, ns, NAME, n, {
+      timeoutMs: CONVERGE_MS,
+      what: `${n} Ready pods holding the same peer list`,
+      holds: async (status, pods) => {
+        if (condition(status, 'PeersSynced')?.status !== 'True') return false;
         const published = [...(status.peers ?? [])].sort((a, b) => a.id.localeCompare(b.id));
         assert.deepEqual(
           published.map((p) => p.id),
@@ -64,16 +64,9 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
             `peer list of ${pod.name}`,
           );
         }
-        return pods;
+        return true;
       },
-      CONVERGE_MS,
-      `${n} Ready pods holding the same peer list`,
-      500,
-    ).catch(async (err: unknown) => {
-      const status = await fileClusterStatus(cluster, ns, NAME).catch(() => ({}));
-      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}`);
     });
-  }
 
   /** On failure: the pods (restarts included), the file servers' and operators' log tails. */
   async function explain(err: unknown): Promise<never> {
@@ -195,16 +188,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     }
     const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
     assert.equal(sts.spec.replicas, 2);
-    const events = await ok([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      `involvedObject.name=${NAME},involvedObject.kind=FileCluster`,
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
+    const events = await fileClusterEventReasons(cluster, ns, NAME);
     assert.match(events, /ScalingDown/);
   });
 
@@ -339,16 +323,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     );
     const env = await ok(['get', 'statefulset', NAME, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="FC_LOG_LEVEL")].value}']);
     assert.equal(env, 'debug');
-    const events = await ok([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      `involvedObject.name=${NAME},involvedObject.kind=FileCluster`,
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
+    const events = await fileClusterEventReasons(cluster, ns, NAME);
     assert.match(events, /RollingUpdate/);
     assert.equal((await getFile(await urlOf(after[2]!), 'docs/hello.txt')).body, 'hello from files-0');
   });

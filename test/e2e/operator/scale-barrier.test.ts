@@ -11,6 +11,7 @@ import {
   clusterPods,
   clusterToken,
   condition,
+  convergedPods,
   fileClusterStatus,
   fileClusterYaml,
   getFile,
@@ -55,26 +56,18 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     for (const p of cluster.local!.processes().filter((x) => x.namespace === ns && pods.includes(x.pod))) process.kill(p.pid, on ? 'SIGSTOP' : 'SIGCONT');
   };
 
-  async function converged(n: number): Promise<PodInfo[]> {
-    return waitFor(
-      async () => {
-        const status = await fileClusterStatus(cluster, ns, NAME);
-        const pods = await clusterPods(cluster, ns, NAME);
-        if (pods.length !== n || !pods.every((p) => p.ready)) return false;
-        if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
-        if (condition(status, 'Ready')?.status !== 'True' || condition(status, 'Progressing')?.status !== 'False') return false;
+  const converged = (n: number): Promise<PodInfo[]> =>
+    convergedPods(cluster, ns, NAME, n, {
+      timeoutMs: CONVERGE_MS,
+      what: `${n} serving pods holding the same peer list`,
+      holds: async (status, pods) => {
+        if (condition(status, 'Progressing')?.status !== 'False') return false;
         const serving = await ok(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${NAME},${SERVING}=true`, '-o', 'name']);
         if (serving.trim().split('\n').filter(Boolean).length !== n) return false;
         for (const pod of pods) if ((await peersOf(await urlOf(pod), token)).generation !== status.peerGeneration) return false;
-        return pods;
+        return true;
       },
-      CONVERGE_MS,
-      `${n} serving pods holding the same peer list`,
-      500,
-    ).catch(async (err: unknown) => {
-      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await fileClusterStatus(cluster, ns, NAME).catch(() => ({})))}`);
     });
-  }
 
   async function explain(err: unknown): Promise<never> {
     const pods = await cluster.kubectl(['get', 'pods,pvc,fc', '-n', ns, '-o', 'wide', '--show-labels']);

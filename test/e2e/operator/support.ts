@@ -361,6 +361,51 @@ export function condition(status: FileClusterStatusView, type: string): { status
   return status.conditions?.find((c) => c.type === type);
 }
 
+/**
+ * Waits until the FileCluster has `n` pods, all Ready, its status counts them Ready and holding the peer
+ * list, its Ready condition is True, and `holds` agrees; on a timeout the error carries the status.
+ */
+export async function convergedPods(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+  n: number,
+  wait: { timeoutMs: number; what: string; holds: (status: FileClusterStatusView, pods: PodInfo[]) => Promise<boolean> },
+): Promise<PodInfo[]> {
+  return waitFor(
+    async () => {
+      const status = await fileClusterStatus(cluster, namespace, name);
+      const pods = await clusterPods(cluster, namespace, name);
+      if (pods.length !== n || !pods.every((p) => p.ready)) return false;
+      if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
+      if (condition(status, 'Ready')?.status !== 'True') return false;
+      return (await wait.holds(status, pods)) && pods;
+    },
+    wait.timeoutMs,
+    wait.what,
+    500,
+  ).catch(async (err: unknown) => {
+    const status = await fileClusterStatus(cluster, namespace, name).catch(() => ({}));
+    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}`);
+  });
+}
+
+/** The reasons of the Events recorded on a FileCluster, space-separated. */
+export async function fileClusterEventReasons(cluster: Cluster, namespace: string, name: string): Promise<string> {
+  const r = await cluster.kubectl([
+    'get',
+    'events',
+    '-n',
+    namespace,
+    '--field-selector',
+    `involvedObject.name=${name},involvedObject.kind=FileCluster`,
+    '-o',
+    'jsonpath={.items[*].reason}',
+  ]);
+  if (r.code !== 0) throw new Error(`kubectl get events for ${namespace}/${name}: ${r.stderr}`);
+  return r.stdout;
+}
+
 export function fileClusterYaml(name: string, spec: Record<string, unknown>): string {
   return JSON.stringify({ apiVersion: 'filecluster.dev/v1alpha1', kind: 'FileCluster', metadata: { name }, spec });
 }

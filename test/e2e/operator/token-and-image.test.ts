@@ -6,7 +6,18 @@ import assert from 'node:assert/strict';
 import type { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
 import { directReconciler, fileClusterSuite } from '../../harness/filecluster-suite.ts';
 import { waitFor, type Cluster } from '../../harness/index.ts';
-import { type PodAccess, clusterPods, condition, fileClusterStatus, fileClusterYaml, getFile, putFile, type Operators, withOperators } from './support.ts';
+import {
+  type PodAccess,
+  clusterPods,
+  condition,
+  fileClusterEventReasons,
+  fileClusterStatus,
+  fileClusterYaml,
+  getFile,
+  putFile,
+  type Operators,
+  withOperators,
+} from './support.ts';
 
 // No node matches: the StatefulSets' pods stay Pending, which these checks do not need.
 const NOWHERE = { 'filecluster.dev/test': 'nowhere' };
@@ -86,8 +97,7 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       });
     const answers = async (url: string, token: string) =>
       (await fetch(`${url}/internal/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) })).status;
-    const eventReasons = (name: string) =>
-      ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    const eventReasons = (name: string) => fileClusterEventReasons(cluster, ns, name);
 
     test('a token changed in the Secret rolls through the pods; replication works throughout and the old token ends refused', async () => {
       await ok(['create', 'secret', 'generic', 'rotating', '-n', ns, '--from-literal=token=the-first-token']);
