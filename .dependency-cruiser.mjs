@@ -4,6 +4,8 @@
 // Type-only imports count: a type from a higher room still ties the lower room to it.
 
 const PROJECT = '^(contract|fileserver|operator|test|bench|scripts)/';
+/** The FileCluster schema's modules and the library that builds it. */
+const SCHEMA_BUILDER = '^operator/src/api/v1alpha1/(schema|crd)\\.ts$|(^|/)node_modules/@sinclair/typebox/';
 
 /** A rule: no import from a module matching `from` to one matching `to`. */
 const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
@@ -48,6 +50,12 @@ export default {
       'The FileCluster API types are plain data: they import nothing of the project but the shared contract.',
       { path: '^operator/src/api/' },
       { path: PROJECT, pathNot: '^(operator/src/api|contract)/' },
+    ),
+    forbid(
+      'operator-loads-no-schema-builder',
+      'The FileCluster schema (and TypeBox behind it) serves the generator and the types; the operator process reads the defaults from defaults.generated.ts.',
+      { path: '^operator/src/', pathNot: SCHEMA_BUILDER },
+      { path: SCHEMA_BUILDER, dependencyTypesNot: ['type-only'] },
     ),
     forbid(
       'contract-imports-nothing-of-the-project',

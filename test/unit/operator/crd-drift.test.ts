@@ -1,19 +1,25 @@
-// The FileCluster CRD is generated from operator/src/api/v1alpha1/: this fails while a committed copy
-// differs from what `npm run generate` writes. withDefaults applies the same schema's defaults the way the
-// API server does.
+// The FileCluster CRD and the operator's defaults are generated from operator/src/api/v1alpha1/schema.ts:
+// this fails while a committed copy differs from what `npm run generate` writes. withDefaults applies
+// those defaults the way the API server does.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { withDefaults } from '../../../operator/src/api/v1alpha1/defaults.ts';
-import { CRD_FILE, crdYaml } from '../../../scripts/generate-crd.ts';
+import { SPEC_DEFAULTS } from '../../../operator/src/api/v1alpha1/defaults.generated.ts';
+import { FileClusterSpecSchema } from '../../../operator/src/api/v1alpha1/schema.ts';
+import { CRD_FILE, crdYaml, schemaDefaults } from '../../../scripts/generate-crd.ts';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 
 describe('the FileCluster CRD', () => {
   it('in the chart is what npm run generate writes', () => {
     assert.equal(readFileSync(CRD_FILE, 'utf8'), crdYaml(), 'charts/filecluster/crds/ differs from operator/src/api/v1alpha1/: run npm run generate');
+  });
+
+  it("gives the operator the schema's defaults (defaults.generated.ts is what npm run generate writes)", () => {
+    assert.deepEqual(SPEC_DEFAULTS, schemaDefaults(FileClusterSpecSchema), 'operator/src/api/v1alpha1/defaults.generated.ts is stale: run npm run generate');
   });
 
   it('in manifests/ is the chart one', () => {

@@ -1,9 +1,10 @@
-import { FileClusterSpecSchema } from './schema.ts';
+import { SPEC_DEFAULTS } from './defaults.generated.ts';
 import type { FileClusterSpec } from './types.ts';
 
-// The defaults are the schema's (schema.ts), which the API server applies on write; the operator applies
-// them again so that objects stored before a default existed, or created with defaulting skipped, still
-// work. The file server's settings take their defaults from contract/fileserver-settings.ts, which the
+// The defaults are the schema's (schema.ts; `npm run generate` copies them into defaults.generated.ts, so
+// that the operator's process does not load the schema builder). The API server applies them on write;
+// the operator applies them again so that objects stored before a default existed, or created with
+// defaulting skipped, still work. The file server's settings take their defaults from contract/fileserver-settings.ts, which the
 // file server applies too. The image is the exception: the schema has no default for it, so a
 // FileCluster without spec.image runs the image the operator is configured with (FC_FILESERVER_IMAGE,
 // the chart's fileserverImage) and follows it when the operator is upgraded or pointed at a mirror.
@@ -26,13 +27,14 @@ export type ResolvedSpec = Omit<Spec, 'replicas' | 'image' | 'imagePullPolicy' |
 };
 
 export function withDefaults(spec: FileClusterSpec, defaultImage: string = DEFAULT_IMAGE): ResolvedSpec {
-  const defaulted = applyDefaults(FileClusterSpecSchema, spec) as Omit<ResolvedSpec, 'image' | 'resources'> & Pick<Spec, 'resources'>;
+  const defaulted = applyDefaults(SPEC_DEFAULTS, spec) as Omit<ResolvedSpec, 'image' | 'resources'> & Pick<Spec, 'resources'>;
   return { ...defaulted, image: spec.image ?? defaultImage, resources: resources(defaulted.resources ?? {}) };
 }
 
-interface Schema {
-  properties?: Record<string, Schema>;
+/** A schema's defaults where they stand: a field's own, and those of the fields inside it. */
+export interface SchemaDefaults {
   default?: unknown;
+  properties?: Record<string, SchemaDefaults>;
 }
 
 /**
@@ -40,7 +42,7 @@ interface Schema {
  * defaulting goes on inside. An object that is given, even empty, keeps what it has (TypeBox's own
  * Value.Default would merge the object's default into it, which the API server does not).
  */
-function applyDefaults(schema: Schema, value: unknown): unknown {
+function applyDefaults(schema: SchemaDefaults, value: unknown): unknown {
   const v = value === undefined && schema.default !== undefined ? structuredClone(schema.default) : value;
   if (v === null || typeof v !== 'object' || Array.isArray(v) || !schema.properties) return v;
   const out: Record<string, unknown> = { ...v };
