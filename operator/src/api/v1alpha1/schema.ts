@@ -1,6 +1,7 @@
 // The FileCluster API, v1alpha1, stated once: each schema below is the CRD's openAPIV3Schema for its
 // field as it is written to charts/filecluster/crds/ (`npm run generate`), the operator's TypeScript
-// types are derived from it (types.ts) and its defaults are the ones the operator applies (defaults.ts).
+// types are derived from it (types.ts) and its defaults are the ones the operator applies (copied into
+// defaults.generated.ts by the same command, applied by defaults.ts).
 // TypeBox builds plain JSON Schema objects, so Kubernetes' own keywords (x-kubernetes-*, format) pass
 // through as options; maps and enums are written the way a structural CRD schema states them.
 
@@ -34,8 +35,8 @@ const immutable = (field: string, message: string) => ({
   reason: 'FieldValueForbidden',
 });
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 
 export const FileClusterSpecSchema = Type.Object(
   {
