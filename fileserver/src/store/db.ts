@@ -137,6 +137,8 @@ export class MetaDb {
   private outboxSeq = 0;
   private maxVersion = '';
   private peerList: PeerList = { generation: 0, peers: [] };
+  /** Whether `wanted` may hold rows: almost always false, so writes skip clearing it. */
+  private anyWanted = false;
   private readonly totals = new Map<string, OutboxTotals>();
 
   private constructor(file: string, db: DatabaseSync) {
@@ -189,6 +191,7 @@ export class MetaDb {
       addWanted: p('INSERT INTO wanted (path, version) VALUES (?, ?) ON CONFLICT (path) DO UPDATE SET version = excluded.version'),
       delWanted: p('DELETE FROM wanted WHERE path = ?'),
       getWanted: p('SELECT 1 AS w FROM wanted WHERE path = ?'),
+      anyWanted: p('SELECT 1 AS w FROM wanted LIMIT 1'),
     };
   }
 
@@ -269,6 +272,7 @@ export class MetaDb {
     const peers = this.getMeta('peers');
     if (peers === undefined) throw new StoreOpenError(this.file, 'the peer list is missing');
     this.peerList = JSON.parse(peers) as PeerList;
+    this.anyWanted = this.st.anyWanted!.get() !== undefined;
     this.totals.clear();
     for (const r of this.st.getTotals!.all() as Array<{ peer: string; changes: number; bytes: number }>) this.totals.set(r.peer, { changes: r.changes, bytes: r.bytes });
   }
@@ -485,7 +489,7 @@ export class MetaDb {
       e.deleted ? at : null,
     );
     if (blob !== null) this.st.delGarbage!.run(blob);
-    this.st.delWanted!.run(e.path);
+    if (this.anyWanted) this.st.delWanted!.run(e.path);
     this.toggleDigest(e.path, e.version, contentOf(e));
     this.account(e, 1);
     if (e.version > this.maxVersion) this.maxVersion = e.version;
@@ -590,6 +594,7 @@ export class MetaDb {
   /** Lists a file set aside as damaged: catch-up pulls it again whatever its age. */
   want(path: string, version: Version): void {
     this.st.addWanted!.run(path, version);
+    this.anyWanted = true;
   }
 
   /** Names an object file that may exist without a row: it is unlinked at the next opportunity. */
