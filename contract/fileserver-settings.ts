@@ -7,6 +7,12 @@
 export const ACK_MODES = ['local', 'majority', 'all'] as const;
 export type AckMode = (typeof ACK_MODES)[number];
 
+/**
+ * The tombstone retention must be at least this many catch-up intervals: a node that has not finished a
+ * catch-up round for half the retention counts as stale and defers to its peers about deletes.
+ */
+export const MIN_RETENTION_INTERVALS = 10;
+
 /** The file server's API port; the metrics port must differ from it. */
 export const API_PORT = 8080;
 

@@ -29,6 +29,10 @@ export interface NodeStatus {
   generation: number;
   /** The generation of the last catch-up pass that reached every peer. */
   syncedGeneration: number;
+  /** No complete catch-up round for half the tombstone retention: the node defers to its peers about deletes. */
+  stale: boolean;
+  /** The highest version among the tombstones the node collected or adopted ('' for none). */
+  horizon: string;
   peers: PeerReplicationStatus[];
 }
 

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
 import { catchUpFrom, PeerUnreachableError } from './catchup.ts';
+import { isStale } from './gc-horizon.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
 import type { PeerTokens } from './peer-client.ts';
 import { decidePeerList, type PeerListDecision } from './peers.ts';
@@ -212,21 +213,37 @@ export class Replicator {
     }
   }
 
+  /** Whether this node must defer to its peers about what was deleted (replication/gc-horizon.ts). */
+  stale(now = Date.now()): boolean {
+    return isStale(this.o.store.syncedAt(), now, this.o.tombstoneRetentionMs, this.peerList().peers.length > 0);
+  }
+
   /** One catch-up with every peer in turn; returns how each ended. */
   private async catchUpOnce(): Promise<Array<{ peer: string; state: CatchUpState }>> {
     const { metrics, logger, store, tokens } = this.o;
     const states: Array<{ peer: string; state: CatchUpState }> = [];
     const list = this.peerList();
+    const startedAt = Date.now();
+    const stale = this.stale(startedAt);
+    if (stale && list.peers.length > 0)
+      logger.warn({ syncedAt: store.syncedAt() }, 'no complete catch-up for half the tombstone retention: deferring to peers about what was deleted');
     for (const peer of list.peers) {
       if (this.stopped) break;
       let state: CatchUpState;
       try {
-        const repaired = await catchUpFrom(peer, tokens, store, metrics);
+        const r = await catchUpFrom(peer, tokens, store, metrics, { stale });
         state = 'complete';
         this.catchups.set(peer.id, { state, error: undefined });
         metrics.catchupRuns.inc({ result: 'success' });
         this.onContact(peer.id, true);
-        if (repaired > 0) logger.info({ peer: peer.id, repaired }, 'catch-up pulled changes');
+        if (r.repaired > 0) logger.info({ peer: peer.id, repaired: r.repaired }, 'catch-up pulled changes');
+        if (r.forgotten > 0) logger.warn({ peer: peer.id, forgotten: r.forgotten }, 'forgot files the peer deleted and collected while this node was away');
+        if (r.refused > 0) {
+          logger.warn(
+            { peer: peer.id, refused: r.refused, horizon: store.horizon() },
+            "did not pull the peer's files this node lacks below its tombstone horizon (deleted here long ago, or kept by a node away longer than the retention)",
+          );
+        }
       } catch (err) {
         state = err instanceof PeerUnreachableError ? 'unreachable' : 'failed';
         const message = (err as Error).message;
@@ -238,6 +255,7 @@ export class Replicator {
       states.push({ peer: peer.id, state });
     }
     if (!this.stopped && states.every((s) => s.state === 'complete')) this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
+    if (!this.stopped && passEndsProxying(states.map((s) => s.state))) store.markSynced(startedAt);
     return states;
   }
 
