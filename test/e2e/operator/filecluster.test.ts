@@ -88,6 +88,11 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
       [{ storage: { size: 'lots' } }, /storage\.size must be a quantity between 1Mi and 64Ti/],
       [{ replication: { defaultAck: 'quorum' } }, /spec\.replication\.defaultAck: Unsupported value: "quorum"/],
       [{ metrics: { port: 8080 } }, /metrics\.port must differ from the API port 8080/],
+      [
+        { replication: { tombstoneRetentionSeconds: 299, catchUpIntervalSeconds: 30 } },
+        /tombstoneRetentionSeconds must be at least 10 times replication\.catchUpIntervalSeconds/,
+      ],
+      [{ replication: { catchUpIntervalSeconds: 9000 } }, /tombstoneRetentionSeconds must be at least 10 times/],
     ];
     for (const [spec, message] of cases) {
       const r = await kubectl(['apply', '-n', ns, '-f', '-'], fileClusterYaml('invalid', spec));

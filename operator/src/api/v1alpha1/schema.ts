@@ -6,7 +6,7 @@
 // through as options; maps and enums are written the way a structural CRD schema states them.
 
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
-import { ACK_MODES, API_PORT, FILESERVER_DEFAULTS } from '../../../../contract/fileserver-settings.ts';
+import { ACK_MODES, API_PORT, FILESERVER_DEFAULTS, MIN_RETENTION_INTERVALS } from '../../../../contract/fileserver-settings.ts';
 
 /** A string out of a fixed list: `enum`, as a CRD states it (TypeBox's literal unions become anyOf). */
 const stringEnum = <const T extends readonly string[]>(values: T, options: object = {}) => Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
@@ -131,7 +131,17 @@ export const FileClusterSpecSchema = Type.Object(
           ),
           maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1, description: "Largest accepted upload (FC_MAX_BODY_BYTES); the file server's default when unset." })),
         },
-        { default: {}, description: 'Replication settings passed to every file server.' },
+        {
+          default: {},
+          description: 'Replication settings passed to every file server.',
+          // The API server applies the defaults before it validates, so both fields are always set here.
+          'x-kubernetes-validations': [
+            {
+              rule: `!has(self.tombstoneRetentionSeconds) || !has(self.catchUpIntervalSeconds) || self.tombstoneRetentionSeconds >= ${MIN_RETENTION_INTERVALS} * self.catchUpIntervalSeconds`,
+              message: `replication.tombstoneRetentionSeconds must be at least ${MIN_RETENTION_INTERVALS} times replication.catchUpIntervalSeconds: a file server without a complete catch-up for half the retention counts as stale`,
+            },
+          ],
+        },
       ),
     ),
     tokenSecretName: Type.Optional(
