@@ -52,12 +52,13 @@ export class ClockWatch {
     return this.verdict();
   }
 
-  /** The verdict now, from the latest reading of each peer in the list. */
+  /** The verdict now, from the latest reading of each peer in the list; a peer new to the list is asked at once. */
   verdict(): ClockVerdict {
     const samples: ClockSample[] = [];
     for (const p of this.o.peers()) {
       const s = this.samples.get(p.id);
       if (s) samples.push(s);
+      else if (!this.asked.has(p.id)) void this.ask(p);
     }
     return judgeClock(samples, { nextVersionMs: this.o.clock.nextMs(), wallMs: Date.now(), monoMs: performance.now() }, this.o.maxDriftMs);
   }
