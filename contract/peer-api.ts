@@ -17,6 +17,12 @@ export interface PeerList {
   peers: Peer[];
 }
 
+/** The answer of GET /internal/clock: the node's wall clock as it answered, for its peers to compare with theirs. */
+export interface PeerClock {
+  nodeId: string;
+  clockMs: number;
+}
+
 /** The answer of GET /internal/status: the node's state and what it still owes each peer. */
 export interface NodeStatus {
   nodeId: string;
@@ -33,6 +39,12 @@ export interface NodeStatus {
   stale: boolean;
   /** The highest version among the tombstones the node collected or adopted ('' for none). */
   horizon: string;
+  /** Whether client writes are refused because this node's clock is ahead of its peers' (see `/internal/clock`). */
+  clock?: {
+    refusingWrites: boolean;
+    /** How far the next version made here lies ahead of this node's own wall clock (> 0: it holds versions from its future). */
+    versionAheadOfWallSeconds: number;
+  };
   peers: PeerReplicationStatus[];
 }
 
@@ -47,6 +59,8 @@ export interface PeerReplicationStatus {
   /** How the last catch-up with this peer ended. */
   catchup: 'pending' | 'complete' | 'unreachable' | 'failed';
   catchupError?: string;
+  /** The peer's wall clock minus this node's, from the last reading; absent until the peer has answered one. */
+  clockOffsetSeconds?: number;
 }
 
 const MAX_PEERS = 1000;

@@ -10,6 +10,7 @@ import { healthRouter } from './http/health.ts';
 import { internalRouter } from './http/internal.ts';
 import { fileReads, plainFileTarget } from './http/reads.ts';
 import { fileWrites } from './http/writes.ts';
+import { ClockWatch } from './replication/clock-watch.ts';
 import { PeerTokens } from './replication/peer-client.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
@@ -35,9 +36,10 @@ export interface FileServer {
 /** Loads the store and wires the HTTP apps; starting to listen is left to the caller. */
 export async function createFileServer(config: Config, logger: Logger): Promise<FileServer> {
   const metrics = createMetrics();
+  const clock = new HybridClock(config.nodeId, Date.now, config.maxClockDriftMs);
   const store = await Store.open({
     dataDir: config.dataDir,
-    clock: new HybridClock(config.nodeId, Date.now, config.maxClockDriftMs),
+    clock,
     logger,
     metrics,
     initialPeers: config.staticPeers,
@@ -58,8 +60,16 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
     catchupIntervalMs: config.catchupIntervalMs,
     tombstoneRetentionMs: config.tombstoneRetentionMs,
   });
+  const clockWatch = new ClockWatch({ peers: () => replicator.peerList().peers, tokens, clock, maxDriftMs: config.maxClockDriftMs, logger });
   metrics.setSource({
-    peers: () => replicator.status(),
+    peers: () => {
+      const offsets = new Map(clockWatch.verdict().peers.map((p) => [p.peer, p.offsetMs / 1000]));
+      return replicator.status().map((p) => ({ ...p, clockOffsetSeconds: offsets.get(p.id) }));
+    },
+    clock: () => {
+      const v = clockWatch.verdict();
+      return { refusingWrites: v.refuse, versionAheadOfWallSeconds: v.versionAheadOfWallMs / 1000 };
+    },
     generation: () => replicator.peerList().generation,
     tombstones: () => store.counts().tombstones,
     stale: () => replicator.stale(),
@@ -82,12 +92,12 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   });
   app.use(errorMiddleware(logger));
   const serveRead = fileReads({ store, replicator, tokens, logger, requests: metrics.requests, koa: app });
-  const serveWrite = fileWrites({ store, replicator, fence, config, logger, requests: metrics.requests });
+  const serveWrite = fileWrites({ store, replicator, clockWatch, fence, config, logger, requests: metrics.requests });
   // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [
     filesRouter({ store, serveRead, serveWrite }),
-    healthRouter({ store, replicator }),
-    internalRouter({ store, replicator, fence, metrics, nodeId: config.nodeId, accepted: tokens.accepted }),
+    healthRouter({ store, replicator, clockWatch, maxClockDriftMs: config.maxClockDriftMs }),
+    internalRouter({ store, replicator, clockWatch, fence, metrics, nodeId: config.nodeId, accepted: tokens.accepted }),
   ];
   for (const router of routers) {
     app.use(router.routes());
@@ -122,6 +132,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   };
 
   replicator.start();
+  clockWatch.start();
   store.startScrub(config.scrubBytesPerSecond, SCRUB_REST_MS);
   return {
     api,
@@ -131,6 +142,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
     metrics,
     async close() {
       bodyIdle.stop();
+      clockWatch.stop();
       await replicator.stop();
       await store.close();
     },

@@ -2,7 +2,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** What the scrape-time gauges read; filled in by the replication layer once it exists. */
 export interface MetricsSource {
-  peers(): Array<{ id: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean; lastSuccessMs: number | undefined; catchup: string }>;
+  peers(): Array<{
+    id: string;
+    pendingChanges: number;
+    pendingBytes: number;
+    lagSeconds: number;
+    up: boolean;
+    lastSuccessMs: number | undefined;
+    catchup: string;
+    /** The peer's wall clock minus this node's; undefined until the peer has answered a clock reading. */
+    clockOffsetSeconds?: number | undefined;
+  }>;
+  clock(): { refusingWrites: boolean; versionAheadOfWallSeconds: number };
   generation(): number;
   tombstones(): number;
   /** The node has not finished a catch-up round for half the tombstone retention (replication/gc-horizon.ts). */
@@ -201,6 +212,21 @@ export function createMetrics() {
       labelNames: ['origin'] as const,
       registers,
     }),
+    clockOffset: perPeerGauge(
+      'filecluster_clock_offset_seconds',
+      "The peer's wall clock minus this node's, from the last reading (absent until one)",
+      (p) => p.clockOffsetSeconds,
+    ),
+    clockRefusingWrites: scalarGauge(
+      'filecluster_clock_refusing_writes',
+      "1 while client writes are refused (503 clock_skew) because this node's clock is further ahead of most peers' than FC_MAX_CLOCK_DRIFT_SECONDS",
+      (s) => (s.clock().refusingWrites ? 1 : 0),
+    ),
+    clockVersionAhead: scalarGauge(
+      'filecluster_clock_version_ahead_seconds',
+      "How far the next version made here lies ahead of this node's wall clock; above the drift bound it holds versions written while its clock was wrong (should stay 0)",
+      (s) => s.clock().versionAheadOfWallSeconds,
+    ),
     tombstones: scalarGauge('filecluster_tombstones', 'Delete markers held', (s) => s.tombstones()),
     stale: scalarGauge('filecluster_stale', '1 while the node has not finished a catch-up round for half the tombstone retention', (s) => (s.stale() ? 1 : 0)),
     requests: requestMetrics(httpRequests, httpDuration),

@@ -7,7 +7,8 @@ import type { Metrics } from '../metrics.ts';
 import { digestAnswer, manifestAnswer, writeFetchAnswer } from '../replication/catchup-server.ts';
 import { FetchRequest, ManifestRequest } from '../replication/catchup-wire.ts';
 import { applyChangeStream } from '../replication/frames.ts';
-import { parsePeerList, type NodeStatus } from '../../../contract/peer-api.ts';
+import { parsePeerList, type NodeStatus, type PeerClock } from '../../../contract/peer-api.ts';
+import type { ClockWatch } from '../replication/clock-watch.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
 import type { Store } from '../store/store.ts';
@@ -16,6 +17,7 @@ import { readJson } from './request.ts';
 export interface InternalDeps {
   store: Store;
   replicator: Replicator;
+  clockWatch: ClockWatch;
   fence: WriteFence;
   metrics: Metrics;
   nodeId: string;
@@ -46,7 +48,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /** The peer API: peer list, status, replication pushes, and the routes of catch-up (served by `replication/catchup-server.ts`). */
-export function internalRouter({ store, replicator, fence, metrics, nodeId, accepted }: InternalDeps): Router {
+export function internalRouter({ store, replicator, clockWatch, fence, metrics, nodeId, accepted }: InternalDeps): Router {
   const router = new Router({ prefix: '/internal' });
   router.use(requireToken(accepted));
 
@@ -73,26 +75,37 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
     ctx.body = listView();
   });
 
-  const statusView = (): NodeStatus => ({
-    nodeId,
-    ready: replicator.ready,
-    catchingUp: replicator.catchingUp,
-    proxyingMisses: replicator.proxyingMisses,
-    leaving: fence.leaving,
-    generation: replicator.peerList().generation,
-    syncedGeneration: replicator.syncedGeneration,
-    stale: replicator.stale(),
-    horizon: store.horizon(),
-    peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up, catchup, catchupError }) => ({
-      id,
-      url,
-      pendingChanges,
-      pendingBytes,
-      lagSeconds,
-      up,
-      catchup,
-      ...(catchupError === undefined ? {} : { catchupError }),
-    })),
+  const statusView = (): NodeStatus => {
+    const clock = clockWatch.verdict();
+    const offsets = new Map(clock.peers.map((p) => [p.peer, p.offsetMs / 1000]));
+    return {
+      nodeId,
+      ready: replicator.ready,
+      catchingUp: replicator.catchingUp,
+      proxyingMisses: replicator.proxyingMisses,
+      leaving: fence.leaving,
+      generation: replicator.peerList().generation,
+      syncedGeneration: replicator.syncedGeneration,
+      stale: replicator.stale(),
+      horizon: store.horizon(),
+      clock: { refusingWrites: clock.refuse, versionAheadOfWallSeconds: clock.versionAheadOfWallMs / 1000 },
+      peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up, catchup, catchupError }) => ({
+        id,
+        url,
+        pendingChanges,
+        pendingBytes,
+        lagSeconds,
+        up,
+        catchup,
+        ...(catchupError === undefined ? {} : { catchupError }),
+        ...(offsets.has(id) ? { clockOffsetSeconds: offsets.get(id)! } : {}),
+      })),
+    };
+  };
+
+  router.get('/clock', (ctx) => {
+    const answer: PeerClock = { nodeId, clockMs: Date.now() };
+    ctx.body = answer;
   });
 
   router.get('/status', (ctx) => {

@@ -4,11 +4,13 @@ import type { Config } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestMetrics } from '../metrics.ts';
+import type { ClockWatch } from '../replication/clock-watch.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
 import type { FileEntry } from '../store/entry.ts';
 import { etagOf, type Store } from '../store/store.ts';
 import { versionTimeMs, type Version } from '../store/version.ts';
+import { admitByClock } from './clock-gate.ts';
 import { sendRawError } from './errors.ts';
 import { FILE_ROUTE } from './reads.ts';
 import { ackModeOf, conditionsOf, contentLengthOf, contentTypeOf, filePathOf, sha256Of } from './request.ts';
@@ -21,6 +23,7 @@ export function describeEntry(e: FileEntry) {
 export interface WriteDeps {
   store: Store;
   replicator: Replicator;
+  clockWatch: ClockWatch;
   fence: WriteFence;
   config: Config;
   logger: Logger;
@@ -35,7 +38,7 @@ export type FileWrites = ReturnType<typeof fileWrites>;
  * cost as much per small write as storing it. The API listener calls it for the plain spelling of the
  * URL, the files router for every other spelling. It answers every outcome and records the request.
  */
-export function fileWrites({ store, replicator, fence, config, logger, requests }: WriteDeps) {
+export function fileWrites({ store, replicator, clockWatch, fence, config, logger, requests }: WriteDeps) {
   /** Answers per the requested ack level once the write is durable here and owed to every peer. */
   async function acknowledge(
     req: IncomingMessage,
@@ -87,6 +90,7 @@ export function fileWrites({ store, replicator, fence, config, logger, requests 
     const method = req.method!;
     let status: number;
     try {
+      await admitByClock(clockWatch, config.maxClockDriftMs);
       status = await (method === 'PUT' ? put(req, res, rawPath) : del(req, res, rawPath));
     } catch (err) {
       status = sendRawError(logger, req, res, err);

@@ -77,6 +77,11 @@ export class HybridClock {
     return aheadBeyondDrift(v, this.wallMs(), this.maxDriftMs);
   }
 
+  /** The milliseconds the next version will carry: the wall clock, or a later version already made or seen. */
+  nextMs(): number {
+    return Math.max(this.wallMs(), this.ms);
+  }
+
   now(): Version {
     const wall = this.wallMs();
     if (wall > this.ms) {

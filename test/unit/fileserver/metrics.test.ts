@@ -6,7 +6,10 @@ describe('metrics', () => {
   it('follow Prometheus naming: prefixed, _total on counters, base units, bounded labels', async () => {
     const m = createMetrics();
     m.setSource({
-      peers: () => [{ id: 'fc-1', pendingChanges: 0, pendingBytes: 0, lagSeconds: 0, up: true, lastSuccessMs: 1_700_000_000_000, catchup: 'unreachable' }],
+      peers: () => [
+        { id: 'fc-1', pendingChanges: 0, pendingBytes: 0, lagSeconds: 0, up: true, lastSuccessMs: 1_700_000_000_000, catchup: 'unreachable', clockOffsetSeconds: -2.5 },
+      ],
+      clock: () => ({ refusingWrites: true, versionAheadOfWallSeconds: 0 }),
       generation: () => 3,
       tombstones: () => 2,
       stale: () => false,
@@ -27,6 +30,9 @@ describe('metrics', () => {
     assert.match(text, /filecluster_replication_last_success_timestamp_seconds\{peer="fc-1"\} 1700000000\n/);
     assert.match(text, /# TYPE filecluster_replication_ack_latency_seconds histogram/);
     assert.match(text, /filecluster_catchup_peer_unreachable\{peer="fc-1"\} 1\n/);
+    assert.match(text, /filecluster_clock_offset_seconds\{peer="fc-1"\} -2.5\n/);
+    assert.match(text, /filecluster_clock_refusing_writes 1\n/);
+    assert.match(text, /filecluster_clock_version_ahead_seconds 0\n/);
     m.ackLatency.observe({ peer: 'fc-1' }, 0.004);
     assert.match(await m.registry.metrics(), /filecluster_replication_ack_latency_seconds_bucket\{le="0.005",peer="fc-1"\} 1\n/);
   });
@@ -36,6 +42,7 @@ describe('metrics', () => {
     let peers = ['a', 'b'];
     m.setSource({
       peers: () => peers.map((id) => ({ id, pendingChanges: 1, pendingBytes: 5, lagSeconds: 1.5, up: false, lastSuccessMs: undefined, catchup: 'complete' })),
+      clock: () => ({ refusingWrites: false, versionAheadOfWallSeconds: 0 }),
       generation: () => 1,
       tombstones: () => 0,
       stale: () => false,
