@@ -2,6 +2,7 @@
 // same files with the same load tool (wrk) on the same machine. Prints a Markdown table. Not a test.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { symlinkSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -16,6 +17,24 @@ const GET_FILES = 1000;
 const BIG_BYTES = 1024 ** 3;
 // BENCH_PHASES=get (comma-separated: big, get, put, lag, put1m) runs only those measurements; lag needs put's rate.
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'big,get,put,lag,put1m').split(',').map((p) => p.trim()));
+// BENCH_BASELINE=<git commit> also runs the `get` and `put` phases on that commit's file server, alternated
+// with this tree's in the same run, and prints both.
+const BASELINE = process.env.BENCH_BASELINE;
+const REPO = join(HERE, '../..');
+
+interface Variant {
+  name: string;
+  /** Compiled entry point; this tree's when undefined. */
+  entry?: string;
+}
+
+/** Builds the file server of `commit` (its sources by `git archive`, this tree's node_modules) into `dir`. */
+function buildBaseline(commit: string, dir: string): string {
+  execFileSync('sh', ['-c', `git -C ${REPO} archive ${commit} contract fileserver/src package.json tsconfig.json tsconfig.build.json | tar -x -C ${dir}`]);
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync(join(REPO, 'node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  return join(dir, 'dist/fileserver/src/main.js');
+}
 
 interface WrkResult {
   requests: number;
@@ -221,13 +240,19 @@ async function main(): Promise<void> {
   const env = { FC_ACK_TIMEOUT_MS: '600000', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? imageNodeOptions() };
   // Every phase gets new data directories (see scratch.ts); none is deleted before the run is over, so
   // no phase creates files while the file system still skips the inodes another phase deleted.
-  const fresh = async (): Promise<FileServerNode[]> => {
+  const variants: Variant[] = [{ name: 'this tree' }];
+  if (BASELINE) {
+    const dir = await scratchDir('baseline');
+    phases.push(dir);
+    variants.unshift({ name: `baseline ${BASELINE}`, entry: buildBaseline(BASELINE, dir) });
+  }
+  const fresh = async (variant: Variant = variants.at(-1)!): Promise<FileServerNode[]> => {
     await cluster?.close();
     execFileSync('sync');
     cluster = new TestCluster();
     const phase = await scratchDir('phase');
     phases.push(phase);
-    const add = (id: string) => cluster!.add({ id, env, dataDir: join(phase, id) });
+    const add = (id: string) => cluster!.add({ id, env, dataDir: join(phase, id), entry: variant.entry });
     const nodes = [await add('bench-a'), await add('bench-b'), await add('bench-c')];
     await cluster.pushPeers();
     return nodes;
@@ -252,17 +277,25 @@ async function main(): Promise<void> {
 
     if (PHASES.has('get')) {
       log('GET 4 KiB vs nginx');
-      const nodes = await fresh();
       const files = new Map<number, Buffer>();
       for (let i = 0; i < GET_FILES; i++) files.set(i, randomBytes(4096));
-      for (let i = 0; i < GET_FILES; i += 50) await Promise.all([...Array(50).keys()].map((k) => put(nodes[0]!, `g/${i + k}`, files.get(i + k)!)));
-      await drainSeconds(nodes);
-      execFileSync('sync');
       const get = (url: string) => wrk(url, 'get.lua', { COUNT: String(GET_FILES), PATH_PREFIX: '/files/g/' }, 64).rps;
-      // Two alternating runs each, best of two, to even out other load on the machine.
-      const best = { fs: 0, auto: 0, one: 0 };
+      const loaded = async (variant: Variant): Promise<FileServerNode[]> => {
+        const nodes = await fresh(variant);
+        for (let i = 0; i < GET_FILES; i += 50) await Promise.all([...Array(50).keys()].map((k) => put(nodes[0]!, `g/${i + k}`, files.get(i + k)!)));
+        await drainSeconds(nodes);
+        execFileSync('sync');
+        return nodes;
+      };
+      // Best of two runs each, to even out other load on the machine: the file servers' back to back on
+      // one cluster each, nginx's alternated.
+      const fsBest = new Map<Variant, number>();
+      for (const variant of variants) {
+        const nodes = await loaded(variant);
+        fsBest.set(variant, Math.max(get(nodes[1]!.url), get(nodes[1]!.url)));
+      }
+      const best = { fs: fsBest.get(variants.at(-1)!)!, auto: 0, one: 0 };
       for (let round = 0; round < 2; round++) {
-        best.fs = Math.max(best.fs, get(nodes[1]!.url));
         for (const [key, workers] of [
           ['auto', 'auto'],
           ['one', 1],
@@ -285,29 +318,47 @@ async function main(): Promise<void> {
         best.one.toFixed(0),
         `ratio ${(best.fs / best.one).toFixed(2)}`,
       ]);
+      if (BASELINE) {
+        const base = fsBest.get(variants[0]!)!;
+        rows.push([`GET 4 KiB, requests/s: ${variants[0]!.name}`, base.toFixed(0), best.auto.toFixed(0), `this tree / baseline ${(best.fs / base).toFixed(2)}`]);
+      }
     }
 
     if (PHASES.has('put') || PHASES.has('lag')) {
       // Group commit makes the rate grow with the writes in flight, so the maximum is looked for over
       // client counts, each on a fresh cluster (a cluster's later runs carry the earlier runs' data).
-      let put4: WrkResult | undefined;
+      const puts = new Map<Variant, WrkResult>();
       let nodes: FileServerNode[] = [];
-      for (const connections of [64, 128, 256]) {
-        log(`PUT 4 KiB at full speed, ${connections} connections`);
-        nodes = await fresh();
-        wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
-        await drainSeconds(nodes);
-        const run = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'p4' }, connections);
-        const drain = await drainSeconds(nodes);
-        rows.push([
-          `PUT 4 KiB, acknowledged writes/s (fsync on, replicated to 2 peers, wrk -t2 -c${connections})`,
-          run.rps.toFixed(0),
-          '',
-          `client p50 ${run.p50ms.toFixed(1)} ms, p99 ${run.p99ms.toFixed(1)} ms; all replicas complete ${drain.toFixed(2)} s after the load stops (${run.ok} writes)`,
-        ]);
-        if (!put4 || run.rps > put4.rps) put4 = run;
+      for (const [i, connections] of [64, 128, 256].entries()) {
+        // With a baseline, each takes the first turn at every other client count.
+        for (const variant of i % 2 === 0 ? variants : [...variants].reverse()) {
+          const who = BASELINE ? `, ${variant.name}` : '';
+          log(`PUT 4 KiB at full speed, ${connections} connections${who}`);
+          nodes = await fresh(variant);
+          wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'warm' }, 32, 3);
+          await drainSeconds(nodes);
+          const run = wrk(nodes[0]!.url, 'put.lua', { SIZE: '4096', PREFIX: 'p4' }, connections);
+          const drain = await drainSeconds(nodes);
+          rows.push([
+            `PUT 4 KiB, acknowledged writes/s (fsync on, replicated to 2 peers, wrk -t2 -c${connections})${who}`,
+            run.rps.toFixed(0),
+            '',
+            `client p50 ${run.p50ms.toFixed(1)} ms, p99 ${run.p99ms.toFixed(1)} ms; all replicas complete ${drain.toFixed(2)} s after the load stops (${run.ok} writes)`,
+          ]);
+          const best = puts.get(variant);
+          if (!best || run.rps > best.rps) puts.set(variant, run);
+        }
       }
-      rows.push(['PUT 4 KiB, maximum acknowledged writes/s of those', put4!.rps.toFixed(0), '', `target ≥ 3000 ${put4!.rps >= 3000 ? 'met' : 'MISSED'}`]);
+      for (const variant of variants) {
+        const best = puts.get(variant)!;
+        rows.push([
+          `PUT 4 KiB, maximum acknowledged writes/s of those${BASELINE ? `, ${variant.name}` : ''}`,
+          best.rps.toFixed(0),
+          '',
+          `target ≥ 3000 ${best.rps >= 3000 ? 'met' : 'MISSED'}`,
+        ]);
+      }
+      const put4 = puts.get(variants.at(-1)!);
 
       // Half the maximum rate: 32 connections, each pausing between requests (wrk's delay()), so the
       // load generator stays the cheap C client rather than a Node one competing for the same CPUs.

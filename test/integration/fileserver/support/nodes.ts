@@ -28,6 +28,8 @@ export interface NodeOptions {
   dataDir?: string;
   host?: string;
   port?: number;
+  /** The compiled entry point to run (a benchmark's baseline build); this tree's by default. */
+  entry?: string;
 }
 
 /** A line of output as its JSON log record, or undefined for a line that is not one. */
@@ -49,14 +51,16 @@ export class FileServerNode {
   proc: ChildProcess | undefined;
   logs: string[] = [];
   private readonly env: Record<string, string>;
+  private readonly entry: string | undefined;
   private exited: Promise<number | null> | undefined;
 
-  constructor(o: Required<Pick<NodeOptions, 'id' | 'dataDir' | 'host'>> & { env: Record<string, string>; port: number }) {
+  constructor(o: Required<Pick<NodeOptions, 'id' | 'dataDir' | 'host'>> & { env: Record<string, string>; port: number; entry?: string }) {
     this.id = o.id;
     this.dataDir = o.dataDir;
     this.host = o.host;
     this.port = o.port;
     this.env = o.env;
+    this.entry = o.entry;
   }
 
   get url(): string {
@@ -69,7 +73,7 @@ export class FileServerNode {
 
   /** Starts the process (again, on the same port if it ran before) and waits for its "listening" log line. */
   async start(extraEnv: Record<string, string> = {}): Promise<void> {
-    const proc = spawn(process.execPath, [compiledEntrypoint('fileserver')], {
+    const proc = spawn(process.execPath, [this.entry ?? compiledEntrypoint('fileserver')], {
       cwd: REPO_ROOT,
       env: {
         PATH: `${NODE_BIN_DIR}:${process.env.PATH ?? ''}`,
@@ -135,7 +139,7 @@ export class TestCluster {
   async add(o: NodeOptions): Promise<FileServerNode> {
     const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), `fc-${o.id}-`)));
     if (!o.dataDir) this.dirs.push(dataDir);
-    const node = new FileServerNode({ id: o.id, dataDir, host: o.host ?? freshAddress(), env: o.env ?? {}, port: o.port ?? 0 });
+    const node = new FileServerNode({ id: o.id, dataDir, host: o.host ?? freshAddress(), env: o.env ?? {}, port: o.port ?? 0, entry: o.entry });
     this.nodes.push(node);
     await node.start();
     return node;
