@@ -4,101 +4,86 @@
 // Type-only imports count: a type from a higher room still ties the lower room to it.
 
 const PROJECT = '^(contract|fileserver|operator|test|bench|scripts)/';
+/** The FileCluster schema's modules and the library that builds it. */
+const SCHEMA_BUILDER = '^operator/src/api/v1alpha1/(schema|crd)\\.ts$|(^|/)node_modules/@sinclair/typebox/';
+
+/** A rule: no import from a module matching `from` to one matching `to`. */
+const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
+
+/** A layering rule: modules under `lower` import none under `higher` (both path patterns). */
+const below = (name, comment, lower, higher) => forbid(name, comment, { path: lower }, { path: higher });
+
+/** The operator and the file server meet only in contract/ (peer API, settings), in both directions. */
+const shareOnlyTheContract = (a, b) =>
+  below(`${a}-and-${b}-share-only-the-contract`, 'The operator and the file server meet only in contract/ (peer API, settings).', `^${a}/src/`, `^${b}/`);
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
   forbidden: [
-    {
-      name: 'fileserver-store-is-the-bottom',
-      comment: 'The store knows nothing of replication or HTTP (fileserver: http -> replication -> store).',
-      severity: 'error',
-      from: { path: '^fileserver/src/store/' },
-      to: { path: '^fileserver/src/(replication|http)/' },
-    },
-    {
-      name: 'fileserver-replication-below-http',
-      comment: 'Replication knows nothing of the HTTP layer that serves it.',
-      severity: 'error',
-      from: { path: '^fileserver/src/replication/' },
-      to: { path: '^fileserver/src/http/' },
-    },
-    {
-      name: 'fileserver-shared-modules-below-the-rooms',
-      comment: 'config, errors, logger, metrics and streams serve every room, so they import none of them.',
-      severity: 'error',
-      from: { path: '^fileserver/src/(config|errors|logger|metrics|streams)\\.ts$' },
-      to: { path: '^fileserver/src/(store|replication|http)/' },
-    },
-    {
-      name: 'operator-runtime-below-controllers',
-      comment: 'The runtime (client, informers, work queue, leader election) knows no controller (operator: controllers -> runtime).',
-      severity: 'error',
-      from: { path: '^operator/src/runtime/' },
-      to: { path: '^operator/src/controllers/' },
-    },
-    {
-      name: 'operator-shared-modules-below-the-rooms',
-      comment: 'config, errors, logger and metrics serve every room, so they import none of them.',
-      severity: 'error',
-      from: { path: '^operator/src/(config|errors|logger|metrics)\\.ts$' },
-      to: { path: '^operator/src/(controllers|runtime)/' },
-    },
-    {
-      name: 'operator-api-imports-only-the-contract',
-      comment: 'The FileCluster API types are plain data: they import nothing of the project but the shared contract.',
-      severity: 'error',
-      from: { path: '^operator/src/api/' },
-      to: { path: PROJECT, pathNot: '^(operator/src/api|contract)/' },
-    },
-    {
-      name: 'contract-imports-nothing-of-the-project',
-      comment: 'The shared contract is the bottom of both components.',
-      severity: 'error',
-      from: { path: '^contract/' },
-      to: { path: PROJECT, pathNot: '^contract/' },
-    },
-    {
-      name: 'operator-and-fileserver-share-only-the-contract',
-      comment: 'The operator and the file server meet only in contract/ (peer API, settings).',
-      severity: 'error',
-      from: { path: '^operator/src/' },
-      to: { path: '^fileserver/' },
-    },
-    {
-      name: 'fileserver-and-operator-share-only-the-contract',
-      comment: 'The operator and the file server meet only in contract/ (peer API, settings).',
-      severity: 'error',
-      from: { path: '^fileserver/src/' },
-      to: { path: '^operator/' },
-    },
-    {
-      name: 'components-import-no-tests',
-      comment: 'Shipped code does not depend on tests, benchmarks or scripts.',
-      severity: 'error',
-      from: { path: '^(contract|fileserver/src|operator/src)/' },
-      to: { path: '^(test|bench|scripts)/' },
-    },
-    {
-      name: 'packages-declared',
-      comment: 'Every imported npm package is in package.json, not just present through another package.',
-      severity: 'error',
-      from: {},
-      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
-    },
-    {
-      name: 'shipped-code-uses-no-dev-packages',
-      comment: 'Images install production dependencies only; a type-only import is erased and may use a dev package.',
-      severity: 'error',
-      from: { path: '^(contract|fileserver/src|operator/src)/' },
-      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
-    },
-    {
-      name: 'imports-resolve',
-      comment: 'An import that resolves to nothing fails at run time.',
-      severity: 'error',
-      from: {},
-      to: { couldNotResolve: true },
-    },
+    below(
+      'fileserver-store-is-the-bottom',
+      'The store knows nothing of replication or HTTP (fileserver: http -> replication -> store).',
+      '^fileserver/src/store/',
+      '^fileserver/src/(replication|http)/',
+    ),
+    below('fileserver-replication-below-http', 'Replication knows nothing of the HTTP layer that serves it.', '^fileserver/src/replication/', '^fileserver/src/http/'),
+    below(
+      'fileserver-shared-modules-below-the-rooms',
+      'config, errors, logger, metrics and streams serve every room, so they import none of them.',
+      '^fileserver/src/(config|errors|logger|metrics|streams)\\.ts$',
+      '^fileserver/src/(store|replication|http)/',
+    ),
+    below(
+      'operator-runtime-below-controllers',
+      'The runtime (client, informers, work queue, leader election) knows no controller (operator: controllers -> runtime).',
+      '^operator/src/runtime/',
+      '^operator/src/controllers/',
+    ),
+    below(
+      'operator-shared-modules-below-the-rooms',
+      'config, errors, logger and metrics serve every room, so they import none of them.',
+      '^operator/src/(config|errors|logger|metrics)\\.ts$',
+      '^operator/src/(controllers|runtime)/',
+    ),
+    forbid(
+      'operator-api-imports-only-the-contract',
+      'The FileCluster API types are plain data: they import nothing of the project but the shared contract.',
+      { path: '^operator/src/api/' },
+      { path: PROJECT, pathNot: '^(operator/src/api|contract)/' },
+    ),
+    forbid(
+      'operator-loads-no-schema-builder',
+      'The FileCluster schema (and TypeBox behind it) serves the generator and the types; the operator process reads the defaults from defaults.generated.ts.',
+      { path: '^operator/src/', pathNot: SCHEMA_BUILDER },
+      { path: SCHEMA_BUILDER, dependencyTypesNot: ['type-only'] },
+    ),
+    forbid(
+      'contract-imports-nothing-of-the-project',
+      'The shared contract is the bottom of both components.',
+      { path: '^contract/' },
+      { path: PROJECT, pathNot: '^contract/' },
+    ),
+    shareOnlyTheContract('operator', 'fileserver'),
+    shareOnlyTheContract('fileserver', 'operator'),
+    below(
+      'components-import-no-tests',
+      'Shipped code does not depend on tests, benchmarks or scripts.',
+      '^(contract|fileserver/src|operator/src)/',
+      '^(test|bench|scripts)/',
+    ),
+    forbid(
+      'packages-declared',
+      'Every imported npm package is in package.json, not just present through another package.',
+      {},
+      { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
+    ),
+    forbid(
+      'shipped-code-uses-no-dev-packages',
+      'Images install production dependencies only; a type-only import is erased and may use a dev package.',
+      { path: '^(contract|fileserver/src|operator/src)/' },
+      { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    ),
+    forbid('imports-resolve', 'An import that resolves to nothing fails at run time.', {}, { couldNotResolve: true }),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

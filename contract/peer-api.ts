@@ -43,17 +43,24 @@ export interface NodeStatus {
   generation: number;
   /** The generation of the last catch-up pass that reached every peer. */
   syncedGeneration: number;
-  peers: Array<{
-    id: string;
-    url: string;
-    pendingChanges: number;
-    pendingBytes: number;
-    lagSeconds: number;
-    up: boolean;
-    /** How the last catch-up with this peer ended. */
-    catchup: 'pending' | 'complete' | 'unreachable' | 'failed';
-    catchupError?: string;
-  }>;
+  /** No complete catch-up round for half the tombstone retention: the node defers to its peers about deletes. */
+  stale: boolean;
+  /** The highest version among the tombstones the node collected or adopted ('' for none). */
+  horizon: string;
+  peers: PeerReplicationStatus[];
+}
+
+/** What a node still owes one peer, and how replication with it stands. */
+export interface PeerReplicationStatus {
+  id: string;
+  url: string;
+  pendingChanges: number;
+  pendingBytes: number;
+  lagSeconds: number;
+  up: boolean;
+  /** How the last catch-up with this peer ended. */
+  catchup: 'pending' | 'complete' | 'unreachable' | 'failed';
+  catchupError?: string;
 }
 
 const MAX_PEERS = 1000;

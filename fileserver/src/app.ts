@@ -65,6 +65,7 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
     peers: () => replicator.status(),
     generation: () => replicator.peerList().generation,
     tombstones: () => store.counts().tombstones,
+    stale: () => replicator.stale(),
     storeBytes: () => store.counts().liveBytes,
     storeFiles: () => store.counts().liveFiles,
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { ACK_MODES, API_PORT, FILESERVER_DEFAULTS, type AckMode } from '../../contract/fileserver-settings.ts';
+import { ACK_MODES, API_PORT, FILESERVER_DEFAULTS, MIN_RETENTION_INTERVALS, type AckMode } from '../../contract/fileserver-settings.ts';
 import { NODE_ID_RE, parsePeerList, type Peer, type PeerList, type PeerListCheck } from '../../contract/peer-api.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -73,6 +73,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const e = parsed.data;
   const token = e.FC_TOKEN ?? (e.FC_TOKEN_FILE ? readFileSync(e.FC_TOKEN_FILE, 'utf8').trim() : undefined);
   if (!token) throw new Error('invalid configuration: one of FC_TOKEN or FC_TOKEN_FILE is required (and must not be empty)');
+  // A node counts as stale after half the retention without a complete catch-up round
+  // (replication/gc-horizon.ts): rounds must come far more often than that.
+  if (e.FC_TOMBSTONE_RETENTION_SECONDS < MIN_RETENTION_INTERVALS * e.FC_CATCHUP_INTERVAL_SECONDS) {
+    throw new Error(
+      `invalid configuration: FC_TOMBSTONE_RETENTION_SECONDS (${e.FC_TOMBSTONE_RETENTION_SECONDS}) must be at least ${MIN_RETENTION_INTERVALS} times FC_CATCHUP_INTERVAL_SECONDS (${e.FC_CATCHUP_INTERVAL_SECONDS})`,
+    );
+  }
   const staticPeers = parseStaticPeers(e.FC_PEERS, e.FC_NODE_ID);
   if (!staticPeers.ok) throw new Error(`invalid configuration: FC_PEERS: ${staticPeers.message}`);
   const config: Config = {

@@ -5,6 +5,8 @@ export interface MetricsSource {
   peers(): Array<{ id: string; pendingChanges: number; pendingBytes: number; lagSeconds: number; up: boolean; lastSuccessMs: number | undefined; catchup: string }>;
   generation(): number;
   tombstones(): number;
+  /** The node has not finished a catch-up round for half the tombstone retention (replication/gc-horizon.ts). */
+  stale(): boolean;
   storeBytes(): number;
   storeFiles(): number;
 }
@@ -168,6 +170,16 @@ export function createMetrics() {
       help: 'Files and deletes pulled from peers by catch-up',
       registers,
     }),
+    catchupRefused: new Counter({
+      name: 'filecluster_catchup_refused_total',
+      help: "Peers' files this node lacks below its tombstone horizon, not pulled: deleted here long ago, or held by a node away longer than the retention",
+      registers,
+    }),
+    catchupForgotten: new Counter({
+      name: 'filecluster_catchup_forgotten_total',
+      help: 'Files a stale node forgot because a peer deleted them and collected the tombstone',
+      registers,
+    }),
     quarantined: new Counter({
       name: 'filecluster_store_quarantined_files_total',
       help: 'Files whose stored bytes no longer matched their SHA-256 when re-read: set aside and left for catch-up to pull again',
@@ -190,6 +202,7 @@ export function createMetrics() {
       registers,
     }),
     tombstones: scalarGauge('filecluster_tombstones', 'Delete markers held', (s) => s.tombstones()),
+    stale: scalarGauge('filecluster_stale', '1 while the node has not finished a catch-up round for half the tombstone retention', (s) => (s.stale() ? 1 : 0)),
     requests: requestMetrics(httpRequests, httpDuration),
     storeBytes: scalarGauge('filecluster_store_bytes', 'Bytes of live files held', (s) => s.storeBytes()),
     storeFiles: scalarGauge('filecluster_store_files', 'Live files held', (s) => s.storeFiles()),

@@ -37,112 +37,110 @@ interface PanelSpec {
   description: string;
   unit: string;
   queries: Query[];
-  /** Columns of the 24-column grid. */
-  width: number;
+  /** Columns of the 24-column grid, when not the row's panelWidth. */
+  width?: number;
   kind?: 'timeseries' | 'stat';
 }
 
 interface RowSpec {
   title: string;
+  /** Columns of the 24-column grid each panel takes, unless it says otherwise. */
+  panelWidth: number;
   panels: PanelSpec[];
 }
 
 const q = (expr: string, legend: string): Query => ({ expr, legend });
 
+/** A counter's per-second rate, summed by `labels`. */
+const ratePer = (labels: string, series: string, legend: string): Query => q(`sum by (${labels}) (${rate(series)})`, legend);
+
+/** A gauge, aggregated by `labels`. */
+const valuePer = (aggregation: 'max' | 'min' | 'sum', labels: string, series: string, legend: string): Query => q(`${aggregation} by (${labels}) (${series})`, legend);
+
 const ROWS: RowSpec[] = [
   {
     title: 'Replication',
+    panelWidth: 8,
     panels: [
       {
         title: 'Replication lag by pod and peer',
         description: 'Age of the oldest change a pod has not yet delivered to a peer. Grows while a peer is down or slow.',
         unit: 's',
-        width: 8,
-        queries: [q(`max by (pod, peer) (${fileServer('filecluster_replication_lag_seconds')})`, '{{pod}} → {{peer}}')],
+        queries: [valuePer('max', 'pod, peer', fileServer('filecluster_replication_lag_seconds'), '{{pod}} → {{peer}}')],
       },
       {
         title: 'Pending changes',
         description: 'Changes queued for delivery, per pod and peer.',
         unit: 'short',
-        width: 8,
-        queries: [q(`sum by (pod, peer) (${fileServer('filecluster_replication_pending_changes')})`, '{{pod}} → {{peer}}')],
+        queries: [valuePer('sum', 'pod, peer', fileServer('filecluster_replication_pending_changes'), '{{pod}} → {{peer}}')],
       },
       {
         title: 'Pending bytes',
         description: 'Bytes queued for delivery, per pod and peer.',
         unit: 'bytes',
-        width: 8,
-        queries: [q(`sum by (pod, peer) (${fileServer('filecluster_replication_pending_bytes')})`, '{{pod}} → {{peer}}')],
+        queries: [valuePer('sum', 'pod, peer', fileServer('filecluster_replication_pending_bytes'), '{{pod}} → {{peer}}')],
       },
       {
         title: 'Replication latency',
         description: "Quantiles of the time from a local write to the peer's acknowledgement (histogram).",
         unit: 's',
-        width: 8,
         queries: [0.5, 0.9, 0.99].map((p) => q(quantile(p, fileServer('filecluster_replication_ack_latency_seconds_bucket')), `p${Math.round(p * 100)}`)),
       },
       {
         title: 'Push attempts by result',
         description: 'Replication pushes per second, per pod, peer and result.',
         unit: 'ops',
-        width: 8,
-        queries: [q(`sum by (pod, peer, result) (${rate(fileServer('filecluster_replication_attempts_total'))})`, '{{pod}} → {{peer}} {{result}}')],
+        queries: [ratePer('pod, peer, result', fileServer('filecluster_replication_attempts_total'), '{{pod}} → {{peer}} {{result}}')],
       },
       {
         title: 'Replication traffic',
         description: 'Bytes per second pushed to peers and received from peers.',
         unit: 'Bps',
-        width: 8,
         queries: [
-          q(`sum by (pod) (${rate(fileServer('filecluster_replication_sent_bytes_total'))})`, '{{pod}} sent'),
-          q(`sum by (pod) (${rate(fileServer('filecluster_replication_received_bytes_total'))})`, '{{pod}} received'),
+          ratePer('pod', fileServer('filecluster_replication_sent_bytes_total'), '{{pod}} sent'),
+          ratePer('pod', fileServer('filecluster_replication_received_bytes_total'), '{{pod}} received'),
         ],
       },
       {
         title: 'Dropped changes',
         description: 'Changes given up on (left to catch-up), per second.',
         unit: 'ops',
-        width: 8,
-        queries: [q(`sum by (pod, peer) (${rate(fileServer('filecluster_replication_dropped_changes_total'))})`, '{{pod}} → {{peer}}')],
+        queries: [ratePer('pod, peer', fileServer('filecluster_replication_dropped_changes_total'), '{{pod}} → {{peer}}')],
       },
       {
         title: 'Time since last successful push',
         description: 'Seconds since each pod last delivered a change to each peer.',
         unit: 's',
-        width: 8,
         queries: [q(`time() - max by (pod, peer) (${fileServer('filecluster_replication_last_success_timestamp_seconds')})`, '{{pod}} → {{peer}}')],
       },
       {
         title: 'Peer reachability',
         description: '1 when a pod can reach a peer, 0 when not.',
         unit: 'short',
-        width: 8,
-        queries: [q(`min by (pod, peer) (${fileServer('filecluster_peer_up')})`, '{{pod}} → {{peer}}')],
+        queries: [valuePer('min', 'pod, peer', fileServer('filecluster_peer_up'), '{{pod}} → {{peer}}')],
       },
     ],
   },
   {
     title: 'Membership',
+    panelWidth: 6,
     panels: [
       {
         title: 'Pods answering',
         description: '1 while Prometheus can scrape a file-server pod, 0 when it is down or unreachable.',
         unit: 'none',
-        width: 6,
-        queries: [q(`max by (pod) (${fileServer('up')})`, '{{pod}}')],
+        queries: [valuePer('max', 'pod', fileServer('up'), '{{pod}}')],
       },
       {
         title: 'Peer-list generation per pod',
         description: 'The peer-list generation each pod holds. Pods of one cluster on different lines are out of sync.',
         unit: 'none',
-        width: 6,
-        queries: [q(`max by (pod) (${fileServer('filecluster_peer_list_generation')})`, '{{pod}}')],
+        queries: [valuePer('max', 'pod', fileServer('filecluster_peer_list_generation'), '{{pod}}')],
       },
       {
         title: 'Generation spread',
         description: 'Newest minus oldest peer-list generation held in a cluster; above 0 means some pods have not got the latest list.',
         unit: 'none',
-        width: 6,
         kind: 'stat',
         queries: [
           q(
@@ -155,65 +153,58 @@ const ROWS: RowSpec[] = [
         title: 'Peers known per pod',
         description: "Number of peers in each pod's list.",
         unit: 'none',
-        width: 6,
-        queries: [q(`max by (pod) (${fileServer('filecluster_peers')})`, '{{pod}}')],
+        queries: [valuePer('max', 'pod', fileServer('filecluster_peers'), '{{pod}}')],
       },
     ],
   },
   {
     title: 'Catch-up and conflicts',
+    panelWidth: 8,
     panels: [
       {
         title: 'Catch-up runs by result',
         description: 'Anti-entropy runs per second.',
         unit: 'ops',
-        width: 8,
-        queries: [q(`sum by (pod, result) (${rate(fileServer('filecluster_catchup_runs_total'))})`, '{{pod}} {{result}}')],
+        queries: [ratePer('pod, result', fileServer('filecluster_catchup_runs_total'), '{{pod}} {{result}}')],
       },
       {
         title: 'Files repaired and conflicts resolved',
         description: 'Files fetched by catch-up and concurrent writes settled by the conflict rule, per second.',
         unit: 'ops',
-        width: 8,
         queries: [
-          q(`sum by (pod) (${rate(fileServer('filecluster_catchup_files_repaired_total'))})`, '{{pod}} repaired'),
-          q(`sum by (pod) (${rate(fileServer('filecluster_conflicts_resolved_total'))})`, '{{pod}} conflicts'),
+          ratePer('pod', fileServer('filecluster_catchup_files_repaired_total'), '{{pod}} repaired'),
+          ratePer('pod', fileServer('filecluster_conflicts_resolved_total'), '{{pod}} conflicts'),
         ],
       },
       {
         title: 'Tombstones',
         description: 'Deletion markers held per pod.',
         unit: 'short',
-        width: 8,
-        queries: [q(`max by (pod) (${fileServer('filecluster_tombstones')})`, '{{pod}}')],
+        queries: [valuePer('max', 'pod', fileServer('filecluster_tombstones'), '{{pod}}')],
       },
     ],
   },
   {
     title: 'HTTP',
+    panelWidth: 8,
     panels: [
       {
         title: 'Writes',
         description: 'File writes and deletes per second, per pod.',
         unit: 'reqps',
-        width: 8,
-        queries: [
-          q(`sum by (pod, method) (${rate(fileServer('filecluster_http_requests_total', 'method=~"PUT|POST|DELETE"', 'route!~"/internal.*"'))})`, '{{pod}} {{method}}'),
-        ],
+        queries: [ratePer('pod, method', fileServer('filecluster_http_requests_total', 'method=~"PUT|POST|DELETE"', 'route!~"/internal.*"'), '{{pod}} {{method}}')],
       },
       {
         title: 'Reads',
         description: 'File reads per second, per pod.',
         unit: 'reqps',
-        width: 8,
-        queries: [q(`sum by (pod, method) (${rate(fileServer('filecluster_http_requests_total', 'method=~"GET|HEAD"', 'route!~"/internal.*"'))})`, '{{pod}} {{method}}')],
+        queries: [ratePer('pod, method', fileServer('filecluster_http_requests_total', 'method=~"GET|HEAD"', 'route!~"/internal.*"'), '{{pod}} {{method}}')],
       },
       {
         title: 'Errors',
         description: 'Requests answered with 4xx or 5xx, per second, by route and status.',
         unit: 'reqps',
-        width: 8,
-        queries: [q(`sum by (route, status) (${rate(fileServer('filecluster_http_requests_total', 'status=~"4..|5.."'))})`, '{{route}} {{status}}')],
+        queries: [ratePer('route, status', fileServer('filecluster_http_requests_total', 'status=~"4..|5.."'), '{{route}} {{status}}')],
       },
       {
         title: 'Request latency (p99)',
@@ -233,62 +224,57 @@ const ROWS: RowSpec[] = [
   },
   {
     title: 'Storage',
+    panelWidth: 12,
     panels: [
       {
         title: 'Disk usage',
         description: 'Bytes of file content stored per pod.',
         unit: 'bytes',
-        width: 12,
-        queries: [q(`max by (pod) (${fileServer('filecluster_store_bytes')})`, '{{pod}}')],
+        queries: [valuePer('max', 'pod', fileServer('filecluster_store_bytes'), '{{pod}}')],
       },
       {
         title: 'Files',
         description: 'Files stored per pod.',
         unit: 'short',
-        width: 12,
-        queries: [q(`max by (pod) (${fileServer('filecluster_store_files')})`, '{{pod}}')],
+        queries: [valuePer('max', 'pod', fileServer('filecluster_store_files'), '{{pod}}')],
       },
     ],
   },
   {
     // The operator's series carry the operator's namespace and pod, not a FileCluster: unfiltered.
     title: 'Operator',
+    panelWidth: 8,
     panels: [
       {
         title: 'Reconciles by result',
         description: 'Reconciliations per second.',
         unit: 'ops',
-        width: 8,
-        queries: [q(`sum by (result) (${rate('filecluster_operator_reconcile_total')})`, '{{result}}')],
+        queries: [ratePer('result', 'filecluster_operator_reconcile_total', '{{result}}')],
       },
       {
         title: 'Reconcile errors',
         description: 'Failed reconciliations per second.',
         unit: 'ops',
-        width: 8,
         queries: [q(`sum(${rate('filecluster_operator_reconcile_total{result="error"}')})`, 'errors')],
       },
       {
         title: 'Work queue depth',
         description: 'FileClusters waiting to be reconciled, per operator pod.',
         unit: 'short',
-        width: 8,
         queries: [q('max by (pod) (filecluster_operator_workqueue_depth)', '{{pod}}')],
       },
       {
         title: 'Reconcile duration',
         description: 'Quantiles of reconcile duration.',
         unit: 's',
-        width: 8,
         queries: [0.5, 0.99].map((p) => q(quantile(p, 'filecluster_operator_reconcile_duration_seconds_bucket'), `p${Math.round(p * 100)}`)),
       },
       {
         title: 'Peer-list pushes',
         description: 'Peer-list pushes to file-server pods per second by result, and their p99 duration.',
         unit: 'short',
-        width: 8,
         queries: [
-          q(`sum by (result) (${rate('filecluster_operator_peer_push_total')})`, '{{result}}'),
+          ratePer('result', 'filecluster_operator_peer_push_total', '{{result}}'),
           q(quantile(0.99, 'filecluster_operator_peer_push_duration_seconds_bucket'), 'p99 duration (s)'),
         ],
       },
@@ -296,7 +282,6 @@ const ROWS: RowSpec[] = [
         title: 'Leader',
         description: '1 on the operator pod holding the Lease.',
         unit: 'none',
-        width: 8,
         queries: [q('max by (pod) (filecluster_operator_leader)', '{{pod}}')],
       },
     ],
@@ -383,12 +368,13 @@ export function buildDashboard(): dashboard.Dashboard {
     y += 1;
     let x = 0;
     for (const spec of row.panels) {
-      if (x + spec.width > GRID_COLUMNS) {
+      const width = spec.width ?? row.panelWidth;
+      if (x + width > GRID_COLUMNS) {
         x = 0;
         y += PANEL_HEIGHT;
       }
-      builder.withPanel(panel(spec, ++id, { x, y, w: spec.width, h: PANEL_HEIGHT }));
-      x += spec.width;
+      builder.withPanel(panel(spec, ++id, { x, y, w: width, h: PANEL_HEIGHT }));
+      x += width;
     }
     y += PANEL_HEIGHT;
   }

@@ -2,6 +2,7 @@
 // directories, and the nemesis that acts on them (kill -9 and restart, SIGSTOP and SIGCONT, peer-list
 // generations without a node, as the operator makes them). Also heals everything and waits for quiescence.
 import { join } from 'node:path';
+import { MIN_RETENTION_INTERVALS } from '../../contract/fileserver-settings.ts';
 import { api, type FileServerNode, TestCluster, TOKEN } from '../integration/fileserver/support/nodes.ts';
 import type { Step } from './schedule.ts';
 
@@ -40,7 +41,8 @@ export class ChaosCluster {
     const c = new ChaosCluster();
     const env = {
       FC_ACK_TIMEOUT_MS: '1500',
-      FC_CATCHUP_INTERVAL_SECONDS: '1',
+      // A catch-up each second, or as often as a short retention needs (the file server requires ten per retention).
+      FC_CATCHUP_INTERVAL_SECONDS: String(Math.min(1, o.retentionSeconds / MIN_RETENTION_INTERVALS)),
       FC_TOMBSTONE_RETENTION_SECONDS: String(o.retentionSeconds),
     };
     await Promise.all(Array.from({ length: o.nodes }, (_, i) => c.cluster.add({ id: `n${i + 1}`, env })));

@@ -45,7 +45,9 @@ export async function runSeed(seed: number, o: Omit<ExploreOptions, 'firstSeed' 
       smallest = { schedule, result };
       return false;
     }),
-    { seed, numRuns: 1, interruptAfterTimeLimit: o.shrinkMs, markInterruptAsFailure: false },
+    // fast-check checks the time limit before every run, the first included: with no time to shrink, the
+    // schedule still runs once, unshrunk.
+    { seed, numRuns: 1, ...(o.shrinkMs > 0 ? { interruptAfterTimeLimit: o.shrinkMs, markInterruptAsFailure: false } : { endOnFailure: true }) },
   );
   if (!details.failed || !smallest) return undefined;
   const dir = join(o.outDir, `seed-${seed}`);

@@ -101,6 +101,8 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
     leaving: fence.leaving,
     generation: replicator.peerList().generation,
     syncedGeneration: replicator.syncedGeneration,
+    stale: replicator.stale(),
+    horizon: store.horizon(),
     peers: replicator.status().map(({ id, url, pendingChanges, pendingBytes, lagSeconds, up, catchup, catchupError }) => ({
       id,
       url,
@@ -130,7 +132,7 @@ export function internalRouter({ store, replicator, fence, metrics, nodeId, acce
   });
 
   router.get('/digest', (ctx) => {
-    ctx.body = digestAnswer(store);
+    ctx.body = digestAnswer(store, replicator.stale());
   });
 
   router.post('/manifest', async (ctx) => {

@@ -7,8 +7,8 @@ import { encodeChanges, type OutgoingChange } from './frames.ts';
 import { closeAll, outgoingChange } from './outgoing.ts';
 
 /** The peer's side of catch-up: the digest, the manifest pages and the fetch stream. */
-export function digestAnswer(store: Store): DigestAnswer {
-  return { buckets: store.digestHex() };
+export function digestAnswer(store: Store, stale: boolean): DigestAnswer {
+  return { buckets: store.digestHex(), horizon: store.horizon(), stale };
 }
 
 /**

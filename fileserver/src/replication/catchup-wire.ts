@@ -11,6 +11,10 @@ export const MAX_PAGE_ENTRIES = 10_000;
 
 export interface DigestAnswer {
   buckets: string[];
+  /** The answering node's horizon (replication/gc-horizon.ts); absent from peers of earlier releases. */
+  horizon?: string;
+  /** The answering node is stale: its absences and old files are not to be trusted. */
+  stale?: boolean;
 }
 
 /**

@@ -1,10 +1,11 @@
 import type { Metrics } from '../metrics.ts';
-import { differingBuckets } from '../store/digest.ts';
+import { bucketOf, differingBuckets } from '../store/digest.ts';
 import { contentOf, type Entry } from '../store/entry.ts';
 import type { Store } from '../store/store.ts';
 import { resolveIncoming } from '../store/version.ts';
-import { compareCursors, MAX_PAGE_ENTRIES, type DigestAnswer, type ManifestItem, type ManifestPage } from './catchup-wire.ts';
+import { compareCursors, decodeCursor, encodeCursor, MAX_PAGE_ENTRIES, type DigestAnswer, type ManifestItem, type ManifestPage } from './catchup-wire.ts';
 import { applyChangeStream } from './frames.ts';
+import { entriesToForget, mayPullAbsent, type AbsentRule } from './gc-horizon.ts';
 import type { Peer } from '../../../contract/peer-api.ts';
 import { peerJson, peerRequest, PeerRequestError, readBody, type PeerTokens } from './peer-client.ts';
 
@@ -21,12 +22,17 @@ export class PeerUnreachableError extends Error {
 /**
  * Which remote manifest entries to pull: every newer version, tombstones included, so that manifests
  * (and digests) become identical and a file deleted elsewhere cannot come back from this node later.
+ * A file this node holds nothing for is pulled only as `mayPullAbsent` allows; the others are refused.
  */
-export function entriesToPull(remote: ManifestItem[], local: (path: string) => Entry | undefined): ManifestItem[] {
-  return remote.filter((r) => {
+export function entriesToPull(remote: ManifestItem[], local: (path: string) => Entry | undefined, absent: AbsentRule): { pull: ManifestItem[]; refused: ManifestItem[] } {
+  const pull: ManifestItem[] = [];
+  const refused: ManifestItem[] = [];
+  for (const r of remote) {
     const l = local(r.path);
-    return resolveIncoming(l?.version, r.version, l && contentOf(l), r.sha256) === 'apply';
-  });
+    if (l === undefined) (mayPullAbsent(r, absent) ? pull : refused).push(r);
+    else if (resolveIncoming(l.version, r.version, contentOf(l), r.sha256) === 'apply') pull.push(r);
+  }
+  return { pull, refused };
 }
 
 /** Splits the paths to pull into fetch requests; a short list is split so that a few large files still travel side by side. */
@@ -45,8 +51,13 @@ export function nextCursor(after: string | undefined, page: ManifestPage): strin
   return page.next;
 }
 
-/** The manifest entries of `buckets`, page by page. */
-async function* manifestPages(peer: Peer, tokens: PeerTokens, buckets: number[], metrics: Metrics): AsyncGenerator<ManifestItem[]> {
+/** The manifest of `buckets`, page by page, each with the cursors of the range it covers (`next` undefined: to the end). */
+async function* manifestPages(
+  peer: Peer,
+  tokens: PeerTokens,
+  buckets: number[],
+  metrics: Metrics,
+): AsyncGenerator<{ entries: ManifestItem[]; after: string | undefined; next: string | undefined }> {
   let after: string | undefined;
   do {
     let page: ManifestPage;
@@ -63,35 +74,81 @@ async function* manifestPages(peer: Peer, tokens: PeerTokens, buckets: number[],
     }
     metrics.catchupPages.inc();
     metrics.catchupCompared.inc(page.entries.length);
-    yield page.entries;
-    after = nextCursor(after, page);
+    const next = nextCursor(after, page);
+    yield { entries: page.entries, after, next };
+    after = next;
   } while (after !== undefined);
+}
+
+/** This node's entries of `buckets` after cursor `after` up to cursor `upTo` (both undefined: from the start, to the end). */
+function* localRange(store: Store, buckets: number[], after: string | undefined, upTo: string | undefined): Generator<ManifestItem> {
+  let from = after === undefined ? undefined : decodeCursor(after);
+  for (;;) {
+    const rows = store.manifestPage(buckets, from, MAX_PAGE_ENTRIES);
+    for (const r of rows) {
+      if (upTo !== undefined && compareCursors(encodeCursor(r.path), upTo) > 0) return;
+      yield r;
+    }
+    if (rows.length < MAX_PAGE_ENTRIES) return;
+    const last = rows.at(-1)!.path;
+    from = { bucket: bucketOf(last), path: last };
+  }
+}
+
+export interface CatchUpResult {
+  /** Files and tombstones pulled. */
+  repaired: number;
+  /** The peer's files this node lacks that lie below its horizon, not pulled. */
+  refused: number;
+  /** Files this stale node forgot: the peer lacks them below its horizon (deleted and collected there). */
+  forgotten: number;
 }
 
 /**
  * Compares digests with one peer, lists the differing buckets page by page, and pulls what is newer
- * there while the next page is asked for. Returns files repaired; each is counted in the metric as it
- * commits, so a run that fails part-way still shows what it pulled, and the next run pulls only the
- * rest. Throws `PeerUnreachableError` when the peer does not answer its first request.
+ * there while the next page is asked for; files repaired are counted in the metric as they commit, so a
+ * run that fails part-way still shows what it pulled, and the next run pulls only the rest. When this
+ * node is stale and the peer is not, it also forgets what the peer deleted and collected, and pulls what
+ * it lacks whatever its age (replication/gc-horizon.ts); after a complete run from a peer that is not
+ * stale it adopts that peer's horizon. Throws `PeerUnreachableError` when the peer does not answer its
+ * first request.
  */
-export async function catchUpFrom(peer: Peer, tokens: PeerTokens, store: Store, metrics: Metrics): Promise<number> {
+export async function catchUpFrom(peer: Peer, tokens: PeerTokens, store: Store, metrics: Metrics, self: { stale: boolean }): Promise<CatchUpResult> {
   const res = await peerRequest(peer, tokens, { method: 'GET', path: '/internal/digest' }).catch((err: unknown) => {
     throw new PeerUnreachableError(peer.id, err);
   });
   const body = await readBody(res);
   if (res.statusCode !== 200) throw new PeerRequestError(`peer ${peer.id} answered ${res.statusCode} to digest: ${body.toString().slice(0, 200)}`, res.statusCode);
   const remote = JSON.parse(body.toString()) as DigestAnswer;
+  const peerHorizon = remote.horizon ?? '';
+  const trustPeer = self.stale && remote.stale !== true;
+  const result: CatchUpResult = { repaired: 0, refused: 0, forgotten: 0 };
   const diff = differingBuckets(store.digestHex(), remote.buckets);
-  if (diff.length === 0) return 0;
+  if (diff.length === 0) {
+    if (remote.stale !== true) await store.adoptHorizon(peerHorizon);
+    return result;
+  }
+  const absent: AbsentRule = { horizon: store.horizon(), trustPeer, wanted: (p) => store.isWanted(p) };
 
   async function* chunks(): AsyncGenerator<string[]> {
-    for await (const entries of manifestPages(peer, tokens, diff, metrics)) yield* fetchChunks(entriesToPull(entries, (p) => store.get(p)));
+    for await (const page of manifestPages(peer, tokens, diff, metrics)) {
+      if (trustPeer && peerHorizon !== '') {
+        const held = new Set(page.entries.map((e) => e.path));
+        const forget = entriesToForget(localRange(store, diff, page.after, page.next), held, { peerHorizon, owedToPeer: (p) => store.owes(peer.id, p) });
+        const done = (await Promise.all(forget.map((f) => store.forgetDeletedElsewhere(f.path, f.version)))).filter(Boolean).length;
+        result.forgotten += done;
+        metrics.catchupForgotten.inc(done);
+      }
+      const { pull, refused } = entriesToPull(page.entries, (p) => store.get(p), absent);
+      result.refused += refused.length;
+      metrics.catchupRefused.inc(refused.length);
+      yield* fetchChunks(pull);
+    }
   }
   // Several fetch streams at once keep the network, the hashing and the fsyncs busy together. They
   // share one generator (its calls queue), so the next page is asked for while the last chunks of the
   // current one are still being fetched.
   const work = chunks();
-  let repaired = 0;
   let failed = false;
   const stream = async () => {
     while (!failed) {
@@ -106,7 +163,7 @@ export async function catchUpFrom(peer: Peer, tokens: PeerTokens, store: Store, 
           (n) => metrics.receivedBytes.inc(n),
           (c) => {
             if (c.result !== 'applied') return;
-            repaired++;
+            result.repaired++;
             metrics.filesRepaired.inc();
           },
         );
@@ -129,5 +186,6 @@ export async function catchUpFrom(peer: Peer, tokens: PeerTokens, store: Store, 
     await work.return(undefined);
     throw rejected.reason;
   }
-  return repaired;
+  if (remote.stale !== true) await store.adoptHorizon(peerHorizon);
+  return result;
 }

@@ -1,11 +1,12 @@
 import type { AckMode } from '../../../contract/fileserver-settings.ts';
-import type { Peer, PeerList } from '../../../contract/peer-api.ts';
+import type { Peer, PeerList, PeerReplicationStatus } from '../../../contract/peer-api.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
 import { catchUpFrom, PeerUnreachableError } from './catchup.ts';
+import { isStale } from './gc-horizon.ts';
 import type { GenerationWatch } from './generation-watch.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
 import { ownerOf, ownerRefusal, type OwnerRefusal } from './owner.ts';
@@ -25,16 +26,10 @@ export interface ReplicatorOptions {
   tombstoneRetentionMs: number;
 }
 
-export interface PeerStatus {
-  id: string;
-  url: string;
-  pendingChanges: number;
-  pendingBytes: number;
-  lagSeconds: number;
-  up: boolean;
+/** A peer's replication status as GET /internal/status reports it, with what the metrics read too. */
+export interface PeerStatus extends Omit<PeerReplicationStatus, 'catchupError'> {
   lastSuccessMs: number | undefined;
-  /** How the last catch-up attempt with the peer ended, and why it failed. */
-  catchup: CatchUpState;
+  /** Why the last catch-up attempt with the peer failed. */
   catchupError: string | undefined;
 }
 
@@ -242,21 +237,37 @@ export class Replicator {
     }
   }
 
+  /** Whether this node must defer to its peers about what was deleted (replication/gc-horizon.ts). */
+  stale(now = Date.now()): boolean {
+    return isStale(this.o.store.syncedAt(), now, this.o.tombstoneRetentionMs, this.peerList().peers.length > 0);
+  }
+
   /** One catch-up with every peer in turn; returns how each ended. */
   private async catchUpOnce(): Promise<Array<{ peer: string; state: CatchUpState }>> {
     const { metrics, logger, store, tokens } = this.o;
     const states: Array<{ peer: string; state: CatchUpState }> = [];
     const list = this.peerList();
+    const startedAt = Date.now();
+    const stale = this.stale(startedAt);
+    if (stale && list.peers.length > 0)
+      logger.warn({ syncedAt: store.syncedAt() }, 'no complete catch-up for half the tombstone retention: deferring to peers about what was deleted');
     for (const peer of list.peers) {
       if (this.stopped) break;
       let state: CatchUpState;
       try {
-        const repaired = await catchUpFrom(peer, tokens, store, metrics);
+        const r = await catchUpFrom(peer, tokens, store, metrics, { stale });
         state = 'complete';
         this.catchups.set(peer.id, { state, error: undefined });
         metrics.catchupRuns.inc({ result: 'success' });
         this.onContact(peer.id, true);
-        if (repaired > 0) logger.info({ peer: peer.id, repaired }, 'catch-up pulled changes');
+        if (r.repaired > 0) logger.info({ peer: peer.id, repaired: r.repaired }, 'catch-up pulled changes');
+        if (r.forgotten > 0) logger.warn({ peer: peer.id, forgotten: r.forgotten }, 'forgot files the peer deleted and collected while this node was away');
+        if (r.refused > 0) {
+          logger.warn(
+            { peer: peer.id, refused: r.refused, horizon: store.horizon() },
+            "did not pull the peer's files this node lacks below its tombstone horizon (deleted here long ago, or kept by a node away longer than the retention)",
+          );
+        }
       } catch (err) {
         state = err instanceof PeerUnreachableError ? 'unreachable' : 'failed';
         const message = (err as Error).message;
@@ -271,6 +282,7 @@ export class Replicator {
       this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
       this.completePassGeneration = Math.max(this.completePassGeneration ?? 0, list.generation);
     }
+    if (!this.stopped && passEndsProxying(states.map((s) => s.state))) store.markSynced(startedAt);
     return states;
   }
 

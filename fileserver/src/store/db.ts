@@ -12,7 +12,9 @@ import { resolveIncoming, type Version } from './version.ts';
 // aggregate (counts, the 256 digest buckets, per-peer outbox totals) is written through in the same
 // transaction as the change it follows, so a restart reads a few rows instead of replaying anything.
 // 3: digest buckets cover content, and tombstones keep their receipt time (`received_at`).
-export const SCHEMA_VERSION = 3;
+// 4: `wanted` lists the files set aside as damaged until they are pulled again.
+export const SCHEMA_VERSION = 4;
+const WANTED_TABLE = 'CREATE TABLE wanted (path TEXT PRIMARY KEY, version TEXT NOT NULL) WITHOUT ROWID;';
 
 const SCHEMA = `
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -47,6 +49,7 @@ CREATE INDEX outbox_order ON outbox (peer, seq);
 CREATE INDEX outbox_path ON outbox (path);
 CREATE TABLE outbox_totals (peer TEXT PRIMARY KEY, changes INTEGER NOT NULL, bytes INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE garbage (blob TEXT PRIMARY KEY) WITHOUT ROWID;
+${WANTED_TABLE}
 `;
 
 /** Where a file's bytes are: inline in its row, or in an object file. */
@@ -134,6 +137,8 @@ export class MetaDb {
   private outboxSeq = 0;
   private maxVersion = '';
   private peerList: PeerList = { generation: 0, peers: [] };
+  /** Whether `wanted` may hold rows: almost always false, so writes skip clearing it. */
+  private anyWanted = false;
   private readonly totals = new Map<string, OutboxTotals>();
 
   private constructor(file: string, db: DatabaseSync) {
@@ -183,6 +188,10 @@ export class MetaDb {
       addGarbage: p('INSERT OR IGNORE INTO garbage (blob) VALUES (?)'),
       delGarbage: p('DELETE FROM garbage WHERE blob = ?'),
       listGarbage: p('SELECT blob FROM garbage'),
+      addWanted: p('INSERT INTO wanted (path, version) VALUES (?, ?) ON CONFLICT (path) DO UPDATE SET version = excluded.version'),
+      delWanted: p('DELETE FROM wanted WHERE path = ?'),
+      getWanted: p('SELECT 1 AS w FROM wanted WHERE path = ?'),
+      anyWanted: p('SELECT 1 AS w FROM wanted LIMIT 1'),
     };
   }
 
@@ -234,6 +243,7 @@ export class MetaDb {
       const cp = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
       if (cp?.busy) throw new StoreOpenError(file, 'its write-ahead log could not be applied (busy)');
       checkFileSize(file, db);
+      upgradeSchema(db);
       const m = new MetaDb(file, db);
       m.load();
       return m;
@@ -262,6 +272,7 @@ export class MetaDb {
     const peers = this.getMeta('peers');
     if (peers === undefined) throw new StoreOpenError(this.file, 'the peer list is missing');
     this.peerList = JSON.parse(peers) as PeerList;
+    this.anyWanted = this.st.anyWanted!.get() !== undefined;
     this.totals.clear();
     for (const r of this.st.getTotals!.all() as Array<{ peer: string; changes: number; bytes: number }>) this.totals.set(r.peer, { changes: r.changes, bytes: r.bytes });
   }
@@ -410,6 +421,16 @@ export class MetaDb {
     return this.st.pendingAnywhere!.get(path) !== undefined;
   }
 
+  /** Whether `peer` is owed a change of `path`. */
+  isOwed(peer: string, path: string): boolean {
+    return this.st.getOutbox!.get(peer, path) !== undefined;
+  }
+
+  /** Whether `path` was set aside as damaged and not pulled again since. */
+  isWanted(path: string): boolean {
+    return this.st.getWanted!.get(path) !== undefined;
+  }
+
   garbage(): string[] {
     return (this.st.listGarbage!.all() as Array<{ blob: string }>).map((r) => r.blob);
   }
@@ -468,6 +489,7 @@ export class MetaDb {
       e.deleted ? at : null,
     );
     if (blob !== null) this.st.delGarbage!.run(blob);
+    if (this.anyWanted) this.st.delWanted!.run(e.path);
     this.toggleDigest(e.path, e.version, contentOf(e));
     this.account(e, 1);
     if (e.version > this.maxVersion) this.maxVersion = e.version;
@@ -569,6 +591,12 @@ export class MetaDb {
     return true;
   }
 
+  /** Lists a file set aside as damaged: catch-up pulls it again whatever its age. */
+  want(path: string, version: Version): void {
+    this.st.addWanted!.run(path, version);
+    this.anyWanted = true;
+  }
+
   /** Names an object file that may exist without a row: it is unlinked at the next opportunity. */
   addGarbage(blob: string): void {
     this.st.addGarbage!.run(blob);
@@ -576,6 +604,21 @@ export class MetaDb {
 
   removeGarbage(blob: string): void {
     this.st.delGarbage!.run(blob);
+  }
+}
+
+/** Brings a database of the previous schema to this one, in one transaction. */
+function upgradeSchema(db: DatabaseSync): void {
+  const row = db.prepare("SELECT v FROM meta WHERE k = 'schema'").get() as { v: string } | undefined;
+  if (row?.v !== '3') return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(WANTED_TABLE);
+    db.prepare("UPDATE meta SET v = ? WHERE k = 'schema'").run(String(SCHEMA_VERSION));
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
   }
 }
 

@@ -30,6 +30,8 @@ const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
 const SCRUB_PAGE = 64;
 const SCRUB_CHUNK = 256 * 1024;
 export const QUARANTINE_DIR = 'quarantine';
+const HORIZON_KEY = 'gc_horizon';
+const SYNCED_AT_KEY = 'synced_at';
 const DRIFT_LOG_INTERVAL_MS = 60_000;
 
 export interface Conditions {
@@ -289,6 +291,64 @@ export class Store {
 
   digestHex(): string[] {
     return this.db.digest.hex();
+  }
+
+  /**
+   * The highest version among the tombstones this node collected or adopted from a peer ('' for none):
+   * a file it lacks below it may be one it deleted (see replication/gc-horizon.ts).
+   */
+  horizon(): Version | '' {
+    return this.db.getMeta(HORIZON_KEY) ?? '';
+  }
+
+  /** Raises the horizon to a peer's after catching up from it completely; durable before it resolves. */
+  async adoptHorizon(v: Version | ''): Promise<void> {
+    if (v <= this.horizon()) return;
+    await this.commit(() => {
+      if (v > this.horizon()) this.db.setMeta(HORIZON_KEY, v);
+    });
+  }
+
+  /** When (wall ms) the last complete catch-up round started; undefined if none did. */
+  syncedAt(): number | undefined {
+    const v = this.db.getMeta(SYNCED_AT_KEY);
+    return v === undefined ? undefined : Number(v);
+  }
+
+  /** Records a complete catch-up round; safe to lose in a crash (the node then counts as stale sooner). */
+  markSynced(startedAtMs: number): void {
+    this.commitLazy(() => this.db.setMeta(SYNCED_AT_KEY, String(startedAtMs)));
+  }
+
+  /** Whether `peer` is still owed a change of `path`. */
+  owes(peer: string, path: string): boolean {
+    return this.read(() => this.db.isOwed(peer, path));
+  }
+
+  /** Whether `path` was set aside as damaged and not pulled again since. */
+  isWanted(path: string): boolean {
+    return this.read(() => this.db.isWanted(path));
+  }
+
+  /**
+   * Forgets a live file at `version` with no tombstone, owed to no one any more: a stale node's copy of a
+   * file its peers deleted and collected (replication/gc-horizon.ts). Returns whether it did.
+   */
+  forgetDeletedElsewhere(path: string, version: Version): Promise<boolean> {
+    return this.commit(
+      () => {
+        const found = this.db.content(path);
+        if (!found || found.entry.version !== version || !this.db.forgetFile(path, version)) return false;
+        this.cache.delete(path);
+        for (const peer of this.db.peers.peers) this.db.ack(peer.id, [[path, version]]);
+        if (found.content.blob) {
+          this.db.addGarbage(found.content.blob);
+          this.batchFreed.push(found.content.blob);
+        }
+        return true;
+      },
+      { frees: true },
+    );
   }
 
   /** Every entry, tombstones included, in the given digest buckets. */
@@ -755,7 +815,8 @@ export class Store {
 
   /**
    * Removes tombstones that no peer is still owed and that this node has held for the retention: counted
-   * from when it received them, not from their versions' time, which another node's clock set.
+   * from when it received them, not from their versions' time, which another node's clock set. The
+   * horizon rises to the highest version removed, in the same commit.
    */
   async collectTombstones(nowMs: number, retentionMs: number): Promise<number> {
     const receivedBy = nowMs - retentionMs;
@@ -768,11 +829,16 @@ export class Store {
       removed += await this.commit(
         () => {
           let n = 0;
+          let horizon = this.horizon();
           for (const { path, version } of page) {
             if (this.db.isPendingAnywhere(path)) continue;
-            if (this.db.removeTombstone(path, version)) n++;
+            if (this.db.removeTombstone(path, version)) {
+              n++;
+              if (version > horizon) horizon = version;
+            }
             this.cache.delete(path);
           }
+          if (n > 0) this.db.setMeta(HORIZON_KEY, horizon);
           return n;
         },
         { frees: true },
@@ -818,6 +884,8 @@ export class Store {
       this.cache.delete(entry.path);
       // Until it has moved, the object file is garbage: a crash in between leaves nothing unnamed.
       if (content.blob) this.db.addGarbage(content.blob);
+      // Pulled again whatever its age, though it now looks like a file deleted long ago.
+      this.db.want(entry.path, entry.version);
       return true;
     });
     if (!forgotten) return false;

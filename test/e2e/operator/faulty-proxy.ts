@@ -5,8 +5,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 
 /** TLS passes through untouched; only the transport misbehaves. */
 export class FaultyProxy {
-  /** pass: forward; refuse: close new connections at once; stall: accept new connections, carry nothing. */
-  mode: 'pass' | 'refuse' | 'stall' = 'pass';
+  /** pass: forward; refuse: close new connections at once; hang: accept new connections, carry nothing (see hang()). */
+  mode: 'pass' | 'refuse' | 'hang' = 'pass';
   /** New connections wait this long before they are connected through (a slow network path). */
   connectDelayMs = 0;
   /** Connections accepted so far. */
@@ -20,7 +20,7 @@ export class FaultyProxy {
     this.server = net.createServer((client) => {
       this.accepted++;
       if (this.mode === 'refuse') return void client.destroy();
-      if (this.mode === 'stall') {
+      if (this.mode === 'hang') {
         this.stalled.add(client);
         client.on('error', () => undefined).on('close', () => this.stalled.delete(client));
         return;
@@ -71,6 +71,12 @@ export class FaultyProxy {
       upstream.destroy();
     }
     for (const client of this.stalled) client.destroy();
+  }
+
+  /** Every request from now on hangs: the open connections and any new one carry nothing (until mode is 'pass' again). */
+  hang(): void {
+    this.mode = 'hang';
+    this.stallAll({ resetOnSend: false });
   }
 
   /**

@@ -1,16 +1,18 @@
 // The FileCluster operator end to end, on the harness's cluster (FC_TEST_PROVIDER: local by default, or
 // existing), through kubectl and the file servers' HTTP API as a user would.
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
+import { fileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
 import {
-  CRD_FILE,
-  PodAccess,
-  operatorsFor,
+  type PodAccess,
+  withOperators,
   type Operators,
   clusterPods,
   clusterToken,
   condition,
+  convergedPods,
+  fileClusterEventReasons,
   fileClusterStatus,
   fileClusterYaml,
   getFile,
@@ -31,25 +33,21 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
   let token: string;
   const urlOf = (pod: PodInfo) => access.url(pod);
 
-  const kubectl = async (args: string[], input?: string) => {
-    const r = await cluster.kubectl(args, input === undefined ? {} : { input });
-    return r;
-  };
-  const ok = async (args: string[], input?: string) => {
-    const r = await kubectl(args, input);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
-  };
+  const suite = fileClusterSuite('fc-e2e');
+  const running = withOperators(suite);
+  before(() => {
+    ({ cluster, ns } = suite);
+    ({ operators, access } = running);
+  });
+  const { kubectl, ok } = suite;
 
   /** Waits until `n` pods are Ready, the status says so, and every pod holds the published list. */
-  async function converged(n: number): Promise<PodInfo[]> {
-    return waitFor(
-      async () => {
-        const status = await fileClusterStatus(cluster, ns, NAME);
-        const pods = await clusterPods(cluster, ns, NAME);
-        if (pods.length !== n || !pods.every((p) => p.ready)) return false;
-        if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
-        if (condition(status, 'Ready')?.status !== 'True' || condition(status, 'PeersSynced')?.status !== 'True') return false;
+  const converged = (n: number): Promise<PodInfo[]> =>
+    convergedPods(cluster, ns, NAME, n, {
+      timeoutMs: CONVERGE_MS,
+      what: `${n} Ready pods holding the same peer list`,
+      holds: async (status, pods) => {
+        if (condition(status, 'PeersSynced')?.status !== 'True') return false;
         const published = [...(status.peers ?? [])].sort((a, b) => a.id.localeCompare(b.id));
         assert.deepEqual(
           published.map((p) => p.id),
@@ -66,16 +64,9 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
             `peer list of ${pod.name}`,
           );
         }
-        return pods;
+        return true;
       },
-      CONVERGE_MS,
-      `${n} Ready pods holding the same peer list`,
-      500,
-    ).catch(async (err: unknown) => {
-      const status = await fileClusterStatus(cluster, ns, NAME).catch(() => ({}));
-      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}`);
     });
-  }
 
   /** On failure: the pods (restarts included), the file servers' and operators' log tails. */
   async function explain(err: unknown): Promise<never> {
@@ -90,24 +81,6 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
   }
   const step = (name: string, fn: (t: TestContext) => Promise<void>) => test(name, (t) => fn(t).catch(explain));
 
-  before(async () => {
-    cluster = await startCluster();
-    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
-    ns = await cluster.createNamespace('fc-e2e');
-    access = new PodAccess(cluster, ns);
-    operators = operatorsFor(cluster, ns);
-    await operators.start();
-    await waitFor(() => operators.leader(), 60_000, 'an operator replica to take the Lease');
-  });
-
-  after(async () => {
-    await access?.close();
-    await operators?.stop();
-    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
-    await cluster?.close();
-  });
-
   step('the API server rejects invalid FileClusters with the schema\u2019s messages', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ replicas: -1 }, /spec\.replicas.*greater than or equal to 1/],
@@ -115,6 +88,11 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
       [{ storage: { size: 'lots' } }, /storage\.size must be a quantity between 1Mi and 64Ti/],
       [{ replication: { defaultAck: 'quorum' } }, /spec\.replication\.defaultAck: Unsupported value: "quorum"/],
       [{ metrics: { port: 8080 } }, /metrics\.port must differ from the API port 8080/],
+      [
+        { replication: { tombstoneRetentionSeconds: 299, catchUpIntervalSeconds: 30 } },
+        /tombstoneRetentionSeconds must be at least 10 times replication\.catchUpIntervalSeconds/,
+      ],
+      [{ replication: { catchUpIntervalSeconds: 9000 } }, /tombstoneRetentionSeconds must be at least 10 times/],
     ];
     for (const [spec, message] of cases) {
       const r = await kubectl(['apply', '-n', ns, '-f', '-'], fileClusterYaml('invalid', spec));
@@ -215,16 +193,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     }
     const sts = await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns]);
     assert.equal(sts.spec.replicas, 2);
-    const events = await ok([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      `involvedObject.name=${NAME},involvedObject.kind=FileCluster`,
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
+    const events = await fileClusterEventReasons(cluster, ns, NAME);
     assert.match(events, /ScalingDown/);
   });
 
@@ -359,16 +328,7 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
     );
     const env = await ok(['get', 'statefulset', NAME, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="FC_LOG_LEVEL")].value}']);
     assert.equal(env, 'debug');
-    const events = await ok([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      `involvedObject.name=${NAME},involvedObject.kind=FileCluster`,
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
+    const events = await fileClusterEventReasons(cluster, ns, NAME);
     assert.match(events, /RollingUpdate/);
     assert.equal((await getFile(await urlOf(after[2]!), 'docs/hello.txt')).body, 'hello from files-0');
   });

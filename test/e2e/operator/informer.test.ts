@@ -69,11 +69,7 @@ describe('informers survive what the network and the API server do', { timeout: 
   before(async () => {
     cluster = await startCluster();
     ns = await cluster.createNamespace('fc-informer');
-    const direct = cluster.kubeClient();
-    const server = new URL(direct.getCurrentCluster()!.server);
-    proxy = new FaultyProxy({ host: server.hostname, port: Number(server.port || 443) });
-    await proxy.listen();
-    viaProxy = throughProxy(direct, proxy);
+    ({ proxy, kubeConfig: viaProxy } = await FaultyProxy.inFrontOf(cluster.kubeClient()));
     // A short watchdog, so a stall is repaired within the test's patience.
     // The first handler throws for some objects: it must not keep the recorder after it from running.
     main = watchConfigMaps(viaProxy, ns, 'informer', { watchdogMs: 3000 }, (_type, cm) => {

@@ -1,7 +1,7 @@
 // One leader at a time, against the harness's real API server: a leader that cannot renew ends its term
 // by the renew deadline (the operator process exits) and never leads again in that process, and the
 // StatefulSet shrink goes out only if the spec and the StatefulSet it was decided on are unchanged.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,47 +9,29 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { pino } from 'pino';
 import { compiledEntrypoint } from '../../harness/assets.ts';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
-import { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
-import { DATA_VOLUME, FIELD_MANAGER } from '../../../operator/src/controllers/filecluster/names.ts';
-import { createMetrics } from '../../../operator/src/metrics.ts';
-import { EventRecorder } from '../../../operator/src/runtime/events.ts';
+import { directReconciler, fileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
+import type { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
+import { DATA_VOLUME } from '../../../operator/src/controllers/filecluster/names.ts';
 import { Kube } from '../../../operator/src/runtime/kube.ts';
 import { LeaderElector } from '../../../operator/src/runtime/leader.ts';
 import { FaultyProxy } from './faulty-proxy.ts';
-import { CRD_FILE, fileClusterYaml, kubectlJson } from './support.ts';
+import { fileClusterYaml, kubectlJson } from './support.ts';
 
 const LEASE = { durationMs: 5000, renewDeadlineMs: 4000, retryPeriodMs: 1000 };
 
 describe('one leader at a time', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let ns: string;
-  const log = pino({ level: process.env['FC_TEST_VERBOSE'] ? 'debug' : 'silent' });
-
-  const ok = async (args: string[], input?: string): Promise<string> => {
-    const r = await cluster.kubectl(args, input === undefined ? {} : { input });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const suite = fileClusterSuite('fc-leader');
+  const { log, ok } = suite;
+  before(() => ({ cluster, ns } = suite));
   /** When the Lease was last renewed (epoch ms, the holder's clock: this machine's). */
   const renewedAt = async (name: string): Promise<{ holder: string; at: number }> => {
     const lease = await kubectlJson<{ spec: { holderIdentity?: string; renewTime: string } }>(cluster, ['get', 'lease', name, '-n', ns]);
     return { holder: lease.spec.holderIdentity ?? '', at: Date.parse(lease.spec.renewTime) };
   };
-
-  before(async () => {
-    cluster = await startCluster();
-    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
-    ns = await cluster.createNamespace('fc-leader');
-  });
-
-  after(async () => {
-    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
-    await cluster?.close();
-  });
 
   test('a leader whose renewals hang ends its term by the renew deadline and never leads again', async () => {
     const { proxy, kubeConfig } = await FaultyProxy.inFrontOf(cluster.kubeClient());
@@ -68,9 +50,7 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
       elector.run();
       await waitFor(() => elector.isLeader, 30_000, 'the elector to lead');
       await new Promise((r) => setTimeout(r, 2500));
-      // Every request from now on hangs: the open connections and any new one.
-      proxy.mode = 'stall';
-      proxy.stallAll({ resetOnSend: false });
+      proxy.hang();
       const last = await renewedAt('in-process');
       const lost = await waitFor(() => calls.find((c) => c.what === 'lost'), 30_000, 'the term to end');
       // Another replica may take the Lease a lease duration after the last renewal it saw; the term
@@ -121,8 +101,7 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
     try {
       await waitFor(async () => (await renewedAt('process').catch(() => undefined))?.holder === 'solo', 60_000, 'the operator to take the Lease');
       await new Promise((r) => setTimeout(r, 2500));
-      proxy.mode = 'stall';
-      proxy.stallAll({ resetOnSend: false });
+      proxy.hang();
       const last = await renewedAt('process');
       const end = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 30_000, undefined))]);
       const logText = readFileSync(logFile, 'utf8');
@@ -142,22 +121,12 @@ describe('one leader at a time', { timeout: 300_000 }, () => {
     // Stand-ins for the file servers' peer API (named so: not file servers). The shrink races with a
     // change made at one exact moment, while the reconcile reads the leaving pod's status; a hook in
     // the stand-in makes that change, which real pods could not time.
-    const reconcilerFor = (name: string, standIns: StandInPods): FileClusterReconciler => {
-      const kube = new Kube(cluster.kubeClient());
-      return new FileClusterReconciler({
-        kube,
-        log,
-        metrics: createMetrics(),
-        events: new EventRecorder(kube, log, FIELD_MANAGER, 'leadership-test'),
+    const reconcilerFor = (name: string, standIns: StandInPods): FileClusterReconciler =>
+      directReconciler(cluster, log, 'leadership-test', {
         pods: (_ns, c) => (c === name ? standIns.pods(c) : []),
-        secret: () => undefined,
-        service: () => undefined,
         claims: (_ns, c) => (c === name ? standIns.claims(c) : []),
-        membershipSeenAt: () => undefined,
-        fileserverImage: 'filecluster/fileserver:0.1.0',
         push: { timeoutMs: 2000, attempts: 1 },
       });
-    };
     const stsReplicas = async (name: string) => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', name, '-n', ns])).spec.replicas;
 
     /**

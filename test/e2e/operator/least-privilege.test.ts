@@ -2,18 +2,18 @@
 // Secrets it generated (a Secret a FileCluster names is read by name), its ServiceAccount may change
 // only the serving label of the pods it manages (the chart's ValidatingAdmissionPolicy, as installed
 // from manifests/), and its merge patches are recorded under its field manager.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
+import { fileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
 import { FileClusterController } from '../../../operator/src/controllers/filecluster/controller.ts';
 import { FIELD_MANAGER, SERVING_LABEL } from '../../../operator/src/controllers/filecluster/names.ts';
 import { createMetrics } from '../../../operator/src/metrics.ts';
 import { EventRecorder } from '../../../operator/src/runtime/events.ts';
 import { Kube, pathResource, RESOURCES, resourcePath, type RequestOptions } from '../../../operator/src/runtime/kube.ts';
-import { CRD_FILE, REPO_ROOT, condition, fileClusterStatus, fileClusterYaml, kubectlJson } from './support.ts';
+import { REPO_ROOT, condition, fileClusterStatus, fileClusterYaml, kubectlJson } from './support.ts';
 
 const OPERATOR_NAMESPACE = 'filecluster-system';
 
@@ -32,26 +32,9 @@ class RecordingKube extends Kube {
 describe('least privilege', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let ns: string;
-  const log = pino({ level: process.env['FC_TEST_VERBOSE'] ? 'debug' : 'silent' });
-
-  const kubectl = (args: string[], input?: string) => cluster.kubectl(args, input === undefined ? {} : { input });
-  const ok = async (args: string[], input?: string): Promise<string> => {
-    const r = await kubectl(args, input);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-
-  before(async () => {
-    cluster = await startCluster();
-    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
-    ns = await cluster.createNamespace('fc-privilege');
-  });
-
-  after(async () => {
-    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
-    await cluster?.close();
-  });
+  const suite = fileClusterSuite('fc-privilege');
+  const { log, ok } = suite;
+  before(() => ({ cluster, ns } = suite));
 
   test('only the generated Secrets are listed and cached; a Secret a FileCluster names is read by name', async () => {
     await ok(['create', 'secret', 'generic', 'unrelated', '-n', ns, '--from-literal=token=not-for-the-operator']);

@@ -1,21 +1,22 @@
 // Scale-downs as a write barrier, claims kept unless asked, and pods that serve only once they joined:
 // the operator on the harness's cluster, checked through kubectl, a watch on the pods and the file
 // servers' HTTP API. Freezing pods (SIGSTOP) needs the local provider; those steps skip elsewhere.
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Watch, type V1Pod } from '@kubernetes/client-node';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
+import { fileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
 import {
-  CRD_FILE,
-  PodAccess,
+  type PodAccess,
   clusterPods,
   clusterToken,
   condition,
+  convergedPods,
   fileClusterStatus,
   fileClusterYaml,
   getFile,
   kubectlJson,
-  operatorsFor,
+  withOperators,
   peersOf,
   putFile,
   type Operators,
@@ -37,11 +38,9 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
   const podEvents: Array<{ type: string; name: string; uid: string; serving?: string; deleting: boolean; revision?: string }> = [];
   const urlOf = (pod: PodInfo) => access.url(pod);
 
-  const ok = async (args: string[], input?: string) => {
-    const r = await cluster.kubectl(args, input === undefined ? {} : { input });
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
-  };
+  const suite = fileClusterSuite('fc-barrier');
+  const running = withOperators(suite);
+  const { ok } = suite;
   const stsReplicas = async () => (await kubectlJson<{ spec: { replicas: number } }>(cluster, ['get', 'statefulset', NAME, '-n', ns])).spec.replicas;
   const claims = async () => (await ok(['get', 'pvc', '-n', ns, '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').filter(Boolean).sort();
   const events = async (reason: string) =>
@@ -57,26 +56,18 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     for (const p of cluster.local!.processes().filter((x) => x.namespace === ns && pods.includes(x.pod))) process.kill(p.pid, on ? 'SIGSTOP' : 'SIGCONT');
   };
 
-  async function converged(n: number): Promise<PodInfo[]> {
-    return waitFor(
-      async () => {
-        const status = await fileClusterStatus(cluster, ns, NAME);
-        const pods = await clusterPods(cluster, ns, NAME);
-        if (pods.length !== n || !pods.every((p) => p.ready)) return false;
-        if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
-        if (condition(status, 'Ready')?.status !== 'True' || condition(status, 'Progressing')?.status !== 'False') return false;
+  const converged = (n: number): Promise<PodInfo[]> =>
+    convergedPods(cluster, ns, NAME, n, {
+      timeoutMs: CONVERGE_MS,
+      what: `${n} serving pods holding the same peer list`,
+      holds: async (status, pods) => {
+        if (condition(status, 'Progressing')?.status !== 'False') return false;
         const serving = await ok(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/instance=${NAME},${SERVING}=true`, '-o', 'name']);
         if (serving.trim().split('\n').filter(Boolean).length !== n) return false;
         for (const pod of pods) if ((await peersOf(await urlOf(pod), token)).generation !== status.peerGeneration) return false;
-        return pods;
+        return true;
       },
-      CONVERGE_MS,
-      `${n} serving pods holding the same peer list`,
-      500,
-    ).catch(async (err: unknown) => {
-      throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await fileClusterStatus(cluster, ns, NAME).catch(() => ({})))}`);
     });
-  }
 
   async function explain(err: unknown): Promise<never> {
     const pods = await cluster.kubectl(['get', 'pods,pvc,fc', '-n', ns, '-o', 'wide', '--show-labels']);
@@ -89,14 +80,8 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     test(name, (t) => (localOnlySkipped ? t.skip('follows a step that needs the local provider') : fn(t).catch(explain)));
 
   before(async () => {
-    cluster = await startCluster();
-    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
-    ns = await cluster.createNamespace('fc-barrier');
-    access = new PodAccess(cluster, ns);
-    operators = operatorsFor(cluster, ns);
-    await operators.start();
-    await waitFor(() => operators.leader(), 60_000, 'an operator replica to take the Lease');
+    ({ cluster, ns } = suite);
+    ({ operators, access } = running);
     const controller = await new Watch(cluster.kubeClient()).watch(
       `/api/v1/namespaces/${ns}/pods`,
       { labelSelector: `app.kubernetes.io/instance=${NAME}` },
@@ -112,13 +97,7 @@ describe('scale-down barrier, kept claims, serving only once joined', { timeout:
     stopWatch = () => controller.abort();
   });
 
-  after(async () => {
-    stopWatch?.();
-    await access?.close();
-    await operators?.stop();
-    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
-    await cluster?.close();
-  });
+  suite.onTeardown(() => stopWatch?.());
 
   step('new pods enter the client Service only after they hold the peer list and caught up', async () => {
     await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml(NAME, { replicas: 2 }));

@@ -4,19 +4,40 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { compiledEntrypoint } from '../../harness/assets.ts';
-import type { Cluster } from '../../harness/index.ts';
+import type { FileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
 import type { PodConnection } from '../../harness/types.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-export const CRD_FILE = path.join(REPO_ROOT, 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
+export { CRD_FILE } from '../../../scripts/generate-crd.ts';
 
 export interface OperatorReplica {
   identity: string;
   process: ChildProcess;
   logFile: string;
   exited: Promise<number | null>;
+}
+
+/**
+ * Registers, in the calling describe, a `before` that starts the operator replicas on the suite's namespace
+ * and waits for a leader, and a teardown that stops them; `access` reaches the namespace's pods.
+ */
+export function withOperators(suite: FileClusterSuite): { operators: Operators; access: PodAccess } {
+  const running = {} as { operators: Operators; access: PodAccess };
+  before(async () => {
+    running.access = new PodAccess(suite.cluster, suite.ns);
+    running.operators = operatorsFor(suite.cluster, suite.ns);
+    await running.operators.start();
+    await waitFor(() => running.operators.leader(), 60_000, 'an operator replica to take the Lease');
+  });
+  suite.onTeardown(async () => {
+    await running.access?.close();
+    await running.operators?.stop();
+  });
+  return running;
 }
 
 /** Two operator replicas and what the suite does to them. */
@@ -338,6 +359,51 @@ export async function fileClusterStatus(cluster: Cluster, namespace: string, nam
 
 export function condition(status: FileClusterStatusView, type: string): { status: string; reason: string; message: string } | undefined {
   return status.conditions?.find((c) => c.type === type);
+}
+
+/**
+ * Waits until the FileCluster has `n` pods, all Ready, its status counts them Ready and holding the peer
+ * list, its Ready condition is True, and `holds` agrees; on a timeout the error carries the status.
+ */
+export async function convergedPods(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+  n: number,
+  wait: { timeoutMs: number; what: string; holds: (status: FileClusterStatusView, pods: PodInfo[]) => Promise<boolean> },
+): Promise<PodInfo[]> {
+  return waitFor(
+    async () => {
+      const status = await fileClusterStatus(cluster, namespace, name);
+      const pods = await clusterPods(cluster, namespace, name);
+      if (pods.length !== n || !pods.every((p) => p.ready)) return false;
+      if (status.readyReplicas !== n || status.peersAcknowledged !== n || status.peers?.length !== n) return false;
+      if (condition(status, 'Ready')?.status !== 'True') return false;
+      return (await wait.holds(status, pods)) && pods;
+    },
+    wait.timeoutMs,
+    wait.what,
+    500,
+  ).catch(async (err: unknown) => {
+    const status = await fileClusterStatus(cluster, namespace, name).catch(() => ({}));
+    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(status)}`);
+  });
+}
+
+/** The reasons of the Events recorded on a FileCluster, space-separated. */
+export async function fileClusterEventReasons(cluster: Cluster, namespace: string, name: string): Promise<string> {
+  const r = await cluster.kubectl([
+    'get',
+    'events',
+    '-n',
+    namespace,
+    '--field-selector',
+    `involvedObject.name=${name},involvedObject.kind=FileCluster`,
+    '-o',
+    'jsonpath={.items[*].reason}',
+  ]);
+  if (r.code !== 0) throw new Error(`kubectl get events for ${namespace}/${name}: ${r.stderr}`);
+  return r.stdout;
 }
 
 export function fileClusterYaml(name: string, spec: Record<string, unknown>): string {

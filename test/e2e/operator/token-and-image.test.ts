@@ -1,16 +1,23 @@
 // Routine operations on the harness's real API server: the file-server image comes from the operator
 // unless a FileCluster pins one (and status says which), and the token Secret a FileCluster names
 // cannot be swapped under running pods.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
-import { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
-import { FIELD_MANAGER } from '../../../operator/src/controllers/filecluster/names.ts';
-import { createMetrics } from '../../../operator/src/metrics.ts';
-import { EventRecorder } from '../../../operator/src/runtime/events.ts';
-import { Kube } from '../../../operator/src/runtime/kube.ts';
-import { CRD_FILE, PodAccess, clusterPods, condition, fileClusterStatus, fileClusterYaml, getFile, operatorsFor, putFile, type Operators } from './support.ts';
+import type { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
+import { directReconciler, fileClusterSuite } from '../../harness/filecluster-suite.ts';
+import { waitFor, type Cluster } from '../../harness/index.ts';
+import {
+  type PodAccess,
+  clusterPods,
+  condition,
+  fileClusterEventReasons,
+  fileClusterStatus,
+  fileClusterYaml,
+  getFile,
+  putFile,
+  type Operators,
+  withOperators,
+} from './support.ts';
 
 // No node matches: the StatefulSets' pods stay Pending, which these checks do not need.
 const NOWHERE = { 'filecluster.dev/test': 'nowhere' };
@@ -18,44 +25,12 @@ const NOWHERE = { 'filecluster.dev/test': 'nowhere' };
 describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let ns: string;
-  const log = pino({ level: process.env['FC_TEST_VERBOSE'] ? 'debug' : 'silent' });
-
-  const kubectl = (args: string[], input?: string) => cluster.kubectl(args, input === undefined ? {} : { input });
-  const ok = async (args: string[], input?: string): Promise<string> => {
-    const r = await kubectl(args, input);
-    assert.equal(r.code, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const suite = fileClusterSuite('fc-image');
+  const { log, kubectl, ok } = suite;
+  before(() => ({ cluster, ns } = suite));
   /** A reconciler as an operator configured with `image` (FC_FILESERVER_IMAGE) runs it. */
-  const operatorWithImage = (image: string): FileClusterReconciler => {
-    const kube = new Kube(cluster.kubeClient());
-    return new FileClusterReconciler({
-      kube,
-      log,
-      metrics: createMetrics(),
-      events: new EventRecorder(kube, log, FIELD_MANAGER, 'image-test'),
-      pods: () => [],
-      secret: () => undefined,
-      service: () => undefined,
-      claims: () => [],
-      membershipSeenAt: () => undefined,
-      fileserverImage: image,
-      push: { timeoutMs: 1000, attempts: 1 },
-    });
-  };
+  const operatorWithImage = (image: string): FileClusterReconciler => directReconciler(cluster, log, 'image-test', { fileserverImage: image });
   const stsImage = (name: string) => ok(['get', 'statefulset', name, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].image}']);
-
-  before(async () => {
-    cluster = await startCluster();
-    await ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
-    ns = await cluster.createNamespace('fc-image');
-  });
-
-  after(async () => {
-    if (ns) await cluster.deleteNamespace(ns).catch(() => {});
-    await cluster?.close();
-  });
 
   test('without spec.image the pods run the operator\u2019s configured image, follow it on upgrade, and status shows it', async () => {
     await ok(['apply', '-n', ns, '-f', '-'], fileClusterYaml('mirrored', { replicas: 1, nodeSelector: NOWHERE }));
@@ -101,17 +76,8 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
     let operators: Operators;
     let access: PodAccess;
     const CONVERGE_MS = 240_000;
-
-    before(async () => {
-      access = new PodAccess(cluster, ns);
-      operators = operatorsFor(cluster, ns);
-      await operators.start();
-      await waitFor(() => operators.leader(), 60_000, 'an operator replica to take the Lease');
-    });
-    after(async () => {
-      await access?.close();
-      await operators?.stop();
-    });
+    const running = withOperators(suite);
+    before(() => ({ operators, access } = running));
 
     /** `n` Ready pods, every one holding the published peer list; the cluster Ready. */
     const converged = (name: string, n: number) =>
@@ -131,8 +97,7 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
       });
     const answers = async (url: string, token: string) =>
       (await fetch(`${url}/internal/peers`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) })).status;
-    const eventReasons = (name: string) =>
-      ok(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name},involvedObject.kind=FileCluster`, '-o', 'jsonpath={.items[*].reason}']);
+    const eventReasons = (name: string) => fileClusterEventReasons(cluster, ns, name);
 
     test('a token changed in the Secret rolls through the pods; replication works throughout and the old token ends refused', async () => {
       await ok(['create', 'secret', 'generic', 'rotating', '-n', ns, '--from-literal=token=the-first-token']);

@@ -7,14 +7,6 @@ const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
 const versionTime = (v: string) => parseVersion(v)!.ms;
 // Only what the node itself holds: a miss is otherwise proxied to a peer while a catch-up runs.
 const LOCAL_ONLY = { 'x-filecluster-proxied': '1' };
-const logRecords = (n: FileServerNode) =>
-  n.logs.flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
 
 // One node's wall clock 10 years fast (FAULT INJECTION: support/fake-clock.ts) must not move the
 // others' clocks: its changes are refused, counted and logged, and everything else keeps working.
@@ -41,7 +33,7 @@ describe('a node whose clock is 10 years fast', () => {
       // Pushes and catch-up pulls both, several times over.
       await eventually(`${n.id} refusing repeatedly`, async () => ((await metric(n, `filecluster_clock_drift_rejections_total{origin="${fast.id}"}`)) ?? 0) >= 3);
       assert.equal((await api(n, 'GET', '/files/from-the-future.txt', { headers: LOCAL_ONLY })).status, 404);
-      const line = logRecords(n).find((l) => l.peer === fast.id && typeof l.aheadSeconds === 'number');
+      const line = n.logRecords().find((l) => l.peer === fast.id && typeof l.aheadSeconds === 'number');
       assert.ok(line, `${n.id} logged the refusal`);
       assert.ok((line.aheadSeconds as number) > (TEN_YEARS_MS / 1000) * 0.99, `${line.aheadSeconds} s ahead`);
     }

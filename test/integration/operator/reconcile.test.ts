@@ -1,50 +1,23 @@
 // The FileCluster reconciler called directly, as kubebuilder's suite tests call Reconcile, against the
 // harness's real API server (no process nodes: pods stay Pending, which these cases do not need).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
+import { before, describe, it } from 'node:test';
 import { API_VERSION, KIND, type FileCluster } from '../../../operator/src/api/v1alpha1/types.ts';
-import { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
-import { createMetrics } from '../../../operator/src/metrics.ts';
-import { EventRecorder } from '../../../operator/src/runtime/events.ts';
+import type { FileClusterReconciler } from '../../../operator/src/controllers/filecluster/reconcile.ts';
 import { Kube, RESOURCES, resourcePath } from '../../../operator/src/runtime/kube.ts';
-import { startCluster, waitFor, type Cluster } from '../../harness/index.ts';
-
-const CRD_FILE = join(resolve(import.meta.dirname, '../../..'), 'charts/filecluster/crds/fileclusters.filecluster.dev.yaml');
+import { directReconciler, fileClusterSuite } from '../../harness/filecluster-suite.ts';
 
 describe('FileCluster reconciler against a real API server', { timeout: 300_000 }, () => {
-  let cluster: Cluster;
+  const suite = fileClusterSuite('reconcile', { provider: 'local', nodes: 0 });
   let kube: Kube;
   let reconciler: FileClusterReconciler;
   let ns: string;
 
-  before(async () => {
-    cluster = await startCluster({ provider: 'local', nodes: 0 });
-    await cluster.apply(readFileSync(CRD_FILE, 'utf8'));
-    await waitFor(async () => (await cluster.kubectl(['get', 'fileclusters'])).code === 0, 60_000, 'the FileCluster CRD is served');
-    ns = await cluster.createNamespace('reconcile');
-    kube = new Kube(cluster.kubeClient());
-    const log = pino({ level: 'silent' });
-    reconciler = new FileClusterReconciler({
-      kube,
-      log,
-      metrics: createMetrics(),
-      events: new EventRecorder(kube, log, 'filecluster-operator', 'test'),
-      // Nothing cached: the reconciler reads the token Secret live, and no pod runs.
-      pods: () => [],
-      secret: () => undefined,
-      service: () => undefined,
-      claims: () => [],
-      membershipSeenAt: () => undefined,
-      fileserverImage: 'filecluster/fileserver:0.1.0',
-      push: { timeoutMs: 1000, attempts: 1 },
-    });
-  });
-
-  after(async () => {
-    await cluster?.close();
+  before(() => {
+    ns = suite.ns;
+    kube = new Kube(suite.cluster.kubeClient());
+    // Nothing cached: the reconciler reads the token Secret live, and no pod runs.
+    reconciler = directReconciler(suite.cluster, suite.log, 'test');
   });
 
   const path = (name: string) => resourcePath(RESOURCES.fileclusters, ns, name);

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 /** Top-level folders whose paths the docs mention; a word starting with one of these must exist. */
-const TRACKED_ROOTS = ['.ci/', 'bench/', 'charts/', 'docs/', 'fileserver/', 'manifests/', 'operator/', 'scripts/', 'test/'];
+const TRACKED_ROOTS = ['.ci/', 'bench/', 'charts/', 'contract/', 'docs/', 'fileserver/', 'manifests/', 'operator/', 'scripts/', 'test/'];
 /** Characters that mark a pattern or a placeholder rather than one path. */
 const PLACEHOLDER = /[*<>{}$[\]|]|\.\.\./;
 
@@ -52,6 +52,12 @@ function codeWords(markdown: string): string[] {
   return [...fences, ...inline].flatMap((code) => code.split(/\s+/)).map((w) => w.replace(/^['"(]+|['",;:.)]+$/g, ''));
 }
 
+/** Repository paths named in a document's code that do not exist. */
+function missingPaths(markdown: string): string[] {
+  const paths = codeWords(markdown).filter((w) => TRACKED_ROOTS.some((r) => w.startsWith(r)) && !PLACEHOLDER.test(w));
+  return [...new Set(paths)].filter((p) => !existsSync(join(REPO, p)));
+}
+
 describe('documentation', () => {
   const packageScripts = Object.keys((JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
 
@@ -73,13 +79,16 @@ describe('documentation', () => {
     });
 
     it(`${name}: every repository path and npm script it names exists`, () => {
-      const paths = codeWords(text).filter((w) => TRACKED_ROOTS.some((r) => w.startsWith(r)) && !PLACEHOLDER.test(w));
-      const missing = [...new Set(paths)].filter((p) => !existsSync(join(REPO, p)));
+      const missing = missingPaths(text);
       const scripts = [...text.matchAll(/npm run (?:--silent )?([a-z][\w:-]*)/g)].map((m) => m[1]!);
       missing.push(...scripts.filter((s) => !packageScripts.includes(s)).map((s) => `npm run ${s}`));
       assert.deepEqual(missing, [], `${name} names paths or scripts that do not exist`);
     });
   }
+
+  it('missingPaths names a path into any tracked folder, contract/ included, that does not exist', () => {
+    assert.deepEqual(missingPaths('`contract/peer-api.ts` and `contract/gone.ts`, `operator/gone.ts`, `contract/*.ts`'), ['contract/gone.ts', 'operator/gone.ts']);
+  });
 
   it('headingAnchors follows GitHub: punctuation dropped, repeats numbered', () => {
     assert.deepEqual(

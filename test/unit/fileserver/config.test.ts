@@ -23,6 +23,14 @@ describe('file server configuration', () => {
     assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
   });
 
+  it('refuses a tombstone retention shorter than ten catch-up intervals, naming both', () => {
+    assert.throws(
+      () => loadConfig({ FC_TOKEN: 't', FC_TOMBSTONE_RETENTION_SECONDS: '299', FC_CATCHUP_INTERVAL_SECONDS: '30' }),
+      /FC_TOMBSTONE_RETENTION_SECONDS \(299\) must be at least 10 times FC_CATCHUP_INTERVAL_SECONDS \(30\)/,
+    );
+    assert.equal(loadConfig({ FC_TOKEN: 't', FC_TOMBSTONE_RETENTION_SECONDS: '300', FC_CATCHUP_INTERVAL_SECONDS: '30' }).tombstoneRetentionMs, 300_000);
+  });
+
   it('gives the headers timeout in whole milliseconds, as Node requires', () => {
     assert.equal(loadConfig({ FC_TOKEN: 't', FC_HEADERS_TIMEOUT_SECONDS: '1.0005' }).headersTimeoutMs, 1001);
   });

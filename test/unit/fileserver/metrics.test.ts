@@ -9,6 +9,7 @@ describe('metrics', () => {
       peers: () => [{ id: 'fc-1', pendingChanges: 0, pendingBytes: 0, lagSeconds: 0, up: true, lastSuccessMs: 1_700_000_000_000, catchup: 'unreachable' }],
       generation: () => 3,
       tombstones: () => 2,
+      stale: () => false,
       storeBytes: () => 10,
       storeFiles: () => 1,
     });
@@ -37,6 +38,7 @@ describe('metrics', () => {
       peers: () => peers.map((id) => ({ id, pendingChanges: 1, pendingBytes: 5, lagSeconds: 1.5, up: false, lastSuccessMs: undefined, catchup: 'complete' })),
       generation: () => 1,
       tombstones: () => 0,
+      stale: () => false,
       storeBytes: () => 0,
       storeFiles: () => 0,
     });

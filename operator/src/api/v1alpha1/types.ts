@@ -1,9 +1,10 @@
-// The FileCluster API, v1alpha1. The CRD schema (charts/filecluster/crds/) is the source of truth for
-// validation and defaults; these types describe what the operator reads and writes, with the same
-// fields, kinds and enums (test/unit/operator/crd-drift.test.ts).
+// The FileCluster API, v1alpha1: what the operator reads and writes. The spec and status types are
+// derived from the schema in schema.ts, which the CRD is generated from.
 
+import type { Static } from '@sinclair/typebox';
 import type { AckMode } from '../../../../contract/fileserver-settings.ts';
 import type { Peer } from '../../../../contract/peer-api.ts';
+import type { CONDITION_TYPES, FileClusterSpecSchema, FileClusterStatusSchema } from './schema.ts';
 
 export type { AckMode, Peer };
 
@@ -12,8 +13,8 @@ export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'FileCluster';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'PeersSynced' | 'Degraded';
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+export type ConditionStatus = Condition['status'];
 
 export interface ObjectMeta {
   name: string;
@@ -27,55 +28,9 @@ export interface ObjectMeta {
   deletionTimestamp?: string;
 }
 
-export interface FileClusterSpec {
-  replicas?: number;
-  image?: string;
-  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
-  /** whenDeleted: what a delete of the FileCluster (or its StatefulSet) does to the volumes. */
-  storage?: { size?: string; storageClassName?: string; whenDeleted?: 'Retain' | 'Delete' };
-  resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
-  replication?: {
-    defaultAck?: AckMode;
-    ackTimeoutMs?: number;
-    tombstoneRetentionSeconds?: number;
-    catchUpIntervalSeconds?: number;
-    maxBodyBytes?: number;
-  };
-  tokenSecretName?: string;
-  logLevel?: string;
-  nodeSelector?: Record<string, string>;
-  tolerations?: Array<Record<string, unknown>>;
-  affinity?: Record<string, unknown>;
-  topologySpreadConstraints?: Array<Record<string, unknown>>;
-  metrics?: { enabled?: boolean; port?: number };
-}
-
-export interface Condition {
-  type: ConditionType;
-  status: ConditionStatus;
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
-
-export interface FileClusterStatus {
-  observedGeneration?: number;
-  replicas?: number;
-  readyReplicas?: number;
-  selector?: string;
-  tokenSecretName?: string;
-  /** The file-server image the pods are given: spec.image, else the operator's configured one. */
-  image?: string;
-  peerGeneration?: number;
-  peersAcknowledged?: number;
-  peers?: Peer[];
-  /** Since when a scale-down waits for its leaving pods (RFC 3339), while one does. */
-  scaleDownBlockedSince?: string;
-  /** The scale-down the force annotation last authorised (it forces that one only). */
-  forcedScaleDown?: { replicas: number; generation: number };
-  conditions?: Condition[];
-}
+export type FileClusterSpec = Static<typeof FileClusterSpecSchema>;
+export type FileClusterStatus = Static<typeof FileClusterStatusSchema>;
+export type Condition = NonNullable<FileClusterStatus['conditions']>[number];
 
 export interface FileCluster {
   apiVersion: typeof API_VERSION;

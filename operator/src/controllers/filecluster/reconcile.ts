@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import type { PeerList } from '../../../../contract/peer-api.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { withDefaults } from '../../api/v1alpha1/defaults.ts';
+import { type ResolvedSpec, withDefaults } from '../../api/v1alpha1/defaults.ts';
 import { API_VERSION, KIND, type FileCluster, type FileClusterStatus } from '../../api/v1alpha1/types.ts';
 import { isTerminalStatus, TerminalError } from '../../errors.ts';
 import type { OperatorMetrics } from '../../metrics.ts';
@@ -114,6 +115,26 @@ export function phases(t: Timing, end: number): Record<string, number> {
   return out;
 }
 
+type EventTarget = { apiVersion: string; kind: string; metadata: FileCluster['metadata'] };
+
+/** What one reconcile of one FileCluster has read and found so far, handed from step to step. */
+interface Pass {
+  key: string;
+  fc: FileCluster;
+  sts: V1StatefulSet | undefined;
+  timing: Timing;
+  ns: string;
+  name: string;
+  spec: ResolvedSpec;
+  members: MemberPod[];
+  mem: ClusterMemory;
+  target: EventTarget;
+  /** Why the cluster is Degraded, once a step found out. */
+  degraded?: { reason: string; message: string };
+  /** An apply the API server refused for good: not retried until something changes. */
+  terminal?: TerminalError;
+}
+
 const ackKey = (p: MemberPod): string => `${p.uid}/${p.restarts}/${p.ip ?? ''}`;
 
 /** The cluster's data claims as the planner reads them. */
@@ -189,37 +210,119 @@ export class FileClusterReconciler {
     return this.deps.kube.getIfExists<V1StatefulSet>(resourcePath(RESOURCES.statefulsets, ns, name));
   }
 
+  /**
+   * One pass over a FileCluster, as named steps: the peer token, the membership and its generation, the
+   * leaving and changing pods' own word, the plan, the objects applied, the generation published, the
+   * peer list pushed, the status written.
+   */
   private async reconcileCluster(key: string, fc: FileCluster, sts: V1StatefulSet | undefined, timing: Timing): Promise<HandlerResult> {
-    const { kube, events, log } = this.deps;
     const ns = fc.metadata.namespace;
     const name = fc.metadata.name;
-    const mem = this.mem(key);
     const spec = withDefaults(fc.spec ?? {}, this.deps.fileserverImage);
-    const target = { apiVersion: API_VERSION, kind: KIND, metadata: fc.metadata };
-
     const members = memberPods(name, this.deps.pods(ns, name));
     timing.read = Date.now();
+    const pass: Pass = { key, fc, sts, timing, ns, name, spec, members, mem: this.mem(key), target: { apiVersion: API_VERSION, kind: KIND, metadata: fc.metadata } };
 
-    // The peer token. The user's Secret (or the one generated once, before the cluster had pods) says
-    // which token the cluster should use; the operator's own Secret holds what the pods were given and
-    // moves them from one to the other through rolling updates (token.ts).
+    const { secretName, token, tokenVersion } = await this.token(pass);
+    const { peerState, changed } = this.membership(pass);
+    const reports = await this.askPods(pass, token, tokenVersion);
+    const targets = pushTargets(members);
+    const acknowledgedPods = (): Set<string> => new Set(targets.filter((t) => pass.mem.acks.get(ackKey(t))?.generation === peerState.generation).map((t) => t.name));
+    const claims = clusterClaims(name, this.deps.claims(ns, name));
+    const plan = planCluster(fc, spec, {
+      ...(sts ? { statefulSet: sts } : {}),
+      members,
+      reports,
+      peers: peerState.peers,
+      peerGeneration: peerState.generation,
+      claims,
+      acknowledged: acknowledgedPods(),
+      failedResizes: pass.mem.failedResizes,
+      now: new Date(),
+      tokenVersion,
+    });
+
+    await this.markDrainedClaims(pass, plan);
+    this.announceForcedScaleDown(pass, plan);
+    if (!(await this.apply(pass, plan))) return { requeueAfterMs: 0 };
+    if (!pass.degraded) {
+      this.recordScaling(pass, plan);
+      await this.applySideEffects(fc, plan, pass.target, token);
+    }
+    this.recordProgress(pass, plan);
+
+    const statusWith = (push: PushSummary, publishing = false): FileClusterStatus =>
+      computeStatus({
+        fc,
+        spec,
+        members,
+        peers: peerState.peers,
+        peerGeneration: peerState.generation,
+        secretName,
+        push,
+        acknowledged: acknowledgedPods(),
+        progress: plan.progress,
+        ...(plan.scaleDownBlockedSince ? { scaleDownBlockedSince: plan.scaleDownBlockedSince } : {}),
+        ...(plan.forcedScaleDown ? { forcedScaleDown: plan.forcedScaleDown } : {}),
+        ...(pass.degraded ? { degraded: pass.degraded } : {}),
+        publishing,
+        now: new Date(),
+      });
+    const acknowledged = (): number => acknowledgedPods().size;
+    const blockedSeconds = plan.scaleDownBlockedSince ? (Date.now() - Date.parse(plan.scaleDownBlockedSince)) / 1000 : 0;
+    this.deps.metrics.scaleDownBlockedSeconds.set({ namespace: ns, name }, Math.max(0, blockedSeconds));
+
+    // The new generation is persisted before any pod sees it.
+    if (changed) {
+      timing.status = Date.now();
+      fc.status = await this.writeStatus(fc, statusWith({ targets: targets.length, acknowledged: acknowledged(), failures: [] }, true));
+      timing.pushed = Date.now();
+    }
+    const failures = token ? await this.push(pass, { token, peerState, targets, claims, plan }) : [];
+    if (changed)
+      this.deps.log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id), ...phases(timing, Date.now()) }, 'peer list changed');
+
+    const status = statusWith({ targets: targets.length, acknowledged: acknowledged(), failures });
+    if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
+
+    const after = requeueAfter({
+      conflict: pass.mem.minGeneration > peerState.generation,
+      terminal: pass.terminal !== undefined,
+      ...(pass.degraded ? { degradedReason: pass.degraded.reason } : {}),
+      progress: plan.progress.reason,
+      pushFailures: failures.length,
+      acknowledged: status.peersAcknowledged ?? 0,
+      targets: targets.length,
+      blockedMs: blockedSeconds * 1000,
+      joining: members.some((m) => m.ordinal < spec.replicas && !m.serving && !m.terminating),
+    });
+    return after === undefined ? {} : { requeueAfterMs: after };
+  }
+
+  /**
+   * The peer token. The user's Secret (or the one generated once, before the cluster had pods) says
+   * which token the cluster should use; the operator's own Secret holds what the pods were given and
+   * moves them from one to the other through rolling updates (token.ts). Marks the pass Degraded when
+   * the token cannot be had.
+   */
+  private async token(pass: Pass): Promise<{ secretName: string; token: string | undefined; tokenVersion: number }> {
+    const { events } = this.deps;
+    const { fc, spec, sts, ns, name, mem, target } = pass;
     const secretRef = tokenSecretName(fc, spec);
     const tokensName = peerTokensSecretName(name);
-    let degraded: { reason: string; message: string } | undefined;
     let inUseSecret = this.deps.secret(ns, tokensName);
     // The cache may not show our last write yet: a stale version would roll the pods back, a missing
     // Secret would be created again.
     if (!inUseSecret || (readPeerTokens(inUseSecret)?.version ?? 0) < mem.tokenVersion) inUseSecret = await this.readSecret(ns, tokensName);
     let inUse = readPeerTokens(inUseSecret);
     let source: string | undefined;
-    let terminal: TerminalError | undefined;
     let secret = this.deps.secret(ns, secretRef.name) ?? (await this.readSecret(ns, secretRef.name));
     if (!secret && secretRef.generate) {
-      if (!sts && members.length === 0 && !inUse) {
+      if (!sts && pass.members.length === 0 && !inUse) {
         secret = await this.createTokenSecret(fc);
         events.record(target, 'Normal', 'TokenSecretCreated', `created Secret ${secretRef.name} with a generated peer token`);
       } else {
-        degraded = {
+        pass.degraded = {
           reason: 'TokenSecretDeleted',
           message:
             `Secret "${secretRef.name}" with the generated peer token was deleted while the cluster has pods; a new token would ` +
@@ -229,15 +332,15 @@ export class FileClusterReconciler {
       }
     }
     if (secretRef.name === tokensName) {
-      degraded = { reason: 'TokenSecretNameReserved', message: `Secret "${tokensName}" is the operator's own; name another one in spec.tokenSecretName` };
+      pass.degraded = { reason: 'TokenSecretNameReserved', message: `Secret "${tokensName}" is the operator's own; name another one in spec.tokenSecretName` };
     } else if (!secret) {
-      degraded ??= { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
+      pass.degraded ??= { reason: 'TokenSecretMissing', message: `Secret "${secretRef.name}" not found in namespace ${ns}; create it with the key "${TOKEN_KEY}"` };
     } else {
       const raw = secret.data?.[TOKEN_KEY];
       source = raw ? Buffer.from(raw, 'base64').toString('utf8') : undefined;
-      if (!source) degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
+      if (!source) pass.degraded = { reason: 'TokenSecretKeyMissing', message: `Secret "${secretRef.name}" has no non-empty key "${TOKEN_KEY}"` };
     }
-    if (source !== undefined && !degraded) {
+    if (source !== undefined && !pass.degraded) {
       const rolledOut = !sts || (inUse !== undefined && templateRolledOut(sts, templateHash(podTemplate(fc, spec, inUse.version))));
       const step = nextPeerTokens(source, inUse, rolledOut);
       if (step.change) {
@@ -250,17 +353,23 @@ export class FileClusterReconciler {
       }
     }
     // What every pod accepts; while the operator's Secret is missing (a Degraded cluster), nothing.
-    const token = inUse ? clientToken(inUse) : undefined;
-    const tokenVersion = inUse?.version ?? 0;
+    return { secretName: secretRef.name, token: inUse ? clientToken(inUse) : undefined, tokenVersion: inUse?.version ?? 0 };
+  }
 
-    // Membership and its generation, persisted before any pod sees it.
+  /** The peer list the members call for, under a new generation when it changed (or a pod knows a newer one). */
+  private membership(pass: Pass): { peerState: PeerList; changed: boolean } {
+    const { fc, members, spec, mem } = pass;
     const desired = desiredPeers(members, spec.replicas);
     let next = nextPeerState({ peers: fc.status?.peers ?? [], generation: fc.status?.peerGeneration ?? 0 }, desired);
     if (mem.minGeneration > next.generation) next = { peers: desired, generation: mem.minGeneration, changed: true };
-    const peerState = { peers: next.peers, generation: next.generation };
+    return { peerState: { peers: next.peers, generation: next.generation }, changed: next.changed };
+  }
 
-    // Leaving pods are fenced first; the fence's answer is their status, read after it took hold.
+  /** The pods' own word: leaving pods are fenced first, and the fence's answer is their status, read after it took hold. */
+  private async askPods(pass: Pass, token: string | undefined, tokenVersion: number): Promise<Map<string, NodeReport>> {
+    const { fc, spec, sts, members } = pass;
     const reports = new Map<string, NodeReport>();
+    if (!token) return reports;
     const timeoutMs = this.deps.push.timeoutMs;
     const ask = (names: string[], how: (url: string) => Promise<NodeReport>) =>
       Promise.all(
@@ -269,177 +378,146 @@ export class FileClusterReconciler {
           if (pod?.ip) reports.set(podName, await how(podUrl(pod.ip)));
         }),
       );
-    if (token) {
-      const t = token;
-      await Promise.all([
-        ask(podsToFence(spec, sts, members), (url) => fenceNode(url, t, true, timeoutMs)),
-        ask(podsToInspect(fc, spec, sts, members, tokenVersion), (url) => readNodeStatus(url, t, timeoutMs)),
-      ]);
-    }
-    const targets = pushTargets(members);
-    const acknowledgedPods = (): Set<string> => new Set(targets.filter((t) => mem.acks.get(ackKey(t))?.generation === peerState.generation).map((t) => t.name));
-    const claims = clusterClaims(name, this.deps.claims(ns, name));
-    const plan = planCluster(fc, spec, {
-      ...(sts ? { statefulSet: sts } : {}),
-      members,
-      reports,
-      peers: peerState.peers,
-      peerGeneration: peerState.generation,
-      claims,
-      acknowledged: acknowledgedPods(),
-      failedResizes: mem.failedResizes,
-      now: new Date(),
-      tokenVersion,
-    });
+    await Promise.all([
+      ask(podsToFence(spec, sts, members), (url) => fenceNode(url, token, true, timeoutMs)),
+      ask(podsToInspect(fc, spec, sts, members, tokenVersion), (url) => readNodeStatus(url, token, timeoutMs)),
+    ]);
+    return reports;
+  }
 
-    // Claims of leaving pods that passed the barrier are marked before the StatefulSet shrinks: the mark
-    // is what lets their deletion follow once the pods are gone.
-    if (!degraded) for (const claim of plan.drainMarks) await this.annotateClaim(ns, claim, { [DRAINED_ANNOTATION]: 'true' });
-    if (plan.forced) {
-      const announced = `${plan.forced.replicas}/${fc.metadata.generation}`;
-      if (mem.forcedAnnounced !== announced) {
-        mem.forcedAnnounced = announced;
-        const kept = plan.forced.keptClaims.length > 0 ? `; kept claims ${plan.forced.keptClaims.join(', ')} (delete them by hand once their data is not needed)` : '';
-        events.record(
-          target,
-          'Warning',
-          'ForcedScaleDown',
-          `scale-down to ${plan.forced.replicas} forced by the ${FORCE_SCALE_DOWN_ANNOTATION} annotation without the write barrier: ${plan.forced.blockers.join('; ')}${kept}`,
-        );
-      }
-    }
+  /**
+   * Claims of leaving pods that passed the barrier are marked before the StatefulSet shrinks: the mark is
+   * what lets their deletion follow once the pods are gone.
+   */
+  private async markDrainedClaims(pass: Pass, plan: Plan): Promise<void> {
+    if (pass.degraded) return;
+    for (const claim of plan.drainMarks) await this.annotateClaim(pass.ns, claim, { [DRAINED_ANNOTATION]: 'true' });
+  }
 
-    if (!degraded) {
-      const shrinking = sts !== undefined && (plan.statefulSet.spec?.replicas ?? 0) < (sts.spec?.replicas ?? 0);
-      try {
-        for (const obj of [plan.headlessService, plan.clientService, plan.podDisruptionBudget, plan.statefulSet]) {
-          if (obj === plan.statefulSet && shrinking) {
-            // A shrink deletes pods and their volumes, so it goes out only if what it was decided on still
-            // holds: the spec (read again now) and the StatefulSet (the write's resourceVersion
-            // precondition fails with a conflict if anyone wrote it since). A reconcile that read before a
-            // scale-up, or a leader deposed meanwhile, then cannot undo it.
-            if (!(await this.sameGeneration(fc))) return { requeueAfterMs: 0 };
-            obj.metadata!.resourceVersion = sts!.metadata!.resourceVersion!;
-          }
-          const objName = obj.metadata!.name!;
-          const res = obj.kind === 'Service' ? RESOURCES.services : obj.kind === 'StatefulSet' ? RESOURCES.statefulsets : RESOURCES.poddisruptionbudgets;
-          // What shows that nobody changed the object since: the StatefulSet's generation (its status
-          // churns), a Service's resourceVersion; PodDisruptionBudgets are not watched (age only).
-          const marker = (o: KubernetesObject | undefined): string =>
-            obj.kind === 'PodDisruptionBudget' ? '' : !o ? 'absent' : obj.kind === 'StatefulSet' ? `gen:${o.metadata?.generation}` : `rv:${o.metadata?.resourceVersion}`;
-          const observed = obj.kind === 'StatefulSet' ? sts : obj.kind === 'Service' ? this.deps.service(ns, objName) : undefined;
-          const want = digest(obj);
-          const last = mem.applied.get(`${obj.kind}/${objName}`);
-          if (last && last.digest === want && last.marker === marker(observed) && Date.now() - last.at < REAPPLY_MS) continue;
-          const result = await kube.apply<KubernetesObject>(resourcePath(res, ns, objName), obj, FIELD_MANAGER);
-          mem.applied.set(`${obj.kind}/${objName}`, { digest: want, marker: marker(result), at: Date.now() });
-          log.debug({ cluster: key, object: `${obj.kind}/${objName}` }, 'applied');
+  /** A scale-down forced past the write barrier gets one Warning per replica count and generation. */
+  private announceForcedScaleDown(pass: Pass, plan: Plan): void {
+    if (!plan.forced) return;
+    const announced = `${plan.forced.replicas}/${pass.fc.metadata.generation}`;
+    if (pass.mem.forcedAnnounced === announced) return;
+    pass.mem.forcedAnnounced = announced;
+    const kept = plan.forced.keptClaims.length > 0 ? `; kept claims ${plan.forced.keptClaims.join(', ')} (delete them by hand once their data is not needed)` : '';
+    this.deps.events.record(
+      pass.target,
+      'Warning',
+      'ForcedScaleDown',
+      `scale-down to ${plan.forced.replicas} forced by the ${FORCE_SCALE_DOWN_ANNOTATION} annotation without the write barrier: ${plan.forced.blockers.join('; ')}${kept}`,
+    );
+  }
+
+  /**
+   * Applies the Services, the PodDisruptionBudget and the StatefulSet, skipping those that cannot have
+   * changed. A Degraded pass applies nothing and says why; an apply the API server refuses for good
+   * makes the pass Degraded and terminal. False when a shrink found the spec changed since it was read.
+   */
+  private async apply(pass: Pass, plan: Plan): Promise<boolean> {
+    const { kube, events, log } = this.deps;
+    const { fc, sts, ns, mem, target } = pass;
+    if (pass.degraded) {
+      events.record(target, 'Warning', pass.degraded.reason, pass.degraded.message);
+      return true;
+    }
+    const shrinking = sts !== undefined && (plan.statefulSet.spec?.replicas ?? 0) < (sts.spec?.replicas ?? 0);
+    try {
+      for (const obj of [plan.headlessService, plan.clientService, plan.podDisruptionBudget, plan.statefulSet]) {
+        if (obj === plan.statefulSet && shrinking) {
+          // A shrink deletes pods and their volumes, so it goes out only if what it was decided on still
+          // holds: the spec (read again now) and the StatefulSet (the write's resourceVersion
+          // precondition fails with a conflict if anyone wrote it since). A reconcile that read before a
+          // scale-up, or a leader deposed meanwhile, then cannot undo it.
+          if (!(await this.sameGeneration(fc))) return false;
+          obj.metadata!.resourceVersion = sts!.metadata!.resourceVersion!;
         }
-      } catch (err) {
-        if (!(err instanceof KubeError) || !isTerminalStatus(err.status)) throw err;
-        terminal = new TerminalError('ApplyRejected', err.message, { cause: err });
-        degraded = { reason: terminal.reason, message: terminal.message };
-        events.record(target, 'Warning', terminal.reason, terminal.message);
+        const objName = obj.metadata!.name!;
+        const res = obj.kind === 'Service' ? RESOURCES.services : obj.kind === 'StatefulSet' ? RESOURCES.statefulsets : RESOURCES.poddisruptionbudgets;
+        // What shows that nobody changed the object since: the StatefulSet's generation (its status
+        // churns), a Service's resourceVersion; PodDisruptionBudgets are not watched (age only).
+        const marker = (o: KubernetesObject | undefined): string =>
+          obj.kind === 'PodDisruptionBudget' ? '' : !o ? 'absent' : obj.kind === 'StatefulSet' ? `gen:${o.metadata?.generation}` : `rv:${o.metadata?.resourceVersion}`;
+        const observed = obj.kind === 'StatefulSet' ? sts : obj.kind === 'Service' ? this.deps.service(ns, objName) : undefined;
+        const want = digest(obj);
+        const last = mem.applied.get(`${obj.kind}/${objName}`);
+        if (last && last.digest === want && last.marker === marker(observed) && Date.now() - last.at < REAPPLY_MS) continue;
+        const result = await kube.apply<KubernetesObject>(resourcePath(res, ns, objName), obj, FIELD_MANAGER);
+        mem.applied.set(`${obj.kind}/${objName}`, { digest: want, marker: marker(result), at: Date.now() });
+        log.debug({ cluster: pass.key, object: `${obj.kind}/${objName}` }, 'applied');
       }
-    } else {
-      events.record(target, 'Warning', degraded.reason, degraded.message);
+    } catch (err) {
+      if (!(err instanceof KubeError) || !isTerminalStatus(err.status)) throw err;
+      pass.terminal = new TerminalError('ApplyRejected', err.message, { cause: err });
+      pass.degraded = { reason: pass.terminal.reason, message: pass.terminal.message };
+      events.record(target, 'Warning', pass.terminal.reason, pass.terminal.message);
     }
-    if (!degraded) {
-      const before = sts?.spec?.replicas;
-      const after = plan.statefulSet.spec?.replicas;
-      if (!sts) events.record(target, 'Normal', 'Created', `created StatefulSet ${name} with ${after} pods`);
-      else if (before !== after) events.record(target, 'Normal', 'Scaled', `scaled StatefulSet ${name} from ${before} to ${after} pods`);
-      await this.applySideEffects(fc, plan, target, token);
-    }
-    if (mem.lastProgress !== plan.progress.reason && NOTABLE_PROGRESS.has(plan.progress.reason)) {
-      events.record(target, 'Normal', plan.progress.reason, plan.progress.message);
-    }
-    mem.lastProgress = plan.progress.reason;
+    return true;
+  }
 
-    const baseStatus = (push: PushSummary, publishing = false): FileClusterStatus =>
-      computeStatus({
-        fc,
-        spec,
-        members,
-        peers: peerState.peers,
-        peerGeneration: peerState.generation,
-        secretName: secretRef.name,
-        push,
-        acknowledged: acknowledgedPods(),
-        progress: plan.progress,
-        ...(plan.scaleDownBlockedSince ? { scaleDownBlockedSince: plan.scaleDownBlockedSince } : {}),
-        ...(plan.forcedScaleDown ? { forcedScaleDown: plan.forcedScaleDown } : {}),
-        ...(degraded ? { degraded } : {}),
-        publishing,
-        now: new Date(),
-      });
-    const acknowledged = (): number => acknowledgedPods().size;
-    const blockedSeconds = plan.scaleDownBlockedSince ? (Date.now() - Date.parse(plan.scaleDownBlockedSince)) / 1000 : 0;
-    this.deps.metrics.scaleDownBlockedSeconds.set({ namespace: ns, name }, Math.max(0, blockedSeconds));
+  /** The StatefulSet's creation or new size, as an Event. */
+  private recordScaling(pass: Pass, plan: Plan): void {
+    const before = pass.sts?.spec?.replicas;
+    const after = plan.statefulSet.spec?.replicas;
+    if (!pass.sts) this.deps.events.record(pass.target, 'Normal', 'Created', `created StatefulSet ${pass.name} with ${after} pods`);
+    else if (before !== after) this.deps.events.record(pass.target, 'Normal', 'Scaled', `scaled StatefulSet ${pass.name} from ${before} to ${after} pods`);
+  }
 
-    if (next.changed) {
-      timing.status = Date.now();
-      fc.status = await this.writeStatus(fc, baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures: [] }, true));
-      timing.pushed = Date.now();
+  /** Progress worth an Event, once each time it starts. */
+  private recordProgress(pass: Pass, plan: Plan): void {
+    if (pass.mem.lastProgress !== plan.progress.reason && NOTABLE_PROGRESS.has(plan.progress.reason)) {
+      this.deps.events.record(pass.target, 'Normal', plan.progress.reason, plan.progress.message);
     }
+    pass.mem.lastProgress = plan.progress.reason;
+  }
 
+  /**
+   * Pushes the peer list to the joined pods that have not acknowledged it (or not lately), after marking
+   * the claims that join now; returns the failures.
+   */
+  private async push(
+    pass: Pass,
+    { token, peerState, targets, claims, plan }: { token: string; peerState: PeerList; targets: Array<MemberPod & { ip: string }>; claims: Claim[]; plan: Plan },
+  ): Promise<PushSummary['failures']> {
+    const { mem, ns, target } = pass;
     const failures: PushSummary['failures'] = [];
-    if (token) {
-      // A pod gets its first peer list only once its claim says so (a claim never marked holds no
-      // acknowledged write, and a scale-down does not wait for it).
-      const joined = new Set<string>();
-      for (const c of claims) if (c.joined && !c.drained) joined.add(c.ordinal.toString());
-      for (const claim of plan.joinMarks) {
-        if (await this.annotateClaim(ns, claim, { [JOINED_ANNOTATION]: 'true', [DRAINED_ANNOTATION]: null })) {
-          joined.add(String(claims.find((c) => c.name === claim)?.ordinal));
-        }
+    // A pod gets its first peer list only once its claim says so (a claim never marked holds no
+    // acknowledged write, and a scale-down does not wait for it).
+    const joined = new Set<string>();
+    for (const c of claims) if (c.joined && !c.drained) joined.add(c.ordinal.toString());
+    for (const claim of plan.joinMarks) {
+      if (await this.annotateClaim(ns, claim, { [JOINED_ANNOTATION]: 'true', [DRAINED_ANNOTATION]: null })) {
+        joined.add(String(claims.find((c) => c.name === claim)?.ordinal));
       }
-      const now = Date.now();
-      const due = targets.filter((t) => {
-        if (!joined.has(String(t.ordinal))) return false;
-        const ack = mem.acks.get(ackKey(t));
-        return !ack || ack.generation !== peerState.generation || now - ack.at > REVERIFY_MS;
-      });
-      await Promise.all(
-        due.map(async (pod) => {
-          const t0 = process.hrtime.bigint();
-          const r = await pushPeers(podUrl(pod.ip), token as string, peerState, this.deps.push);
-          this.deps.metrics.peerPushDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-          this.deps.metrics.peerPushTotal.inc({ result: r.ok ? 'success' : r.conflict ? 'conflict' : 'error' });
-          if (r.ok) {
-            mem.acks.set(ackKey(pod), { generation: r.generation, at: Date.now() });
-          } else {
-            mem.acks.delete(ackKey(pod));
-            failures.push({ pod: pod.name, ready: pod.ready, error: r.error });
-            if (r.conflict) mem.minGeneration = Math.max(mem.minGeneration, (r.generation ?? peerState.generation) + 1);
-          }
-        }),
-      );
-      // Forget pods that are gone.
-      const live = new Set(targets.map(ackKey));
-      for (const k of mem.acks.keys()) if (!live.has(k)) mem.acks.delete(k);
-      // A pod that is not Ready yet may not listen yet: its failures show in PeersSynced, not as Warnings.
-      for (const f of failures.filter((x) => x.ready))
-        events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
     }
-    if (next.changed)
-      log.info({ cluster: key, generation: peerState.generation, peers: peerState.peers.map((p) => p.id), ...phases(timing, Date.now()) }, 'peer list changed');
-
-    const status = baseStatus({ targets: targets.length, acknowledged: acknowledged(), failures });
-    if (!isDeepStrictEqual(status, fc.status)) await this.writeStatus(fc, status);
-
-    const after = requeueAfter({
-      conflict: mem.minGeneration > peerState.generation,
-      terminal: terminal !== undefined,
-      ...(degraded ? { degradedReason: degraded.reason } : {}),
-      progress: plan.progress.reason,
-      pushFailures: failures.length,
-      acknowledged: status.peersAcknowledged ?? 0,
-      targets: targets.length,
-      blockedMs: blockedSeconds * 1000,
-      joining: members.some((m) => m.ordinal < spec.replicas && !m.serving && !m.terminating),
+    const now = Date.now();
+    const due = targets.filter((t) => {
+      if (!joined.has(String(t.ordinal))) return false;
+      const ack = mem.acks.get(ackKey(t));
+      return !ack || ack.generation !== peerState.generation || now - ack.at > REVERIFY_MS;
     });
-    return after === undefined ? {} : { requeueAfterMs: after };
+    await Promise.all(
+      due.map(async (pod) => {
+        const t0 = process.hrtime.bigint();
+        const r = await pushPeers(podUrl(pod.ip), token, peerState, this.deps.push);
+        this.deps.metrics.peerPushDuration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        this.deps.metrics.peerPushTotal.inc({ result: r.ok ? 'success' : r.conflict ? 'conflict' : 'error' });
+        if (r.ok) {
+          mem.acks.set(ackKey(pod), { generation: r.generation, at: Date.now() });
+        } else {
+          mem.acks.delete(ackKey(pod));
+          failures.push({ pod: pod.name, ready: pod.ready, error: r.error });
+          if (r.conflict) mem.minGeneration = Math.max(mem.minGeneration, (r.generation ?? peerState.generation) + 1);
+        }
+      }),
+    );
+    // Forget pods that are gone.
+    const live = new Set(targets.map(ackKey));
+    for (const k of mem.acks.keys()) if (!live.has(k)) mem.acks.delete(k);
+    // A pod that is not Ready yet may not listen yet: its failures show in PeersSynced, not as Warnings.
+    for (const f of failures.filter((x) => x.ready))
+      this.deps.events.record(target, 'Warning', 'PeerPushFailed', `pushing peer list generation ${peerState.generation} to ${f.pod} failed: ${f.error}`);
+    return failures;
   }
 
   /** Whether the FileCluster's spec is still the one this reconcile read. */
@@ -485,12 +563,7 @@ export class FileClusterReconciler {
     }
   }
 
-  private async applySideEffects(
-    fc: FileCluster,
-    plan: Plan,
-    target: { apiVersion: string; kind: string; metadata: FileCluster['metadata'] },
-    token: string | undefined,
-  ): Promise<void> {
+  private async applySideEffects(fc: FileCluster, plan: Plan, target: EventTarget, token: string | undefined): Promise<void> {
     const { kube, events } = this.deps;
     const ns = fc.metadata.namespace;
     const mem = this.mem(`${ns}/${fc.metadata.name}`);

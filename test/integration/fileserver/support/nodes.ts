@@ -30,6 +30,16 @@ export interface NodeOptions {
   port?: number;
 }
 
+/** A line of output as its JSON log record, or undefined for a line that is not one. */
+function logRecord(line: string): Record<string, unknown> | undefined {
+  try {
+    const rec: unknown = JSON.parse(line);
+    return rec !== null && typeof rec === 'object' ? (rec as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class FileServerNode {
   readonly id: string;
   readonly host: string;
@@ -89,16 +99,12 @@ export class FileServerNode {
       lines.on('line', (l) => {
         this.logs.push(l);
         if (this.logs.length > 2000) this.logs.splice(0, 1000);
-        try {
-          const rec = JSON.parse(l) as { msg?: string; port?: number; metricsPort?: number };
-          if (rec.msg === 'listening') {
-            this.port = rec.port!;
-            this.metricsPort = rec.metricsPort!;
-            clearTimeout(timer);
-            resolve();
-          }
-        } catch {
-          // not a log line
+        const rec = logRecord(l);
+        if (rec?.['msg'] === 'listening') {
+          this.port = rec['port'] as number;
+          this.metricsPort = rec['metricsPort'] as number;
+          clearTimeout(timer);
+          resolve();
         }
       });
     });
@@ -108,6 +114,11 @@ export class FileServerNode {
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;
     this.proc.kill(signal);
     return (await this.exited) ?? null;
+  }
+
+  /** The JSON log records the node has written, in order (other output, such as a stack trace, left out). */
+  logRecords(): Array<Record<string, unknown>> {
+    return this.logs.map(logRecord).filter((r) => r !== undefined);
   }
 
   /** Pauses or resumes the process (SIGSTOP / SIGCONT), like a frozen pod. */

@@ -20,9 +20,25 @@ describe('catch-up, the asking side', () => {
       ['older', { path: 'older', version: '0000000000010000-a', deleted: true as const }],
     ]);
     const remote = [item('same', '0000000000010000-a'), item('older', '0000000000020000-b', true), item('new', '0000000000010000-b')];
+    const { pull, refused } = entriesToPull(remote, (p) => local.get(p), { horizon: '', trustPeer: false, wanted: () => false });
     assert.deepEqual(
-      entriesToPull(remote, (p) => local.get(p)).map((r) => r.path),
+      pull.map((r) => r.path),
       ['older', 'new'],
+    );
+    assert.deepEqual(refused, []);
+  });
+
+  it('refuses files it lacks below its horizon, and pulls newer versions of what it holds whatever their age', () => {
+    const local = new Map([['held', { path: 'held', version: '0000000000010000-a', deleted: true as const }]]);
+    const remote = [item('held', '0000000000020000-b'), item('old', '0000000000020000-b'), item('gone', '0000000000020000-b', true), item('young', '0000000000040000-b')];
+    const { pull, refused } = entriesToPull(remote, (p) => local.get(p), { horizon: '0000000000030000-c', trustPeer: false, wanted: () => false });
+    assert.deepEqual(
+      pull.map((r) => r.path),
+      ['held', 'gone', 'young'],
+    );
+    assert.deepEqual(
+      refused.map((r) => r.path),
+      ['old'],
     );
   });
 

@@ -349,9 +349,50 @@ describe('store', () => {
     s.ack('p1', [['t', t.version]]);
     s.ack('p2', [['t', t.version]]);
     assert.equal(await s.collectTombstones(Date.now(), 60_000), 0, 'too young');
+    assert.equal(s.horizon(), '', 'nothing collected yet');
     assert.equal(await s.collectTombstones(Date.now() + 120_000, 60_000), 1);
     assert.equal(s.get('t'), undefined);
     assert.equal(s.counts().tombstones, 0);
+    assert.equal(s.horizon(), t.version, 'the horizon rose to the collected version');
+    await s.adoptHorizon('0000000000010000-old');
+    assert.equal(s.horizon(), t.version, 'a lower horizon is not adopted');
+    await closeAll();
+    assert.equal((await openStore()).horizon(), t.version, 'and it survives a restart');
+  });
+
+  it('upgrades a database of the previous schema in place, and refuses one of an unknown schema', async () => {
+    const s = await openStore();
+    await s.put('kept', [Buffer.from('k')], 1, { contentType: 'a/b' });
+    await closeAll();
+    const { DatabaseSync } = await import('node:sqlite');
+    const setSchema = (v: string, sql = '') => {
+      const raw = new DatabaseSync(join(dir, 'store.db'));
+      raw.exec(sql);
+      raw.prepare("UPDATE meta SET v = ? WHERE k = 'schema'").run(v);
+      raw.close();
+    };
+    setSchema('3', 'DROP TABLE wanted');
+    const upgraded = await openStore();
+    assert.equal(upgraded.isWanted('kept'), false);
+    assert.equal((await readAll(upgraded, 'kept'))?.toString(), 'k');
+    await closeAll();
+    setSchema('99');
+    await assert.rejects(openStore(), /schema version 99, expected 4/);
+  });
+
+  it('forgets a file deleted elsewhere only at the version it holds, with its queue rows and its object file', async () => {
+    const s = await openStore();
+    const big = randomBytes(INLINE_MAX_BYTES + 1);
+    const e = await s.put('gone', [big], big.length, { contentType: 'a/b' });
+    assert.equal(s.owes('p1', 'gone'), true);
+    assert.equal(await s.forgetDeletedElsewhere('gone', '0000000000010000-other'), false, 'another version is kept');
+    assert.equal(await s.forgetDeletedElsewhere('gone', e.version), true);
+    assert.equal(s.get('gone'), undefined);
+    assert.equal(s.owes('p1', 'gone'), false);
+    assert.equal(s.outboxStatus('p2').changes, 0);
+    assert.equal(s.counts().liveFiles, 0);
+    await closeAll();
+    assert.deepEqual(await readdir(join(dir, 'objects')), [], 'its object file is removed');
   });
 
   it('lists live files in order with paging and prefix', async () => {
@@ -428,6 +469,8 @@ describe('store', () => {
     assert.equal(s2.get('ok/3')?.deleted, false);
     assert.deepEqual(await readdir(join(dir, 'quarantine')), [object]);
     assert.match(await metrics.registry.metrics(), /filecluster_store_quarantined_files_total 2/);
+    assert.equal(s2.isWanted('large'), true, 'pulled again whatever its age');
+    assert.equal(s2.isWanted('ok/3'), false);
     // The digest now differs from a healthy peer's, so catch-up pulls both again: same versions apply.
     assert.notDeepEqual(s2.digestHex(), digestBefore);
     const header = (e: typeof eLarge) => ({ path: e.path, version: e.version, deleted: false, size: e.size, sha256: e.sha256, contentType: 'a/b' });
@@ -435,6 +478,7 @@ describe('store', () => {
     assert.equal(await s2.applyRemote(header(eSmall), [small]), 'applied');
     assert.deepEqual(s2.digestHex(), digestBefore);
     assert.deepEqual(await readAll(s2, 'large'), large);
+    assert.equal(s2.isWanted('large'), false, 'no longer wanted once pulled');
   });
 
   it('never serves or replicates a small file whose bytes are damaged: the read throws and the file is quarantined', async () => {

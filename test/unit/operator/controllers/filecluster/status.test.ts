@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDefaults } from '../../../operator/src/api/v1alpha1/defaults.ts';
-import { memberPods } from '../../../operator/src/controllers/filecluster/membership.ts';
-import { computeStatus, type StatusInput } from '../../../operator/src/controllers/filecluster/status.ts';
+import { withDefaults } from '../../../../../operator/src/api/v1alpha1/defaults.ts';
+import { memberPods } from '../../../../../operator/src/controllers/filecluster/membership.ts';
+import { computeStatus, type StatusInput } from '../../../../../operator/src/controllers/filecluster/status.ts';
 import { fileCluster, pod } from './fixtures.ts';
 
 const t0 = new Date('2026-01-01T00:00:00Z');

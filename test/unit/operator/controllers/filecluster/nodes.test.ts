@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fenceNode, pushPeers, readNodeStatus } from '../../../operator/src/controllers/filecluster/nodes.ts';
+import { fenceNode, pushPeers, readNodeStatus } from '../../../../../operator/src/controllers/filecluster/nodes.ts';
 
 // A minimal peer-API server on loopback: the contract's status codes, scripted per test.
 async function peerApi(handle: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {

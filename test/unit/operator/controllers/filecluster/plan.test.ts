@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import { withDefaults } from '../../../operator/src/api/v1alpha1/defaults.ts';
-import { desiredPeers, memberPods } from '../../../operator/src/controllers/filecluster/membership.ts';
-import { planCluster, podsToFence, podsToInspect, type Claim, type NodeReport, type Observed } from '../../../operator/src/controllers/filecluster/plan.ts';
-import type { FileCluster } from '../../../operator/src/api/v1alpha1/types.ts';
+import { withDefaults } from '../../../../../operator/src/api/v1alpha1/defaults.ts';
+import { desiredPeers, memberPods } from '../../../../../operator/src/controllers/filecluster/membership.ts';
+import { planCluster, podsToFence, podsToInspect, type Claim, type NodeReport, type Observed } from '../../../../../operator/src/controllers/filecluster/plan.ts';
+import type { FileCluster } from '../../../../../operator/src/api/v1alpha1/types.ts';
 import { fileCluster, pod } from './fixtures.ts';
 
 const NOW = new Date('2026-01-01T00:10:00Z');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret, V1StatefulSet } from '@kubernetes/client-node';
-import { clientToken, nextPeerTokens, peerTokensData, readPeerTokens, templateRolledOut } from '../../../operator/src/controllers/filecluster/token.ts';
+import { clientToken, nextPeerTokens, peerTokensData, readPeerTokens, templateRolledOut } from '../../../../../operator/src/controllers/filecluster/token.ts';
 
 test('a rotation moves in two rolled-out steps; a change waits for the rollout before it', () => {
   // First sight: the pods are given the Secret's token.

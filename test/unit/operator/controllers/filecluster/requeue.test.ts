@@ -7,7 +7,7 @@ import {
   TOKEN_SECRET_REQUEUE_MS,
   WATCHED_REQUEUE_MS,
   type RequeueInput,
-} from '../../../operator/src/controllers/filecluster/requeue.ts';
+} from '../../../../../operator/src/controllers/filecluster/requeue.ts';
 
 const steady: RequeueInput = { conflict: false, terminal: false, progress: 'Reconciled', pushFailures: 0, acknowledged: 3, targets: 3, blockedMs: 0, joining: false };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { desiredPeers, memberPods, nextPeerState, pushTargets, samePeers } from '../../../operator/src/controllers/filecluster/membership.ts';
+import { desiredPeers, memberPods, nextPeerState, pushTargets, samePeers } from '../../../../../operator/src/controllers/filecluster/membership.ts';
 import { pod } from './fixtures.ts';
 
 test('membership is the Ready, addressed, non-terminating pods below the desired scale, by ordinal', () => {

@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { FileCluster, FileClusterSpec } from '../../../operator/src/api/v1alpha1/types.ts';
+import type { FileCluster, FileClusterSpec } from '../../../../../operator/src/api/v1alpha1/types.ts';
 
 export function fileCluster(spec: FileClusterSpec = {}, name = 'fc'): FileCluster {
   return {

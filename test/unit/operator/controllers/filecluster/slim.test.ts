@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { memberPods, membershipFingerprint } from '../../../operator/src/controllers/filecluster/membership.ts';
-import { fileClusterChangeKey, slimClaim, slimFileCluster, slimOwned, slimPod, slimSecret } from '../../../operator/src/controllers/filecluster/slim.ts';
+import { memberPods, membershipFingerprint } from '../../../../../operator/src/controllers/filecluster/membership.ts';
+import { fileClusterChangeKey, slimClaim, slimFileCluster, slimOwned, slimPod, slimSecret } from '../../../../../operator/src/controllers/filecluster/slim.ts';
 
 const fullPod = (): V1Pod => ({
   apiVersion: 'v1',
