@@ -6,6 +6,20 @@ import { z } from 'zod';
 /** A node's id (its pod name): DNS-label-like, so it fits in URLs, metric labels and file names. */
 export const NODE_ID_RE = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 
+/**
+ * The sender's peer-list generation, on every request and answer between file servers (optional from the
+ * operator). A node that sees a newer generation than its own stops acting as any path's owner for
+ * conditional writes until its own list catches up.
+ */
+export const GENERATION_HEADER = 'x-filecluster-generation';
+
+/** A generation header's value as a number, or undefined when it is not a non-negative safe integer. */
+export function parseGeneration(v: string): number | undefined {
+  if (!/^\d{1,16}$/.test(v)) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 export interface Peer {
   id: string;
   url: string;

@@ -11,6 +11,7 @@ import { internalRouter } from './http/internal.ts';
 import { fileReads, plainFileTarget } from './http/reads.ts';
 import { fileWrites } from './http/writes.ts';
 import { ClockWatch } from './replication/clock-watch.ts';
+import { GenerationWatch } from './replication/generation-watch.ts';
 import { PeerTokens } from './replication/peer-client.ts';
 import { samePeers } from './replication/peers.ts';
 import { Replicator } from './replication/replicator.ts';
@@ -50,11 +51,13 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   const counts = store.counts();
   logger.info({ leaving: fence.leaving, files: counts.liveFiles, tombstones: counts.tombstones, generation: store.peerList().generation }, 'store loaded');
 
-  const tokens = new PeerTokens(config.token, config.previousToken);
+  const generations = new GenerationWatch(() => store.peerList().generation);
+  const tokens = new PeerTokens(config.token, config.previousToken, generations);
   const replicator = new Replicator({
     store,
     nodeId: config.nodeId,
     tokens,
+    generations,
     metrics,
     logger,
     catchupIntervalMs: config.catchupIntervalMs,
@@ -92,12 +95,12 @@ export async function createFileServer(config: Config, logger: Logger): Promise<
   });
   app.use(errorMiddleware(logger));
   const serveRead = fileReads({ store, replicator, tokens, logger, requests: metrics.requests, koa: app });
-  const serveWrite = fileWrites({ store, replicator, clockWatch, fence, config, logger, requests: metrics.requests });
+  const { serveWrite, serveOwnedWrite } = fileWrites({ store, replicator, clockWatch, fence, config, logger, requests: metrics.requests, tokens });
   // The files router comes first: a file request is answered there without passing the other routers.
   const routers = [
     filesRouter({ store, serveRead, serveWrite }),
     healthRouter({ store, replicator, clockWatch, maxClockDriftMs: config.maxClockDriftMs }),
-    internalRouter({ store, replicator, clockWatch, fence, metrics, nodeId: config.nodeId, accepted: tokens.accepted }),
+    internalRouter({ store, replicator, clockWatch, fence, metrics, nodeId: config.nodeId, accepted: tokens.accepted, generations, serveOwnedWrite }),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -4,14 +4,14 @@ import { HttpError } from '../errors.ts';
 import { canonicalPrefix } from '../store/paths.ts';
 import type { Store } from '../store/store.ts';
 import { FILE_ROUTE, type FileReads } from './reads.ts';
-import { describeEntry, type FileWrites } from './writes.ts';
+import { describeEntry, type FileWrite } from './writes.ts';
 
 const MAX_LIST_LIMIT = 10_000;
 
 export interface FilesDeps {
   store: Store;
   serveRead: FileReads;
-  serveWrite: FileWrites;
+  serveWrite: FileWrite;
 }
 
 export function filesRouter({ store, serveRead, serveWrite }: FilesDeps): Router {

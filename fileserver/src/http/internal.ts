@@ -7,12 +7,14 @@ import type { Metrics } from '../metrics.ts';
 import { digestAnswer, manifestAnswer, writeFetchAnswer } from '../replication/catchup-server.ts';
 import { FetchRequest, ManifestRequest } from '../replication/catchup-wire.ts';
 import { applyChangeStream } from '../replication/frames.ts';
-import { parsePeerList, type NodeStatus, type PeerClock } from '../../../contract/peer-api.ts';
+import { GENERATION_HEADER, parseGeneration, parsePeerList, type NodeStatus, type PeerClock } from '../../../contract/peer-api.ts';
 import type { ClockWatch } from '../replication/clock-watch.ts';
+import type { GenerationWatch } from '../replication/generation-watch.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import type { WriteFence } from '../store/fence.ts';
 import type { Store } from '../store/store.ts';
 import { readJson } from './request.ts';
+import { OWNER_WRITE_PREFIX, OWNER_WRITE_ROUTE, type FileWrite } from './writes.ts';
 
 export interface InternalDeps {
   store: Store;
@@ -23,6 +25,9 @@ export interface InternalDeps {
   nodeId: string;
   /** The tokens a peer may present: the current one, and the previous one during a rotation. */
   accepted: readonly string[];
+  generations: GenerationWatch;
+  /** A conditional write forwarded to this node as the path's owner (writes.ts). */
+  serveOwnedWrite: FileWrite;
 }
 
 function requireToken(accepted: readonly string[]) {
@@ -39,6 +44,20 @@ function requireToken(accepted: readonly string[]) {
   };
 }
 
+/** Notes the generation a peer sent, and sends this node's in every answer (see `GenerationWatch`). */
+function exchangeGenerations(generations: GenerationWatch) {
+  return async (ctx: Context, next: Next) => {
+    const sent = ctx.get(GENERATION_HEADER);
+    if (sent) {
+      const generation = parseGeneration(sent);
+      if (generation === undefined) throw new HttpError(400, 'bad_header', `${GENERATION_HEADER} must be a non-negative integer`);
+      generations.observe(generation);
+    }
+    ctx.set(GENERATION_HEADER, String(generations.current));
+    await next();
+  };
+}
+
 const FenceBody = z.object({ leaving: z.boolean() }).strict();
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -48,9 +67,10 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /** The peer API: peer list, status, replication pushes, and the routes of catch-up (served by `replication/catchup-server.ts`). */
-export function internalRouter({ store, replicator, clockWatch, fence, metrics, nodeId, accepted }: InternalDeps): Router {
+export function internalRouter({ store, replicator, clockWatch, fence, metrics, nodeId, accepted, generations, serveOwnedWrite }: InternalDeps): Router {
   const router = new Router({ prefix: '/internal' });
   router.use(requireToken(accepted));
+  router.use(exchangeGenerations(generations));
 
   const listView = () => {
     const l = replicator.peerList();
@@ -142,6 +162,13 @@ export function internalRouter({ store, replicator, clockWatch, fence, metrics, 
       metrics.requests.record('/internal/fetch', 'POST', 200, start);
     }
   });
+
+  const owned = (ctx: Context) => {
+    ctx.respond = false;
+    return serveOwnedWrite(ctx.req, ctx.res, ctx.path.slice(OWNER_WRITE_PREFIX.length));
+  };
+  router.put(OWNER_WRITE_ROUTE, owned);
+  router.del(OWNER_WRITE_ROUTE, owned);
 
   return router;
 }

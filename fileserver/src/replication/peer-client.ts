@@ -1,7 +1,8 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { writeChunks } from '../streams.ts';
-import type { Peer } from '../../../contract/peer-api.ts';
+import { GENERATION_HEADER, parseGeneration, type Peer } from '../../../contract/peer-api.ts';
+import type { GenerationWatch } from './generation-watch.ts';
 
 const agentOptions = { keepAlive: true, maxSockets: 8 };
 const httpAgent = new http.Agent(agentOptions);
@@ -18,19 +19,23 @@ export class PeerRequestError extends Error {
 /**
  * The cluster token this node sends to its peers, and during a token rotation the previous one. Pods
  * roll to a new token one at a time, so a node started with the new token still meets peers that know
- * only the previous one: a peer that rejects one token is sent the other from then on.
+ * only the previous one: a peer that rejects one token is sent the other from then on. Alongside the
+ * token, every peer request carries this node's peer-list generation, and the generation each answer
+ * carries is noted (`generations`).
  */
 export class PeerTokens {
   /** What the peer API accepts from others: the current token, and the previous one during a rotation. */
   readonly accepted: readonly string[];
+  readonly generations: GenerationWatch | undefined;
   private readonly current: string;
   private readonly previous: string | undefined;
   /** Peers (by id) that last rejected the current token. */
   private readonly onPrevious = new Set<string>();
 
-  constructor(current: string, previous?: string) {
+  constructor(current: string, previous?: string, generations?: GenerationWatch) {
     this.current = current;
     this.previous = previous;
+    this.generations = generations;
     this.accepted = previous === undefined ? [current] : [current, previous];
   }
 
@@ -63,23 +68,29 @@ export interface PeerRequest {
  */
 export async function peerRequest(peer: Peer, tokens: PeerTokens, req: PeerRequest): Promise<IncomingMessage> {
   const token = tokens.for(peer);
-  const res = await send(peer, token, req);
-  if (res.statusCode !== 401 || !tokens.rejected(peer, token) || req.stream) return res;
-  res.resume();
-  return send(peer, tokens.for(peer), req);
+  let res = await send(peer, token, tokens.generations, req);
+  if (res.statusCode === 401 && tokens.rejected(peer, token) && !req.stream) {
+    res.resume();
+    res = await send(peer, tokens.for(peer), tokens.generations, req);
+  }
+  const shown = res.headers[GENERATION_HEADER];
+  const generation = typeof shown === 'string' ? parseGeneration(shown) : undefined;
+  if (generation !== undefined) tokens.generations?.observe(generation);
+  return res;
 }
 
-function send(peer: Peer, token: string, req: PeerRequest): Promise<IncomingMessage> {
+function send(peer: Peer, token: string, generations: GenerationWatch | undefined, req: PeerRequest): Promise<IncomingMessage> {
   const url = new URL(req.path, `${peer.url}/`);
   const mod = url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...req.headers };
+  if (generations) headers[GENERATION_HEADER] = String(generations.current);
   let payload: Buffer | undefined;
   if (req.json !== undefined) {
     payload = Buffer.from(JSON.stringify(req.json));
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(payload.length);
   } else if (req.stream) {
-    headers['content-type'] = 'application/x-filecluster-changes';
+    headers['content-type'] ??= 'application/x-filecluster-changes';
   }
   return new Promise((resolve, reject) => {
     const r = mod.request(url, { method: req.method, headers, agent: url.protocol === 'https:' ? httpsAgent : httpAgent }, resolve);

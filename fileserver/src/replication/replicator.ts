@@ -1,5 +1,5 @@
 import type { AckMode } from '../../../contract/fileserver-settings.ts';
-import type { PeerList, PeerReplicationStatus } from '../../../contract/peer-api.ts';
+import type { Peer, PeerList, PeerReplicationStatus } from '../../../contract/peer-api.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
@@ -7,7 +7,9 @@ import type { Version } from '../store/version.ts';
 import { backoffMs } from './backoff.ts';
 import { catchUpFrom, PeerUnreachableError } from './catchup.ts';
 import { isStale } from './gc-horizon.ts';
+import type { GenerationWatch } from './generation-watch.ts';
 import { lagSeconds, requiredAcks } from './lag.ts';
+import { ownerOf, ownerRefusal, type OwnerRefusal } from './owner.ts';
 import type { PeerTokens } from './peer-client.ts';
 import { decidePeerList, type PeerListDecision } from './peers.ts';
 import { passEndsProxying, passMakesReady, type CatchUpState } from './readiness.ts';
@@ -17,6 +19,7 @@ export interface ReplicatorOptions {
   store: Store;
   nodeId: string;
   tokens: PeerTokens;
+  generations: GenerationWatch;
   metrics: Metrics;
   logger: Logger;
   catchupIntervalMs: number;
@@ -62,6 +65,8 @@ export class Replicator {
    * none): a node holds what its peers held once this reaches the generation it was given.
    */
   syncedGeneration = 0;
+  /** Like `syncedGeneration`, but undefined until such a pass has run (generation 0 is a real list: the static one). */
+  private completePassGeneration: number | undefined;
 
   constructor(o: ReplicatorOptions) {
     this.o = o;
@@ -132,6 +137,25 @@ export class Replicator {
     const prev = this.contact.get(peer);
     this.contact.set(peer, { up: ok, lastSuccessMs: ok ? Date.now() : prev?.lastSuccessMs });
     if (ok) this.senders.get(peer)?.peerAnswered();
+  }
+
+  /** The node that decides `path`'s conditional writes under the current list: undefined for this node, else the peer. */
+  conditionalOwner(path: string): Peer | undefined {
+    const { peers } = this.peerList();
+    const owner = ownerOf(path, [this.o.nodeId, ...peers.map((p) => p.id)]);
+    return owner === this.o.nodeId ? undefined : peers.find((p) => p.id === owner);
+  }
+
+  /** Why this node may not check and commit a conditional write of `path` now (see `ownerRefusal`); undefined when it may. */
+  ownerRefusal(path: string): OwnerRefusal | undefined {
+    const { peers, generation } = this.peerList();
+    return ownerRefusal({
+      self: this.o.nodeId,
+      owner: ownerOf(path, [this.o.nodeId, ...peers.map((p) => p.id)]),
+      generation,
+      newestSeen: this.o.generations.newestSeen,
+      syncedGeneration: this.completePassGeneration,
+    });
   }
 
   /** Wakes every push loop after a local write. */
@@ -254,7 +278,10 @@ export class Replicator {
       }
       states.push({ peer: peer.id, state });
     }
-    if (!this.stopped && states.every((s) => s.state === 'complete')) this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
+    if (!this.stopped && states.every((s) => s.state === 'complete')) {
+      this.syncedGeneration = Math.max(this.syncedGeneration, list.generation);
+      this.completePassGeneration = Math.max(this.completePassGeneration ?? 0, list.generation);
+    }
     if (!this.stopped && passEndsProxying(states.map((s) => s.state))) store.markSynced(startedAt);
     return states;
   }

@@ -37,6 +37,11 @@ const DRIFT_LOG_INTERVAL_MS = 60_000;
 export interface Conditions {
   ifMatch?: string[] | '*';
   ifNoneMatch?: string[] | '*';
+  /**
+   * Runs inside the commit, right before the preconditions are checked and the change is made, with no
+   * other change or read of the store in between; throwing refuses the write and stores nothing.
+   */
+  guard?: () => void;
 }
 
 export const etagOf = (e: Entry): string => `"${e.version}"`;
@@ -665,6 +670,7 @@ export class Store {
     const got = await this.ingest(body, size, opts.sha256);
     try {
       return await this.commit(() => {
+        opts.guard?.();
         if (!conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
         const e: FileEntry = { path, version: this.clock.now(), deleted: false, size, sha256: got.sha256, contentType: opts.contentType };
         if (!this.applyInCommit(e, got.content, this.owedTo())) throw new StoreError('busy', `${path} holds a newer version than this node's clock; retry`);
@@ -680,6 +686,7 @@ export class Store {
   delete(path: string, cond: Conditions): Promise<Tombstone> {
     return this.commit(
       () => {
+        cond.guard?.();
         const cur = this.db.get(path);
         if (!cur || cur.deleted) throw new StoreError('not_found', `no file at ${path}`);
         if (!conditionsHold(cur, cond)) throw preconditionFailed();

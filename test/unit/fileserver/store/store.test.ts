@@ -206,6 +206,26 @@ describe('store', () => {
     await assert.rejects(s.delete('nothing', {}), (err) => toHttpError(err).status === 404);
   });
 
+  it('a commit guard that throws refuses the write, small or large, and the delete: nothing is stored', async () => {
+    const s = await openStore();
+    const refuse = () => {
+      throw new Error('refused by the guard');
+    };
+    const big = randomBytes(INLINE_MAX_BYTES + 100);
+    await assert.rejects(s.put('small', [Buffer.from('x')], 1, { contentType: 'a/b', ifNoneMatch: '*', guard: refuse }), /refused by the guard/);
+    await assert.rejects(s.put('large', [big], big.length, { contentType: 'a/b', guard: refuse }), /refused by the guard/);
+    assert.equal(s.get('small'), undefined);
+    assert.equal(s.get('large'), undefined);
+    const kept = await s.put('kept', [Buffer.from('k')], 1, { contentType: 'a/b' });
+    await assert.rejects(s.delete('kept', { ifMatch: [`"${kept.version}"`], guard: refuse }), /refused by the guard/);
+    assert.equal(s.get('kept')?.deleted, false);
+    // The guard runs at the commit: one that passes lets the write through.
+    let ran = 0;
+    await s.put('passed', [Buffer.from('p')], 1, { contentType: 'a/b', guard: () => void ran++ });
+    assert.equal(ran, 1);
+    assert.deepEqual(await readAll(s, 'passed'), Buffer.from('p'));
+  });
+
   it('stores nothing when the body does not match Content-SHA256 or its declared length', async () => {
     const s = await openStore();
     const big = randomBytes(INLINE_MAX_BYTES + 100);
