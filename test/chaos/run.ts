@@ -9,6 +9,9 @@ import { runSchedule } from './run-schedule.ts';
 import { FAULT_KINDS, type FaultKind, type Step } from './schedule.ts';
 import type { OpKind } from './history.ts';
 
+/** The tmpfs each node's data directory gets when the fill fault is on: room for the workload, the reserve and the WAL. */
+const FULL_VOLUME_BYTES = 32 * 1024 * 1024;
+
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '5' },
@@ -40,11 +43,17 @@ const firstSeed = values.seed !== undefined ? positive('seed', values.seed) : Ma
 const nodes = positive('nodes', values.nodes);
 const keys = positive('keys', values.keys);
 
-const runOptions = { nodes, keys, retentionSeconds: positive('retention', values.retention), quiesceMs: 60_000 };
+const runOptions = {
+  nodes,
+  keys,
+  retentionSeconds: positive('retention', values.retention),
+  quiesceMs: 60_000,
+  ...(faults.includes('full') ? { volumeBytes: FULL_VOLUME_BYTES } : {}),
+};
 if (values.schedule !== undefined) {
   // Replays one schedule as written (e.g. the schedule.json of a failing run), without shrinking.
   const steps = JSON.parse(await readFile(values.schedule, 'utf8')) as Step[];
-  const result = await runSchedule(steps, runOptions);
+  const result = await runSchedule(steps, steps.some((s) => s.t === 'fill') ? { ...runOptions, volumeBytes: FULL_VOLUME_BYTES } : runOptions);
   for (const v of result.violations) console.log(`${v.property}: ${v.message}`);
   console.log(`${steps.length} steps, ${result.calls.length} calls: ${result.violations.length} violations`);
   process.exit(result.violations.length > 0 ? 1 : 0);
