@@ -23,6 +23,8 @@ export interface ChaosClusterOptions {
   volumeBytes?: number;
 }
 
+/** The tmpfs each node's data directory gets when the fill fault is on: room for the workload, the reserve and the WAL. */
+export const FULL_VOLUME_BYTES = 32 * 1024 * 1024;
 const PUSH_TIMEOUT_MS = 2_000;
 const READY_TIMEOUT_MS = 30_000;
 const CLOCK_SKEW_PRELOAD = join(import.meta.dirname, 'clock-skew-preload.ts');
@@ -167,7 +169,10 @@ export class ChaosCluster {
 
   /** The peer list as `n` gets it: every other member at the address of the proxy carrying n's connections to it. */
   private listFor(n: FileServerNode): unknown {
-    return { generation: this.generation, peers: this.members.map((m) => ({ id: m.id, url: m === n ? m.url : `http://127.0.0.1:${this.links.get(`${n.id}>${m.id}`)!.port}` })) };
+    return {
+      generation: this.generation,
+      peers: this.members.map((m) => ({ id: m.id, url: m === n ? m.url : `http://127.0.0.1:${this.links.get(`${n.id}>${m.id}`)!.port}` })),
+    };
   }
 
   /** A new generation naming the current members, pushed to every member that can take it now. */

@@ -56,7 +56,14 @@ export async function runSchedule(schedule: Step[], o: RunOptions): Promise<RunR
     const finals = await readAll(cluster, o.keys);
     const violations = check(history.calls, finals, cluster.faults);
     if (!quiet) violations.unshift({ property: 'converged', message: `the healed cluster did not converge with an empty backlog within ${o.quiesceMs} ms` });
-    return { violations, calls: history.calls, events: cluster.events, finals, faults: cluster.faults, logs: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.logs])) };
+    return {
+      violations,
+      calls: history.calls,
+      events: cluster.events,
+      finals,
+      faults: cluster.faults,
+      logs: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.logs])),
+    };
   } finally {
     await cluster.close();
   }

@@ -4,13 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FULL_VOLUME_BYTES } from './cluster.ts';
 import { explore } from './explore.ts';
 import { runSchedule } from './run-schedule.ts';
 import { FAULT_KINDS, type FaultKind, type Step } from './schedule.ts';
 import type { OpKind } from './history.ts';
-
-/** The tmpfs each node's data directory gets when the fill fault is on: room for the workload, the reserve and the WAL. */
-const FULL_VOLUME_BYTES = 32 * 1024 * 1024;
 
 const { values } = parseArgs({
   options: {
