@@ -26,7 +26,7 @@ export interface ChaosClusterOptions {
 /** The tmpfs each node's data directory gets when the fill fault is on: room for the workload, the reserve and the WAL. */
 export const FULL_VOLUME_BYTES = 32 * 1024 * 1024;
 const PUSH_TIMEOUT_MS = 2_000;
-const READY_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 10_000;
 const CLOCK_SKEW_PRELOAD = join(import.meta.dirname, 'clock-skew-preload.ts');
 const FILLER = 'chaos-filler';
 const DB_FILE = 'store.db';
@@ -308,15 +308,13 @@ export class ChaosCluster {
           const b = bodies[step.pick % bodies.length]!;
           const fh = await open(b.file, 'r+');
           try {
-            const byte = Buffer.alloc(1);
-            await fh.read(byte, 0, 1, b.offset);
-            byte[0] = byte[0]! ^ 0xff;
-            await fh.write(byte, 0, 1, b.offset);
+            // A body byte is never 0, so a second hit on the same body cannot undo the first.
+            await fh.write(Buffer.alloc(1), 0, 1, b.offset);
           } finally {
             await fh.close();
           }
           this.faults.damaged.push({ node: n.id, value: b.value, at });
-          effect = `flipped a byte of ${b.value} in ${b.file.slice(n.dataDir.length + 1)} on ${n.id}`;
+          effect = `zeroed a byte of ${b.value} in ${b.file.slice(n.dataDir.length + 1)} on ${n.id}`;
         }
         break;
       }

@@ -36,7 +36,7 @@ export type Step =
   /** Cuts every peer connection to and from the node (a network partition isolating it), and restores them. */
   | { t: 'partition'; node: number }
   | { t: 'connect'; node: number }
-  /** Flips bytes in the middle of one stored body on the node (bit rot): `pick` chooses which. */
+  /** Zeroes a byte in the middle of one stored body on the node (bit rot): `pick` chooses which. */
   | { t: 'corrupt'; node: number; pick: number }
   /** Fills the node's data volume to the last byte with a file of its own, and removes that file. */
   | { t: 'fill'; node: number }
