@@ -36,7 +36,7 @@ function clockSkewEnv(ms: number): Record<string, string> {
   return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${CLOCK_SKEW_PRELOAD}`.trim(), FC_FAULT_CLOCK_OFFSET_MS: String(ms) };
 }
 
-/** A stored body of one value, and where to flip a byte of it (past its id prefix, so a damaged read still names it). */
+/** A stored body of one value, and where to damage a byte of it (past its id prefix, so a damaged read still names it). */
 interface StoredBody {
   file: string;
   offset: number;
