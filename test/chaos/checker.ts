@@ -4,9 +4,18 @@
 // Versions are last-writer-wins and compare as strings (see fileserver/src/store/version.ts), and every
 // write's answer carries the version it got, so the rules use versions rather than wall-clock order:
 // the final state of a key must be at least as new as every acknowledged change of that key.
-import type { Call, FinalRead } from './history.ts';
+import type { Call, FaultLog, FaultWindow, FinalRead } from './history.ts';
 
-export type Property = 'converged' | 'acknowledged-write-kept' | 'acknowledged-delete-kept' | 'reads-intact' | 'reads-written' | 'conditional-writes';
+export type Property =
+  | 'converged'
+  | 'acknowledged-write-kept'
+  | 'acknowledged-delete-kept'
+  | 'reads-intact'
+  | 'reads-written'
+  | 'refused-writes-absent'
+  | 'ack-honoured'
+  | 'deletes-on-full-volume'
+  | 'conditional-writes';
 
 export interface Violation {
   property: Property;
@@ -20,9 +29,22 @@ const isMutation = (c: Call) => isWrite(c) || c.op.kind === 'delete';
 /** A mutation that may have taken effect: acknowledged, or with an unknown outcome. */
 const mayHaveApplied = (c: Call) => isMutation(c) && c.done.outcome !== 'fail';
 
-export function check(calls: Call[], finals: FinalRead[]): Violation[] {
-  return [...checkConverged(finals), ...checkReads(calls, finals), ...checkFinalState(calls, finals), ...checkConditional(calls)];
+const NO_FAULTS: FaultLog = { isolated: [], full: [], damaged: [] };
+
+export function check(calls: Call[], finals: FinalRead[], faults: FaultLog = NO_FAULTS): Violation[] {
+  return [
+    ...checkConverged(finals),
+    ...checkReads(calls, finals),
+    ...checkRefusedWrites(calls, finals),
+    ...checkFinalState(calls, finals, faults),
+    ...checkAcks(calls, faults),
+    ...checkFullVolume(calls, faults),
+    ...checkConditional(calls),
+  ];
 }
+
+/** Whether `c` ran from invocation to completion inside a window of its node. */
+const within = (c: Call, windows: FaultWindow[]) => windows.some((w) => w.node === c.op.node && w.from <= c.invokedAt && c.completedAt <= w.to);
 
 function byKey<T extends { key: string }>(items: T[]): Map<string, T[]> {
   const m = new Map<string, T[]>();
@@ -72,18 +94,76 @@ export function checkReads(calls: Call[], finals: FinalRead[]): Violation[] {
   return out;
 }
 
+/** A write that failed (refused, or 507: nothing stored) is never read, by a client or from a healed node. */
+export function checkRefusedWrites(calls: Call[], finals: FinalRead[]): Violation[] {
+  const refused = new Map<string, Call>();
+  for (const c of calls) if (isWrite(c) && c.done.outcome === 'fail' && c.op.value !== undefined) refused.set(c.op.value, c);
+  const out: Violation[] = [];
+  for (const c of calls) {
+    const w = c.op.kind === 'get' && c.done.read != null ? refused.get(c.done.read) : undefined;
+    if (w)
+      out.push({
+        property: 'refused-writes-absent',
+        key: c.op.key,
+        message: `read of ${c.op.key} on ${c.op.node} returned ${c.done.read}, whose write failed (${w.done.status ?? w.done.error})`,
+        calls: [w, c],
+      });
+  }
+  for (const f of finals) {
+    const w = f.value !== undefined ? refused.get(f.value) : undefined;
+    if (w)
+      out.push({
+        property: 'refused-writes-absent',
+        key: f.key,
+        message: `${f.node} holds ${f.key} = ${f.value}, whose write failed (${w.done.status ?? w.done.error})`,
+        calls: [w],
+      });
+  }
+  return out;
+}
+
+/**
+ * `ack=majority` and `ack=all` count copies on other nodes: a node cut off from every other node for the
+ * whole call cannot acknowledge either (only `ack=local` writes are acknowledged under a partition).
+ */
+export function checkAcks(calls: Call[], faults: FaultLog): Violation[] {
+  const out: Violation[] = [];
+  for (const c of calls) {
+    if (!isMutation(c) || c.done.outcome !== 'ok' || (c.op.ack !== 'majority' && c.op.ack !== 'all')) continue;
+    if (within(c, faults.isolated))
+      out.push({
+        property: 'ack-honoured',
+        key: c.op.key,
+        message: `${c.op.kind} ${c.op.id} of ${c.op.key} was acknowledged with ack=${c.op.ack} by ${c.op.node} while it could reach no other node`,
+        calls: [c],
+      });
+  }
+  return out;
+}
+
+/** A full volume refuses writes with 507, but a delete still commits from the reserved space. */
+export function checkFullVolume(calls: Call[], faults: FaultLog): Violation[] {
+  return calls
+    .filter((c) => c.op.kind === 'delete' && c.done.status === 507 && within(c, faults.full))
+    .map((c) => ({ property: 'deletes-on-full-volume', key: c.op.key, message: `delete ${c.op.id} of ${c.op.key} on the full ${c.op.node} answered 507`, calls: [c] }));
+}
+
 /**
  * The final state of each key is at least as new as its newest acknowledged change: an acknowledged write is
- * only ever replaced by a newer change, and an acknowledged delete is never undone by an older write.
+ * only ever replaced by a newer change, and an acknowledged delete is never undone by an older write. An
+ * `ack=local` write whose stored bytes the nemesis damaged is excused: it may have been the only copy.
  */
-export function checkFinalState(calls: Call[], finals: FinalRead[]): Violation[] {
+export function checkFinalState(calls: Call[], finals: FinalRead[], faults: FaultLog = NO_FAULTS): Violation[] {
   const out: Violation[] = [];
+  const damaged = new Set(faults.damaged.map((d) => d.value));
   const mutations = byKey(calls.filter(isMutation).map((c) => ({ key: c.op.key, c })));
   for (const f of finals) {
     const own = (mutations.get(f.key) ?? []).map((m) => m.c);
     const acked = own.filter((c) => c.done.outcome === 'ok' && c.done.version !== undefined);
     const newest = acked.reduce<Call | undefined>((a, c) => (a === undefined || c.done.version! > a.done.version! ? c : a), undefined);
     if (!newest) continue;
+    // An ack=local write may have had one copy when its bytes were damaged: bit rot can take it.
+    if (newest.op.ack === 'local' && newest.op.value !== undefined && damaged.has(newest.op.value)) continue;
     const v = newest.done.version!;
     const what = newest.op.kind === 'delete' ? 'delete' : 'write';
     const property: Property = newest.op.kind === 'delete' ? 'acknowledged-delete-kept' : 'acknowledged-write-kept';

@@ -41,12 +41,15 @@ async function jsonVersion(res: Response): Promise<string | undefined> {
   }
 }
 
-/** Classifies a write's answer: 2xx ok; 504 stored here but not acknowledged enough (info, with its version); other 4xx fail. */
+/**
+ * Classifies a write's answer: 2xx ok; 504 stored here but not acknowledged enough (info, with its version);
+ * 4xx and 507 (a full volume: nothing was stored) fail; other 5xx info.
+ */
 async function writeOutcome(res: Response): Promise<Completion> {
   if (res.status === 200 || res.status === 201) return { outcome: 'ok', status: res.status, version: await jsonVersion(res) };
   if (res.status === 504) return { outcome: 'info', status: res.status, version: await jsonVersion(res) };
   await res.arrayBuffer();
-  return { outcome: res.status < 500 ? 'fail' : 'info', status: res.status };
+  return { outcome: res.status < 500 || res.status === 507 ? 'fail' : 'info', status: res.status };
 }
 
 export async function perform(node: FileServerNode, op: Op, size: number): Promise<Completion> {

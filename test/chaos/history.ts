@@ -70,3 +70,20 @@ export class History {
     return done;
   }
 }
+
+/** A span of history time, `to` open (Infinity) until the fault ends. */
+export interface FaultWindow {
+  node: string;
+  from: number;
+  to: number;
+}
+
+/** What the nemesis did that the checker needs to judge the history (times as in `Call`). */
+export interface FaultLog {
+  /** A node that could reach no other node (its peer connections cut both ways). */
+  isolated: FaultWindow[];
+  /** A node whose data volume was full. */
+  full: FaultWindow[];
+  /** A stored body damaged on one node, named by the value it held. */
+  damaged: Array<{ node: string; value: string; at: number }>;
+}

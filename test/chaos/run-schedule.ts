@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { check, type Violation } from './checker.ts';
 import { ChaosCluster } from './cluster.ts';
 import { perform, recorded } from './client.ts';
-import { History, type Call, type FinalRead, type Op } from './history.ts';
+import { History, type Call, type FaultLog, type FinalRead, type Op } from './history.ts';
 import type { OpSpec, Step } from './schedule.ts';
 
 export interface RunOptions {
@@ -14,6 +14,8 @@ export interface RunOptions {
   retentionSeconds: number;
   /** How long healed nodes get to converge before that counts as a failure. */
   quiesceMs: number;
+  /** Each node's data directory on a tmpfs of this size (for the fill fault). */
+  volumeBytes?: number;
 }
 
 export interface RunResult {
@@ -21,13 +23,18 @@ export interface RunResult {
   calls: Call[];
   events: ChaosCluster['events'];
   finals: FinalRead[];
+  faults: FaultLog;
   logs: Record<string, string[]>;
 }
 
 const keyName = (k: number) => `k${k}`;
 
 export async function runSchedule(schedule: Step[], o: RunOptions): Promise<RunResult> {
-  const cluster = await ChaosCluster.start({ nodes: o.nodes, retentionSeconds: o.retentionSeconds });
+  const cluster = await ChaosCluster.start({
+    nodes: o.nodes,
+    retentionSeconds: o.retentionSeconds,
+    ...(o.volumeBytes !== undefined ? { volumeBytes: o.volumeBytes } : {}),
+  });
   const history = new History();
   const inFlight = new Set<Promise<unknown>>();
   try {
@@ -44,12 +51,19 @@ export async function runSchedule(schedule: Step[], o: RunOptions): Promise<RunR
       else await cluster.apply(step, history.now());
     }
     await Promise.all(inFlight);
-    await cluster.heal();
+    await cluster.heal(history.now());
     const quiet = await cluster.quiesce(o.quiesceMs);
     const finals = await readAll(cluster, o.keys);
-    const violations = check(history.calls, finals);
+    const violations = check(history.calls, finals, cluster.faults);
     if (!quiet) violations.unshift({ property: 'converged', message: `the healed cluster did not converge with an empty backlog within ${o.quiesceMs} ms` });
-    return { violations, calls: history.calls, events: cluster.events, finals, logs: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.logs])) };
+    return {
+      violations,
+      calls: history.calls,
+      events: cluster.events,
+      finals,
+      faults: cluster.faults,
+      logs: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.logs])),
+    };
   } finally {
     await cluster.close();
   }
@@ -107,6 +121,6 @@ export async function saveRun(dir: string, seed: number, schedule: Step[], r: Ru
   await writeFile(join(dir, 'seed.txt'), `${seed}\n`);
   await writeFile(join(dir, 'schedule.json'), JSON.stringify(schedule, null, 1));
   await writeFile(join(dir, 'violations.json'), JSON.stringify(r.violations, null, 1));
-  await writeFile(join(dir, 'history.json'), JSON.stringify({ calls: r.calls, faults: r.events, finals: r.finals }, null, 1));
+  await writeFile(join(dir, 'history.json'), JSON.stringify({ calls: r.calls, faults: r.events, faultLog: r.faults, finals: r.finals }, null, 1));
   for (const [id, lines] of Object.entries(r.logs)) await writeFile(join(dir, 'logs', `${id}.log`), `${lines.join('\n')}\n`);
 }

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FULL_VOLUME_BYTES } from './cluster.ts';
 import { explore } from './explore.ts';
 import { runSchedule } from './run-schedule.ts';
 import { FAULT_KINDS, type FaultKind, type Step } from './schedule.ts';
@@ -40,11 +41,17 @@ const firstSeed = values.seed !== undefined ? positive('seed', values.seed) : Ma
 const nodes = positive('nodes', values.nodes);
 const keys = positive('keys', values.keys);
 
-const runOptions = { nodes, keys, retentionSeconds: positive('retention', values.retention), quiesceMs: 60_000 };
+const runOptions = {
+  nodes,
+  keys,
+  retentionSeconds: positive('retention', values.retention),
+  quiesceMs: 60_000,
+  ...(faults.includes('full') ? { volumeBytes: FULL_VOLUME_BYTES } : {}),
+};
 if (values.schedule !== undefined) {
   // Replays one schedule as written (e.g. the schedule.json of a failing run), without shrinking.
   const steps = JSON.parse(await readFile(values.schedule, 'utf8')) as Step[];
-  const result = await runSchedule(steps, runOptions);
+  const result = await runSchedule(steps, steps.some((s) => s.t === 'fill') ? { ...runOptions, volumeBytes: FULL_VOLUME_BYTES } : runOptions);
   for (const v of result.violations) console.log(`${v.property}: ${v.message}`);
   console.log(`${steps.length} steps, ${result.calls.length} calls: ${result.violations.length} violations`);
   process.exit(result.violations.length > 0 ? 1 : 0);

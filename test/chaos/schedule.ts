@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import type { AckMode, OpKind } from './history.ts';
 
-export const FAULT_KINDS = ['kill', 'pause', 'remove', 'skew'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'remove', 'skew', 'partition', 'corrupt', 'full', 'roll'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface OpSpec {
@@ -32,7 +32,17 @@ export type Step =
   | { t: 'readd'; node: number }
   /** Restarts the node with its wall clock off by `ms` (kill -9 first), and back with the true clock. */
   | { t: 'skew'; node: number; ms: number }
-  | { t: 'unskew'; node: number };
+  | { t: 'unskew'; node: number }
+  /** Cuts every peer connection to and from the node (a network partition isolating it), and restores them. */
+  | { t: 'partition'; node: number }
+  | { t: 'connect'; node: number }
+  /** Zeroes a byte in the middle of one stored body on the node (bit rot): `pick` chooses which. */
+  | { t: 'corrupt'; node: number; pick: number }
+  /** Fills the node's data volume to the last byte with a file of its own, and removes that file. */
+  | { t: 'fill'; node: number }
+  | { t: 'drain'; node: number }
+  /** Restarts every node one by one, starting at `node`, each waiting for the last to be ready (a rolling upgrade). */
+  | { t: 'roll'; node: number };
 
 export interface ScheduleOptions {
   nodes: number;
@@ -82,6 +92,18 @@ export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
       node.map((n) => ({ t: 'remove', node: n })),
       node.map((n) => ({ t: 'readd', node: n })),
     );
+  if (o.faults.includes('partition'))
+    faults.push(
+      node.map((n) => ({ t: 'partition', node: n })),
+      node.map((n) => ({ t: 'connect', node: n })),
+    );
+  if (o.faults.includes('corrupt')) faults.push(fc.tuple(node, fc.nat({ max: 1000 })).map(([n, pick]) => ({ t: 'corrupt', node: n, pick })));
+  if (o.faults.includes('full'))
+    faults.push(
+      node.map((n) => ({ t: 'fill', node: n })),
+      node.map((n) => ({ t: 'drain', node: n })),
+    );
+  if (o.faults.includes('roll')) faults.push(node.map((n) => ({ t: 'roll', node: n })));
   const ops: fc.Arbitrary<Step> = fc.array(opArbitrary(o), { minLength: 1, maxLength: 8, size: 'max' }).map((list) => ({ t: 'ops', ops: list }));
   const calm: Array<fc.WeightedArbitrary<Step>> = [
     { arbitrary: ops, weight: 6 },

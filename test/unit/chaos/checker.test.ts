@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { check, type Property } from '../../chaos/checker.ts';
 import { readValue, valueBody } from '../../chaos/client.ts';
-import type { Call, Completion, FinalRead, Op } from '../../chaos/history.ts';
+import type { AckMode, Call, Completion, FaultLog, FinalRead, Op } from '../../chaos/history.ts';
 
 let nextId = 1;
 let clock = 0;
@@ -71,6 +71,49 @@ describe('chaos checker', () => {
     const create = (value: string, version: string) => call({ kind: 'create', key: 'b', value }, { outcome: 'ok', status: 201, version });
     assert.deepEqual(properties(check([create('w4s16', 'v4'), create('w5s16', 'v6')], present('b', 'w5s16', 'v6'))), ['conditional-writes']);
     assert.deepEqual(check([create('w4s16', 'v4'), del('b', 'v5'), create('w5s16', 'v6')], present('b', 'w5s16', 'v6')), []);
+  });
+});
+
+describe('chaos checker, faults', () => {
+  const faults = (f: Partial<FaultLog>): FaultLog => ({ isolated: [], full: [], damaged: [], ...f });
+  const write = (ack: AckMode, outcome: Completion['outcome'], node = 'n1') =>
+    call({ kind: 'put', key: 'a', value: `w${nextId}s16`, ack, node }, { outcome, status: outcome === 'ok' ? 201 : 504, version: `v${nextId}` });
+
+  it('finds a majority or all write acknowledged by a node cut off from every other node', () => {
+    const during = { node: 'n1', from: clock, to: clock + 1000 };
+    const calls = [write('local', 'ok'), write('majority', 'ok'), write('all', 'info'), write('all', 'ok', 'n2')];
+    const finals = present('a', calls[3]!.op.value!, calls[3]!.done.version!);
+    const v = check(calls, finals, faults({ isolated: [during] }));
+    assert.deepEqual(properties(v), ['ack-honoured']);
+    assert.equal(v[0]!.calls![0], calls[1]);
+    // Acknowledged before the partition, or by a node on the connected side: fine.
+    assert.deepEqual(check(calls, finals, faults({ isolated: [{ node: 'n1', from: calls[1]!.invokedAt + 1, to: clock + 1000 }] })), []);
+  });
+
+  it('finds the bytes of a failed write (a 507) read back or held after healing', () => {
+    const refused = call({ kind: 'put', key: 'a', value: 'w1s16', ack: 'local' }, { outcome: 'fail', status: 507 });
+    const read = call({ kind: 'get', key: 'a' }, { outcome: 'ok', status: 200, read: 'w1s16', intact: true, version: 'v1' });
+    assert.deepEqual(properties(check([refused, read], absent('a'))), ['refused-writes-absent']);
+    assert.deepEqual(properties(check([refused], present('a', 'w1s16', 'v1'))), ['refused-writes-absent', 'refused-writes-absent']);
+  });
+
+  it('finds a delete refused with 507 on a full volume', () => {
+    const refused = call({ kind: 'delete', key: 'a', ack: 'local' }, { outcome: 'fail', status: 507 });
+    const full = faults({ full: [{ node: 'n1', from: 0, to: clock + 1000 }] });
+    assert.deepEqual(properties(check([refused], absent('a'), full)), ['deletes-on-full-volume']);
+    assert.deepEqual(check([refused], absent('a')), []);
+  });
+
+  it('excuses the loss of an ack=local write whose bytes were damaged, not of one with more copies', () => {
+    const local = call({ kind: 'put', key: 'a', value: 'w1s16', ack: 'local' }, { outcome: 'ok', status: 201, version: 'v1' });
+    const rot = faults({ damaged: [{ node: 'n1', value: 'w1s16', at: clock }] });
+    assert.deepEqual(check([local], absent('a'), rot), []);
+    assert.deepEqual(properties(check([local], absent('a'))), ['acknowledged-write-kept', 'acknowledged-write-kept']);
+    const all = put('a', 'w2s16', 'v2');
+    assert.deepEqual(properties(check([all], absent('a'), faults({ damaged: [{ node: 'n1', value: 'w2s16', at: clock }] }))), [
+      'acknowledged-write-kept',
+      'acknowledged-write-kept',
+    ]);
   });
 });
 
