@@ -197,7 +197,9 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
       }
       res.writeHead(status, headers);
       try {
-        await writeChunks(res, fileChunks(opened.fh, start, end - start + 1));
+        // A whole-file read is checked against the SHA-256 on the way; a range cannot be (the scrub covers it).
+        const whole = start === 0 && end === entry.size - 1;
+        await writeChunks(res, whole ? store.checkedChunks(opened.entry, opened.fh) : fileChunks(opened.fh, start, end - start + 1));
         res.end();
       } catch (err) {
         logger.debug({ err: (err as Error).message }, 'response stream error');

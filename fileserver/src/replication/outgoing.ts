@@ -1,12 +1,12 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Entry } from '../store/entry.ts';
 import { INLINE_MAX_BYTES, type Store } from '../store/store.ts';
-import { fileChunks } from '../streams.ts';
 import type { OutgoingChange } from './frames.ts';
 
 /**
  * The change that carries `path` as the store holds it now (`entry`, just looked up): a tombstone, or the
- * file with its bytes, small ones from memory and large ones read through one reused buffer. Both ways a
+ * file with its bytes, small ones from memory and large ones read through one reused buffer and checked
+ * against their SHA-256 on the way (`Store.checkedChunks`: damaged bytes never leave whole). Both ways a
  * path leaves this node, pushes and catch-up fetches, send what this builds. A large file's handle goes
  * into `opened`: read to its end it closes itself, and `closeAll` covers a stream that stopped part-way.
  * Undefined when the file was replaced or deleted between the lookup and the read (its newer state is
@@ -26,7 +26,7 @@ export async function outgoingChange(store: Store, path: string, entry: Entry, o
   opened.push(fh);
   return {
     header: { path, version: e.version, deleted: false, size: e.size, sha256: e.sha256, contentType: e.contentType },
-    body: fileChunks(fh, 0, e.size),
+    body: store.checkedChunks(e, fh),
   };
 }
 

@@ -6,7 +6,7 @@ import { errnoCode, isDiskFull } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PeerList } from '../../../contract/peer-api.ts';
-import { collectSmall } from '../streams.ts';
+import { collectSmall, fileChunks } from '../streams.ts';
 import { isDbBroken, isDbFull, MetaDb, type Content, type Counts, type ManifestItem, type OutboxItem } from './db.ts';
 import { DirLock } from './dir-lock.ts';
 import { contentOf, type Entry, type FileEntry, type Tombstone } from './entry.ts';
@@ -397,18 +397,40 @@ export class Store {
   readSmall(path: string): { entry: FileEntry; data: Buffer } | undefined {
     const r = this.readSmallUnchecked(path);
     if (r && hash('sha256', r.data) !== r.entry.sha256) {
-      const found = this.read(() => this.db.content(path));
-      if (found && found.entry.version === r.entry.version) {
-        this.inBackground(
-          this.quarantine(found.entry, found.content).then(
-            () => undefined,
-            (err: unknown) => this.logger.error({ err, path }, 'could not quarantine a damaged file'),
-          ),
-        );
-      }
-      throw new StoreError('damaged', `the stored bytes of ${path} do not match their SHA-256; the file is set aside to be pulled again from a peer`);
+      this.inBackground(this.setAside(r.entry));
+      throw damaged(path);
     }
     return r;
+  }
+
+  /**
+   * A large file's whole bytes from `fh` (opened by `openFile` for `entry`), checked against its SHA-256
+   * as they are read: the last chunk is given out only once every byte hashed right. Damaged bytes are
+   * set aside as a scrub would, and the read throws before its end, so neither a client nor a peer ever
+   * receives a whole damaged file.
+   */
+  async *checkedChunks(entry: FileEntry, fh: FileHandle): AsyncGenerator<Buffer> {
+    const h = createHash('sha256');
+    let left = entry.size;
+    for await (const chunk of fileChunks(fh, 0, entry.size)) {
+      h.update(chunk);
+      left -= chunk.length;
+      if (left === 0 && h.digest('hex') !== entry.sha256) {
+        await this.setAside(entry);
+        throw damaged(entry.path);
+      }
+      yield chunk;
+    }
+  }
+
+  /** Quarantines `entry`'s damaged bytes if it is still the path's current version; failures are logged. */
+  private async setAside(entry: FileEntry): Promise<void> {
+    try {
+      const found = this.read(() => this.db.content(entry.path));
+      if (found && found.entry.version === entry.version) await this.quarantine(found.entry, found.content);
+    } catch (err) {
+      this.logger.error({ err, path: entry.path }, 'could not quarantine a damaged file');
+    }
   }
 
   private readSmallUnchecked(path: string): { entry: FileEntry; data: Buffer } | undefined {
@@ -988,6 +1010,10 @@ function bodyMismatch(received: number, size: number, sha256: string, expectSha:
     return new StoreError('sha256_mismatch', `the body's SHA-256 is ${sha256}, not ${expectSha}; nothing was stored`);
   }
   return undefined;
+}
+
+function damaged(path: string): StoreError {
+  return new StoreError('damaged', `the stored bytes of ${path} do not match their SHA-256; the file is set aside to be pulled again from a peer`);
 }
 
 function preconditionFailed(): StoreError {
