@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { toHttpError } from '../../../../fileserver/src/http/errors.ts';
@@ -25,7 +24,6 @@ const peers = {
   ],
 };
 const FIXTURES = join(import.meta.dirname, 'fixtures');
-const STORE_PROCESS = join(import.meta.dirname, 'support', 'store-process.ts');
 const kind = (k: string) => (err: unknown) => err instanceof StoreError && err.kind === k;
 
 async function readAll(store: Store, path: string): Promise<Buffer | undefined> {
@@ -48,23 +46,6 @@ async function listing(dir: string): Promise<string[]> {
   }
   return out.sort();
 }
-
-/** A store in its own process (support/store-process.ts); resolves once it printed its first line. */
-function storeProcess(dir: string, mode: 'hold' | 'write'): { child: ChildProcess; first: Promise<string>; lines: string[] } {
-  const child = spawn(process.execPath, [STORE_PROCESS, dir, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: string[] = [];
-  const first = new Promise<string>((resolve) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      if (lines.length === 0) resolve(l);
-      lines.push(l);
-    });
-    child.on('exit', () => resolve(lines[0] ?? 'exited'));
-  });
-  return { child, first, lines };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
 
 describe('store', () => {
   let dir: string;
@@ -119,26 +100,6 @@ describe('store', () => {
     assert.equal((await readdir(join(dir, 'objects'))).length, 1, 'the replaced object file is gone');
     const s2 = await openStore();
     assert.deepEqual(await readAll(s2, 'large'), newer);
-  });
-
-  it('keeps every acknowledged write through kill -9 at random points while writing (real processes)', async () => {
-    for (let round = 0; round < 3; round++) {
-      const p = storeProcess(dir, 'write');
-      assert.equal(await p.first, 'open');
-      await new Promise((r) => setTimeout(r, 150 + Math.random() * 400));
-      p.child.kill('SIGKILL');
-      await exited(p.child);
-      const acked = p.lines.filter((l) => l.startsWith('acked '));
-      assert.ok(acked.length > 0, 'the writer acknowledged writes before the kill');
-      const s = await openStore();
-      for (const l of acked) {
-        const [, path, hash] = l.split(' ');
-        const data = await readAll(s, path!);
-        assert.ok(data, `${path} was acknowledged before the kill and is missing`);
-        assert.equal(sha(data), hash, path);
-      }
-      await closeAll();
-    }
   });
 
   it('keeps only the latest version per path in each peer queue, in order, and acks clear it', async () => {
@@ -622,23 +583,6 @@ describe('store', () => {
       await closeAll();
       execFileSync('umount', [dir]);
     }
-  });
-
-  it('lets one process at a time use a data directory, and frees it when that process is killed (real processes)', async () => {
-    const holder = storeProcess(dir, 'hold');
-    assert.equal(await holder.first, 'open');
-    const second = storeProcess(dir, 'hold');
-    const answer = await second.first;
-    await exited(second.child);
-    assert.match(answer, /^error .*in use by another process/);
-    assert.equal(second.child.exitCode, 1);
-    await assert.rejects(openStore(), /in use by another process/, 'in the same process too');
-    holder.child.kill('SIGKILL');
-    await exited(holder.child);
-    const third = storeProcess(dir, 'hold');
-    assert.equal(await third.first, 'open', 'the lock went with the killed process');
-    third.child.kill('SIGKILL');
-    await exited(third.child);
   });
 
   describe('converting a directory written by the v1 store (fixtures/make-v1.ts)', () => {

@@ -5,8 +5,8 @@
 // An open that fails prints "error <message>" and exits 1.
 import { hash } from 'node:crypto';
 import { pino } from 'pino';
-import { Store } from '../../../../../fileserver/src/store/store.ts';
-import { HybridClock } from '../../../../../fileserver/src/store/version.ts';
+import { Store } from '../../../../fileserver/src/store/store.ts';
+import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 
 const [dataDir, mode] = process.argv.slice(2);
 let store: Store;

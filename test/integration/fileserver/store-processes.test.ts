@@ -1,0 +1,83 @@
+// The store in processes of its own (support/store-process.ts): kill -9 while writing, and a second
+// process on the same data directory.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Store } from '../../../fileserver/src/store/store.ts';
+import { HybridClock } from '../../../fileserver/src/store/version.ts';
+
+const STORE_PROCESS = join(import.meta.dirname, 'support', 'store-process.ts');
+
+/** A store in its own process; resolves once it printed its first line. */
+function storeProcess(dir: string, mode: 'hold' | 'write'): { child: ChildProcess; first: Promise<string>; lines: string[] } {
+  const child = spawn(process.execPath, [STORE_PROCESS, dir, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const first = new Promise<string>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      if (lines.length === 0) resolve(l);
+      lines.push(l);
+    });
+    child.on('exit', () => resolve(lines[0] ?? 'exited'));
+  });
+  return { child, first, lines };
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+
+describe('the store across processes', () => {
+  let dir: string;
+  const openStore = () =>
+    Store.open({ dataDir: dir, clock: new HybridClock('n1'), logger: pino({ level: 'silent' }), initialPeers: { generation: 1, peers: [] }, reserveBytes: 0 });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fc-store-proc-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('keeps every acknowledged write through kill -9 at random points while writing', async () => {
+    for (let round = 0; round < 3; round++) {
+      const p = storeProcess(dir, 'write');
+      assert.equal(await p.first, 'open');
+      await new Promise((r) => setTimeout(r, 150 + Math.random() * 400));
+      p.child.kill('SIGKILL');
+      await exited(p.child);
+      const acked = p.lines.filter((l) => l.startsWith('acked '));
+      assert.ok(acked.length > 0, 'the writer acknowledged writes before the kill');
+      const s = await openStore();
+      try {
+        for (const l of acked) {
+          const [, path, hash] = l.split(' ');
+          assert.equal(s.get(path!)?.deleted, false, `${path} was acknowledged before the kill and is missing`);
+          assert.equal((s.get(path!) as { sha256: string }).sha256, hash, path);
+        }
+        // Every stored byte hashes to its recorded SHA-256: the acknowledged bytes are whole.
+        assert.equal((await s.scrubPass(1e12)).quarantined, 0);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('lets one process at a time use a data directory, and frees it when that process is killed', async () => {
+    const holder = storeProcess(dir, 'hold');
+    assert.equal(await holder.first, 'open');
+    const second = storeProcess(dir, 'hold');
+    const answer = await second.first;
+    await exited(second.child);
+    assert.match(answer, /^error .*in use by another process/);
+    assert.equal(second.child.exitCode, 1);
+    await assert.rejects(openStore(), /in use by another process/, 'in the same process too');
+    holder.child.kill('SIGKILL');
+    await exited(holder.child);
+    const third = storeProcess(dir, 'hold');
+    assert.equal(await third.first, 'open', 'the lock went with the killed process');
+    third.child.kill('SIGKILL');
+    await exited(third.child);
+  });
+});
