@@ -69,5 +69,4 @@ describe('chaos', () => {
     const report = result.failures.map((f) => `seed ${f.seed} (${f.dir}): ${f.result.violations.map((v) => `${v.property}: ${v.message}`).join('; ')}`);
     assert.deepEqual(report, []);
   });
-
 });
