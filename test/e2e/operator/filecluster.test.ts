@@ -118,9 +118,15 @@ describe('FileCluster operator', { timeout: 600_000 }, () => {
       pods.map((p) => p.name),
       ['files-0', 'files-1', 'files-2'],
     );
-    const status = await fileClusterStatus(cluster, ns, NAME);
-    assert.equal(condition(status, 'Degraded')?.status, 'False');
-    assert.equal(condition(status, 'Progressing')?.status, 'False');
+    // The status follows the pods: the operator writes it after the reconcile that saw them all Ready.
+    await waitFor(
+      async () => {
+        const status = await fileClusterStatus(cluster, ns, NAME);
+        return condition(status, 'Degraded')?.status === 'False' && condition(status, 'Progressing')?.status === 'False';
+      },
+      30_000,
+      'Degraded and Progressing False',
+    );
     // The printer columns and the owned objects are what kubectl users see.
     const table = await ok(['get', 'fc', NAME, '-n', ns]);
     assert.match(table, /REPLICAS\s+READY\s+PEERS-SYNCED\s+AGE/);

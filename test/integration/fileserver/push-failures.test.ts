@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { open, readdir, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { api, eventually, metric, TestCluster, type FileServerNode } from './support/nodes.ts';
+import { api, eventually, metric, skewedClockEnv, TestCluster, type FileServerNode } from './support/nodes.ts';
 
 /** The object files of a node's data volume (the bytes of large files; small ones are kept in the database). */
 async function objectFiles(n: FileServerNode): Promise<string[]> {
@@ -49,16 +49,12 @@ describe('push back-off against a peer that answers catch-ups but refuses the ba
 
   it('the refused batch is retried with growing delays, not after every catch-up', async (t) => {
     const b = await cluster.add({ id: 'refuse-b' });
-    const a = await cluster.add({ id: 'refuse-a', env: { FC_CATCHUP_INTERVAL_SECONDS: '0.3' } });
+    // a's clock runs 10 minutes fast: b refuses its changes as too far ahead (clock_ahead) every time.
+    const a = await cluster.add({ id: 'refuse-a', env: { FC_CATCHUP_INTERVAL_SECONDS: '0.3', ...skewedClockEnv(600_000) } });
     await cluster.pushPeers([a], [a, b]);
     await b.kill('SIGKILL');
-    assert.equal((await api(a, 'PUT', '/files/corrupt.bin', { body: randomBytes(200 * 1024) })).status, 201);
-    // The damaged volume: the object's bytes no longer match the SHA-256 recorded for them, so b refuses
-    // the push (400 sha256_mismatch) every time.
-    const [object] = await objectFiles(a);
-    const fh = await open(object!, 'r+');
-    await fh.write(randomBytes(64), 0, 64, 1000);
-    await fh.close();
+    // With its only peer down, a has no clock to compare with and takes the write.
+    assert.equal((await api(a, 'PUT', '/files/ahead.bin', { body: randomBytes(1024) })).status, 201);
     await b.start();
     const failures = () => metric(a, `filecluster_replication_attempts_total{peer="${b.id}",result="failure"}`).then((v) => v ?? 0);
     const contacts = () => metric(a, 'filecluster_catchup_runs_total{result="success"}').then((v) => v ?? 0);
@@ -71,6 +67,6 @@ describe('push back-off against a peer that answers catch-ups but refuses the ba
     // Delays of 0.1 s doubling (from a count that is not reset) fit about 8 attempts into 15 s.
     assert.ok(f1 - f0 <= 12, `${f1 - f0} failed pushes in 15 s`);
     assert.ok(f1 - f0 >= 1, 'the batch was still retried');
-    assert.equal((await api(b, 'HEAD', '/files/corrupt.bin')).status, 404);
+    assert.equal((await api(b, 'HEAD', '/files/ahead.bin')).status, 404);
   });
 });
