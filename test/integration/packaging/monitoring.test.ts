@@ -17,7 +17,8 @@ const exported = (registry: Registry): Set<string> => new Set(registry.getMetric
 describe('alert rules', () => {
   it('pass promtool check rules', () => {
     const out = runOk(requireCommand('promtool', PROMTOOL_HINT), ['check', 'rules', ALERTS_FILE]);
-    assert.match(out, /SUCCESS: 11 rules found/);
+    // Every rule of the file parsed: promtool counts what it loaded.
+    assert.match(out, new RegExp(`SUCCESS: ${ruleQueries().length} rules found`));
   });
 
   it('fire on the conditions they describe and stay quiet on a healthy cluster (promtool test rules)', () => {
