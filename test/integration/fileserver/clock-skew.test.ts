@@ -28,6 +28,16 @@ function assertSecondsNear(message: string, re: RegExp, expected: number): void 
   assert.ok(Math.abs(Number(m[1]) - expected) < 60, message);
 }
 
+/** Two nodes with the right clock and a third 10 years fast (FAULT INJECTION: support/fake-clock.ts), catching up every second. */
+async function twoRightOneFast(cluster: TestCluster, prefix: string): Promise<[FileServerNode, FileServerNode, FileServerNode]> {
+  const env = { FC_CATCHUP_INTERVAL_SECONDS: '1' };
+  return [
+    await cluster.add({ id: `${prefix}-a`, env }),
+    await cluster.add({ id: `${prefix}-b`, env }),
+    await cluster.add({ id: `${prefix}-fast`, env: { ...env, ...skewedClockEnv(TEN_YEARS_MS) } }),
+  ];
+}
+
 // FAULT INJECTION (support/fake-clock.ts): one node of three runs 10 years fast. Its peers refuse versions
 // more than FC_MAX_CLOCK_DRIFT_SECONDS ahead of their clocks, so a write it acknowledged would stay on it
 // alone (chaos seed 263139136). It must refuse client writes loudly instead; the others go on.
@@ -38,10 +48,7 @@ describe('a node 10 years fast among two right ones', () => {
   let fast: FileServerNode;
 
   before(async () => {
-    const env = { FC_CATCHUP_INTERVAL_SECONDS: '1' };
-    a = await cluster.add({ id: 'ahead-a', env });
-    b = await cluster.add({ id: 'ahead-b', env });
-    fast = await cluster.add({ id: 'ahead-fast', env: { ...env, ...skewedClockEnv(TEN_YEARS_MS) } });
+    [a, b, fast] = await twoRightOneFast(cluster, 'ahead');
     await cluster.pushPeers();
   });
   after(() => cluster.close());
@@ -102,10 +109,7 @@ describe('a node whose clock is 10 years fast', () => {
   let fast: FileServerNode;
 
   before(async () => {
-    const env = { FC_CATCHUP_INTERVAL_SECONDS: '1' };
-    a = await cluster.add({ id: 'skew-a', env });
-    b = await cluster.add({ id: 'skew-b', env });
-    fast = await cluster.add({ id: 'skew-fast', env: { ...env, ...skewedClockEnv(TEN_YEARS_MS) } });
+    [a, b, fast] = await twoRightOneFast(cluster, 'skew');
   });
   after(() => cluster.close());
 
