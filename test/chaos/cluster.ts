@@ -122,9 +122,8 @@ export class ChaosCluster {
   private readonly volumes: string[] = [];
   private generation = 0;
 
-  get nodes(): FileServerNode[] {
-    return this.cluster.nodes;
-  }
+  /** The nodes in id order (n1, n2, ...), which schedules index; the test cluster lists them in the order they became ready. */
+  nodes: FileServerNode[] = [];
 
   get members(): FileServerNode[] {
     return this.nodes.filter((n) => !this.removed.has(n));
@@ -141,7 +140,7 @@ export class ChaosCluster {
     try {
       const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
       const dataDirs = o.volumeBytes === undefined ? ids.map(() => undefined) : await Promise.all(ids.map((id) => c.mountVolume(id, o.volumeBytes!)));
-      await Promise.all(ids.map((id, i) => c.cluster.add({ id, env, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}) })));
+      c.nodes = await Promise.all(ids.map((id, i) => c.cluster.add({ id, env, ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}) })));
       for (const from of c.nodes) {
         for (const to of c.nodes) {
           if (from === to) continue;

@@ -1,6 +1,6 @@
 // Generated bad (and good) requests against a live file server process: paths, methods, headers,
 // bodies, list queries, tokens, peer lists, catch-up calls and replication frames, sent as raw bytes.
-// Every request must get an HTTP answer below 500 (apart from the one documented exception), error
+// Every request must get an HTTP answer below 500 (apart from the documented exceptions), error
 // answers must be JSON { error, message }, the process must survive, nothing may appear outside its
 // data directory, and afterwards it must still store and serve files correctly.
 // FC_FUZZ_SEED=<n> replays a run; FC_FUZZ_RUNS=<n> changes the number of requests (default 10,000).
@@ -26,7 +26,13 @@ async function listTree(dir: string): Promise<string[]> {
   return entries.map((e) => relative(dir, join(e.parentPath, e.name))).sort();
 }
 
-/** The only answer allowed to be 5xx, for its documented reason. */
+/**
+ * The answers from the documented conditional-write flow that say "nothing decided, retry": the owner is a
+ * fuzzed peer at a closed port, or a fuzzed peer list replaced the list between routing and checking.
+ */
+const OWNER_RETRY_CODES = ['owner_unreachable', 'not_owner', 'list_behind', 'not_caught_up', 'owner_changed', 'ownership_moved'];
+
+/** The only answers allowed to be 5xx, for their documented reasons. */
 function allowedServerError(req: FuzzRequest, res: RawAnswer): boolean {
   const code = (() => {
     try {
@@ -36,7 +42,9 @@ function allowedServerError(req: FuzzRequest, res: RawAnswer): boolean {
     }
   })();
   // A write that asked for peer acknowledgements while the fuzzed peer list names peers that do not answer.
-  if (res.status === 504 && code === 'ack_timeout' && req.asksPeerAcks) return true;
+  // Conditional writes wait for every peer.
+  if (res.status === 504 && code === 'ack_timeout' && (req.asksPeerAcks || req.conditional)) return true;
+  if (res.status === 503 && req.conditional && OWNER_RETRY_CODES.includes(code ?? '') && res.headers['retry-after'] !== undefined) return true;
   return false;
 }
 

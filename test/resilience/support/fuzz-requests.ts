@@ -17,6 +17,8 @@ export interface FuzzRequest {
   bytes: Buffer;
   /** The write asked for majority/all acknowledgements (a 504 ack_timeout is then a legitimate answer). */
   asksPeerAcks: boolean;
+  /** A write with If-Match or If-None-Match: it goes through the path's owner, which may be a closed port or change mid-request. */
+  conditional: boolean;
   /** A method no route implements (a 501 is then the legitimate answer). */
   unknownMethod: boolean;
 }
@@ -378,6 +380,7 @@ export function fuzzRequest(ctx: FuzzContext): fc.Arbitrary<FuzzRequest> {
         bytes: Buffer.concat([Buffer.from(head, 'latin1'), bytes]),
         // Node keeps the first of repeated headers; a server-wide default of local means only an explicit header waits.
         asksPeerAcks: ack.length > 0 && (ack[0] === 'majority' || ack[0] === 'all'),
+        conditional: all.some(([k]) => k === 'if-match' || k === 'if-none-match'),
         unknownMethod: !ROUTED_METHODS.includes(shape.method),
       };
       Object.defineProperty(req, fc.toStringMethod, { value: () => JSON.stringify(req.bytes.subarray(0, 2000).toString('latin1')) });
