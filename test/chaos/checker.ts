@@ -15,7 +15,8 @@ export type Property =
   | 'refused-writes-absent'
   | 'ack-honoured'
   | 'deletes-on-full-volume'
-  | 'conditional-writes';
+  | 'conditional-writes'
+  | 'run-completes';
 
 export interface Violation {
   property: Property;

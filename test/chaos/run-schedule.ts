@@ -44,26 +44,34 @@ export async function runSchedule(schedule: Step[], o: RunOptions): Promise<RunR
       const p = runOp(history, node, spec).finally(() => inFlight.delete(p));
       inFlight.add(p);
     };
-    for (const step of schedule) {
-      if (step.t === 'ops') step.ops.forEach(launch);
-      else if (step.t === 'settle') await Promise.all(inFlight);
-      else if (step.t === 'sleep') await new Promise((r) => setTimeout(r, step.ms));
-      else await cluster.apply(step, history.now());
-    }
-    await Promise.all(inFlight);
-    await cluster.heal(history.now());
-    const quiet = await cluster.quiesce(o.quiesceMs);
-    const finals = await readAll(cluster, o.keys);
-    const violations = check(history.calls, finals, cluster.faults);
-    if (!quiet) violations.unshift({ property: 'converged', message: `the healed cluster did not converge with an empty backlog within ${o.quiesceMs} ms` });
-    return {
+    const result = (violations: Violation[], finals: FinalRead[]): RunResult => ({
       violations,
       calls: history.calls,
       events: cluster.events,
       finals,
       faults: cluster.faults,
       logs: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.logs])),
-    };
+    });
+    try {
+      for (const step of schedule) {
+        if (step.t === 'ops') step.ops.forEach(launch);
+        else if (step.t === 'settle') await Promise.all(inFlight);
+        else if (step.t === 'sleep') await new Promise((r) => setTimeout(r, step.ms));
+        else await cluster.apply(step, history.now());
+      }
+      await Promise.all(inFlight);
+      await cluster.heal(history.now());
+    } catch (err) {
+      // A node that exits while (re)starting, or stops answering the harness, is a finding like any
+      // other: reported with the history and the logs so far, and shrunk like any failing schedule.
+      await Promise.allSettled(inFlight);
+      return result([{ property: 'run-completes', message: `the schedule stopped: ${(err as Error).message}` }], []);
+    }
+    const quiet = await cluster.quiesce(o.quiesceMs);
+    const finals = await readAll(cluster, o.keys);
+    const violations = check(history.calls, finals, cluster.faults);
+    if (!quiet) violations.unshift({ property: 'converged', message: `the healed cluster did not converge with an empty backlog within ${o.quiesceMs} ms` });
+    return result(violations, finals);
   } finally {
     await cluster.close();
   }

@@ -251,6 +251,7 @@ export class MetaDb {
       db?.close();
       if (err instanceof StoreOpenError) throw err;
       if (sqliteCode(err) === SQLITE_BUSY) throw new StoreOpenError(file, 'the database is locked by another process', { cause: err });
+      if (isDbFull(err)) throw new StoreOpenError(file, 'the volume is full, so the write-ahead log cannot be applied', { cause: err });
       throw new StoreOpenError(file, `cannot be read completely (${(err as Error).message}); refusing to start`, { cause: err });
     }
   }

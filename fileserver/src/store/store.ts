@@ -20,8 +20,10 @@ import { receivedBytes } from './young-gc.ts';
 /** Bodies up to this size are kept inline in the database, made durable by its group commit; larger ones get an object file. */
 export const INLINE_MAX_BYTES = 64 * 1024;
 export const DB_FILE = 'store.db';
-// Room for some hundreds of delete commits (each writes a few 4 KiB pages to the WAL) on a full volume.
-const DEFAULT_RESERVE_BYTES = 2 * 1024 * 1024;
+// Room, on a full volume, to apply a crash's write-ahead log to the database file (SQLite checkpoints
+// every 1,000 pages of 4 KiB, so up to 4 MiB of new pages), then for some hundreds of delete commits
+// (each writes a few pages to the log).
+const DEFAULT_RESERVE_BYTES = 8 * 1024 * 1024;
 const WRITE_BATCH_BYTES = 256 * 1024;
 const ENTRY_CACHE_SIZE = 16_384;
 const TOMBSTONE_PAGE = 500;
@@ -140,6 +142,32 @@ class EntryCache {
 }
 
 /**
+ * Opens the database. After a crash its write-ahead log must be applied to the database file first, which
+ * can need room a full volume lacks; the reserved space exists for such moments, so it is given back and
+ * the open tried once more. A node that cannot start on its own full volume would crash-loop instead of
+ * serving reads and deletes.
+ */
+async function openOnAnyVolume(file: string, reserve: Reserve, logger: Logger): Promise<MetaDb> {
+  try {
+    return MetaDb.open(file);
+  } catch (err) {
+    if (!(err instanceof StoreOpenError && isDbFull(err.cause))) throw err;
+    logger.warn({ file }, 'the volume is full: releasing the reserved space to apply the write-ahead log');
+    await reserve.release();
+  }
+  try {
+    return MetaDb.open(file);
+  } catch (err) {
+    if (!(err instanceof StoreOpenError && isDbFull(err.cause))) throw err;
+    throw new StoreOpenError(
+      file,
+      'the volume is full, even with the reserved space given back, so the write-ahead log cannot be applied; make room on the volume or expand it, then restart',
+      { cause: err.cause },
+    );
+  }
+}
+
+/**
  * The local file store. Metadata, what each peer is owed and small files' bytes are rows of one SQLite
  * database (db.ts); larger files are immutable object files (one per version, named at random). A
  * commit of the database is the commit point of every change: writes that arrive while one commits
@@ -169,7 +197,7 @@ export class Store {
   private readonly driftLogged = new Map<string, number>();
   private blobCounter = 0;
 
-  private constructor(opts: StoreOptions, db: MetaDb, lock: DirLock) {
+  private constructor(opts: StoreOptions, db: MetaDb, lock: DirLock, reserve: Reserve) {
     this.clock = opts.clock;
     this.objectsDir = join(opts.dataDir, 'objects');
     this.quarantineDir = join(opts.dataDir, QUARANTINE_DIR);
@@ -177,7 +205,7 @@ export class Store {
     this.metrics = opts.metrics;
     this.db = db;
     this.lock = lock;
-    this.reserve = new Reserve(opts.dataDir, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES);
+    this.reserve = reserve;
   }
 
   /**
@@ -189,6 +217,7 @@ export class Store {
     const { dataDir } = opts;
     await mkdir(join(dataDir, 'objects'), { recursive: true });
     const lock = DirLock.acquire(dataDir);
+    const reserve = new Reserve(dataDir, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES);
     let db: MetaDb | undefined;
     try {
       const file = join(dataDir, DB_FILE);
@@ -203,7 +232,7 @@ export class Store {
           );
         }
       }
-      if (exists) db = MetaDb.open(file);
+      if (exists) db = await openOnAnyVolume(file, reserve, opts.logger);
       else db = MetaDb.create(file, opts.initialPeers, v1 ? { [MIGRATION_KEY]: JSON.stringify({ stage: 'snapshot', index: 0 }) } : {});
       if (db.getMeta(MIGRATION_KEY) !== undefined) await migrateV1(dataDir, db, opts.logger);
       else if (v1) {
@@ -214,7 +243,7 @@ export class Store {
           );
         await removeConvertedV1(dataDir);
       }
-      const s = new Store(opts, db, lock);
+      const s = new Store(opts, db, lock, reserve);
       await s.removeGarbage(s.db.garbage());
       if (!(await s.reserve.fill())) s.logger.warn({ dataDir }, 'no room for the reserved space; deletes on a full volume may fail');
       const newest = db.newestVersion;

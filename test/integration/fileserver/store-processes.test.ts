@@ -1,7 +1,8 @@
 // The store in processes of its own (support/store-process.ts): kill -9 while writing, and a second
 // process on the same data directory.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,8 @@ import { HybridClock } from '../../../fileserver/src/store/version.ts';
 const STORE_PROCESS = join(import.meta.dirname, 'support', 'store-process.ts');
 
 /** A store in its own process; resolves once it printed its first line. */
-function storeProcess(dir: string, mode: 'hold' | 'write'): { child: ChildProcess; first: Promise<string>; lines: string[] } {
-  const child = spawn(process.execPath, [STORE_PROCESS, dir, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+function storeProcess(dir: string, mode: 'hold' | 'write', reserveBytes = 0): { child: ChildProcess; first: Promise<string>; lines: string[] } {
+  const child = spawn(process.execPath, [STORE_PROCESS, dir, mode, String(reserveBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const first = new Promise<string>((resolve) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
@@ -27,13 +28,46 @@ function storeProcess(dir: string, mode: 'hold' | 'write'): { child: ChildProces
   return { child, first, lines };
 }
 
+/** Writes a file on `dir`'s file system until not one more byte fits. */
+function fillVolume(file: string): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (const chunk of [1 << 20, 4096, 1]) {
+      const buf = Buffer.alloc(chunk, 0x5a);
+      for (;;) {
+        try {
+          writeSync(fd, buf);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+          break;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const exited = (child: ChildProcess) =>
   new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
 
 describe('the store across processes', () => {
   let dir: string;
-  const openStore = () =>
-    Store.open({ dataDir: dir, clock: new HybridClock('n1'), logger: pino({ level: 'silent' }), initialPeers: { generation: 1, peers: [] }, reserveBytes: 0 });
+  const openStore = (reserveBytes = 0) =>
+    Store.open({ dataDir: dir, clock: new HybridClock('n1'), logger: pino({ level: 'silent' }), initialPeers: { generation: 1, peers: [] }, reserveBytes });
+
+  /** Runs a writer for a while, kills it (its write-ahead log not applied), fills the volume; its acknowledged lines. */
+  async function killWriterThenFill(data: string, reserveBytes: number): Promise<string[]> {
+    const p = storeProcess(data, 'write', reserveBytes);
+    assert.equal(await p.first, 'open');
+    await new Promise((r) => setTimeout(r, 800));
+    p.child.kill('SIGKILL');
+    await exited(p.child);
+    fillVolume(join(dir, 'filler'));
+    const acked = p.lines.filter((l) => l.startsWith('acked '));
+    assert.ok(acked.length > 0, 'the writer acknowledged writes before the kill');
+    return acked;
+  }
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fc-store-proc-'));
@@ -61,6 +95,42 @@ describe('the store across processes', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+
+  // A real full volume needs a mount: root only (as in this project's CI).
+  it('starts on a volume a killed writer left full, from the reserved space, with every acknowledged write', { skip: process.getuid?.() !== 0 }, async () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', dir]);
+    try {
+      // Without a reserve there is no room to apply the log: start refuses, and says what to do.
+      const noReserve = join(dir, 'no-reserve');
+      await killWriterThenFill(noReserve, 0);
+      await assert.rejects(
+        Store.open({ dataDir: noReserve, clock: new HybridClock('n1'), logger: pino({ level: 'silent' }), initialPeers: { generation: 1, peers: [] }, reserveBytes: 0 }),
+        /the volume is full, even with the reserved space given back.*make room on the volume/,
+      );
+      await rm(noReserve, { recursive: true });
+      await rm(join(dir, 'filler'));
+
+      const data = join(dir, 'data');
+      const acked = await killWriterThenFill(data, 8 << 20);
+      const s = await Store.open({
+        dataDir: data,
+        clock: new HybridClock('n1'),
+        logger: pino({ level: 'silent' }),
+        initialPeers: { generation: 1, peers: [] },
+        reserveBytes: 8 << 20,
+      });
+      try {
+        for (const l of acked) {
+          const [, path, sha] = l.split(' ');
+          assert.equal((s.get(path!) as { sha256?: string } | undefined)?.sha256, sha, `${path} was acknowledged before the kill`);
+        }
+      } finally {
+        await s.close();
+      }
+    } finally {
+      execFileSync('umount', [dir]);
     }
   });
 

@@ -2,13 +2,14 @@
 //   node store-process.ts <data dir> hold     open the store, print "open", wait to be killed
 //   node store-process.ts <data dir> write    open, then write files one after another for ever, printing
 //                                            "acked <path> <sha256>" as each write resolves
+// A third argument sets the reserved space in bytes (none by default).
 // An open that fails prints "error <message>" and exits 1.
 import { hash } from 'node:crypto';
 import { pino } from 'pino';
 import { Store } from '../../../../fileserver/src/store/store.ts';
 import { HybridClock } from '../../../../fileserver/src/store/version.ts';
 
-const [dataDir, mode] = process.argv.slice(2);
+const [dataDir, mode, reserve = '0'] = process.argv.slice(2);
 let store: Store;
 try {
   store = await Store.open({
@@ -16,7 +17,7 @@ try {
     clock: new HybridClock('n1'),
     logger: pino({ level: 'silent' }),
     initialPeers: { generation: 1, peers: [{ id: 'p1', url: 'http://127.0.0.1:1' }] },
-    reserveBytes: 0,
+    reserveBytes: Number(reserve),
   });
 } catch (err) {
   process.stdout.write(`error ${(err as Error).message}\n`);
