@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FaultyProxy } from '../e2e/operator/faulty-proxy.ts';
+import { fillVolume } from '../harness/fill-volume.ts';
 import { MIN_RETENTION_INTERVALS } from '../../contract/fileserver-settings.ts';
 import { api, type FileServerNode, TestCluster, TOKEN } from '../integration/fileserver/support/nodes.ts';
 import { valueBody } from './client.ts';
@@ -79,30 +80,6 @@ async function storedBodies(dataDir: string): Promise<StoredBody[]> {
     if (offset < size) found.push({ file: dbFile, value: m[1]!, offset: m.index + offset });
   }
   return found;
-}
-
-/** Writes a file on `dir`'s file system until it has no byte left. */
-async function fillVolume(file: string): Promise<number> {
-  const fh = await open(file, 'w');
-  let at = 0;
-  try {
-    for (const chunk of [1024 * 1024, 64 * 1024, 4096, 512]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          const { bytesWritten } = await fh.write(buf, 0, chunk, at);
-          at += bytesWritten;
-          if (bytesWritten < chunk) break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  return at;
 }
 
 export class ChaosCluster {

@@ -538,6 +538,12 @@ export class Store {
       return r;
     } catch (err) {
       this.abort(err);
+      // What these commits record is safe to lose (it is made again: a change is sent again, the next
+      // round is recorded), so a full volume must not stop the node; deletes free room for them.
+      if (isDbFull(err) && !this.failure) {
+        this.logger.warn({ err }, 'the volume is full: a bookkeeping commit was dropped; it is made again later');
+        return undefined;
+      }
       throw err;
     } finally {
       if (!this.failure) this.db.durable(true);

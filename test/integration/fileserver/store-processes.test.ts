@@ -2,7 +2,6 @@
 // process on the same data directory.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Store } from '../../../fileserver/src/store/store.ts';
+import { fillVolume } from '../../harness/fill-volume.ts';
 import { HybridClock } from '../../../fileserver/src/store/version.ts';
 
 const STORE_PROCESS = join(import.meta.dirname, 'support', 'store-process.ts');
@@ -28,26 +28,6 @@ function storeProcess(dir: string, mode: 'hold' | 'write', reserveBytes = 0): { 
   return { child, first, lines };
 }
 
-/** Writes a file on `dir`'s file system until not one more byte fits. */
-function fillVolume(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const chunk of [1 << 20, 4096, 1]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const exited = (child: ChildProcess) =>
   new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)));
 
@@ -63,7 +43,7 @@ describe('the store across processes', () => {
     await new Promise((r) => setTimeout(r, 800));
     p.child.kill('SIGKILL');
     await exited(p.child);
-    fillVolume(join(dir, 'filler'));
+    await fillVolume(join(dir, 'filler'));
     const acked = p.lines.filter((l) => l.startsWith('acked '));
     assert.ok(acked.length > 0, 'the writer acknowledged writes before the kill');
     return acked;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { fillVolume } from '../../../harness/fill-volume.ts';
 import { toHttpError } from '../../../../fileserver/src/http/errors.ts';
 import { ManifestDigest } from '../../../../fileserver/src/store/digest.ts';
 import { StoreError, StoreOpenError } from '../../../../fileserver/src/store/errors.ts';
@@ -551,25 +552,32 @@ describe('store', () => {
     });
   });
 
+  /**
+   * Writes small files, then smaller ones, until not even 10 bytes fit (each refused with 507); the sizes
+   * written. Deleting a small file frees no object file, so its tombstone needs room the writes took.
+   */
+  async function fillWithSmallFiles(s: Store): Promise<number[]> {
+    const sizes: number[] = [];
+    for (const size of [20_000, 1000, 10]) {
+      let failure: unknown;
+      while (!failure) {
+        await s.put(`f/${sizes.length}`, [Buffer.alloc(size, sizes.length)], size, { contentType: 'a/b' }).then(
+          () => sizes.push(size),
+          (err: unknown) => (failure = err),
+        );
+      }
+      assert.equal(toHttpError(failure).status, 507, String(failure));
+    }
+    assert.ok(sizes.length > 10, `${sizes.length} files fit before the volume was full`);
+    return sizes;
+  }
+
   // A real full volume needs a mount: root only (as in this project's CI containers); skipped elsewhere.
   it('commits deletes on a full volume (a real 8 MiB tmpfs) from the reserved space, and answers writes there with 507', { skip: process.getuid?.() !== 0 }, async () => {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
     try {
       const s = await openStore({ reserveBytes: 1024 * 1024 });
-      // Small files only, then smaller ones, until not even 10 bytes fit: deleting a small file frees no
-      // object file, so its tombstone needs room the writes took.
-      const sizes: number[] = [];
-      for (const size of [20_000, 1000, 10]) {
-        let failure: unknown;
-        while (!failure) {
-          await s.put(`f/${sizes.length}`, [Buffer.alloc(size, sizes.length)], size, { contentType: 'a/b' }).then(
-            () => sizes.push(size),
-            (err: unknown) => (failure = err),
-          );
-        }
-        assert.equal(toHttpError(failure).status, 507, String(failure));
-      }
-      assert.ok(sizes.length > 10, `${sizes.length} files fit before the volume was full`);
+      const sizes = await fillWithSmallFiles(s);
       for (let i = 0; i < 6; i++) await s.delete(`f/${i}`, {});
       await s.put('after', [Buffer.from('room again')], 10, { contentType: 'a/b' });
       await closeAll();
@@ -578,6 +586,29 @@ describe('store', () => {
       assert.deepEqual(await readAll(s2, 'after'), Buffer.from('room again'));
       const last = sizes.length - 1;
       assert.deepEqual(await readAll(s2, `f/${last}`), Buffer.alloc(sizes[last]!, last));
+      await closeAll();
+    } finally {
+      await closeAll();
+      execFileSync('umount', [dir]);
+    }
+  });
+
+  it('keeps running on a full volume: a bookkeeping commit with no room (a catch-up round, a peer ack) is dropped, not thrown', {
+    skip: process.getuid?.() !== 0,
+  }, async () => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
+    try {
+      const data = join(dir, 'data');
+      const first = await openStore({ dataDir: data });
+      for (let i = 0; i < 20; i++) await first.put(`f/${i}`, [Buffer.from(`file ${i}`)], `file ${i}`.length, { contentType: 'a/b' });
+      await closeAll();
+      // Reopened, its write-ahead log is empty; then something else takes every byte of the volume.
+      const s = await openStore({ dataDir: data });
+      await fillVolume(join(dir, 'filler'));
+      assert.doesNotThrow(() => s.markSynced(Date.now()));
+      assert.doesNotThrow(() => s.ack('p1', [['f/3', s.get('f/3')!.version]]));
+      assert.equal(s.healthy(), true);
+      assert.deepEqual(await readAll(s, 'f/19'), Buffer.from('file 19'));
       await closeAll();
     } finally {
       await closeAll();
