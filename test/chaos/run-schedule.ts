@@ -65,7 +65,8 @@ export async function runSchedule(schedule: Step[], o: RunOptions): Promise<RunR
       // A node that exits while (re)starting, or stops answering the harness, is a finding like any
       // other: reported with the history and the logs so far, and shrunk like any failing schedule.
       await Promise.allSettled(inFlight);
-      return result([{ property: 'run-completes', message: `the schedule stopped: ${(err as Error).message}` }], []);
+      const cause = (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : '';
+      return result([{ property: 'run-completes', message: `the schedule stopped: ${(err as Error).message}${cause}` }], []);
     }
     const quiet = await cluster.quiesce(o.quiesceMs);
     const finals = await readAll(cluster, o.keys);
