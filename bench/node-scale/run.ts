@@ -197,7 +197,12 @@ try {
     [`seed RSS while listing (${listMs.length} pages of 1,000)`, '< 256 MiB', `${f0(listRss!)} MiB`, verdict(listRss!, 256)],
     ['seed RSS while a new node catches up from it', '< 256 MiB', `${f0(seedJoinRss!)} MiB (peak since restart ${f0(peaks[0]!)})`, verdict(seedJoinRss!, 256)],
     ['joiner RSS while catching up', '< 256 MiB', `${f0(joinerRss!)} MiB (peak ${f0(peaks[1]!)})`, verdict(joinerRss!, 256)],
-    ['restart (after SIGTERM) to Ready', '< 3 s', `${f0(restartMs)} ms (first start after seeding ${f0(firstStartMs)} ms; RSS at Ready ${f0(restartedRss)} MiB)`, verdict(restartMs, 3000)],
+    [
+      'restart (after SIGTERM) to Ready',
+      '< 3 s',
+      `${f0(restartMs)} ms (first start after seeding ${f0(firstStartMs)} ms; RSS at Ready ${f0(restartedRss)} MiB)`,
+      verdict(restartMs, 3000),
+    ],
     ['SIGTERM to exit', '< 2 s', `${f0(stoppedMs)} ms`, verdict(stoppedMs, 2000)],
     ['disk, seed (written through the store API)', '< payload + 300 B/file', perFile(seedDisk), verdict((seedDisk - payload) / FILES, 300)],
     ['disk, joiner (written by catching up)', '< payload + 300 B/file', perFile(joinerDisk), verdict((joinerDisk - payload) / FILES, 300)],
