@@ -38,6 +38,7 @@ import { manifest } from '../../test/resilience/support/observe.ts';
 import { ensureCompiled } from '../../test/harness/assets.ts';
 import { imageNodeOptions } from '../../scripts/image-env.ts';
 import { removeScratch, scratchDir } from '../support/scratch.ts';
+import { markdownTable } from '../support/table.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -224,12 +225,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return `${line(rows[0]!)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.slice(1).map(line).join('\n')}\n`;
-}
-
 say('building dist/ when stale (the file servers run compiled JavaScript)');
 ensureCompiled();
 const load = () =>
@@ -276,7 +271,7 @@ for (const set of sets.filter((s) => s.files > 0)) {
     `${median(rounds.map((r) => r.rawAfterSync)).toFixed(2)} s`,
     `${mRatio.toFixed(2)} (${Math.min(...ratios).toFixed(2)} to ${Math.max(...ratios).toFixed(2)}; ${mRatio >= 0.7 ? 'met' : 'MISSED'} ≥ 0.7)`,
   ]);
-  out += `\n${set.label}: ${set.files} × ${set.size} bytes = ${(bytes / MB).toFixed(0)} MB\n${table(rows)}`;
+  out += `\n${set.label}: ${set.files} × ${set.size} bytes = ${(bytes / MB).toFixed(0)} MB\n${markdownTable(rows)}`;
   process.stdout.write(out);
   out = '';
 }

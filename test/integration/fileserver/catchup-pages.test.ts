@@ -4,8 +4,8 @@ import { api, converged, eventually, metric, TestCluster, writeMany, type FileSe
 
 // Paths of about 1,000 bytes (four 250-byte segments and a number) make each manifest entry about
 // 1,070 bytes of JSON, so 66,000 files give a manifest of about 70 MB: past the 64 MiB one answer could
-// hold, which with short paths takes about 570,000 files. The real count, 1,000,000 files, is measured by
-// `bench/catchup/million.ts`.
+// hold, which with short paths takes about 570,000 files. Real counts (10,000,000 files of 100 bytes) are measured by
+// `bench/node-scale/run.ts`.
 const FILES = 66_000;
 const PREFIX = ['a', 'b', 'c', 'd'].map((c) => c.repeat(250)).join('/');
 const OLD_ANSWER_CAP = 64 * 1024 * 1024;
