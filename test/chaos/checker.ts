@@ -30,7 +30,7 @@ const isMutation = (c: Call) => isWrite(c) || c.op.kind === 'delete';
 /** A mutation that may have taken effect: acknowledged, or with an unknown outcome. */
 const mayHaveApplied = (c: Call) => isMutation(c) && c.done.outcome !== 'fail';
 
-const NO_FAULTS: FaultLog = { isolated: [], full: [], damaged: [] };
+const NO_FAULTS: FaultLog = { isolated: [], alone: [], full: [], damaged: [] };
 
 export function check(calls: Call[], finals: FinalRead[], faults: FaultLog = NO_FAULTS): Violation[] {
   return [
@@ -46,6 +46,7 @@ export function check(calls: Call[], finals: FinalRead[], faults: FaultLog = NO_
 
 /** Whether `c` ran from invocation to completion inside a window of its node. */
 const within = (c: Call, windows: FaultWindow[]) => windows.some((w) => w.node === c.op.node && w.from <= c.invokedAt && c.completedAt <= w.to);
+const overlaps = (c: Call, windows: FaultWindow[]) => windows.some((w) => w.node === c.op.node && w.from <= c.completedAt && c.invokedAt <= w.to);
 
 function byKey<T extends { key: string }>(items: T[]): Map<string, T[]> {
   const m = new Map<string, T[]>();
@@ -125,13 +126,15 @@ export function checkRefusedWrites(calls: Call[], finals: FinalRead[]): Violatio
 
 /**
  * `ack=majority` and `ack=all` count copies on other nodes: a node cut off from every other node for the
- * whole call cannot acknowledge either (only `ack=local` writes are acknowledged under a partition).
+ * whole call cannot acknowledge either (only `ack=local` writes are acknowledged under a partition). The
+ * documented exception: the levels count the members of the node's peer list, so a node whose list
+ * named no other member during the call meets them alone.
  */
 export function checkAcks(calls: Call[], faults: FaultLog): Violation[] {
   const out: Violation[] = [];
   for (const c of calls) {
     if (!isMutation(c) || c.done.outcome !== 'ok' || (c.op.ack !== 'majority' && c.op.ack !== 'all')) continue;
-    if (within(c, faults.isolated))
+    if (within(c, faults.isolated) && !overlaps(c, faults.alone))
       out.push({
         property: 'ack-honoured',
         key: c.op.key,

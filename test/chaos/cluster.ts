@@ -93,7 +93,7 @@ export class ChaosCluster {
   private readonly faultEnv = new Map<FileServerNode, Record<string, string>>();
   /** The nemesis's actions as they happened, for the failure report. */
   readonly events: Array<{ at: number; step: Step | { t: 'heal' }; effect: string }> = [];
-  readonly faults: FaultLog = { isolated: [], full: [], damaged: [] };
+  readonly faults: FaultLog = { isolated: [], alone: [], full: [], damaged: [] };
   /** The proxy carrying `from`'s connections to `to`, keyed `from>to`. */
   private readonly links = new Map<string, FaultyProxy>();
   private readonly volumes: string[] = [];
@@ -126,7 +126,7 @@ export class ChaosCluster {
           c.links.set(`${from.id}>${to.id}`, proxy);
         }
       }
-      await c.pushList();
+      await c.pushList(0);
     } catch (err) {
       await c.close();
       throw err;
@@ -153,11 +153,21 @@ export class ChaosCluster {
     };
   }
 
-  /** A new generation naming the current members, pushed to every member that can take it now. */
-  private async pushList(): Promise<void> {
+  /**
+   * A new generation naming the current members, pushed to every member that can take it now (`at`: when
+   * the step began). A list of one member makes that node alone by its list from then until a longer list
+   * has reached it.
+   */
+  private async pushList(at: number): Promise<void> {
     this.generation++;
-    const reachable = this.members.filter((n) => !this.down.has(n) && !this.paused.has(n));
+    const started = performance.now();
+    const members = this.members;
+    if (members.length === 1 && !this.faults.alone.some((w) => w.node === members[0]!.id && w.to === Number.POSITIVE_INFINITY)) {
+      this.faults.alone.push({ node: members[0]!.id, from: at, to: Number.POSITIVE_INFINITY });
+    }
+    const reachable = members.filter((n) => !this.down.has(n) && !this.paused.has(n));
     await Promise.all(reachable.map((n) => this.push(n, this.listFor(n))));
+    if (members.length > 1) for (const n of members) this.closeWindow(this.faults.alone, n, at + (performance.now() - started));
   }
 
   private async push(n: FileServerNode, body: unknown): Promise<void> {
@@ -256,14 +266,14 @@ export class ChaosCluster {
         // The operator never removes the last member.
         if (!this.removed.has(n) && this.members.length > 1) {
           this.removed.add(n);
-          await this.pushList();
+          await this.pushList(at);
           effect = `removed ${n.id} (generation ${this.generation})`;
         }
         break;
       case 'readd':
         if (this.removed.has(n)) {
           this.removed.delete(n);
-          await this.pushList();
+          await this.pushList(at);
           effect = `re-added ${n.id} (generation ${this.generation})`;
         }
         break;
@@ -381,7 +391,7 @@ export class ChaosCluster {
       this.events.push({ at, step: { t: 'heal' }, effect: `restarted ${n.id}: its /healthz failed` });
     }
     this.removed.clear();
-    await this.pushList();
+    await this.pushList(at);
   }
 
   /**

@@ -82,6 +82,11 @@ export interface FaultWindow {
 export interface FaultLog {
   /** A node that could reach no other node (its peer connections cut both ways). */
   isolated: FaultWindow[];
+  /**
+   * A node whose peer list named no other member (the others removed, as the operator leaves out pods
+   * that are not Ready). Acknowledgement levels count the list's members, so it meets them alone.
+   */
+  alone: FaultWindow[];
   /** A node whose data volume was full. */
   full: FaultWindow[];
   /** A stored body damaged on one node, named by the value it held. */

@@ -75,7 +75,7 @@ describe('chaos checker', () => {
 });
 
 describe('chaos checker, faults', () => {
-  const faults = (f: Partial<FaultLog>): FaultLog => ({ isolated: [], full: [], damaged: [], ...f });
+  const faults = (f: Partial<FaultLog>): FaultLog => ({ isolated: [], alone: [], full: [], damaged: [], ...f });
   const write = (ack: AckMode, outcome: Completion['outcome'], node = 'n1') =>
     call({ kind: 'put', key: 'a', value: `w${nextId}s16`, ack, node }, { outcome, status: outcome === 'ok' ? 201 : 504, version: `v${nextId}` });
 
@@ -88,6 +88,8 @@ describe('chaos checker, faults', () => {
     assert.equal(v[0]!.calls![0], calls[1]);
     // Acknowledged before the partition, or by a node on the connected side: fine.
     assert.deepEqual(check(calls, finals, faults({ isolated: [{ node: 'n1', from: calls[1]!.invokedAt + 1, to: clock + 1000 }] })), []);
+    // Its peer list named no other member during the call (the documented exception): fine too.
+    assert.deepEqual(check(calls, finals, faults({ isolated: [during], alone: [{ node: 'n1', from: 0, to: calls[1]!.invokedAt + 1 }] })), []);
   });
 
   it('finds the bytes of a failed write (a 507) read back or held after healing', () => {
