@@ -1,8 +1,9 @@
 // The operator mode's cluster under test: the harness's local Kubernetes cluster, two operator replicas
 // with leader election (the e2e suite's process replicas) and one FileCluster in a namespace of its own,
 // and the nemesis that acts on it: scale up and down through the FileCluster's spec, SIGKILL of the
-// operator leader, pod deletion, kill -9 of a pod's file server (its node restarts it) and SIGSTOP /
-// SIGCONT of a pod. Healing ends every fault and waits until the FileCluster's status describes its pods
+// operator leader, a restart of the API server, pod deletion, kill -9 of a pod's file server (its node
+// restarts it) and SIGSTOP / SIGCONT of a pod. An operator replica that exits (a leader that lost its
+// Lease does) is started again, as its Deployment would. Healing ends every fault and waits until the FileCluster's status describes its pods
 // and the pods converged.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -175,7 +176,17 @@ export class OperatorChaosCluster implements ChaosTarget {
       .map((p) => p.pid);
   }
 
+  /** Starts a new replica for each that exited, as the operator's Deployment would. */
+  private async replaceExitedOperators(): Promise<string[]> {
+    const exited = [...this.operators.replicas.values()].filter((r) => r.process.exitCode !== null || r.process.signalCode !== null).map((r) => r.identity);
+    for (const identity of exited) await this.operators.kill(identity);
+    while (this.operators.replicas.size < 2) this.operators.spawn(`operator-${++this.replicaCount}`);
+    return exited;
+  }
+
   async apply(step: Step, at: number): Promise<void> {
+    const exited = await this.replaceExitedOperators();
+    if (exited.length > 0) this.events.push({ at, step: { t: 'heal' }, effect: `operator replicas ${exited.join(', ')} had exited; started new ones` });
     let effect = 'no-op';
     const pod = 'node' in step ? `${NAME}-${step.node}` : '';
     switch (step.t) {
@@ -193,6 +204,10 @@ export class OperatorChaosCluster implements ChaosTarget {
         }
         break;
       }
+      case 'restart-api':
+        await this.k8s.local!.restartApiServer();
+        effect = 'restarted the API server';
+        break;
       case 'delete-pod':
         if ((await this.kubectl(['delete', 'pod', pod, '-n', this.ns, '--wait=false', '--ignore-not-found'])).trim() !== '') effect = `deleted ${pod}`;
         break;
@@ -277,8 +292,8 @@ export class OperatorChaosCluster implements ChaosTarget {
    */
   async heal(at: number, timeoutMs: number): Promise<Violation[]> {
     for (const pod of [...this.frozen.keys()]) this.thaw(pod);
-    while (this.operators.replicas.size < 2) this.operators.spawn(`operator-${++this.replicaCount}`);
-    this.events.push({ at, step: { t: 'heal' }, effect: 'thawed every pod; two operator replicas' });
+    const exited = await this.replaceExitedOperators();
+    this.events.push({ at, step: { t: 'heal' }, effect: `thawed every pod; two operator replicas${exited.length > 0 ? ` (${exited.join(', ')} had exited)` : ''}` });
     const status = await this.waitHealthy(timeoutMs);
     if (status.length > 0) return status;
     const deadline = Date.now() + timeoutMs;

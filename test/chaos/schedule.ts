@@ -7,7 +7,7 @@ export const FAULT_KINDS = ['kill', 'pause', 'remove', 'skew', 'partition', 'cor
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Faults of the operator mode, on pods of a FileCluster that the operator runs (see operator-cluster.ts). */
-export const OPERATOR_FAULT_KINDS = ['scale', 'leader', 'delete', 'kill', 'pause'] as const;
+export const OPERATOR_FAULT_KINDS = ['scale', 'leader', 'api', 'delete', 'kill', 'pause'] as const;
 export type OperatorFaultKind = (typeof OPERATOR_FAULT_KINDS)[number];
 
 export interface OpSpec {
@@ -51,6 +51,8 @@ export type Step =
   | { t: 'scale'; replicas: number }
   /** SIGKILL of the operator replica holding the Lease, and a new replica started in its place (operator mode). */
   | { t: 'kill-leader' }
+  /** Stops the API server and starts it again (operator mode). */
+  | { t: 'restart-api' }
   /** Deletes the pod of ordinal `node`, which its StatefulSet makes again (operator mode). */
   | { t: 'delete-pod'; node: number };
 
@@ -152,6 +154,7 @@ export function operatorStepArbitrary(o: OperatorScheduleOptions): fc.Arbitrary<
     faults.push(scale, scale);
   }
   if (o.faults.includes('leader')) faults.push(fc.constant<Step>({ t: 'kill-leader' }));
+  if (o.faults.includes('api')) faults.push(fc.constant<Step>({ t: 'restart-api' }));
   if (o.faults.includes('delete')) faults.push(ordinal.map<Step>((n) => ({ t: 'delete-pod', node: n })));
   if (o.faults.includes('kill')) faults.push(ordinal.map<Step>((n) => ({ t: 'kill', node: n })));
   if (o.faults.includes('pause'))
