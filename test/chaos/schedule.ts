@@ -119,8 +119,8 @@ export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
   return withCalmSteps(o, faults);
 }
 
-/** Client operations, settles and sleeps, with `faults` (each equally likely) a third of the time. */
-function withCalmSteps(o: ScheduleOptions, faults: Array<fc.Arbitrary<Step>>): fc.Arbitrary<Step> {
+/** Client operations, settles and sleeps, with `faults` (each equally likely) `faultWeight` times in 9 + `faultWeight`. */
+function withCalmSteps(o: ScheduleOptions, faults: Array<fc.Arbitrary<Step>>, faultWeight = 3): fc.Arbitrary<Step> {
   const ops: fc.Arbitrary<Step> = fc.array(opArbitrary(o), { minLength: 1, maxLength: 8, size: 'max' }).map((list) => ({ t: 'ops', ops: list }));
   const calm: Array<fc.WeightedArbitrary<Step>> = [
     { arbitrary: ops, weight: 6 },
@@ -128,7 +128,7 @@ function withCalmSteps(o: ScheduleOptions, faults: Array<fc.Arbitrary<Step>>): f
     { arbitrary: fc.integer({ min: 10, max: 1500 }).map<Step>((ms) => ({ t: 'sleep', ms })), weight: 2 },
   ];
   if (faults.length === 0) return fc.oneof(...calm);
-  return fc.oneof(...calm, { arbitrary: fc.oneof(...faults), weight: 3 });
+  return fc.oneof(...calm, { arbitrary: fc.oneof(...faults), weight: faultWeight });
 }
 
 export interface OperatorScheduleOptions {
@@ -143,8 +143,8 @@ export interface OperatorScheduleOptions {
 /**
  * Steps against a FileCluster run by the operator. An operation's `node` picks among the pods that exist
  * when it starts (a leaving pod among them); a fault's `node` names an ordinal, and does nothing while no
- * pod has it. Scale steps come twice as often as any other fault, so scale-downs meet frozen and
- * restarting pods and a changing leader.
+ * pod has it. Faults are two steps in five, scale steps twice as often as any other fault, so
+ * scale-downs meet frozen and restarting pods and a changing leader.
  */
 export function operatorStepArbitrary(o: OperatorScheduleOptions): fc.Arbitrary<Step> {
   const ordinal = fc.nat({ max: o.maxReplicas - 1 });
@@ -162,7 +162,7 @@ export function operatorStepArbitrary(o: OperatorScheduleOptions): fc.Arbitrary<
       ordinal.map<Step>((n) => ({ t: 'pause', node: n })),
       ordinal.map<Step>((n) => ({ t: 'resume', node: n })),
     );
-  return withCalmSteps({ nodes: o.maxReplicas, keys: o.keys, maxSteps: o.maxSteps, faults: [], kinds: o.kinds }, faults);
+  return withCalmSteps({ nodes: o.maxReplicas, keys: o.keys, maxSteps: o.maxSteps, faults: [], kinds: o.kinds }, faults, 6);
 }
 
 export function operatorScheduleArbitrary(o: OperatorScheduleOptions): fc.Arbitrary<Step[]> {
