@@ -45,7 +45,14 @@ export async function runSeed(seed: number, o: Omit<ExploreOptions, 'firstSeed' 
       // Past the shrink budget every candidate passes at once, which ends the shrink. (fast-check's own
       // time limit would also cut the first run, and an interrupted run counts as passed.)
       if (Date.now() > shrinkUntil) return true;
-      const result = await o.run(schedule);
+      let result: RunResult;
+      try {
+        result = await o.run(schedule);
+      } catch (err) {
+        // A cluster that could not be set up fails the seed; it must not start an unbounded shrink.
+        if (shrinkUntil === Number.POSITIVE_INFINITY) shrinkUntil = Date.now() + o.shrinkMs;
+        throw err;
+      }
       if (result.violations.length === 0) return true;
       // fast-check only tries a smaller schedule after a failure, so the last failing run is the smallest so far.
       smallest = { schedule, result };
