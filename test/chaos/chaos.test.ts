@@ -10,7 +10,7 @@ import { FULL_VOLUME_BYTES } from './cluster.ts';
 import { explore } from './explore.ts';
 import type { OpKind } from './history.ts';
 import { runSchedule } from './run-schedule.ts';
-import type { FaultKind, OpSpec, ScheduleOptions, Step } from './schedule.ts';
+import { type FaultKind, type OpSpec, type ScheduleOptions, scheduleArbitrary, type Step } from './schedule.ts';
 
 const KINDS: OpKind[] = ['put', 'put', 'delete', 'get'];
 // Clocks stay within the file servers' drift bound (60 s): a node restarted with a clock years ahead
@@ -63,8 +63,8 @@ describe('chaos', () => {
       // timeout instead of its seed and violations. `npm run chaos -- --seed N --seeds 1` shrinks it.
       shrinkMs: 0,
       outDir,
-      schedule,
-      run: { nodes: 3, keys: 6, retentionSeconds: 86_400, quiesceMs: 60_000, ...(root ? { volumeBytes: FULL_VOLUME_BYTES } : {}) },
+      schedules: scheduleArbitrary(schedule),
+      run: (steps) => runSchedule(steps, { nodes: 3, keys: 6, retentionSeconds: 86_400, quiesceMs: 60_000, ...(root ? { volumeBytes: FULL_VOLUME_BYTES } : {}) }),
       log: (l) => console.log(l),
     });
     assert.ok(result.seeds.length >= 2, `only ${result.seeds.length} seeds ran`);

@@ -4,6 +4,7 @@
 // Versions are last-writer-wins and compare as strings (see fileserver/src/store/version.ts), and every
 // write's answer carries the version it got, so the rules use versions rather than wall-clock order:
 // the final state of a key must be at least as new as every acknowledged change of that key.
+import type { FileClusterStatus } from '../../operator/src/api/v1alpha1/types.ts';
 import type { Call, FaultLog, FaultWindow, FinalRead } from './history.ts';
 
 export type Property =
@@ -16,7 +17,8 @@ export type Property =
   | 'ack-honoured'
   | 'deletes-on-full-volume'
   | 'conditional-writes'
-  | 'run-completes';
+  | 'run-completes'
+  | 'status-matches-pods';
 
 export interface Violation {
   property: Property;
@@ -238,4 +240,54 @@ export function checkConditional(calls: Call[]): Violation[] {
     }
   }
   return out;
+}
+
+/** A healed FileCluster as the API server shows it, and what each of its pods says of itself. */
+export interface ObservedFileCluster {
+  /** metadata.generation and spec.replicas. */
+  generation: number;
+  replicas: number;
+  status: FileClusterStatus;
+  pods: Array<{
+    name: string;
+    /** The pod's file-server URL (where the peer list must point). */
+    url: string;
+    ready: boolean;
+    serving: boolean;
+    /** The peer-list generation the pod holds (GET /internal/peers), undefined when it did not answer. */
+    peerGeneration?: number;
+  }>;
+}
+
+/**
+ * Once every fault has ended, the FileCluster's status and conditions describe its pods: as many pods as
+ * the spec asks, all Ready and serving, each holding the published peer list, which names exactly them;
+ * the counts agree; Ready and PeersSynced are True, Progressing and Degraded False, for this generation.
+ */
+export function checkStatus(o: ObservedFileCluster): Violation[] {
+  const wrong: string[] = [];
+  const { status, pods } = o;
+  const names = pods.map((p) => p.name).sort();
+  if (status.observedGeneration !== o.generation) wrong.push(`observedGeneration ${status.observedGeneration} is not the spec's generation ${o.generation}`);
+  if (pods.length !== o.replicas) wrong.push(`${pods.length} pods (${names.join(', ')}) where the spec asks for ${o.replicas}`);
+  const notReady = pods.filter((p) => !p.ready || !p.serving).map((p) => p.name);
+  if (notReady.length > 0) wrong.push(`${notReady.join(', ')} not Ready and serving`);
+  if (status.replicas !== pods.length) wrong.push(`status.replicas ${status.replicas} but ${pods.length} pods`);
+  const ready = pods.filter((p) => p.ready).length;
+  if (status.readyReplicas !== ready) wrong.push(`status.readyReplicas ${status.readyReplicas} but ${ready} Ready pods`);
+  const peers = (status.peers ?? []).map((p) => `${p.id}=${p.url}`).sort();
+  const expected = pods.map((p) => `${p.name}=${p.url}`).sort();
+  if (peers.join(' ') !== expected.join(' ')) wrong.push(`status.peers [${peers.join(', ')}] are not the pods [${expected.join(', ')}]`);
+  if (status.peersAcknowledged !== pods.length) wrong.push(`status.peersAcknowledged ${status.peersAcknowledged} but ${pods.length} pods`);
+  const behind = pods.filter((p) => p.peerGeneration !== status.peerGeneration).map((p) => `${p.name} holds ${p.peerGeneration ?? 'nothing'}`);
+  if (behind.length > 0) wrong.push(`status.peerGeneration ${status.peerGeneration}, but ${behind.join(', ')}`);
+  const expectedConditions: Record<string, string> = { Ready: 'True', PeersSynced: 'True', Progressing: 'False', Degraded: 'False' };
+  for (const [type, want] of Object.entries(expectedConditions)) {
+    const c = status.conditions?.find((x) => x.type === type);
+    if (!c) wrong.push(`no ${type} condition`);
+    else if (c.status !== want) wrong.push(`${type} is ${c.status} (${c.reason}: ${c.message})`);
+    else if (c.observedGeneration !== undefined && c.observedGeneration !== o.generation)
+      wrong.push(`${type} was set for generation ${c.observedGeneration}, not ${o.generation}`);
+  }
+  return wrong.length === 0 ? [] : [{ property: 'status-matches-pods', message: `the FileCluster's status does not describe its pods: ${wrong.join('; ')}` }];
 }

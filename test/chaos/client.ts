@@ -1,10 +1,15 @@
 // The chaos workload's client: performs one operation over HTTP and classifies its outcome. A refused
 // connection means nothing was sent (fail); a timeout or a connection lost after sending means the
 // change may or may not have been applied (info).
-import type { FileServerNode } from '../integration/fileserver/support/nodes.ts';
 import type { Completion, History, Op } from './history.ts';
 
 export const OP_TIMEOUT_MS = 4_000;
+
+/** A file server a client talks to: a test process or a pod, named as the history names it. */
+export interface Endpoint {
+  id: string;
+  url: string;
+}
 
 /** The body of value `id`: the id, then bytes derived from it, so a read names what it returned and proves it intact. */
 export function valueBody(id: string, size: number): Buffer {
@@ -52,7 +57,7 @@ async function writeOutcome(res: Response): Promise<Completion> {
   return { outcome: res.status < 500 || res.status === 507 ? 'fail' : 'info', status: res.status };
 }
 
-export async function perform(node: FileServerNode, op: Op, size: number): Promise<Completion> {
+export async function perform(node: Endpoint, op: Op, size: number): Promise<Completion> {
   const url = `${node.url}/files/${op.key}`;
   const signal = AbortSignal.timeout(OP_TIMEOUT_MS);
   const ack = op.ack ? { 'x-filecluster-ack': op.ack } : {};
@@ -84,6 +89,6 @@ export async function perform(node: FileServerNode, op: Op, size: number): Promi
 }
 
 /** Runs `op` as one recorded call of the history. */
-export function recorded(history: History, node: FileServerNode, op: Op, size = 0): Promise<Completion> {
+export function recorded(history: History, node: Endpoint, op: Op, size = 0): Promise<Completion> {
   return history.record(op, () => perform(node, op, size));
 }

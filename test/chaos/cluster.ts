@@ -13,8 +13,10 @@ import { FaultyProxy } from '../e2e/operator/faulty-proxy.ts';
 import { fillVolume } from '../harness/fill-volume.ts';
 import { MIN_RETENTION_INTERVALS } from '../../contract/fileserver-settings.ts';
 import { api, type FileServerNode, TestCluster, TOKEN } from '../integration/fileserver/support/nodes.ts';
+import type { Violation } from './checker.ts';
 import { valueBody } from './client.ts';
-import type { FaultLog, FaultWindow } from './history.ts';
+import type { FaultEvent, FaultLog, FaultWindow } from './history.ts';
+import type { ChaosTarget } from './run-schedule.ts';
 import type { Step } from './schedule.ts';
 
 export interface ChaosClusterOptions {
@@ -82,7 +84,7 @@ async function storedBodies(dataDir: string): Promise<StoredBody[]> {
   return found;
 }
 
-export class ChaosCluster {
+export class ChaosCluster implements ChaosTarget {
   readonly cluster = new TestCluster();
   readonly down = new Set<FileServerNode>();
   readonly paused = new Set<FileServerNode>();
@@ -92,7 +94,7 @@ export class ChaosCluster {
   /** Extra environment a node runs with (a skewed clock), kept across the nemesis's restarts. */
   private readonly faultEnv = new Map<FileServerNode, Record<string, string>>();
   /** The nemesis's actions as they happened, for the failure report. */
-  readonly events: Array<{ at: number; step: Step | { t: 'heal' }; effect: string }> = [];
+  readonly events: FaultEvent[] = [];
   readonly faults: FaultLog = { isolated: [], alone: [], full: [], damaged: [] };
   /** The proxy carrying `from`'s connections to `to`, keyed `from>to`. */
   private readonly links = new Map<string, FaultyProxy>();
@@ -104,6 +106,18 @@ export class ChaosCluster {
 
   get members(): FileServerNode[] {
     return this.nodes.filter((n) => !this.removed.has(n));
+  }
+
+  endpoints(): FileServerNode[] {
+    return this.members;
+  }
+
+  readable(): FileServerNode[] {
+    return this.nodes;
+  }
+
+  async logs(): Promise<Record<string, string[]>> {
+    return Object.fromEntries(this.nodes.map((n) => [n.id, n.logs]));
   }
 
   static async start(o: ChaosClusterOptions): Promise<ChaosCluster> {
@@ -370,11 +384,17 @@ export class ChaosCluster {
     return false;
   }
 
+  async heal(at: number, timeoutMs: number): Promise<Violation[]> {
+    await this.endFaults(at);
+    if (await this.quiesce(timeoutMs)) return [];
+    return [{ property: 'converged', message: `the healed cluster did not converge with an empty backlog within ${timeoutMs} ms` }];
+  }
+
   /**
    * Ends every fault: resumes, reconnects, drains, restarts (with true clocks) and re-adds every node, then
    * pushes one list naming all. A node whose /healthz fails is restarted, as its liveness probe would.
    */
-  async heal(at: number): Promise<void> {
+  private async endFaults(at: number): Promise<void> {
     for (const n of this.paused) n.pause(false);
     this.paused.clear();
     for (const n of [...this.isolated]) this.isolate(n, false, at);

@@ -3,8 +3,8 @@
 // smallest failing run's history, schedule and logs are written to a directory named after the seed.
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { runSchedule, saveRun, type RunOptions, type RunResult } from './run-schedule.ts';
-import { scheduleArbitrary, scheduleFor, type ScheduleOptions, type Step } from './schedule.ts';
+import { saveRun, type RunResult } from './run-schedule.ts';
+import { scheduleFor, type Step } from './schedule.ts';
 
 export interface ExploreOptions {
   firstSeed: number;
@@ -15,8 +15,10 @@ export interface ExploreOptions {
   /** Time one failing seed may spend shrinking. */
   shrinkMs: number;
   outDir: string;
-  schedule: ScheduleOptions;
-  run: RunOptions;
+  /** The schedules a seed draws from. */
+  schedules: fc.Arbitrary<Step[]>;
+  /** Runs one schedule on a fresh cluster. */
+  run: (schedule: Step[]) => Promise<RunResult>;
   log: (line: string) => void;
 }
 
@@ -39,11 +41,18 @@ export async function runSeed(seed: number, o: Omit<ExploreOptions, 'firstSeed' 
   let smallest: { schedule: Step[]; result: RunResult } | undefined;
   let shrinkUntil = Number.POSITIVE_INFINITY;
   const details = await fc.check(
-    fc.asyncProperty(scheduleArbitrary(o.schedule), async (schedule) => {
+    fc.asyncProperty(o.schedules, async (schedule) => {
       // Past the shrink budget every candidate passes at once, which ends the shrink. (fast-check's own
       // time limit would also cut the first run, and an interrupted run counts as passed.)
       if (Date.now() > shrinkUntil) return true;
-      const result = await runSchedule(schedule, o.run);
+      let result: RunResult;
+      try {
+        result = await o.run(schedule);
+      } catch (err) {
+        // A cluster that could not be set up fails the seed; it must not start an unbounded shrink.
+        if (shrinkUntil === Number.POSITIVE_INFINITY) shrinkUntil = Date.now() + o.shrinkMs;
+        throw err;
+      }
       if (result.violations.length === 0) return true;
       // fast-check only tries a smaller schedule after a failure, so the last failing run is the smallest so far.
       smallest = { schedule, result };
@@ -71,9 +80,9 @@ export async function explore(o: ExploreOptions): Promise<ExploreResult> {
       o.log(`seed ${seed}: FAILED (${failure.result.violations.length} violations after ${failure.shrinks} shrinks; ${failure.schedule.length} steps) -> ${failure.dir}`);
       for (const v of failure.result.violations.slice(0, 10)) o.log(`  ${v.property}: ${v.message}`);
     } else {
-      const steps = scheduleFor(seed, o.schedule);
+      const steps = scheduleFor(seed, o.schedules);
       const ops = steps.reduce((n, s) => n + (s.t === 'ops' ? s.ops.length : 0), 0);
-      const faults = steps.filter((s) => 'node' in s).length;
+      const faults = steps.filter((s) => !['ops', 'settle', 'sleep'].includes(s.t)).length;
       o.log(`seed ${seed}: ok (${steps.length} steps, ${ops} operations, ${faults} fault steps; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
   }

@@ -1,6 +1,7 @@
 // What a chaos run records: every client call as an invocation and its completion, Jepsen-style. A call
 // that timed out or lost its connection after sending is `info` (it may or may not have taken effect),
 // never `fail`; `fail` means the server definitely did not apply it.
+import type { Step } from './schedule.ts';
 
 export type AckMode = 'local' | 'majority' | 'all';
 
@@ -91,4 +92,11 @@ export interface FaultLog {
   full: FaultWindow[];
   /** A stored body damaged on one node, named by the value it held. */
   damaged: Array<{ node: string; value: string; at: number }>;
+}
+
+/** One action of the nemesis, with what it did in the state it met. */
+export interface FaultEvent {
+  at: number;
+  step: Step | { t: 'heal' };
+  effect: string;
 }

@@ -1,11 +1,11 @@
-// Runs one schedule against a fresh cluster: client operations and faults as the schedule says, then heal,
+// Runs one schedule against a cluster: client operations and faults as the schedule says, then heal,
 // wait for quiescence, read every key from every node and check the history.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { check, type Violation } from './checker.ts';
 import { ChaosCluster } from './cluster.ts';
-import { perform, recorded } from './client.ts';
-import { History, type Call, type FaultLog, type FinalRead, type Op } from './history.ts';
+import { type Endpoint, perform, recorded } from './client.ts';
+import { History, type Call, type FaultEvent, type FaultLog, type FinalRead, type Op } from './history.ts';
 import type { OpSpec, Step } from './schedule.ts';
 
 export interface RunOptions {
@@ -21,10 +21,29 @@ export interface RunOptions {
 export interface RunResult {
   violations: Violation[];
   calls: Call[];
-  events: ChaosCluster['events'];
+  events: FaultEvent[];
   finals: FinalRead[];
   faults: FaultLog;
   logs: Record<string, string[]>;
+}
+
+/** A cluster a schedule runs against: the bare file servers (cluster.ts) or a FileCluster run by the operator (operator-cluster.ts). */
+export interface ChaosTarget {
+  /** The nemesis's actions as they happened, for the failure report. */
+  readonly events: FaultEvent[];
+  readonly faults: FaultLog;
+  /** The servers a client operation may go to now, in the order an operation's `node` picks from. */
+  endpoints(): Endpoint[];
+  /** Applies one fault step; a step that does not apply in the current state does nothing. */
+  apply(step: Step, at: number): Promise<void>;
+  /**
+   * Ends every fault and waits, up to `timeoutMs`, for the healed servers to converge with nothing owed;
+   * returns what did not come right (an empty list once everything did).
+   */
+  heal(at: number, timeoutMs: number): Promise<Violation[]>;
+  /** The healed servers whose final state is read. */
+  readable(): Endpoint[];
+  logs(): Promise<Record<string, string[]>>;
 }
 
 const keyName = (k: number) => `k${k}`;
@@ -35,51 +54,60 @@ export async function runSchedule(schedule: Step[], o: RunOptions): Promise<RunR
     retentionSeconds: o.retentionSeconds,
     ...(o.volumeBytes !== undefined ? { volumeBytes: o.volumeBytes } : {}),
   });
-  const history = new History();
-  const inFlight = new Set<Promise<unknown>>();
   try {
-    const launch = (spec: OpSpec) => {
-      const members = cluster.members;
-      const node = members[spec.node % members.length]!;
-      const p = runOp(history, node, spec).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    };
-    const result = (violations: Violation[], finals: FinalRead[]): RunResult => ({
-      violations,
-      calls: history.calls,
-      events: cluster.events,
-      finals,
-      faults: cluster.faults,
-      logs: Object.fromEntries(cluster.nodes.map((n) => [n.id, n.logs])),
-    });
-    try {
-      for (const step of schedule) {
-        if (step.t === 'ops') step.ops.forEach(launch);
-        else if (step.t === 'settle') await Promise.all(inFlight);
-        else if (step.t === 'sleep') await new Promise((r) => setTimeout(r, step.ms));
-        else await cluster.apply(step, history.now());
-      }
-      await Promise.all(inFlight);
-      await cluster.heal(history.now());
-    } catch (err) {
-      // A node that exits while (re)starting, or stops answering the harness, is a finding like any
-      // other: reported with the history and the logs so far, and shrunk like any failing schedule.
-      await Promise.allSettled(inFlight);
-      const cause = (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : '';
-      return result([{ property: 'run-completes', message: `the schedule stopped: ${(err as Error).message}${cause}` }], []);
-    }
-    const quiet = await cluster.quiesce(o.quiesceMs);
-    const finals = await readAll(cluster, o.keys);
-    const violations = check(history.calls, finals, cluster.faults);
-    if (!quiet) violations.unshift({ property: 'converged', message: `the healed cluster did not converge with an empty backlog within ${o.quiesceMs} ms` });
-    return result(violations, finals);
+    return await runOn(cluster, schedule, o);
   } finally {
     await cluster.close();
   }
 }
 
+/**
+ * Runs client operations and faults as the schedule says on `target`, then heals it, waits for
+ * quiescence, reads every key from every healed server and checks the history.
+ */
+export async function runOn(target: ChaosTarget, schedule: Step[], o: { keys: number; quiesceMs: number }): Promise<RunResult> {
+  const history = new History();
+  const inFlight = new Set<Promise<unknown>>();
+  const launch = (spec: OpSpec, members: Endpoint[]) => {
+    if (members.length === 0) return;
+    const node = members[spec.node % members.length]!;
+    const p = runOp(history, node, spec).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  const result = async (violations: Violation[], finals: FinalRead[]): Promise<RunResult> => ({
+    violations,
+    calls: history.calls,
+    events: target.events,
+    finals,
+    faults: target.faults,
+    logs: await target.logs(),
+  });
+  let unhealed: Violation[];
+  let finals: FinalRead[];
+  try {
+    for (const step of schedule) {
+      if (step.t === 'ops') {
+        const members = target.endpoints();
+        for (const spec of step.ops) launch(spec, members);
+      } else if (step.t === 'settle') await Promise.all(inFlight);
+      else if (step.t === 'sleep') await new Promise((r) => setTimeout(r, step.ms));
+      else await target.apply(step, history.now());
+    }
+    await Promise.all(inFlight);
+    unhealed = await target.heal(history.now(), o.quiesceMs);
+    finals = await readAll(target.readable(), o.keys);
+  } catch (err) {
+    // A node that exits while (re)starting, or stops answering the harness, is a finding like any
+    // other: reported with the history and the logs so far, and shrunk like any failing schedule.
+    await Promise.allSettled(inFlight);
+    const cause = (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : '';
+    return result([{ property: 'run-completes', message: `the schedule stopped: ${(err as Error).message}${cause}` }], []);
+  }
+  return result([...unhealed, ...check(history.calls, finals, target.faults)], finals);
+}
+
 /** One client operation; a swap reads the current version first (that read is recorded too). */
-async function runOp(history: History, node: ChaosCluster['nodes'][number], spec: OpSpec): Promise<void> {
+async function runOp(history: History, node: Endpoint, spec: OpSpec): Promise<void> {
   const id = history.newId();
   const key = keyName(spec.key);
   const base = { id, key, node: node.id };
@@ -104,9 +132,9 @@ async function runOp(history: History, node: ChaosCluster['nodes'][number], spec
   await recorded(history, node, op, spec.size);
 }
 
-async function readAll(cluster: ChaosCluster, keys: number): Promise<FinalRead[]> {
+async function readAll(nodes: Endpoint[], keys: number): Promise<FinalRead[]> {
   const finals: FinalRead[] = [];
-  for (const n of cluster.nodes) {
+  for (const n of nodes) {
     for (let k = 0; k < keys; k++) {
       const key = keyName(k);
       const done = await perform(n, { id: 0, kind: 'get', key, node: n.id }, 0);

@@ -6,6 +6,10 @@ import type { AckMode, OpKind } from './history.ts';
 export const FAULT_KINDS = ['kill', 'pause', 'remove', 'skew', 'partition', 'corrupt', 'full', 'roll'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/** Faults of the operator mode, on pods of a FileCluster that the operator runs (see operator-cluster.ts). */
+export const OPERATOR_FAULT_KINDS = ['scale', 'leader', 'api', 'delete', 'kill', 'pause'] as const;
+export type OperatorFaultKind = (typeof OPERATOR_FAULT_KINDS)[number];
+
 export interface OpSpec {
   kind: OpKind;
   key: number;
@@ -42,7 +46,15 @@ export type Step =
   | { t: 'fill'; node: number }
   | { t: 'drain'; node: number }
   /** Restarts every node one by one, starting at `node`, each waiting for the last to be ready (a rolling upgrade). */
-  | { t: 'roll'; node: number };
+  | { t: 'roll'; node: number }
+  /** Sets the FileCluster's spec.replicas (operator mode). */
+  | { t: 'scale'; replicas: number }
+  /** SIGKILL of the operator replica holding the Lease, and a new replica started in its place (operator mode). */
+  | { t: 'kill-leader' }
+  /** Stops the API server and starts it again (operator mode). */
+  | { t: 'restart-api' }
+  /** Deletes the pod of ordinal `node`, which its StatefulSet makes again (operator mode). */
+  | { t: 'delete-pod'; node: number };
 
 export interface ScheduleOptions {
   nodes: number;
@@ -104,6 +116,11 @@ export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
       node.map((n) => ({ t: 'drain', node: n })),
     );
   if (o.faults.includes('roll')) faults.push(node.map((n) => ({ t: 'roll', node: n })));
+  return withCalmSteps(o, faults);
+}
+
+/** Client operations, settles and sleeps, with `faults` (each equally likely) `faultWeight` times in 9 + `faultWeight`. */
+function withCalmSteps(o: ScheduleOptions, faults: Array<fc.Arbitrary<Step>>, faultWeight = 3): fc.Arbitrary<Step> {
   const ops: fc.Arbitrary<Step> = fc.array(opArbitrary(o), { minLength: 1, maxLength: 8, size: 'max' }).map((list) => ({ t: 'ops', ops: list }));
   const calm: Array<fc.WeightedArbitrary<Step>> = [
     { arbitrary: ops, weight: 6 },
@@ -111,7 +128,45 @@ export function stepArbitrary(o: ScheduleOptions): fc.Arbitrary<Step> {
     { arbitrary: fc.integer({ min: 10, max: 1500 }).map<Step>((ms) => ({ t: 'sleep', ms })), weight: 2 },
   ];
   if (faults.length === 0) return fc.oneof(...calm);
-  return fc.oneof(...calm, { arbitrary: fc.oneof(...faults), weight: 3 });
+  return fc.oneof(...calm, { arbitrary: fc.oneof(...faults), weight: faultWeight });
+}
+
+export interface OperatorScheduleOptions {
+  /** The most pods a scale step asks for; `node` of a pod fault is an ordinal below it. */
+  maxReplicas: number;
+  keys: number;
+  maxSteps: number;
+  faults: readonly OperatorFaultKind[];
+  kinds: readonly OpKind[];
+}
+
+/**
+ * Steps against a FileCluster run by the operator. An operation's `node` picks among the pods that exist
+ * when it starts (a leaving pod among them); a fault's `node` names an ordinal, and does nothing while no
+ * pod has it. Faults are two steps in five, scale steps twice as often as any other fault, so
+ * scale-downs meet frozen and restarting pods and a changing leader.
+ */
+export function operatorStepArbitrary(o: OperatorScheduleOptions): fc.Arbitrary<Step> {
+  const ordinal = fc.nat({ max: o.maxReplicas - 1 });
+  const faults: Array<fc.Arbitrary<Step>> = [];
+  if (o.faults.includes('scale')) {
+    const scale = fc.integer({ min: 1, max: o.maxReplicas }).map<Step>((replicas) => ({ t: 'scale', replicas }));
+    faults.push(scale, scale);
+  }
+  if (o.faults.includes('leader')) faults.push(fc.constant<Step>({ t: 'kill-leader' }));
+  if (o.faults.includes('api')) faults.push(fc.constant<Step>({ t: 'restart-api' }));
+  if (o.faults.includes('delete')) faults.push(ordinal.map<Step>((n) => ({ t: 'delete-pod', node: n })));
+  if (o.faults.includes('kill')) faults.push(ordinal.map<Step>((n) => ({ t: 'kill', node: n })));
+  if (o.faults.includes('pause'))
+    faults.push(
+      ordinal.map<Step>((n) => ({ t: 'pause', node: n })),
+      ordinal.map<Step>((n) => ({ t: 'resume', node: n })),
+    );
+  return withCalmSteps({ nodes: o.maxReplicas, keys: o.keys, maxSteps: o.maxSteps, faults: [], kinds: o.kinds }, faults, 6);
+}
+
+export function operatorScheduleArbitrary(o: OperatorScheduleOptions): fc.Arbitrary<Step[]> {
+  return fc.array(operatorStepArbitrary(o), { minLength: Math.ceil(o.maxSteps / 2), maxLength: o.maxSteps, size: 'max' });
 }
 
 export function scheduleArbitrary(o: ScheduleOptions): fc.Arbitrary<Step[]> {
@@ -119,6 +174,6 @@ export function scheduleArbitrary(o: ScheduleOptions): fc.Arbitrary<Step[]> {
 }
 
 /** The schedule a seed gives, without running anything (for printing and replay). */
-export function scheduleFor(seed: number, o: ScheduleOptions): Step[] {
-  return fc.sample(scheduleArbitrary(o), { seed, numRuns: 1 })[0]!;
+export function scheduleFor(seed: number, schedules: fc.Arbitrary<Step[]>): Step[] {
+  return fc.sample(schedules, { seed, numRuns: 1 })[0]!;
 }

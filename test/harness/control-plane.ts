@@ -19,6 +19,8 @@ export interface ControlPlane {
   pids: number[];
   ports: number[];
   logFiles: string[];
+  /** Stops kube-apiserver (SIGTERM) and starts it again on the same port with the same certificates; resolves once it is ready. */
+  restartApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -26,6 +28,8 @@ interface Component {
   name: string;
   pid: number;
   logFile: string;
+  argv: string[];
+  healthy: () => Promise<boolean>;
 }
 
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -67,6 +71,7 @@ export async function startControlPlane(assets: string, dir: string, supervisor:
   const pkiDir = path.join(dir, 'pki');
   mkdirSync(pkiDir, { recursive: true });
 
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
   const stop = async () => {
     // Reverse start order: clients of the API server first, etcd last.
     for (const component of [...components].reverse()) await supervisor.stop(component.pid, 5000);
@@ -81,14 +86,14 @@ export async function startControlPlane(assets: string, dir: string, supervisor:
     for (let attempt = 1; ; attempt++) {
       const logFile = path.join(dir, `${name}.log`);
       const { argv, healthy, ports: componentPorts } = await makeArgs();
-      const child = supervisor.spawn(name, argv, { logFile, cwd: dir, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+      const child = supervisor.spawn(name, argv, { logFile, cwd: dir, env });
       let exited: number | null | undefined;
       child.once('exit', (code) => (exited = code));
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         if (exited !== undefined) break;
         if (await healthy().catch(() => false)) {
-          components.push({ name, pid: child.pid!, logFile });
+          components.push({ name, pid: child.pid!, logFile, argv, healthy });
           ports.push(...componentPorts);
           log(`${name} healthy (pid ${child.pid})`);
           return;
@@ -274,14 +279,30 @@ export async function startControlPlane(assets: string, dir: string, supervisor:
     }
   }
 
+  const restartApiServer = async () => {
+    const apiserver = components.find((c) => c.name === 'kube-apiserver')!;
+    await supervisor.stop(apiserver.pid, 5000);
+    apiserver.pid = supervisor.spawn(apiserver.name, apiserver.argv, { logFile: apiserver.logFile, cwd: dir, env }).pid!;
+    const deadline = Date.now() + 120_000;
+    while (!(await apiserver.healthy().catch(() => false))) {
+      if (Date.now() > deadline || !isProcessAlive(apiserver.pid))
+        throw new Error(`kube-apiserver did not come back after a restart; log tail:\n${await tail(apiserver.logFile)}`);
+      await sleep(100);
+    }
+    log(`kube-apiserver restarted (pid ${apiserver.pid})`);
+  };
+
   return {
     serverUrl,
     caPem,
     adminToken,
     adminKubeconfigPath,
-    pids: components.map((c) => c.pid),
+    get pids() {
+      return components.map((c) => c.pid);
+    },
     ports,
     logFiles: components.map((c) => c.logFile),
+    restartApiServer,
     stop,
   };
 }

@@ -27,6 +27,17 @@ export interface FileClusterSuite {
   onTeardown(fn: () => unknown): void;
 }
 
+/** Applies the FileCluster CRD and waits until the API server serves it. */
+export async function installCrd(cluster: Cluster): Promise<void> {
+  for (const args of [
+    ['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE],
+    ['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev'],
+  ]) {
+    const r = await cluster.kubectl(args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  }
+}
+
 /** Registers the suite's `before` (cluster, CRD, namespace `<prefix>-…`) and `after` in the calling describe. */
 export function fileClusterSuite(namespacePrefix: string, options?: StartClusterOptions): FileClusterSuite {
   const state: { cluster?: Cluster; ns?: string } = {};
@@ -51,8 +62,7 @@ export function fileClusterSuite(namespacePrefix: string, options?: StartCluster
   };
   before(async () => {
     state.cluster = await startCluster(options);
-    await suite.ok(['apply', '--server-side', '--force-conflicts', '-f', CRD_FILE]);
-    await suite.ok(['wait', '--for=condition=Established', '--timeout=60s', 'crd/fileclusters.filecluster.dev']);
+    await installCrd(state.cluster);
     state.ns = await state.cluster.createNamespace(namespacePrefix);
   });
   after(async () => {

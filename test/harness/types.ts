@@ -66,6 +66,8 @@ export interface LocalCluster {
   controlPlanePids(): number[];
   /** Loopback ports the control plane listens on. */
   controlPlanePorts(): number[];
+  /** Stops kube-apiserver and starts it again on the same port and data; resolves once it is ready. */
+  restartApiServer(): Promise<void>;
 }
 
 export interface PodConnection {

@@ -168,6 +168,7 @@ export async function startLocalCluster(opts: StartClusterOptions): Promise<Clus
           ),
         controlPlanePids: () => [...plane.pids],
         controlPlanePorts: () => [...plane.ports],
+        restartApiServer: () => plane.restartApiServer(),
       },
     });
   } catch (err) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { check, type Property } from '../../chaos/checker.ts';
+import { check, checkStatus, type ObservedFileCluster, type Property } from '../../chaos/checker.ts';
 import { readValue, valueBody } from '../../chaos/client.ts';
 import type { AckMode, Call, Completion, FaultLog, FinalRead, Op } from '../../chaos/history.ts';
 
@@ -116,6 +116,64 @@ describe('chaos checker, faults', () => {
       'acknowledged-write-kept',
       'acknowledged-write-kept',
     ]);
+  });
+});
+
+describe('chaos status check', () => {
+  const pod = (i: number): ObservedFileCluster['pods'][number] => ({
+    name: `fc-${i}`,
+    url: `http://127.0.0.${i + 2}:8080`,
+    ready: true,
+    serving: true,
+    peerGeneration: 7,
+  });
+  const condition = (type: 'Ready' | 'Progressing' | 'PeersSynced' | 'Degraded', status: 'True' | 'False') => ({
+    type,
+    status,
+    reason: 'R',
+    message: 'm',
+    lastTransitionTime: '2026-01-01T00:00:00Z',
+    observedGeneration: 4,
+  });
+  const healthy = (): ObservedFileCluster => ({
+    generation: 4,
+    replicas: 2,
+    pods: [pod(0), pod(1)],
+    status: {
+      observedGeneration: 4,
+      replicas: 2,
+      readyReplicas: 2,
+      peerGeneration: 7,
+      peersAcknowledged: 2,
+      peers: [pod(1), pod(0)].map((p) => ({ id: p.name, url: p.url })),
+      conditions: [condition('Ready', 'True'), condition('Progressing', 'False'), condition('PeersSynced', 'True'), condition('Degraded', 'False')],
+    },
+  });
+  const messages = (o: ObservedFileCluster) => checkStatus(o).map((v) => v.message);
+
+  it('passes a status that describes its pods', () => {
+    assert.deepEqual(checkStatus(healthy()), []);
+  });
+
+  it('finds a scale-down whose pod stayed, a stale peer list and a Ready that ignores a pod behind', () => {
+    const stayed = healthy();
+    stayed.pods.push(pod(2));
+    assert.match(messages(stayed)[0]!, /3 pods \(fc-0, fc-1, fc-2\) where the spec asks for 2.*status.replicas 2 but 3 pods.*status.peers/);
+    const behind = healthy();
+    behind.pods[1]!.peerGeneration = 6;
+    assert.match(messages(behind)[0]!, /status.peerGeneration 7, but fc-1 holds 6/);
+    const notServing = healthy();
+    notServing.pods[0]!.serving = false;
+    assert.match(messages(notServing)[0]!, /fc-0 not Ready and serving/);
+  });
+
+  it('finds conditions that do not match: still Progressing, or set for an older generation', () => {
+    const moving = healthy();
+    moving.status.conditions![1] = { ...condition('Progressing', 'True'), reason: 'ScaleDownWaitingForReplication', message: 'waits' };
+    assert.match(messages(moving)[0]!, /Progressing is True \(ScaleDownWaitingForReplication: waits\)/);
+    const old = healthy();
+    old.generation = 5;
+    assert.match(messages(old)[0]!, /observedGeneration 4 is not the spec's generation 5.*Ready was set for generation 4, not 5/);
   });
 });
 
