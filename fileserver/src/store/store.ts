@@ -610,12 +610,12 @@ export class Store {
     }
   }
 
-  /** Stores an entry inside a commit; returns whether it was newer than what the path held. */
-  private applyInCommit(e: Entry, content: Content | undefined, owedTo: readonly string[]): boolean {
+  /** Stores an entry inside a commit if it is newer than what the path held, which it returns too. */
+  private applyInCommit(e: Entry, content: Content | undefined, owedTo: readonly string[]): { applied: boolean; held?: Entry } {
     const r = this.db.applyEntry(e, content, owedTo, Date.now());
     this.cache.delete(e.path);
     if (r.freed) this.batchFreed.push(r.freed);
-    return r.applied;
+    return r;
   }
 
   /** The peers a local change is owed to: the list in force when it commits, so no removed peer gets a queue. */
@@ -688,14 +688,16 @@ export class Store {
 
   /** A client write: durable and owed to every current peer when this resolves. */
   async put(path: string, body: ByteSource, size: number, opts: PutOptions): Promise<FileEntry> {
-    if (!conditionsHold(this.get(path), opts)) throw preconditionFailed();
+    // Without If-Match / If-None-Match any current entry will do: no read needed.
+    const conditional = opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined;
+    if (conditional && !conditionsHold(this.get(path), opts)) throw preconditionFailed();
     const got = await this.ingest(body, size, opts.sha256);
     try {
       return await this.commit(() => {
         opts.guard?.();
-        if (!conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
+        if (conditional && !conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
         const e: FileEntry = { path, version: this.clock.now(), deleted: false, size, sha256: got.sha256, contentType: opts.contentType };
-        if (!this.applyInCommit(e, got.content, this.owedTo())) throw new StoreError('busy', `${path} holds a newer version than this node's clock; retry`);
+        if (!this.applyInCommit(e, got.content, this.owedTo()).applied) throw new StoreError('busy', `${path} holds a newer version than this node's clock; retry`);
         return e;
       });
     } catch (err) {
@@ -758,12 +760,12 @@ export class Store {
       : { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got!.sha256, contentType: h.contentType };
     return this.commit(
       () => {
-        const cur = this.db.get(h.path);
-        if (this.applyInCommit(e, got?.content, [])) {
-          if (cur?.version === h.version) this.contentConflict(h, cur, 'took the incoming content');
+        const { applied, held } = this.applyInCommit(e, got?.content, []);
+        if (applied) {
+          if (held?.version === h.version) this.contentConflict(h, held, 'took the incoming content');
           return 'applied' as const;
         }
-        this.countStale(h, cur);
+        this.countStale(h, held);
         return 'stale' as const;
       },
       { frees: h.deleted },
