@@ -727,16 +727,27 @@ export class Store {
    * clock (decided before the clock sees it), stale when what is held wins, else to be applied.
    */
   private admit(h: ChangeHeader): RemoteResult | 'apply' {
+    if (!this.admitClock(h)) return 'clock_ahead';
+    return this.staleAgainstHeld(h) ? 'stale' : 'apply';
+  }
+
+  /** Whether what is held wins over the change (`resolveIncoming`); a stale change is counted. */
+  private staleAgainstHeld(h: ChangeHeader): boolean {
+    const cur = this.get(h.path);
+    if (resolveIncoming(cur?.version, h.version, cur && contentOf(cur), h.deleted ? '' : h.sha256) === 'apply') return false;
+    this.countStale(h, cur);
+    return true;
+  }
+
+  /** Whether the change's version lies within the allowed drift of this node's clock, which then observes it. */
+  private admitClock(h: ChangeHeader): boolean {
     const ahead = this.clock.tooFarAhead(h.version);
     if (ahead !== undefined) {
       this.refuseAhead(h, ahead);
-      return 'clock_ahead';
+      return false;
     }
     this.clock.observe(h.version);
-    const cur = this.get(h.path);
-    if (resolveIncoming(cur?.version, h.version, cur && contentOf(cur), h.deleted ? '' : h.sha256) === 'apply') return 'apply';
-    this.countStale(h, cur);
-    return 'stale';
+    return true;
   }
 
   /** Counts a refused change by the node whose clock made its version; says so at most once a minute per node. */
@@ -792,17 +803,17 @@ export class Store {
 
   /**
    * Small changes from a peer whose bytes are all in memory, applied as `applyRemote` would apply each
-   * (a bad one becomes its Error); they share group commits.
+   * (a bad one becomes its Error); they share group commits. The bytes are at hand, so a stale change
+   * is told apart in the commit, which reads what is held anyway, unless its bytes are bad.
    */
   applyRemoteBatch(changes: Array<{ h: ChangeHeader; data: Buffer }>): Promise<Array<RemoteResult | Error>> {
     return Promise.all(
       changes.map(({ h, data }): Promise<RemoteResult | Error> | RemoteResult | Error => {
-        const first = this.admit(h);
-        if (first !== 'apply') return first;
+        if (!this.admitClock(h)) return 'clock_ahead';
         if (h.deleted) return this.commitRemote(h, undefined).catch((err: Error) => err);
         const sha256 = hash('sha256', data);
         const mismatch = bodyMismatch(data.length, h.size, sha256, h.sha256);
-        if (mismatch) return mismatch;
+        if (mismatch) return this.staleAgainstHeld(h) ? 'stale' : mismatch;
         return this.commitRemote(h, { content: { data }, sha256 }).catch((err: Error) => err);
       }),
     );
