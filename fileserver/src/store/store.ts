@@ -159,6 +159,12 @@ export class Store {
   private flushing: Promise<void> | undefined;
   /** Object files freed by the ops of the batch being committed; unlinked only once it commits. */
   private batchFreed: string[] = [];
+  /**
+   * What the ops of the batch being committed did to paths, in order: the entry now held, or undefined
+   * for a path whose entry went. Cached entries of these paths are dropped at once; the new ones are
+   * cached only once the batch commits, so the senders' first look at a fresh write reads no row.
+   */
+  private batchEntries: Array<[string, Entry | undefined]> = [];
   private failure: unknown;
   /** Unlinks and reserve refills started after commits; `close` waits for them. */
   private readonly background = new Set<Promise<void>>();
@@ -339,7 +345,7 @@ export class Store {
       () => {
         const found = this.db.content(path);
         if (!found || found.entry.version !== version || !this.db.forgetFile(path, version)) return false;
-        this.cache.delete(path);
+        this.changedInBatch(path, undefined);
         for (const peer of this.db.peers.peers) this.db.ack(peer.id, [[path, version]]);
         if (found.content.blob) {
           this.db.addGarbage(found.content.blob);
@@ -555,21 +561,25 @@ export class Store {
   private runBatch(batch: Op[]): Op[] {
     const results: Array<{ ok: boolean; value: unknown }> = [];
     this.batchFreed = [];
+    this.batchEntries = [];
     try {
       this.db.begin();
       for (const op of batch) {
         const mark = this.batchFreed.length;
+        const entriesMark = this.batchEntries.length;
         try {
           results.push({ ok: true, value: this.db.step(() => op.run()) });
         } catch (err) {
           if (isDbBroken(err) || isDbFull(err) || isDiskFull(err)) throw err;
           this.batchFreed.length = mark;
+          this.batchEntries.length = entriesMark;
           results.push({ ok: false, value: err });
         }
       }
       this.db.commit();
     } catch (err) {
       this.batchFreed = [];
+      this.batchEntries = [];
       this.abort(err);
       if (!this.failure && (isDbFull(err) || isDiskFull(err))) {
         const retry = this.reserve.held ? batch.filter((op) => op.frees) : [];
@@ -579,6 +589,11 @@ export class Store {
       for (const op of batch) op.reject(this.failure ? this.failed() : err);
       return [];
     }
+    for (const [path, e] of this.batchEntries) {
+      if (e) this.cache.set(e);
+      else this.cache.delete(path);
+    }
+    this.batchEntries = [];
     for (const [i, op] of batch.entries()) {
       const r = results[i]!;
       if (r.ok) op.resolve(r.value);
@@ -593,6 +608,12 @@ export class Store {
     }
     if (batch.some((op) => op.frees) && !this.reserve.held) this.inBackground(this.refillReserve());
     return [];
+  }
+
+  /** Inside a commit: `path` now holds `e` (undefined: nothing, or not known here). */
+  private changedInBatch(path: string, e: Entry | undefined): void {
+    this.cache.delete(path);
+    this.batchEntries.push([path, e]);
   }
 
   private inBackground(task: Promise<void>): void {
@@ -613,7 +634,7 @@ export class Store {
   /** Stores an entry inside a commit if it is newer than what the path held, which it returns too. */
   private applyInCommit(e: Entry, content: Content | undefined, owedTo: readonly string[]): { applied: boolean; held?: Entry } {
     const r = this.db.applyEntry(e, content, owedTo, Date.now());
-    this.cache.delete(e.path);
+    this.changedInBatch(e.path, r.applied ? e : undefined);
     if (r.freed) this.batchFreed.push(r.freed);
     return r;
   }
@@ -871,7 +892,7 @@ export class Store {
               n++;
               if (version > horizon) horizon = version;
             }
-            this.cache.delete(path);
+            this.changedInBatch(path, undefined);
           }
           if (n > 0) this.db.setMeta(HORIZON_KEY, horizon);
           return n;
@@ -916,7 +937,7 @@ export class Store {
   private async quarantine(entry: FileEntry, content: Content): Promise<boolean> {
     const forgotten = await this.commit(() => {
       if (!this.db.forgetFile(entry.path, entry.version)) return false;
-      this.cache.delete(entry.path);
+      this.changedInBatch(entry.path, undefined);
       // Until it has moved, the object file is garbage: a crash in between leaves nothing unnamed.
       if (content.blob) this.db.addGarbage(content.blob);
       // Pulled again whatever its age, though it now looks like a file deleted long ago.
