@@ -104,7 +104,12 @@ describe('metadata database', () => {
         const e = file(`r${round}/f${i}`, `body ${round} ${i}`);
         db.step(() => db.applyEntry(e, { data: Buffer.from(`body ${round} ${i}`) }, ['p1', 'p2'], round));
       }
-      db.step(() => db.ack('p1', db.outboxTake('p1', 7).map((o) => [o.path, o.version] as const)));
+      db.step(() =>
+        db.ack(
+          'p1',
+          db.outboxTake('p1', 7).map((o) => [o.path, o.version] as const),
+        ),
+      );
       db.commit();
       // The database stays open (no checkpoint, no close): the log holds what the commit wrote.
       const copy = join(dir, `copy-${round}`);

@@ -192,10 +192,7 @@ describe('store', () => {
     const first = await s.put('seed', [Buffer.from('0')], 1, { contentType: 'a/b' });
     // Started in one turn of the event loop, so they share one commit; the delete is queued once the
     // puts' bodies are in (a few microtasks), behind them.
-    const puts = [
-      s.put('x', [Buffer.from('1')], 1, { contentType: 'a/b' }),
-      s.put('seed', [Buffer.from('2')], 1, { contentType: 'a/b', ifMatch: ['"not-this"'] }),
-    ];
+    const puts = [s.put('x', [Buffer.from('1')], 1, { contentType: 'a/b' }), s.put('seed', [Buffer.from('2')], 1, { contentType: 'a/b', ifMatch: ['"not-this"'] })];
     await new Promise((resolve) => process.nextTick(resolve));
     const later = [s.delete('x', {}), s.put('seed', [Buffer.from('3')], 1, { contentType: 'a/b', ifMatch: [`"${first.version}"`] })];
     const [put, refused, del, again] = await Promise.allSettled([...puts, ...later]);
