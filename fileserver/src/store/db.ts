@@ -9,8 +9,9 @@ import { resolveIncoming, type Version } from './version.ts';
 
 // The store's metadata (and small files' bytes) in one SQLite database: WAL mode, every commit fsync'd
 // (synchronous=FULL), held exclusively by this process. Every durable fact is a row, and every cached
-// aggregate (counts, the 256 digest buckets, per-peer outbox totals) is written through in the same
-// transaction as the change it follows, so a restart reads a few rows instead of replaying anything.
+// aggregate (counts, the 256 digest buckets, per-peer outbox totals) is kept in memory and written in the
+// same transaction as the changes it follows, right before that transaction commits (once per group
+// commit, not once per change), so a restart reads a few rows instead of replaying anything.
 // 3: digest buckets cover content, and tombstones keep their receipt time (`received_at`).
 // 4: `wanted` lists the files set aside as damaged until they are pulled again.
 export const SCHEMA_VERSION = 4;
@@ -88,6 +89,8 @@ export interface Acked {
 
 export interface ApplyResult {
   applied: boolean;
+  /** What the path held before, if anything. */
+  held?: Entry;
   /** Object file no row references any longer; listed in `garbage` until unlinked. */
   freed?: string;
 }
@@ -140,6 +143,14 @@ export class MetaDb {
   /** Whether `wanted` may hold rows: almost always false, so writes skip clearing it. */
   private anyWanted = false;
   private readonly totals = new Map<string, OutboxTotals>();
+  /** Cached aggregates changed in the open transaction, written by `commit` before the COMMIT itself. */
+  private countsDirty = false;
+  private readonly dirtyBuckets = new Set<number>();
+  private readonly dirtyTotals = new Set<string>();
+  /** Inside `step`: what puts the cached aggregates back if the step fails (its rows go by ROLLBACK TO). */
+  private undo: Array<() => void> | undefined;
+  /** Outbox inserts of a change owed to n peers, one statement each n. */
+  private readonly addOutboxFor = new Map<number, StatementSync>();
 
   private constructor(file: string, db: DatabaseSync) {
     this.file = file;
@@ -171,11 +182,11 @@ export class MetaDb {
       scrubPage: p('SELECT path, version, size, sha256, blob, data FROM files WHERE path > ? AND deleted = 0 ORDER BY path LIMIT ?'),
       getDigest: p('SELECT bucket, hash FROM digest ORDER BY bucket'),
       setDigest: p('INSERT INTO digest (bucket, hash) VALUES (?, ?) ON CONFLICT (bucket) DO UPDATE SET hash = excluded.hash'),
-      getOutbox: p('SELECT version, at, bytes FROM outbox WHERE peer = ? AND path = ?'),
+      getOutbox: p('SELECT seq, version, at, bytes FROM outbox WHERE peer = ? AND path = ?'),
       addOutbox: p('INSERT INTO outbox (peer, path, seq, version, since, at, bytes) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       bumpOutbox: p('UPDATE outbox SET version = ?, at = ?, bytes = ? WHERE peer = ? AND path = ?'),
       moveOutbox: p('UPDATE outbox SET since = at, seq = ? WHERE peer = ? AND path = ?'),
-      delOutbox: p('DELETE FROM outbox WHERE peer = ? AND path = ?'),
+      ackOutbox: p('DELETE FROM outbox WHERE peer = ? AND path = ? AND version <= ? RETURNING at, bytes'),
       dropPeer: p('DELETE FROM outbox WHERE peer = ?'),
       takeOutbox: p('SELECT path, version, bytes FROM outbox WHERE peer = ? ORDER BY seq LIMIT ?'),
       oldestOutbox: p('SELECT since FROM outbox WHERE peer = ? ORDER BY seq LIMIT 1'),
@@ -192,6 +203,15 @@ export class MetaDb {
       delWanted: p('DELETE FROM wanted WHERE path = ?'),
       getWanted: p('SELECT 1 AS w FROM wanted WHERE path = ?'),
       anyWanted: p('SELECT 1 AS w FROM wanted LIMIT 1'),
+      // Prepared once: `exec` would parse them again at every transaction and every step.
+      begin: p('BEGIN IMMEDIATE'),
+      commit: p('COMMIT'),
+      rollback: p('ROLLBACK'),
+      savepoint: p('SAVEPOINT step'),
+      release: p('RELEASE step'),
+      rollbackTo: p('ROLLBACK TO step'),
+      syncFull: p('PRAGMA synchronous = FULL'),
+      syncNormal: p('PRAGMA synchronous = NORMAL'),
     };
   }
 
@@ -276,6 +296,9 @@ export class MetaDb {
     this.anyWanted = this.st.anyWanted!.get() !== undefined;
     this.totals.clear();
     for (const r of this.st.getTotals!.all() as Array<{ peer: string; changes: number; bytes: number }>) this.totals.set(r.peer, { changes: r.changes, bytes: r.bytes });
+    this.countsDirty = false;
+    this.dirtyBuckets.clear();
+    this.dirtyTotals.clear();
   }
 
   close(): void {
@@ -286,37 +309,58 @@ export class MetaDb {
 
   /** Sets whether the next commits wait for the disk; `false` only for records safe to lose in a crash. */
   durable(on: boolean): void {
-    this.db.exec(on ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
+    (on ? this.st.syncFull! : this.st.syncNormal!).run();
   }
 
   begin(): void {
-    this.db.exec('BEGIN IMMEDIATE');
+    this.st.begin!.run();
   }
 
+  /** Writes the aggregates the transaction changed, then commits: they reach the disk with the changes or not at all. */
   commit(): void {
-    this.db.exec('COMMIT');
+    if (this.countsDirty) this.st.setCounts!.run(this.counts.liveFiles, this.counts.liveBytes, this.counts.tombstones, this.outboxSeq, this.maxVersion);
+    for (const b of this.dirtyBuckets) this.st.setDigest!.run(b, this.digest.bucket(b));
+    for (const peer of this.dirtyTotals) {
+      const t = this.totals.get(peer);
+      // A peer dropped since (setPeers) has no row left to write.
+      if (t) this.st.setTotals!.run(peer, t.changes, t.bytes);
+    }
+    this.st.commit!.run();
+    this.countsDirty = false;
+    this.dirtyBuckets.clear();
+    this.dirtyTotals.clear();
   }
 
   /** Undoes the open transaction (if SQLite has not already) and reloads the cached aggregates. */
   rollback(): void {
-    if (this.db.isTransaction) this.db.exec('ROLLBACK');
+    if (this.db.isTransaction) this.st.rollback!.run();
     this.load();
   }
 
-  /** Runs `fn` so that if it throws, only its own changes are undone. */
+  /** Runs `fn` so that if it throws, only its own changes are undone, in the rows and in the cached aggregates. */
   step<T>(fn: () => T): T {
-    this.db.exec('SAVEPOINT step');
+    const c = this.counts;
+    const before = { liveFiles: c.liveFiles, liveBytes: c.liveBytes, tombstones: c.tombstones, outboxSeq: this.outboxSeq, maxVersion: this.maxVersion };
+    const undo: Array<() => void> = [];
+    this.undo = undo;
+    this.st.savepoint!.run();
     try {
       const r = fn();
-      this.db.exec('RELEASE step');
+      this.st.release!.run();
       return r;
     } catch (err) {
+      // Otherwise SQLite rolled the whole transaction back, and the caller's `rollback` reloads everything.
       if (this.db.isTransaction) {
-        this.db.exec('ROLLBACK TO step');
-        this.db.exec('RELEASE step');
-        this.load();
+        this.st.rollbackTo!.run();
+        this.st.release!.run();
+        for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+        Object.assign(c, { liveFiles: before.liveFiles, liveBytes: before.liveBytes, tombstones: before.tombstones });
+        this.outboxSeq = before.outboxSeq;
+        this.maxVersion = before.maxVersion;
       }
       throw err;
+    } finally {
+      this.undo = undefined;
     }
   }
 
@@ -447,12 +491,12 @@ export class MetaDb {
   }
 
   private saveCounts(): void {
-    this.st.setCounts!.run(this.counts.liveFiles, this.counts.liveBytes, this.counts.tombstones, this.outboxSeq, this.maxVersion);
+    this.countsDirty = true;
   }
 
   private toggleDigest(path: string, version: Version, content: string): void {
-    const b = this.digest.toggle(path, version, content);
-    this.st.setDigest!.run(b, this.digest.bucket(b));
+    this.dirtyBuckets.add(this.digest.toggle(path, version, content));
+    this.undo?.push(() => this.digest.toggle(path, version, content));
   }
 
   private account(e: { size?: number; deleted: boolean }, sign: 1 | -1): void {
@@ -471,7 +515,8 @@ export class MetaDb {
    */
   applyEntry(e: Entry, content: Content | undefined, owedTo: readonly string[], at: number): ApplyResult {
     const cur = this.st.getFile!.get(e.path) as FileRow | undefined;
-    if (cur && resolveIncoming(cur.version, e.version, cur.deleted ? '' : cur.sha256, contentOf(e)) === 'stale') return { applied: false };
+    const held = cur && toEntry(cur);
+    if (held && resolveIncoming(held.version, e.version, contentOf(held), contentOf(e)) === 'stale') return { applied: false, held };
     if (cur) {
       this.toggleDigest(cur.path, cur.version, cur.deleted ? '' : cur.sha256);
       this.account({ size: cur.size, deleted: cur.deleted !== 0 }, -1);
@@ -494,33 +539,55 @@ export class MetaDb {
     this.toggleDigest(e.path, e.version, contentOf(e));
     this.account(e, 1);
     if (e.version > this.maxVersion) this.maxVersion = e.version;
-    const bytes = e.deleted ? 0 : e.size;
-    for (const peer of owedTo) this.owe(peer, e.path, e.version, at, bytes);
+    this.owe(owedTo, e.path, e.version, at, e.deleted ? 0 : e.size);
     this.saveCounts();
     const freed = cur?.blob ?? undefined;
     if (freed !== undefined) this.st.addGarbage!.run(freed);
-    return { applied: true, ...(freed !== undefined ? { freed } : {}) };
+    return { applied: true, ...(held ? { held } : {}), ...(freed !== undefined ? { freed } : {}) };
   }
 
-  /** Only the latest version per path is queued, at the place its oldest unacknowledged change took. */
-  private owe(peer: string, path: string, version: Version, at: number, bytes: number): void {
-    const t = { ...this.outboxTotals(peer) };
-    const cur = this.st.getOutbox!.get(peer, path) as { version: string; at: number; bytes: number } | undefined;
-    if (cur) {
-      if (version <= cur.version) return;
-      this.st.bumpOutbox!.run(version, at, bytes, peer, path);
-      t.bytes += bytes - cur.bytes;
-    } else {
-      this.st.addOutbox!.run(peer, path, ++this.outboxSeq, version, at, at, bytes);
-      t.changes++;
-      t.bytes += bytes;
+  /**
+   * Queues a change of `path` for each of `peers`. Only the latest version per path is queued, at the
+   * place its oldest unacknowledged change took. One statement inserts the rows of every peer that has
+   * none for the path yet (the usual case); the peers that had one are then found by their rows' seq.
+   */
+  private owe(peers: readonly string[], path: string, version: Version, at: number, bytes: number): void {
+    if (peers.length === 0) return;
+    const first = this.outboxSeq + 1;
+    const args: Array<string | number> = [];
+    for (const [i, peer] of peers.entries()) args.push(peer, path, first + i, version, at, at, bytes);
+    const inserted = this.addOutboxStatement(peers.length).run(...args).changes;
+    this.outboxSeq += peers.length;
+    for (const [i, peer] of peers.entries()) {
+      const t = this.outboxTotals(peer);
+      if (inserted === peers.length) {
+        this.saveTotals(peer, { changes: t.changes + 1, bytes: t.bytes + bytes });
+        continue;
+      }
+      const cur = this.st.getOutbox!.get(peer, path) as { seq: number; version: string; bytes: number };
+      if (cur.seq === first + i) this.saveTotals(peer, { changes: t.changes + 1, bytes: t.bytes + bytes });
+      else if (version > cur.version) {
+        this.st.bumpOutbox!.run(version, at, bytes, peer, path);
+        this.saveTotals(peer, { changes: t.changes, bytes: t.bytes + bytes - cur.bytes });
+      }
     }
-    this.saveTotals(peer, t);
+  }
+
+  private addOutboxStatement(n: number): StatementSync {
+    let st = this.addOutboxFor.get(n);
+    if (!st) {
+      const rows = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
+      st = this.db.prepare(`INSERT INTO outbox (peer, path, seq, version, since, at, bytes) VALUES ${rows} ON CONFLICT (peer, path) DO NOTHING`);
+      this.addOutboxFor.set(n, st);
+    }
+    return st;
   }
 
   private saveTotals(peer: string, t: OutboxTotals): void {
+    const before = this.totals.get(peer);
     this.totals.set(peer, t);
-    this.st.setTotals!.run(peer, t.changes, t.bytes);
+    this.dirtyTotals.add(peer);
+    this.undo?.push(() => (before ? this.totals.set(peer, before) : this.totals.delete(peer)));
   }
 
   /** Puts back a queue row as an older format held it (conversion only). */
@@ -537,15 +604,13 @@ export class MetaDb {
     const done: Acked[] = [];
     const t = { ...this.outboxTotals(peer) };
     for (const [path, version] of items) {
-      const cur = this.st.getOutbox!.get(peer, path) as { version: string; at: number; bytes: number } | undefined;
-      if (!cur) continue;
-      if (version >= cur.version) {
-        this.st.delOutbox!.run(peer, path);
+      const gone = this.st.ackOutbox!.get(peer, path, version) as { at: number; bytes: number } | undefined;
+      if (gone) {
         t.changes--;
-        t.bytes -= cur.bytes;
-        done.push({ path, at: cur.at });
+        t.bytes -= gone.bytes;
+        done.push({ path, at: gone.at });
       } else {
-        // An older version arrived: the peer is behind only since the newer one was accepted.
+        // A newer version is queued, if any row is: the peer is behind only since that one was accepted.
         this.st.moveOutbox!.run(++this.outboxSeq, peer, path);
       }
     }
@@ -557,11 +622,12 @@ export class MetaDb {
   /** Replaces the peer list; the queues of peers no longer on it go in the same transaction. */
   setPeers(list: PeerList): void {
     const keep = new Set(list.peers.map((p) => p.id));
-    for (const peer of [...this.totals.keys()]) {
+    for (const [peer, t] of [...this.totals]) {
       if (keep.has(peer)) continue;
       this.st.dropPeer!.run(peer);
       this.st.delTotals!.run(peer);
       this.totals.delete(peer);
+      this.undo?.push(() => this.totals.set(peer, t));
     }
     this.setMeta('peers', JSON.stringify(list));
     this.peerList = list;
@@ -595,6 +661,7 @@ export class MetaDb {
   /** Lists a file set aside as damaged: catch-up pulls it again whatever its age. */
   want(path: string, version: Version): void {
     this.st.addWanted!.run(path, version);
+    // Left true if the step fails: it only makes writes look for rows to clear.
     this.anyWanted = true;
   }
 

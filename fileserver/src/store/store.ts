@@ -187,6 +187,12 @@ export class Store {
   private flushing: Promise<void> | undefined;
   /** Object files freed by the ops of the batch being committed; unlinked only once it commits. */
   private batchFreed: string[] = [];
+  /**
+   * What the ops of the batch being committed did to paths, in order: the entry now held, or undefined
+   * for a path whose entry went. Cached entries of these paths are dropped at once; the new ones are
+   * cached only once the batch commits, so the senders' first look at a fresh write reads no row.
+   */
+  private batchEntries: Array<[string, Entry | undefined]> = [];
   private failure: unknown;
   /** Unlinks and reserve refills started after commits; `close` waits for them. */
   private readonly background = new Set<Promise<void>>();
@@ -368,7 +374,7 @@ export class Store {
       () => {
         const found = this.db.content(path);
         if (!found || found.entry.version !== version || !this.db.forgetFile(path, version)) return false;
-        this.cache.delete(path);
+        this.changedInBatch(path, undefined);
         for (const peer of this.db.peers.peers) this.db.ack(peer.id, [[path, version]]);
         if (found.content.blob) {
           this.db.addGarbage(found.content.blob);
@@ -590,21 +596,25 @@ export class Store {
   private runBatch(batch: Op[]): Op[] {
     const results: Array<{ ok: boolean; value: unknown }> = [];
     this.batchFreed = [];
+    this.batchEntries = [];
     try {
       this.db.begin();
       for (const op of batch) {
         const mark = this.batchFreed.length;
+        const entriesMark = this.batchEntries.length;
         try {
           results.push({ ok: true, value: this.db.step(() => op.run()) });
         } catch (err) {
           if (isDbBroken(err) || isDbFull(err) || isDiskFull(err)) throw err;
           this.batchFreed.length = mark;
+          this.batchEntries.length = entriesMark;
           results.push({ ok: false, value: err });
         }
       }
       this.db.commit();
     } catch (err) {
       this.batchFreed = [];
+      this.batchEntries = [];
       this.abort(err);
       if (!this.failure && (isDbFull(err) || isDiskFull(err))) {
         const retry = this.reserve.held ? batch.filter((op) => op.frees) : [];
@@ -614,6 +624,11 @@ export class Store {
       for (const op of batch) op.reject(this.failure ? this.failed() : err);
       return [];
     }
+    for (const [path, e] of this.batchEntries) {
+      if (e) this.cache.set(e);
+      else this.cache.delete(path);
+    }
+    this.batchEntries = [];
     for (const [i, op] of batch.entries()) {
       const r = results[i]!;
       if (r.ok) op.resolve(r.value);
@@ -628,6 +643,12 @@ export class Store {
     }
     if (batch.some((op) => op.frees) && !this.reserve.held) this.inBackground(this.refillReserve());
     return [];
+  }
+
+  /** Inside a commit: `path` now holds `e` (undefined: nothing, or not known here). */
+  private changedInBatch(path: string, e: Entry | undefined): void {
+    this.cache.delete(path);
+    this.batchEntries.push([path, e]);
   }
 
   private inBackground(task: Promise<void>): void {
@@ -645,12 +666,12 @@ export class Store {
     }
   }
 
-  /** Stores an entry inside a commit; returns whether it was newer than what the path held. */
-  private applyInCommit(e: Entry, content: Content | undefined, owedTo: readonly string[]): boolean {
+  /** Stores an entry inside a commit if it is newer than what the path held, which it returns too. */
+  private applyInCommit(e: Entry, content: Content | undefined, owedTo: readonly string[]): { applied: boolean; held?: Entry } {
     const r = this.db.applyEntry(e, content, owedTo, Date.now());
-    this.cache.delete(e.path);
+    this.changedInBatch(e.path, r.applied ? e : undefined);
     if (r.freed) this.batchFreed.push(r.freed);
-    return r.applied;
+    return r;
   }
 
   /** The peers a local change is owed to: the list in force when it commits, so no removed peer gets a queue. */
@@ -723,14 +744,16 @@ export class Store {
 
   /** A client write: durable and owed to every current peer when this resolves. */
   async put(path: string, body: ByteSource, size: number, opts: PutOptions): Promise<FileEntry> {
-    if (!conditionsHold(this.get(path), opts)) throw preconditionFailed();
+    // Without If-Match / If-None-Match any current entry will do: no read needed.
+    const conditional = opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined;
+    if (conditional && !conditionsHold(this.get(path), opts)) throw preconditionFailed();
     const got = await this.ingest(body, size, opts.sha256);
     try {
       return await this.commit(() => {
         opts.guard?.();
-        if (!conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
+        if (conditional && !conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
         const e: FileEntry = { path, version: this.clock.now(), deleted: false, size, sha256: got.sha256, contentType: opts.contentType };
-        if (!this.applyInCommit(e, got.content, this.owedTo())) throw new StoreError('busy', `${path} holds a newer version than this node's clock; retry`);
+        if (!this.applyInCommit(e, got.content, this.owedTo()).applied) throw new StoreError('busy', `${path} holds a newer version than this node's clock; retry`);
         return e;
       });
     } catch (err) {
@@ -760,16 +783,27 @@ export class Store {
    * clock (decided before the clock sees it), stale when what is held wins, else to be applied.
    */
   private admit(h: ChangeHeader): RemoteResult | 'apply' {
+    if (!this.admitClock(h)) return 'clock_ahead';
+    return this.staleAgainstHeld(h) ? 'stale' : 'apply';
+  }
+
+  /** Whether what is held wins over the change (`resolveIncoming`); a stale change is counted. */
+  private staleAgainstHeld(h: ChangeHeader): boolean {
+    const cur = this.get(h.path);
+    if (resolveIncoming(cur?.version, h.version, cur && contentOf(cur), h.deleted ? '' : h.sha256) === 'apply') return false;
+    this.countStale(h, cur);
+    return true;
+  }
+
+  /** Whether the change's version lies within the allowed drift of this node's clock, which then observes it. */
+  private admitClock(h: ChangeHeader): boolean {
     const ahead = this.clock.tooFarAhead(h.version);
     if (ahead !== undefined) {
       this.refuseAhead(h, ahead);
-      return 'clock_ahead';
+      return false;
     }
     this.clock.observe(h.version);
-    const cur = this.get(h.path);
-    if (resolveIncoming(cur?.version, h.version, cur && contentOf(cur), h.deleted ? '' : h.sha256) === 'apply') return 'apply';
-    this.countStale(h, cur);
-    return 'stale';
+    return true;
   }
 
   /** Counts a refused change by the node whose clock made its version; says so at most once a minute per node. */
@@ -793,12 +827,12 @@ export class Store {
       : { path: h.path, version: h.version, deleted: false, size: h.size, sha256: got!.sha256, contentType: h.contentType };
     return this.commit(
       () => {
-        const cur = this.db.get(h.path);
-        if (this.applyInCommit(e, got?.content, [])) {
-          if (cur?.version === h.version) this.contentConflict(h, cur, 'took the incoming content');
+        const { applied, held } = this.applyInCommit(e, got?.content, []);
+        if (applied) {
+          if (held?.version === h.version) this.contentConflict(h, held, 'took the incoming content');
           return 'applied' as const;
         }
-        this.countStale(h, cur);
+        this.countStale(h, held);
         return 'stale' as const;
       },
       { frees: h.deleted },
@@ -825,17 +859,17 @@ export class Store {
 
   /**
    * Small changes from a peer whose bytes are all in memory, applied as `applyRemote` would apply each
-   * (a bad one becomes its Error); they share group commits.
+   * (a bad one becomes its Error); they share group commits. The bytes are at hand, so a stale change
+   * is told apart in the commit, which reads what is held anyway, unless its bytes are bad.
    */
   applyRemoteBatch(changes: Array<{ h: ChangeHeader; data: Buffer }>): Promise<Array<RemoteResult | Error>> {
     return Promise.all(
       changes.map(({ h, data }): Promise<RemoteResult | Error> | RemoteResult | Error => {
-        const first = this.admit(h);
-        if (first !== 'apply') return first;
+        if (!this.admitClock(h)) return 'clock_ahead';
         if (h.deleted) return this.commitRemote(h, undefined).catch((err: Error) => err);
         const sha256 = hash('sha256', data);
         const mismatch = bodyMismatch(data.length, h.size, sha256, h.sha256);
-        if (mismatch) return mismatch;
+        if (mismatch) return this.staleAgainstHeld(h) ? 'stale' : mismatch;
         return this.commitRemote(h, { content: { data }, sha256 }).catch((err: Error) => err);
       }),
     );
@@ -893,7 +927,7 @@ export class Store {
               n++;
               if (version > horizon) horizon = version;
             }
-            this.cache.delete(path);
+            this.changedInBatch(path, undefined);
           }
           if (n > 0) this.db.setMeta(HORIZON_KEY, horizon);
           return n;
@@ -938,7 +972,7 @@ export class Store {
   private async quarantine(entry: FileEntry, content: Content): Promise<boolean> {
     const forgotten = await this.commit(() => {
       if (!this.db.forgetFile(entry.path, entry.version)) return false;
-      this.cache.delete(entry.path);
+      this.changedInBatch(entry.path, undefined);
       // Until it has moved, the object file is garbage: a crash in between leaves nothing unnamed.
       if (content.blob) this.db.addGarbage(content.blob);
       // Pulled again whatever its age, though it now looks like a file deleted long ago.

@@ -188,6 +188,25 @@ describe('store', () => {
     assert.deepEqual(await readAll(s, 'passed'), Buffer.from('p'));
   });
 
+  it('answers a lookup with what the last commit left, when one commit changed a path several times or refused a change of it', async () => {
+    const s = await openStore();
+    const first = await s.put('seed', [Buffer.from('0')], 1, { contentType: 'a/b' });
+    // Started in one turn of the event loop, so they share one commit; the delete is queued once the
+    // puts' bodies are in (a few microtasks), behind them.
+    const puts = [s.put('x', [Buffer.from('1')], 1, { contentType: 'a/b' }), s.put('seed', [Buffer.from('2')], 1, { contentType: 'a/b', ifMatch: ['"not-this"'] })];
+    await new Promise((resolve) => process.nextTick(resolve));
+    const later = [s.delete('x', {}), s.put('seed', [Buffer.from('3')], 1, { contentType: 'a/b', ifMatch: [`"${first.version}"`] })];
+    const [put, refused, del, again] = await Promise.allSettled([...puts, ...later]);
+    assert.deepEqual(
+      [put, refused, del, again].map((r) => r?.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
+    assert.equal(s.get('x')?.deleted, true);
+    assert.equal(s.get('x')?.version, (del as PromiseFulfilledResult<{ version: string }>).value.version);
+    assert.equal(s.get('seed')?.version, (again as PromiseFulfilledResult<{ version: string }>).value.version);
+    assert.deepEqual(await readAll(s, 'seed'), Buffer.from('3'));
+  });
+
   it('stores nothing when the body does not match Content-SHA256 or its declared length', async () => {
     const s = await openStore();
     const big = randomBytes(INLINE_MAX_BYTES + 100);
