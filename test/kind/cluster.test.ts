@@ -1,0 +1,146 @@
+// A real multi-node kind cluster from scripts/kind/cluster.sh, built offline: every node registers and is
+// Ready, the system pods run from the preloaded images (nothing is pulled), a pod resolves a Service name
+// through CoreDNS, a pod on one worker reaches a pod on the other (the CNI's routes), and a
+// PersistentVolumeClaim of the default StorageClass is bound and written (the local-path provisioner).
+// The first run on a machine builds the node image (see scripts/kind/cluster.sh), later ones reuse it.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { REPO_ROOT } from '../harness/assets.ts';
+import { removeDir } from '../harness/processes.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const run = promisify(execFile);
+const NAME = 'fc-kind-test';
+const CLUSTER_SCRIPT = join(REPO_ROOT, 'scripts/kind/cluster.sh');
+const BUSYBOX = 'docker.io/library/busybox:latest';
+
+const work = mkdtempSync(join(tmpdir(), 'fc-kind-test-'));
+const kubeconfig = join(work, 'kubeconfig');
+let kubectlPath = '';
+let docker: { DOCKER_HOST: string; KIND: string };
+
+async function kubectl(args: string[]): Promise<string> {
+  const { stdout } = await run(kubectlPath, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** A pod that runs `sh -c script` on the named node from the preloaded busybox image. */
+function busyboxPod(name: string, node: string, script: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, labels: { app: name } },
+    spec: {
+      nodeName: node,
+      restartPolicy: 'Never',
+      containers: [{ name: 'main', image: BUSYBOX, imagePullPolicy: 'Never', command: ['sh', '-c', script], ...extra }],
+      ...(extra['volumeMounts'] ? { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }] } : {}),
+    },
+  };
+}
+
+async function apply(object: unknown): Promise<void> {
+  const child = execFile(kubectlPath, ['--kubeconfig', kubeconfig, 'apply', '-f', '-']);
+  const done = new Promise<void>((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl apply exited ${code}: ${stderr}`))));
+  });
+  child.stdin?.end(JSON.stringify(object));
+  await done;
+}
+
+async function podPhase(name: string): Promise<string> {
+  return kubectl(['get', 'pod', name, '-o', 'jsonpath={.status.phase}']);
+}
+
+async function waitForPhase(name: string, phase: string, timeoutMs = 120_000): Promise<void> {
+  await waitFor(async () => (await podPhase(name)) === phase, timeoutMs, `pod ${name} ${phase}`, 1000);
+}
+
+describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_600_000 }, () => {
+  before(async () => {
+    const env = await run('bash', [CLUSTER_SCRIPT, 'env']);
+    docker = Object.fromEntries(env.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2))) as typeof docker;
+    kubectlPath = join((await run('bash', [join(REPO_ROOT, 'scripts/build-k8s.sh')])).stdout.trim().split('\n').at(-1)!, 'kubectl');
+    // Cold, this builds every binary and the node image: up to tens of minutes on a small machine.
+    await run('bash', [CLUSTER_SCRIPT, 'create', '--name', NAME, '--kubeconfig', kubeconfig], { maxBuffer: 256 * 1024 * 1024 });
+  });
+
+  after(async () => {
+    await run('bash', [CLUSTER_SCRIPT, 'delete', '--name', NAME]).catch((err: Error) => console.error(`deleting the cluster: ${err.message}`));
+    removeDir(work);
+  });
+
+  it('has one control-plane and two worker nodes, all Ready, each a container of the private daemon', async () => {
+    const nodes = JSON.parse(await kubectl(['get', 'nodes', '-o', 'json'])) as {
+      items: Array<{ metadata: { name: string; labels: Record<string, string> }; status: { conditions: Array<{ type: string; status: string }> } }>;
+    };
+    const names = nodes.items.map((n) => n.metadata.name).sort();
+    assert.deepEqual(names, [`${NAME}-control-plane`, `${NAME}-worker`, `${NAME}-worker2`]);
+    for (const node of nodes.items) {
+      assert.equal(node.status.conditions.find((c) => c.type === 'Ready')?.status, 'True', `${node.metadata.name} Ready`);
+    }
+    const controlPlanes = nodes.items.filter((n) => 'node-role.kubernetes.io/control-plane' in n.metadata.labels);
+    assert.deepEqual(
+      controlPlanes.map((n) => n.metadata.name),
+      [`${NAME}-control-plane`],
+    );
+    const containers = await run('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=io.x-k8s.kind.cluster=${NAME}`], {
+      env: { ...process.env, DOCKER_HOST: docker.DOCKER_HOST },
+    });
+    assert.deepEqual(containers.stdout.trim().split('\n').sort(), names);
+  });
+
+  it('runs every system pod from a preloaded image, pulling none', async () => {
+    const pods = JSON.parse(await kubectl(['get', 'pods', '-A', '-o', 'json'])) as {
+      items: Array<{ metadata: { name: string; namespace: string }; status: { phase: string } }>;
+    };
+    const notRunning = pods.items.filter((p) => p.status.phase !== 'Running').map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status.phase}`);
+    assert.deepEqual(notRunning, []);
+    const names = pods.items.map((p) => p.metadata.name);
+    for (const prefix of ['etcd-', 'kube-apiserver-', 'kube-controller-manager-', 'kube-scheduler-', 'coredns-', 'kube-proxy-', 'node-routes-', 'local-path-provisioner-']) {
+      assert.ok(
+        names.some((n) => n.startsWith(prefix)),
+        `a ${prefix}* pod runs: ${names.join(' ')}`,
+      );
+    }
+    const events = await kubectl(['get', 'events', '-A', '--field-selector', 'reason=Pulling', '-o', 'name']);
+    assert.equal(events.trim(), '', 'no image was pulled');
+  });
+
+  it('resolves a Service name from a pod through CoreDNS', async () => {
+    await apply(busyboxPod('dns-probe', `${NAME}-worker`, 'nslookup kubernetes.default.svc.cluster.local'));
+    await waitForPhase('dns-probe', 'Succeeded');
+    const log = await kubectl(['logs', 'dns-probe']);
+    const serviceIp = (await kubectl(['get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    assert.match(log, new RegExp(`Address: ${serviceIp.replaceAll('.', '\\.')}`), log);
+  });
+
+  it('carries a request from a pod on one worker to a pod on the other', async () => {
+    await apply(busyboxPod('web', `${NAME}-worker2`, 'echo served-by-worker2 > /tmp/index.html && httpd -f -p 8080 -h /tmp'));
+    await waitForPhase('web', 'Running');
+    const webIp = (await kubectl(['get', 'pod', 'web', '-o', 'jsonpath={.status.podIP}'])).trim();
+    await apply(busyboxPod('client', `${NAME}-worker`, `for i in $(seq 30); do wget -q -O - http://${webIp}:8080/index.html && exit 0; sleep 1; done; exit 1`));
+    await waitForPhase('client', 'Succeeded');
+    assert.equal((await kubectl(['logs', 'client'])).trim(), 'served-by-worker2');
+  });
+
+  it('binds a claim of the default StorageClass and keeps what a pod wrote to it', async () => {
+    await apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'data' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } },
+    });
+    await apply(busyboxPod('writer', `${NAME}-worker`, 'echo kept > /data/file && cat /data/file', { volumeMounts: [{ name: 'data', mountPath: '/data' }] }));
+    await waitForPhase('writer', 'Succeeded', 180_000);
+    assert.equal((await kubectl(['logs', 'writer'])).trim(), 'kept');
+    assert.equal((await kubectl(['get', 'pvc', 'data', '-o', 'jsonpath={.status.phase}'])).trim(), 'Bound');
+  });
+});
