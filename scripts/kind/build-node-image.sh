@@ -105,7 +105,8 @@ grep -q 'restrict_oom_score_adj = true' "${node}/etc/containerd/config.toml" || 
 install -m 0755 "${bin}/containerd" "${bin}/containerd-shim-runc-v2" "${bin}/ctr" "${bin}/crictl" "${node}/usr/local/bin/"
 install -m 0755 "${assets}/kubelet" "${assets}/kubeadm" "${assets}/kubectl" "${node}/usr/bin/"
 # Debian installs runc in /usr/sbin and the CNI plugins in /usr/lib/cni; kind's configuration looks in /opt/cni/bin.
-ln -sf /usr/lib/cni/* "${node}/opt/cni/bin/"
+for plugin in "${node}"/usr/lib/cni/*; do ln -s "/usr/lib/cni/$(basename "${plugin}")" "${node}/opt/cni/bin/"; done
+for plugin in ptp host-local loopback portmap; do [[ -x "${node}/usr/lib/cni/${plugin}" && -L "${node}/opt/cni/bin/${plugin}" ]] || { log "CNI plugin ${plugin} missing"; exit 1; }; done
 echo -n "${k8s_version}" > "${node}/kind/version"
 # kind's base image: the OCI runtime spec every container starts from, with kind's product_uuid hook
 "${node}/usr/local/bin/ctr" oci spec \
