@@ -11,11 +11,9 @@
 #   scripts/kind/build-node-image.sh      prints the image tag on the last line of stdout
 #
 # Idempotent: the tag names a hash of every input, and an image with that tag is reused. The Debian root
-# file system is cached as a tarball under the cache directory. Uses the daemon DOCKER_HOST names (default:
-# scripts/kind/dockerd.sh's).
+# file system is cached as a tarball under the cache directory. Imports into scripts/kind/dockerd.sh's daemon.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REPO="$PWD"
 export PATH="$PATH:/usr/sbin:/sbin"
 
 KIND_VERSION="${KIND_VERSION:-v0.33.0}"
@@ -29,8 +27,13 @@ NODE_PACKAGES=(systemd systemd-sysv dbus conntrack iptables nftables iproute2 et
 
 log() { echo "[kind/build-node-image] $*" >&2; }
 [[ $(id -u) -eq 0 ]] || { log "must run as root (debootstrap, chroot)"; exit 1; }
-command -v debootstrap >/dev/null || { log "debootstrap is required: apt-get install -y debootstrap"; exit 1; }
-[[ -n "${DOCKER_HOST:-}" ]] || export DOCKER_HOST="$(bash scripts/kind/dockerd.sh | tail -1)"
+if ! command -v debootstrap >/dev/null; then
+  command -v apt-get >/dev/null || { log "debootstrap is required"; exit 1; }
+  log "installing debootstrap (apt-get)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
+fi
+export DOCKER_HOST="$(bash scripts/kind/dockerd.sh | tail -1)"
 
 # --- Debian root file system, cached as a tarball per suite and package list.
 pkgs_hash="$(echo "${DEBIAN_SUITE} ${NODE_PACKAGES[*]}" | sha256sum | cut -c1-12)"

@@ -34,7 +34,8 @@ done
 kubeconfig="${kubeconfig:-${CACHE_ROOT}/kind/${name}.kubeconfig}"
 
 started=$(date +%s)
-export DOCKER_HOST="${DOCKER_HOST:-$(bash scripts/kind/dockerd.sh | tail -1)}"
+# Always the kind daemon, whatever DOCKER_HOST says: its runtime is the one kind's nodes can start with.
+export DOCKER_HOST="$(bash scripts/kind/dockerd.sh | tail -1)"
 
 # kind, built once per version into the cache directory
 kind="${CACHE_ROOT}/kind/bin/kind-${KIND_VERSION}"

@@ -66,7 +66,12 @@ async function waitForPhase(name: string, phase: string, timeoutMs = 120_000): P
 describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_600_000 }, () => {
   before(async () => {
     const env = await run('bash', [CLUSTER_SCRIPT, 'env']);
-    docker = Object.fromEntries(env.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2))) as typeof docker;
+    docker = Object.fromEntries(
+      env.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+    ) as typeof docker;
     kubectlPath = join((await run('bash', [join(REPO_ROOT, 'scripts/build-k8s.sh')])).stdout.trim().split('\n').at(-1)!, 'kubectl');
     // Cold, this builds every binary and the node image: up to tens of minutes on a small machine.
     await run('bash', [CLUSTER_SCRIPT, 'create', '--name', NAME, '--kubeconfig', kubeconfig], { maxBuffer: 256 * 1024 * 1024 });
@@ -104,7 +109,16 @@ describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_
     const notRunning = pods.items.filter((p) => p.status.phase !== 'Running').map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.status.phase}`);
     assert.deepEqual(notRunning, []);
     const names = pods.items.map((p) => p.metadata.name);
-    for (const prefix of ['etcd-', 'kube-apiserver-', 'kube-controller-manager-', 'kube-scheduler-', 'coredns-', 'kube-proxy-', 'node-routes-', 'local-path-provisioner-']) {
+    for (const prefix of [
+      'etcd-',
+      'kube-apiserver-',
+      'kube-controller-manager-',
+      'kube-scheduler-',
+      'coredns-',
+      'kube-proxy-',
+      'node-routes-',
+      'local-path-provisioner-',
+    ]) {
       assert.ok(
         names.some((n) => n.startsWith(prefix)),
         `a ${prefix}* pod runs: ${names.join(' ')}`,
