@@ -7,6 +7,7 @@
 #   scripts/kind/cluster.sh create [--name NAME] [--kubeconfig PATH]   (re)creates it; waits until every node
 #                                                                       is Ready and CoreDNS answers
 #   scripts/kind/cluster.sh delete [--name NAME]
+#   scripts/kind/cluster.sh load [--name NAME] IMAGE...                loads images of the kind daemon into every node
 #   scripts/kind/cluster.sh env                                         prints DOCKER_HOST=... and KIND=... lines
 #
 # create prints the kubeconfig path on the last line of stdout (default: the cache directory's
@@ -24,13 +25,17 @@ action="${1:-}"
 shift || true
 name=filecluster
 kubeconfig=""
+images=()
+usage="usage: $0 create|delete|load|env [--name NAME] [--kubeconfig PATH] [IMAGE...]"
 while (( $# )); do
   case "$1" in
     --name) name="$2"; shift 2 ;;
     --kubeconfig) kubeconfig="$2"; shift 2 ;;
-    *) echo "usage: $0 create|delete|env [--name NAME] [--kubeconfig PATH]" >&2; exit 2 ;;
+    -*) echo "${usage}" >&2; exit 2 ;;
+    *) images+=("$1"); shift ;;
   esac
 done
+[[ "${action}" == load || ${#images[@]} -eq 0 ]] || { echo "${usage}" >&2; exit 2; }
 kubeconfig="${kubeconfig:-${CACHE_ROOT}/kind/${name}.kubeconfig}"
 
 started=$(date +%s)
@@ -63,8 +68,12 @@ case "${action}" in
     "${kind}" delete cluster --name "${name}"
     exit 0
     ;;
+  load)
+    "${kind}" load docker-image --name "${name}" "${images[@]}" >&2
+    exit 0
+    ;;
   create) ;;
-  *) echo "usage: $0 create|delete|env [--name NAME] [--kubeconfig PATH]" >&2; exit 2 ;;
+  *) echo "${usage}" >&2; exit 2 ;;
 esac
 
 image="$(bash scripts/kind/build-node-image.sh | tail -1)"

@@ -1,85 +1,69 @@
-// A real multi-node kind cluster from scripts/kind/cluster.sh, built offline: every node registers and is
-// Ready, the system pods run from the preloaded images (nothing is pulled), a pod resolves a Service name
-// through CoreDNS, a pod on one worker reaches a pod on the other (the CNI's routes), and a
-// PersistentVolumeClaim of the default StorageClass is bound and written (the local-path provisioner).
-// The first run on a machine builds the node image (see scripts/kind/cluster.sh), later ones reuse it.
+// A real multi-node kind cluster from the kind provider (scripts/kind/cluster.sh), built offline: every
+// node registers and is Ready, the system pods run from the preloaded images (nothing is pulled), a pod
+// resolves a Service name through CoreDNS, a pod on one worker reaches a pod on the other (the CNI's
+// routes), and a PersistentVolumeClaim of the default StorageClass is bound and written (the local-path
+// provisioner). The first run on a machine builds the node image, later ones reuse it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { REPO_ROOT } from '../harness/assets.ts';
-import { removeDir } from '../harness/processes.ts';
-import { waitFor } from '../harness/wait.ts';
+import { type Cluster, startCluster, waitFor } from '../harness/index.ts';
 
 const run = promisify(execFile);
-const NAME = 'fc-kind-test';
-const CLUSTER_SCRIPT = join(REPO_ROOT, 'scripts/kind/cluster.sh');
 const BUSYBOX = 'docker.io/library/busybox:latest';
 
-const work = mkdtempSync(join(tmpdir(), 'fc-kind-test-'));
-const kubeconfig = join(work, 'kubeconfig');
-let kubectlPath = '';
-let docker: { DOCKER_HOST: string; KIND: string };
+let cluster: Cluster;
+let name = '';
 
-async function kubectl(args: string[]): Promise<string> {
-  const { stdout } = await run(kubectlPath, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
-  return stdout;
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const result = await cluster.kubectl(args, input === undefined ? {} : { input });
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
 }
 
 /** A pod that runs `sh -c script` on the named node from the preloaded busybox image. */
-function busyboxPod(name: string, node: string, script: string, extra: Record<string, unknown> = {}) {
+function busyboxPod(pod: string, node: string, script: string, volume = false) {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, labels: { app: name } },
+    metadata: { name: pod },
     spec: {
       nodeName: node,
       restartPolicy: 'Never',
-      containers: [{ name: 'main', image: BUSYBOX, imagePullPolicy: 'Never', command: ['sh', '-c', script], ...extra }],
-      ...(extra['volumeMounts'] ? { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }] } : {}),
+      containers: [
+        {
+          name: 'main',
+          image: BUSYBOX,
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', script],
+          ...(volume ? { volumeMounts: [{ name: 'data', mountPath: '/data' }] } : {}),
+        },
+      ],
+      ...(volume ? { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }] } : {}),
     },
   };
 }
 
 async function apply(object: unknown): Promise<void> {
-  const child = execFile(kubectlPath, ['--kubeconfig', kubeconfig, 'apply', '-f', '-']);
-  const done = new Promise<void>((resolve, reject) => {
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl apply exited ${code}: ${stderr}`))));
-  });
-  child.stdin?.end(JSON.stringify(object));
-  await done;
+  await kubectl(['apply', '-f', '-'], JSON.stringify(object));
 }
 
-async function podPhase(name: string): Promise<string> {
-  return kubectl(['get', 'pod', name, '-o', 'jsonpath={.status.phase}']);
-}
-
-async function waitForPhase(name: string, phase: string, timeoutMs = 120_000): Promise<void> {
-  await waitFor(async () => (await podPhase(name)) === phase, timeoutMs, `pod ${name} ${phase}`, 1000);
+async function waitForPhase(pod: string, phase: string, timeoutMs = 120_000): Promise<void> {
+  await waitFor(async () => (await kubectl(['get', 'pod', pod, '-o', 'jsonpath={.status.phase}'])) === phase, timeoutMs, `pod ${pod} ${phase}`, 1000);
 }
 
 describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_600_000 }, () => {
   before(async () => {
-    const env = await run('bash', [CLUSTER_SCRIPT, 'env']);
-    docker = Object.fromEntries(
-      env.stdout
-        .trim()
-        .split('\n')
-        .map((l) => l.split(/=(.*)/s).slice(0, 2)),
-    ) as typeof docker;
-    kubectlPath = join((await run('bash', [join(REPO_ROOT, 'scripts/build-k8s.sh')])).stdout.trim().split('\n').at(-1)!, 'kubectl');
-    // Cold, this builds every binary and the node image: up to tens of minutes on a small machine.
-    await run('bash', [CLUSTER_SCRIPT, 'create', '--name', NAME, '--kubeconfig', kubeconfig], { maxBuffer: 256 * 1024 * 1024 });
+    // Cold, this builds every binary and the node image: tens of minutes on a small machine.
+    cluster = await startCluster({ provider: 'kind' });
+    const nodes = (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').sort();
+    name = nodes.find((n) => n.endsWith('-control-plane'))?.replace(/-control-plane$/, '') ?? '';
   });
 
   after(async () => {
-    await run('bash', [CLUSTER_SCRIPT, 'delete', '--name', NAME]).catch((err: Error) => console.error(`deleting the cluster: ${err.message}`));
-    removeDir(work);
+    await cluster?.close();
   });
 
   it('has one control-plane and two worker nodes, all Ready, each a container of the private daemon', async () => {
@@ -87,17 +71,18 @@ describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_
       items: Array<{ metadata: { name: string; labels: Record<string, string> }; status: { conditions: Array<{ type: string; status: string }> } }>;
     };
     const names = nodes.items.map((n) => n.metadata.name).sort();
-    assert.deepEqual(names, [`${NAME}-control-plane`, `${NAME}-worker`, `${NAME}-worker2`]);
+    assert.deepEqual(names, [`${name}-control-plane`, `${name}-worker`, `${name}-worker2`]);
     for (const node of nodes.items) {
       assert.equal(node.status.conditions.find((c) => c.type === 'Ready')?.status, 'True', `${node.metadata.name} Ready`);
     }
     const controlPlanes = nodes.items.filter((n) => 'node-role.kubernetes.io/control-plane' in n.metadata.labels);
     assert.deepEqual(
       controlPlanes.map((n) => n.metadata.name),
-      [`${NAME}-control-plane`],
+      [`${name}-control-plane`],
     );
-    const containers = await run('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=io.x-k8s.kind.cluster=${NAME}`], {
-      env: { ...process.env, DOCKER_HOST: docker.DOCKER_HOST },
+    const dockerHost = (await run('bash', [join(REPO_ROOT, 'scripts/kind/cluster.sh'), 'env'])).stdout.match(/^DOCKER_HOST=(.*)$/m)?.[1];
+    const containers = await run('docker', ['ps', '--format', '{{.Names}}', '--filter', `label=io.x-k8s.kind.cluster=${name}`], {
+      env: { ...process.env, DOCKER_HOST: dockerHost },
     });
     assert.deepEqual(containers.stdout.trim().split('\n').sort(), names);
   });
@@ -129,7 +114,7 @@ describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_
   });
 
   it('resolves a Service name from a pod through CoreDNS', async () => {
-    await apply(busyboxPod('dns-probe', `${NAME}-worker`, 'nslookup kubernetes.default.svc.cluster.local'));
+    await apply(busyboxPod('dns-probe', `${name}-worker`, 'nslookup kubernetes.default.svc.cluster.local'));
     await waitForPhase('dns-probe', 'Succeeded');
     const log = await kubectl(['logs', 'dns-probe']);
     const serviceIp = (await kubectl(['get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
@@ -137,10 +122,10 @@ describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_
   });
 
   it('carries a request from a pod on one worker to a pod on the other', async () => {
-    await apply(busyboxPod('web', `${NAME}-worker2`, 'echo served-by-worker2 > /tmp/index.html && httpd -f -p 8080 -h /tmp'));
+    await apply(busyboxPod('web', `${name}-worker2`, 'echo served-by-worker2 > /tmp/index.html && httpd -f -p 8080 -h /tmp'));
     await waitForPhase('web', 'Running');
     const webIp = (await kubectl(['get', 'pod', 'web', '-o', 'jsonpath={.status.podIP}'])).trim();
-    await apply(busyboxPod('client', `${NAME}-worker`, `for i in $(seq 30); do wget -q -O - http://${webIp}:8080/index.html && exit 0; sleep 1; done; exit 1`));
+    await apply(busyboxPod('client', `${name}-worker`, `for i in $(seq 30); do wget -q -O - http://${webIp}:8080/index.html && exit 0; sleep 1; done; exit 1`));
     await waitForPhase('client', 'Succeeded');
     assert.equal((await kubectl(['logs', 'client'])).trim(), 'served-by-worker2');
   });
@@ -152,7 +137,7 @@ describe('a kind cluster built offline (scripts/kind/cluster.sh)', { timeout: 3_
       metadata: { name: 'data' },
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } },
     });
-    await apply(busyboxPod('writer', `${NAME}-worker`, 'echo kept > /data/file && cat /data/file', { volumeMounts: [{ name: 'data', mountPath: '/data' }] }));
+    await apply(busyboxPod('writer', `${name}-worker`, 'echo kept > /data/file && cat /data/file', true));
     await waitForPhase('writer', 'Succeeded', 180_000);
     assert.equal((await kubectl(['logs', 'writer'])).trim(), 'kept');
     assert.equal((await kubectl(['get', 'pvc', 'data', '-o', 'jsonpath={.status.phase}'])).trim(), 'Bound');
