@@ -30,7 +30,8 @@ function busyboxPod(pod: string, node: string, script: string, volume = false) {
     kind: 'Pod',
     metadata: { name: pod },
     spec: {
-      nodeName: node,
+      // Through the scheduler (not nodeName), which is what binds a WaitForFirstConsumer claim.
+      nodeSelector: { 'kubernetes.io/hostname': node },
       restartPolicy: 'Never',
       containers: [
         {
