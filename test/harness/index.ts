@@ -4,6 +4,7 @@
  *    plus process nodes that run pods as local processes.
  *  - existing: any cluster reachable through KUBECONFIG (kind, k3d, a real one). Images must be loaded.
  *  - k3s: a k3s container through @testcontainers/k3s (needs Docker and the k3s image).
+ *  - kind: a 3-node kind cluster built offline by scripts/kind/cluster.sh (needs dockerd; cached).
  */
 import type { Cluster, ProviderName, StartClusterOptions } from './types.ts';
 
@@ -20,7 +21,7 @@ export type {
 } from './types.ts';
 export { waitFor, sleep } from './wait.ts';
 
-const PROVIDERS: readonly ProviderName[] = ['local', 'existing', 'k3s'];
+const PROVIDERS: readonly ProviderName[] = ['local', 'existing', 'k3s', 'kind'];
 
 export function providerFromEnv(env: NodeJS.ProcessEnv = process.env): ProviderName {
   const value = env['FC_TEST_PROVIDER'] || 'local';
@@ -39,5 +40,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       return (await import('./providers/existing.ts')).connectExistingCluster(opts);
     case 'k3s':
       return (await import('./providers/k3s.ts')).startK3sCluster(opts);
+    case 'kind':
+      return (await import('./providers/kind.ts')).startKindCluster(opts);
   }
 }

@@ -17,7 +17,8 @@ describe('provider selection', () => {
     assert.equal(providerFromEnv({}), 'local');
     assert.equal(providerFromEnv({ FC_TEST_PROVIDER: 'existing' }), 'existing');
     assert.equal(providerFromEnv({ FC_TEST_PROVIDER: 'k3s' }), 'k3s');
-    assert.throws(() => providerFromEnv({ FC_TEST_PROVIDER: 'kind' }), /must be one of local, existing, k3s/);
+    assert.equal(providerFromEnv({ FC_TEST_PROVIDER: 'kind' }), 'kind');
+    assert.throws(() => providerFromEnv({ FC_TEST_PROVIDER: 'k3d' }), /must be one of local, existing, k3s, kind/);
   });
 
   test('the existing provider needs a kubeconfig that exists', async () => {

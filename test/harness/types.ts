@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 
 /** Where the cluster under test comes from. */
-export type ProviderName = 'local' | 'existing' | 'k3s';
+export type ProviderName = 'local' | 'existing' | 'k3s' | 'kind';
 
 /** How the process node runs a container image: argv prefix; the container's args follow. */
 export interface ImageCommand {

@@ -1,0 +1,42 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT, kubectlBinary } from '../assets.ts';
+import { assembleCluster } from '../cluster-base.ts';
+import type { Cluster, StartClusterOptions } from '../types.ts';
+
+const run = promisify(execFile);
+const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/kind/cluster.sh');
+const OUTPUT_LIMIT = 256 * 1024 * 1024;
+
+/**
+ * A kind cluster of one control-plane and two worker nodes from scripts/kind/cluster.sh: real kubelets,
+ * kube-proxy, CoreDNS and a CNI, from a node image built offline and cached (the first run on a machine
+ * builds it). Images of the kind Docker daemon named in env FC_KIND_IMAGES (comma-separated) are loaded
+ * into every node. close() deletes the cluster.
+ */
+export async function startKindCluster(opts: StartClusterOptions): Promise<Cluster> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fc-kind-'));
+  const name = `fc-${process.pid}-${path.basename(dir).slice(-6).toLowerCase()}`;
+  const kubeconfigPath = path.join(dir, 'kubeconfig');
+  const remove = async () => {
+    try {
+      await run('bash', [CLUSTER_SCRIPT, 'delete', '--name', name], { maxBuffer: OUTPUT_LIMIT });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  try {
+    opts.log?.(`creating kind cluster ${name} (scripts/kind/cluster.sh)`);
+    await run('bash', [CLUSTER_SCRIPT, 'create', '--name', name, '--kubeconfig', kubeconfigPath], { maxBuffer: OUTPUT_LIMIT });
+    const images = (process.env['FC_KIND_IMAGES'] ?? '').split(',').filter(Boolean);
+    if (images.length > 0) await run('bash', [CLUSTER_SCRIPT, 'load', '--name', name, ...images], { maxBuffer: OUTPUT_LIMIT });
+    return assembleCluster({ provider: 'kind', kubeconfigPath, kubectlPath: await kubectlBinary(opts.log), close: remove });
+  } catch (err) {
+    await remove().catch((cleanup: Error) => opts.log?.(`deleting kind cluster ${name} after a failed start: ${cleanup.message}`));
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(`the kind provider could not start a cluster: ${(err as Error).message}\n${stderr.slice(-4000)}`, { cause: err });
+  }
+}
