@@ -109,9 +109,11 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
         ok(['apply', '-n', ns, '-f', '-'], yaml),
       );
       // Two rollouts: the pods restart with both tokens, then with the new one alone.
+      let seen = '';
       await waitFor(
         async () => {
           const pods = await clusterPods(cluster, ns, 'rotated');
+          seen = `pods ${JSON.stringify(pods.map((p) => ({ name: p.name, uid: p.uid, ready: p.ready })))}`;
           if (pods.length !== 2 || !pods.every((p) => p.ready)) return false;
           const codes = await Promise.all(
             pods.map(async (p) => [
@@ -119,11 +121,15 @@ describe('image and token Secret of a FileCluster', { timeout: 300_000 }, () => 
               await answers(await access.url(p), 'the-second-token').catch(() => 0),
             ]),
           );
+          seen += ` answers to the first and the second token ${JSON.stringify(codes)}`;
           return codes.every(([first, second]) => first === 401 && second === 200);
         },
         CONVERGE_MS,
         'every pod to accept only the new token',
-      );
+      ).catch(async (err: Error) => {
+        const sts = await ok(['get', 'statefulset', 'rotated', '-n', ns, '-o', 'jsonpath={.status}']).catch((e: Error) => e.message);
+        throw new Error(`${err.message}; last seen: ${seen}; StatefulSet status ${sts}; events: ${await eventReasons('rotated')}`);
+      });
       const after = await converged('rotated', 2);
       assert.ok(
         after.every((p) => !before.some((b) => b.uid === p.uid)),
