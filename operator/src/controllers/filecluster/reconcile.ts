@@ -295,6 +295,7 @@ export class FileClusterReconciler {
       targets: targets.length,
       blockedMs: blockedSeconds * 1000,
       joining: members.some((m) => m.ordinal < spec.replicas && !m.serving && !m.terminating),
+      userTokenSecret: spec.tokenSecretName !== undefined,
     });
     return after === undefined ? {} : { requeueAfterMs: after };
   }

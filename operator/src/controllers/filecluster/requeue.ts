@@ -27,6 +27,11 @@ export interface RequeueInput {
   blockedMs: number;
   /** Pods that stay but are not serving yet: whether they caught up is only seen by asking. */
   joining: boolean;
+  /**
+   * The FileCluster names a token Secret of the user's. Only generated Secrets are watched (no other
+   * Secret's data is cached), so a rotation of this one is seen by reading it again.
+   */
+  userTokenSecret?: boolean;
 }
 
 /** The longest a blocked scale-down waits between polls (pod changes still wake it at once). */
@@ -44,5 +49,6 @@ export function requeueAfter(r: RequeueInput): number | undefined {
     return Math.min(BLOCKED_MAX_REQUEUE_MS, Math.max(POLL_REQUEUE_MS, Math.round(r.blockedMs / 20)));
   }
   if (r.degradedReason !== undefined || r.pushFailures > 0 || r.acknowledged !== r.targets || r.joining || POLLED.has(r.progress)) return POLL_REQUEUE_MS;
-  return r.progress === 'Reconciled' ? undefined : WATCHED_REQUEUE_MS;
+  if (r.progress !== 'Reconciled') return WATCHED_REQUEUE_MS;
+  return r.userTokenSecret ? TOKEN_SECRET_REQUEUE_MS : undefined;
 }

@@ -15,6 +15,10 @@ test('a reconciled cluster waits for the periodic resync', () => {
   assert.equal(requeueAfter(steady), undefined);
 });
 
+test('a reconciled cluster that names a token Secret reads it again: that Secret is not watched', () => {
+  assert.equal(requeueAfter({ ...steady, userTokenSecret: true }), TOKEN_SECRET_REQUEUE_MS);
+});
+
 test('a pod holding a newer generation is answered at once', () => {
   assert.equal(requeueAfter({ ...steady, conflict: true, pushFailures: 1 }), 0);
 });
