@@ -40,7 +40,16 @@ describe('the store across processes', () => {
   async function killWriterThenFill(data: string, reserveBytes: number): Promise<string[]> {
     const p = storeProcess(data, 'write', reserveBytes);
     assert.equal(await p.first, 'open');
-    await new Promise((r) => setTimeout(r, 800));
+    // A count, not a time: a fast writer must not fill the volume itself before it is killed.
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if (p.lines.length > 200) resolve();
+      };
+      p.child.stdout!.on('data', check);
+      p.child.once('exit', () => resolve());
+      check();
+    });
+    assert.equal(p.child.exitCode, null, `the writer died on its own: ${p.lines.slice(-3).join(' | ')}`);
     p.child.kill('SIGKILL');
     await exited(p.child);
     await fillVolume(join(dir, 'filler'));
@@ -110,7 +119,8 @@ describe('the store across processes', () => {
         await s.close();
       }
     } finally {
-      execFileSync('umount', [dir]);
+      // Lazily: a store left open by a failed assertion must not turn that failure into "target is busy".
+      execFileSync('umount', ['--lazy', dir]);
     }
   });
 
