@@ -1,6 +1,6 @@
 // Benchmark of the file server: three local nodes with replication and fsync, against nginx serving the
 // same files with the same load tool (wrk) on the same machine. Prints a Markdown table. Not a test.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { symlinkSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -30,7 +30,11 @@ interface Variant {
 
 /** Builds the file server of `commit` (its sources by `git archive`, this tree's node_modules) into `dir`. */
 function buildBaseline(commit: string, dir: string): string {
-  execFileSync('sh', ['-c', `git -C ${REPO} archive ${commit} contract fileserver/src package.json tsconfig.json tsconfig.build.json | tar -x -C ${dir}`]);
+  // Older commits lack some of these (contract/ came later).
+  const paths = ['contract', 'fileserver/src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'].filter(
+    (p) => spawnSync('git', ['-C', REPO, 'cat-file', '-e', `${commit}:${p}`]).status === 0,
+  );
+  execFileSync('sh', ['-c', `git -C ${REPO} archive ${commit} ${paths.join(' ')} | tar -x -C ${dir}`]);
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   execFileSync(join(REPO, 'node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
   return join(dir, 'dist/fileserver/src/main.js');

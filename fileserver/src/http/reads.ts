@@ -167,7 +167,7 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
     if (entry.size <= INLINE_MAX_BYTES) {
       let small;
       try {
-        small = store.readSmall(path);
+        small = store.readSmall(path, { keep: true });
       } catch (err) {
         return fail(req, res, err);
       }

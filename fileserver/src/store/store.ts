@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import type { PeerList } from '../../../contract/peer-api.ts';
 import { collectSmall, fileChunks } from '../streams.ts';
 import { isDbBroken, isDbFull, MetaDb, type Content, type Counts, type ManifestItem, type OutboxItem } from './db.ts';
+import { BodyCache } from './body-cache.ts';
 import { DirLock } from './dir-lock.ts';
 import { contentOf, type Entry, type FileEntry, type Tombstone } from './entry.ts';
 import { StoreError, StoreOpenError } from './errors.ts';
@@ -26,6 +27,8 @@ export const DB_FILE = 'store.db';
 const DEFAULT_RESERVE_BYTES = 8 * 1024 * 1024;
 const WRITE_BATCH_BYTES = 256 * 1024;
 const ENTRY_CACHE_SIZE = 16_384;
+// Enough for the hot small files of a busy node, well inside the memory a node is given.
+const BODY_CACHE_BYTES = 16 * 1024 * 1024;
 const TOMBSTONE_PAGE = 500;
 const RESERVE_REFILL_MS = 30_000;
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOATIME ?? 0);
@@ -183,6 +186,7 @@ export class Store {
   private readonly lock: DirLock;
   private readonly reserve: Reserve;
   private readonly cache = new EntryCache();
+  private readonly bodies = new BodyCache(BODY_CACHE_BYTES);
   private queue: Op[] = [];
   private flushing: Promise<void> | undefined;
   /** Object files freed by the ops of the batch being committed; unlinked only once it commits. */
@@ -429,12 +433,16 @@ export class Store {
    * data three syscalls cost far less than three thread-pool round trips). O_NOATIME keeps reads from
    * writing to the file system journal.
    */
-  readSmall(path: string): { entry: FileEntry; data: Buffer } | undefined {
+  readSmall(path: string, { keep = false }: { keep?: boolean } = {}): { entry: FileEntry; data: Buffer } | undefined {
+    const held = this.get(path);
+    const kept = held && !held.deleted ? this.bodies.get(path, held.version) : undefined;
+    if (kept) return { entry: held as FileEntry, data: kept };
     const r = this.readSmallUnchecked(path);
     if (r && hash('sha256', r.data) !== r.entry.sha256) {
       this.inBackground(this.setAside(r.entry));
       throw damaged(path);
     }
+    if (r && keep) this.bodies.set(path, r.entry.version, r.data);
     return r;
   }
 
@@ -648,6 +656,7 @@ export class Store {
   /** Inside a commit: `path` now holds `e` (undefined: nothing, or not known here). */
   private changedInBatch(path: string, e: Entry | undefined): void {
     this.cache.delete(path);
+    this.bodies.delete(path);
     this.batchEntries.push([path, e]);
   }
 
@@ -750,8 +759,9 @@ export class Store {
     const conditional = opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined;
     if (conditional && !conditionsHold(this.get(path), opts)) throw preconditionFailed();
     const got = await this.ingest(body, size, opts.sha256);
+    let stored: FileEntry;
     try {
-      return await this.commit(() => {
+      stored = await this.commit(() => {
         opts.guard?.();
         if (conditional && !conditionsHold(this.db.get(path), opts)) throw preconditionFailed();
         const e: FileEntry = { path, version: this.clock.now(), deleted: false, size, sha256: got.sha256, contentType: opts.contentType };
@@ -762,6 +772,9 @@ export class Store {
       await this.discard(got);
       throw err;
     }
+    // Every peer's push reads a fresh write next: its bytes are at hand, hashed on the way in.
+    if (got.content.data) this.bodies.set(path, stored.version, got.content.data);
+    return stored;
   }
 
   /** A client delete: leaves a tombstone owed to every current peer; commits on a full volume too. */

@@ -482,6 +482,34 @@ describe('store', () => {
     );
   });
 
+  it('reads back the bytes a write or a client read of a small file kept in memory, never an older version or a deleted file', async () => {
+    const s = await openStore();
+    await s.put('small', [Buffer.from('first')], 5, { contentType: 'a/b' });
+    assert.equal(s.readSmall('small')?.data.toString(), 'first', 'the write is read back');
+    await s.put('small', [Buffer.from('second')], 6, { contentType: 'a/b' });
+    assert.equal(s.readSmall('small', { keep: true })?.data.toString(), 'second', 'an overwrite replaces what is kept');
+    await s.delete('small', {});
+    assert.equal(s.readSmall('small'), undefined, 'a deleted file is not read from memory');
+    await s.put('small', [Buffer.from('third!')], 6, { contentType: 'a/b' });
+    await closeAll();
+    opened.length = 0;
+    const s2 = await openStore();
+    assert.equal(s2.readSmall('small', { keep: true })?.data.toString(), 'third!', 'read from the database after a restart');
+    assert.equal(s2.readSmall('small')?.data.toString(), 'third!');
+    await s2.applyRemote(
+      {
+        path: 'small',
+        version: encodeVersion({ ms: parseVersion(s2.get('small')!.version)!.ms + 1, counter: 0, nodeId: 'p1' }),
+        deleted: false,
+        size: 4,
+        sha256: sha('peer'),
+        contentType: 'a/b',
+      },
+      [Buffer.from('peer')],
+    );
+    assert.equal(s2.readSmall('small')?.data.toString(), 'peer', "a peer's newer write replaces what a read kept");
+  });
+
   it('scrubs at the given rate', async () => {
     const s = await openStore();
     for (let i = 0; i < 10; i++) await s.put(`r/${i}`, [randomBytes(1000)], 1000, { contentType: 'a/b' });
