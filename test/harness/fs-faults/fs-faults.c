@@ -47,22 +47,22 @@ static int fails(int fd) {
   return 1;
 }
 
-int fsync(int fd) {
-  static int (*real)(int);
+/** The real call `name` (looked up once into `real`), unless the sync of `fd` is to fail. */
+static int sync_or_fail(int fd, const char *name, int (**real)(int)) {
   if (fails(fd)) {
     errno = EIO;
     return -1;
   }
-  if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-  return real(fd);
+  if (*real == NULL) *real = (int (*)(int))dlsym(RTLD_NEXT, name);
+  return (*real)(fd);
+}
+
+int fsync(int fd) {
+  static int (*real)(int);
+  return sync_or_fail(fd, "fsync", &real);
 }
 
 int fdatasync(int fd) {
   static int (*real)(int);
-  if (fails(fd)) {
-    errno = EIO;
-    return -1;
-  }
-  if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-  return real(fd);
+  return sync_or_fail(fd, "fdatasync", &real);
 }
