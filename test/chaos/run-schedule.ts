@@ -8,6 +8,8 @@ import { type Endpoint, perform, recorded } from './client.ts';
 import { History, type Call, type FaultEvent, type FaultLog, type FinalRead, type Op } from './history.ts';
 import type { OpSpec, Step } from './schedule.ts';
 
+const FINAL_READ_RETRY_MS = 30_000;
+
 export interface RunOptions {
   nodes: number;
   keys: number;
@@ -137,7 +139,13 @@ async function readAll(nodes: Endpoint[], keys: number): Promise<FinalRead[]> {
   for (const n of nodes) {
     for (let k = 0; k < keys; k++) {
       const key = keyName(k);
-      const done = await perform(n, { id: 0, kind: 'get', key, node: n.id }, 0);
+      // A read that finds damaged bytes (the corrupt fault) ends its answer early, and the node sets the
+      // file aside and pulls it again from a peer: the read is made again until that has happened.
+      let done = await perform(n, { id: 0, kind: 'get', key, node: n.id }, 0);
+      for (const deadline = Date.now() + FINAL_READ_RETRY_MS; done.outcome !== 'ok' && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        done = await perform(n, { id: 0, kind: 'get', key, node: n.id }, 0);
+      }
       if (done.outcome !== 'ok') throw new Error(`final read of ${key} on healed node ${n.id} failed: ${done.status ?? done.error}`);
       finals.push({
         node: n.id,
