@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, converged, eventually, TestCluster, writeMany, type FileServerNode } from './support/nodes.ts';
-
-async function assertHolds(node: FileServerNode, files: Map<string, Buffer>): Promise<void> {
-  for (const [path, body] of files) {
-    const r = await api(node, 'GET', `/files/${path}`);
-    assert.equal(r.status, 200, `${path} on ${node.id}`);
-    assert.ok(r.body.equals(body), `${path} bytes on ${node.id}`);
-  }
-}
+import { api, assertHolds, converged, eventually, TestCluster, writeMany, type FileServerNode } from './support/nodes.ts';
 
 describe('crashes, stops and restarts', () => {
   const cluster = new TestCluster();

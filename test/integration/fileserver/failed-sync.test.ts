@@ -8,7 +8,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SyncFaults } from '../../harness/fs-faults/sync-faults.ts';
-import { api, eventually, TestCluster, type ApiAnswer, type FileServerNode } from './support/nodes.ts';
+import { api, assertHolds, eventually, TestCluster, type ApiAnswer, type FileServerNode } from './support/nodes.ts';
 
 /** Large enough to get its own object file rather than a place in the database. */
 const LARGE = 200 * 1024;
@@ -34,14 +34,6 @@ async function putInTwoHalves(node: FileServerNode, path: string, body: Buffer, 
       .then(between)
       .then(() => req.end(body.subarray(body.length / 2)), reject);
   });
-}
-
-async function assertHolds(node: FileServerNode, files: Map<string, Buffer>): Promise<void> {
-  for (const [path, body] of files) {
-    const r = await api(node, 'GET', `/files/${path}`);
-    assert.equal(r.status, 200, `${path}: ${r.text.slice(0, 200)}`);
-    assert.ok(r.body.equals(body), `${path}: the bytes acknowledged`);
-  }
 }
 
 describe('a disk whose sync fails', () => {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // Starts real file-server processes (`node dist/fileserver/src/main.js`, compiled when stale) on distinct loopback addresses with
 // ephemeral ports and real temporary data directories, and cleans all of it up.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -247,4 +248,13 @@ export async function writeMany(
 /** The environment that starts a node with its wall clock `offsetMs` off (FAULT INJECTION: support/fake-clock.ts). */
 export function skewedClockEnv(offsetMs: number): Record<string, string> {
   return { NODE_OPTIONS: `--import=${join(import.meta.dirname, 'fake-clock.ts')}`, FAKE_CLOCK_OFFSET_MS: String(offsetMs) };
+}
+
+/** Asserts that `node` serves each of `files` (path -> bytes) with exactly those bytes. */
+export async function assertHolds(node: FileServerNode, files: Map<string, Buffer>): Promise<void> {
+  for (const [path, body] of files) {
+    const r = await api(node, 'GET', `/files/${path}`);
+    assert.equal(r.status, 200, `${path} on ${node.id}: ${r.text.slice(0, 200)}`);
+    assert.ok(r.body.equals(body), `${path} bytes on ${node.id}`);
+  }
 }
