@@ -157,19 +157,21 @@ export function checkFullVolume(calls: Call[], faults: FaultLog): Violation[] {
 /**
  * The final state of each key is at least as new as its newest acknowledged change: an acknowledged write is
  * only ever replaced by a newer change, and an acknowledged delete is never undone by an older write. An
- * `ack=local` write whose stored bytes the nemesis damaged is excused: it may have been the only copy.
+ * `ack=local` write is excused when the nemesis damaged the stored bytes of that write or of a later
+ * write to its key (acknowledged or not): the damaged file may have been the key's only current copy.
  */
 export function checkFinalState(calls: Call[], finals: FinalRead[], faults: FaultLog = NO_FAULTS): Violation[] {
   const out: Violation[] = [];
-  const damaged = new Set(faults.damaged.map((d) => d.value));
+  const damagedValues = new Set(faults.damaged.map((d) => d.value));
+  const damaged = calls.filter((c) => c.op.value !== undefined && damagedValues.has(c.op.value));
+  const rotAtOrAfter = (w: Call) => damaged.some((d) => d.op.key === w.op.key && (d === w || d.done.version === undefined || d.done.version >= w.done.version!));
   const mutations = byKey(calls.filter(isMutation).map((c) => ({ key: c.op.key, c })));
   for (const f of finals) {
     const own = (mutations.get(f.key) ?? []).map((m) => m.c);
     const acked = own.filter((c) => c.done.outcome === 'ok' && c.done.version !== undefined);
     const newest = acked.reduce<Call | undefined>((a, c) => (a === undefined || c.done.version! > a.done.version! ? c : a), undefined);
     if (!newest) continue;
-    // An ack=local write may have had one copy when its bytes were damaged: bit rot can take it.
-    if (newest.op.ack === 'local' && newest.op.value !== undefined && damaged.has(newest.op.value)) continue;
+    if (newest.op.ack === 'local' && newest.op.kind !== 'delete' && rotAtOrAfter(newest)) continue;
     const v = newest.done.version!;
     const what = newest.op.kind === 'delete' ? 'delete' : 'write';
     const property: Property = newest.op.kind === 'delete' ? 'acknowledged-delete-kept' : 'acknowledged-write-kept';

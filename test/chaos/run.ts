@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { FULL_VOLUME_BYTES } from './cluster.ts';
 import { explore } from './explore.ts';
 import { runOperatorSchedule, startKubernetes } from './operator-cluster.ts';
-import { runSchedule } from './run-schedule.ts';
+import { runSchedule, saveRun } from './run-schedule.ts';
 import { FAULT_KINDS, type FaultKind, OPERATOR_FAULT_KINDS, type OperatorFaultKind, operatorScheduleArbitrary, scheduleArbitrary, type Step } from './schedule.ts';
 import type { OpKind } from './history.ts';
 
@@ -74,6 +74,11 @@ async function main(): Promise<void> {
     const result = await run(steps);
     for (const v of result.violations) console.log(`${v.property}: ${v.message}`);
     console.log(`${steps.length} steps, ${result.calls.length} calls: ${result.violations.length} violations`);
+    if (result.violations.length > 0) {
+      const dir = join(values.out!, `replay-${Date.now()}`);
+      await saveRun(dir, firstSeed, steps, result);
+      console.log(`history, schedule and logs: ${dir}`);
+    }
     process.exitCode = result.violations.length > 0 ? 1 : 0;
     return;
   }

@@ -8,6 +8,7 @@ import { peerRequest, type PeerTokens } from '../replication/peer-client.ts';
 import type { Replicator } from '../replication/replicator.ts';
 import { parseUrlPath } from '../store/paths.ts';
 import type { FileEntry } from '../store/entry.ts';
+import { StoreError } from '../store/errors.ts';
 import { etagMatches, etagOf, INLINE_MAX_BYTES, type Store } from '../store/store.ts';
 import { versionTimeMs } from '../store/version.ts';
 import { fileChunks, writeChunks } from '../streams.ts';
@@ -70,6 +71,17 @@ export function planRead(entry: FileEntry, whole: EntryHeaders, c: ReadCondition
     String(range.end - range.start + 1),
   ];
   return { kind: 'bytes', status: 206, headers, start: range.start, end: range.end };
+}
+
+/** A read of a file this node set aside as damaged that no peer could serve: it exists, so not a 404. */
+function awaitingRepair(path: string): HttpError {
+  return new HttpError(
+    503,
+    'damaged',
+    `the stored bytes of ${path} were damaged and set aside, and no peer could serve the file; it is pulled again from a peer once one is reachable`,
+    undefined,
+    ['Retry-After', '1'],
+  );
 }
 
 /**
@@ -148,8 +160,13 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
     const path = parsed.path;
     const entry = store.get(path);
     if (!entry || entry.deleted) {
-      if (replicator.proxyingMisses && !req.headers[PROXIED_HEADER] && entry === undefined) return proxyFromPeer(req, res, path, rawPath);
-      return fail(req, res, new HttpError(404, 'not_found', `no file at ${path}`));
+      const notFound = new HttpError(404, 'not_found', `no file at ${path}`);
+      if (entry === undefined && !req.headers[PROXIED_HEADER]) {
+        if (replicator.proxyingMisses) return proxyFromPeer(req, res, rawPath, notFound);
+        // A file set aside as damaged exists in the cluster: "not found" would be a wrong answer.
+        if (store.isWanted(path)) return proxyFromPeer(req, res, rawPath, awaitingRepair(path));
+      }
+      return fail(req, res, notFound);
     }
     const h = headersOf(req, entry);
     const head = req.method === 'HEAD';
@@ -169,6 +186,7 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
       try {
         small = store.readSmall(path, { keep: true });
       } catch (err) {
+        if (err instanceof StoreError && err.kind === 'damaged' && !req.headers[PROXIED_HEADER]) return proxyFromPeer(req, res, rawPath, err);
         return fail(req, res, err);
       }
       if (!small || small.entry.version !== entry.version) return fail(req, res, new HttpError(503, 'busy', 'the file changed while being read; retry'));
@@ -211,8 +229,11 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
     }
   }
 
-  /** Until the node's first catch-up from a peer, a file it lacks is served from the first peer that has it. */
-  async function proxyFromPeer(req: IncomingMessage, res: ServerResponse, path: string, rawPath: string): Promise<number> {
+  /**
+   * Serves a file this node lacks from the first peer that has it: until the node's first catch-up, and
+   * while its own copy is set aside as damaged. `otherwise` answers when no peer serves it.
+   */
+  async function proxyFromPeer(req: IncomingMessage, res: ServerResponse, rawPath: string, otherwise: unknown): Promise<number> {
     try {
       const order = replicator.status().sort((a, b) => Number(b.up) - Number(a.up));
       for (const p of order) {
@@ -249,7 +270,7 @@ export function fileReads({ store, replicator, tokens, logger, requests, koa }: 
           });
         });
       }
-      return fail(req, res, new HttpError(404, 'not_found', `no file at ${path}`));
+      return fail(req, res, otherwise);
     } catch (err) {
       return fail(req, res, err);
     }

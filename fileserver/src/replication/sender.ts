@@ -153,8 +153,11 @@ export class PeerSender {
     async function* changes(): AsyncGenerator<OutgoingChange> {
       for (const [path, version] of batch) {
         const e = store.get(path);
-        if (!e) {
-          // The path's tombstone was already collected, which happens only after every peer had it.
+        if (!e || e.version < version) {
+          // The queued version is no longer here, so it cannot be sent: its tombstone was collected (only
+          // after every peer had it), or its bytes were set aside as damaged, and an older copy may have
+          // been pulled back since. Sending that copy would be acknowledged at its own version, never the
+          // queued one, and the queue would stop at it for ever.
           givenUp.push([path, version]);
           continue;
         }

@@ -473,7 +473,8 @@ export class MetaDb {
 
   /** Whether `path` was set aside as damaged and not pulled again since. */
   isWanted(path: string): boolean {
-    return this.st.getWanted!.get(path) !== undefined;
+    // Reads of missing files ask this: without rows, no statement runs.
+    return this.anyWanted && this.st.getWanted!.get(path) !== undefined;
   }
 
   garbage(): string[] {

@@ -46,8 +46,85 @@ describe('a damaged large file', () => {
     const first = await read(a, 'big');
     assert.ok(first.status !== 200 || first.body === undefined, `the damaged file was served whole: ${first.status} ${first.body?.length} bytes`);
     assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 1);
-    await eventually('pulled again from b', async () => (await read(a, 'big')).body?.equals(body), 30_000);
+    // Reads go to b meanwhile: the node's own copy is back once it serves the file itself.
+    await eventually(
+      'pulled again from b',
+      async () => {
+        const res = await fetch(`${a.url}/files/big`);
+        const got = Buffer.from(await res.arrayBuffer());
+        return res.status === 200 && res.headers.get('x-filecluster-served-by') === null && got.equals(body);
+      },
+      30_000,
+    );
     assert.ok(await converged([a, b]));
+  });
+
+  it('is read from a peer until it is pulled again, and is never reported missing', async () => {
+    cluster = new TestCluster();
+    // Catch-up waits a minute, so the reads below find the copy set aside, not yet pulled again.
+    const slow = { FC_CATCHUP_INTERVAL_SECONDS: '60' };
+    const a = await cluster.add({ id: 'rot-e', env: slow });
+    const b = await cluster.add({ id: 'rot-f', env: slow });
+    await cluster.pushPeers();
+    const body = randomBytes(LARGE);
+    assert.equal((await api(a, 'PUT', '/files/big', { body, headers: { 'x-filecluster-ack': 'all' } })).status, 201);
+    await rot(a);
+    await read(a, 'big');
+    assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 1);
+    const proxied = await fetch(`${a.url}/files/big`);
+    assert.equal(proxied.status, 200);
+    assert.equal(proxied.headers.get('x-filecluster-served-by'), 'rot-f');
+    assert.ok(Buffer.from(await proxied.arrayBuffer()).equals(body), 'the peer served the good copy');
+    await b.kill();
+    const alone = await api(a, 'GET', '/files/big');
+    assert.equal(alone.status, 503, `with no peer to serve it: ${alone.status} ${alone.text}`);
+    assert.equal(alone.json<{ error: string }>().error, 'damaged');
+    assert.equal(alone.headers.get('retry-after'), '1');
+    assert.equal((await api(a, 'HEAD', '/files/big')).status, 503);
+  });
+
+  it('owed to a peer and set aside, is given up once an older copy is pulled back, and the queue drains', async () => {
+    cluster = new TestCluster();
+    const a = await cluster.add({ id: 'rot-g', env: ENV });
+    const b = await cluster.add({ id: 'rot-h', env: ENV });
+    const c = await cluster.add({ id: 'rot-i', env: ENV });
+    await cluster.pushPeers();
+    const older = randomBytes(LARGE);
+    assert.equal((await api(a, 'PUT', '/files/big', { body: older, headers: { 'x-filecluster-ack': 'all' } })).status, 201);
+    await b.kill();
+    await c.kill();
+    // The newer version's only copy is on a, queued for b and c; a's other object file is the older one.
+    const objects = await readdir(join(a.dataDir, 'objects'));
+    assert.equal((await api(a, 'PUT', '/files/big', { body: randomBytes(LARGE) })).status, 200, 'replaced');
+    const newer = (await readdir(join(a.dataDir, 'objects'))).filter((f) => !objects.includes(f) && !f.endsWith('.tmp'));
+    assert.equal(newer.length, 1);
+    const file = join(a.dataDir, 'objects', newer[0]!);
+    const bytes = await readFile(file);
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await writeFile(file, bytes);
+    await read(a, 'big');
+    assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 1);
+    // c brings the older version back to a; b is still owed the newer one, which a no longer has.
+    await c.start();
+    await eventually(
+      'a pulled the older copy back from c',
+      async () => {
+        const res = await fetch(`${a.url}/files/big`);
+        const got = Buffer.from(await res.arrayBuffer());
+        return res.headers.get('x-filecluster-served-by') === null && got.equals(older);
+      },
+      30_000,
+    );
+    await b.start();
+    await eventually(
+      'a owes nothing to anyone',
+      async () => {
+        const s = (await api(a, 'GET', '/internal/status', { auth: true })).json<{ peers: Array<{ pendingChanges: number }> }>();
+        return s.peers.every((p) => p.pendingChanges === 0);
+      },
+      30_000,
+    );
+    await eventually('all three converge', () => converged([a, b, c]), 30_000);
   });
 
   it('never reaches a peer, and the changes queued behind it still do', async () => {
@@ -67,6 +144,9 @@ describe('a damaged large file', () => {
     const got = await read(b, 'big');
     assert.equal(got.status, 404, 'the only copy was damaged: set aside, never replicated as it was');
     assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 1);
+    const onA = await api(a, 'GET', '/files/big');
+    assert.equal(onA.status, 503, 'the node that set its only copy aside says so, not "not found"');
+    assert.equal(onA.json<{ error: string }>().error, 'damaged');
     await eventually('both converge', () => converged([a, b]), 30_000);
   });
 });

@@ -111,6 +111,23 @@ describe('chaos checker, faults', () => {
     const rot = faults({ damaged: [{ node: 'n1', value: 'w1s16', at: clock }] });
     assert.deepEqual(check([local], absent('a'), rot), []);
     assert.deepEqual(properties(check([local], absent('a'))), ['acknowledged-write-kept', 'acknowledged-write-kept']);
+    // Damage to a later write of the key, here one whose outcome is unknown, can take it too.
+    const later = call({ kind: 'put', key: 'a', value: 'w9s16', ack: 'majority' }, { outcome: 'info', status: 504, version: 'v9' });
+    const laterRot = faults({ damaged: [{ node: 'n1', value: 'w9s16', at: clock }] });
+    assert.deepEqual(check([local, later], absent('a'), laterRot), []);
+    // Not damage to an earlier write of the key, nor to another key.
+    const earlier = call({ kind: 'put', key: 'a', value: 'w0s16', ack: 'local' }, { outcome: 'ok', status: 201, version: 'v0' });
+    const other = call({ kind: 'put', key: 'b', value: 'w8s16', ack: 'local' }, { outcome: 'ok', status: 201, version: 'v8' });
+    const elsewhere = faults({
+      damaged: [
+        { node: 'n1', value: 'w0s16', at: clock },
+        { node: 'n1', value: 'w8s16', at: clock },
+      ],
+    });
+    assert.deepEqual(properties(check([earlier, local, other], [...absent('a'), ...present('b', 'w8s16', 'v8')], elsewhere)), [
+      'acknowledged-write-kept',
+      'acknowledged-write-kept',
+    ]);
     const all = put('a', 'w2s16', 'v2');
     assert.deepEqual(properties(check([all], absent('a'), faults({ damaged: [{ node: 'n1', value: 'w2s16', at: clock }] }))), [
       'acknowledged-write-kept',
