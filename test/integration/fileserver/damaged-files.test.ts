@@ -150,3 +150,52 @@ describe('a damaged large file', () => {
     await eventually('both converge', () => converged([a, b]), 30_000);
   });
 });
+
+describe('a damaged small file', () => {
+  let cluster: TestCluster;
+  afterEach(() => cluster.close());
+
+  it('is served from a peer by the read that finds it, and is pulled again; with no peer it is 503, never 404', async () => {
+    cluster = new TestCluster();
+    // No scrub: the reads must be what finds the damage.
+    const a = await cluster.add({ id: 'rot-s1', env: { ...ENV, FC_SCRUB_BYTES_PER_SECOND: '0' } });
+    const b = await cluster.add({ id: 'rot-s2', env: ENV });
+    await cluster.pushPeers();
+    const bodies = { one: randomBytes(2000), two: randomBytes(2000) };
+    for (const [name, body] of Object.entries(bodies)) {
+      assert.equal((await api(a, 'PUT', `/files/${name}`, { body, headers: { 'x-filecluster-ack': 'all' } })).status, 201);
+    }
+    // A clean stop applies the write-ahead log, so the bodies lie in store.db (FAULT INJECTION).
+    assert.equal(await a.kill('SIGTERM'), 0);
+    const db = join(a.dataDir, 'store.db');
+    const bytes = await readFile(db);
+    for (const body of Object.values(bodies)) {
+      const at = bytes.indexOf(body);
+      assert.ok(at > 0, 'the body is stored inline');
+      bytes[at + 1000]! ^= 0xff;
+    }
+    await writeFile(db, bytes);
+    await a.start();
+
+    const res = await fetch(`${a.url}/files/one`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-filecluster-served-by'), 'rot-s2');
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(bodies.one));
+    await eventually(
+      'pulled again from b',
+      async () => {
+        const r = await fetch(`${a.url}/files/one`);
+        return r.headers.get('x-filecluster-served-by') === null && Buffer.from(await r.arrayBuffer()).equals(bodies.one);
+      },
+      30_000,
+    );
+
+    await b.kill();
+    for (const attempt of ['the read that finds it', 'a read after it was set aside']) {
+      const alone = await api(a, 'GET', '/files/two');
+      assert.equal(alone.status, 503, `${attempt}, with no peer to serve it: ${alone.status}`);
+      assert.equal(alone.json<{ error: string }>().error, 'damaged');
+    }
+    assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 2);
+  });
+});
