@@ -84,6 +84,33 @@ async function storedBodies(dataDir: string): Promise<StoredBody[]> {
   return found;
 }
 
+/**
+ * Zeroes a byte in the middle of the stored body `pick` chooses; the body, or undefined when there is
+ * none. A running node may collect an object file between the listing and the write: the listing is
+ * then taken again.
+ */
+async function damageOne(dataDir: string, pick: number): Promise<StoredBody | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const bodies = await storedBodies(dataDir);
+    if (bodies.length === 0) return undefined;
+    const b = bodies[pick % bodies.length]!;
+    let fh;
+    try {
+      fh = await open(b.file, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+      throw err;
+    }
+    try {
+      // A body byte is never 0, so a second hit on the same body cannot undo the first.
+      await fh.write(Buffer.alloc(1), 0, 1, b.offset);
+    } finally {
+      await fh.close();
+    }
+    return b;
+  }
+}
+
 export class ChaosCluster implements ChaosTarget {
   readonly cluster = new TestCluster();
   readonly down = new Set<FileServerNode>();
@@ -304,16 +331,8 @@ export class ChaosCluster implements ChaosTarget {
         }
         break;
       case 'corrupt': {
-        const bodies = await storedBodies(n.dataDir);
-        if (bodies.length > 0) {
-          const b = bodies[step.pick % bodies.length]!;
-          const fh = await open(b.file, 'r+');
-          try {
-            // A body byte is never 0, so a second hit on the same body cannot undo the first.
-            await fh.write(Buffer.alloc(1), 0, 1, b.offset);
-          } finally {
-            await fh.close();
-          }
+        const b = await damageOne(n.dataDir, step.pick);
+        if (b) {
           this.faults.damaged.push({ node: n.id, value: b.value, at });
           effect = `zeroed a byte of ${b.value} in ${b.file.slice(n.dataDir.length + 1)} on ${n.id}`;
         }
