@@ -1,11 +1,15 @@
 // `npm start`: a local Kubernetes control plane with a process node, the FileCluster operator installed
 // from manifests/ (CRD, RBAC, a 2-replica Deployment), and a sample 3-replica FileCluster. Prints how to
 // reach it, stays up until Ctrl-C, then stops everything it started.
+// `npm start -- --provider kind`: the same on a 3-node kind cluster built offline (scripts/kind/), with
+// this tree's images built and loaded into its nodes.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { kubernetesAssets } from '../test/harness/assets.ts';
 import { startCluster, waitFor, type Cluster } from '../test/harness/index.ts';
+import { buildImagesForKind } from '../test/harness/providers/kind.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SAMPLE = path.join(ROOT, 'manifests/examples/filecluster-sample.yaml');
@@ -21,9 +25,18 @@ async function kubectl(cluster: Cluster, args: string[], input?: string): Promis
   return r.stdout;
 }
 
+const { values } = parseArgs({ options: { provider: { type: 'string', default: 'local' } } });
+if (values.provider !== 'local' && values.provider !== 'kind') throw new Error(`--provider must be local or kind, got ${values.provider}`);
+const provider = values.provider;
+
 async function main(): Promise<void> {
-  say('starting the local cluster (the first run builds the Kubernetes binaries; that takes several minutes)');
-  const cluster = await startCluster({ provider: 'local', log: (line) => say(line) });
+  if (provider === 'kind') {
+    say('building the images and the kind cluster (the first run builds the node image: about 30 minutes)');
+    process.env['FC_KIND_IMAGES'] = (await buildImagesForKind((line) => say(line))).join(',');
+  } else {
+    say('starting the local cluster (the first run builds the Kubernetes binaries; that takes several minutes)');
+  }
+  const cluster = await startCluster({ provider, log: (line) => say(line) });
   let closing = false;
   const close = async (signal: string, code = 0): Promise<void> => {
     if (closing) return;
@@ -101,12 +114,22 @@ async function main(): Promise<void> {
       `  kubectl get events -n ${NAMESPACE} --field-selector involvedObject.kind=FileCluster`,
       ...(cluster.local ? [`  logs of every component and pod: ${cluster.local.dir}`] : []),
       '',
-      'curl (pod IPs are loopback addresses on this machine):',
-      ...pods.map(([n, ip]) => `  ${n}: http://${ip}:8080`),
-      `  curl -X PUT --data-binary 'hello' -H 'X-FileCluster-Ack: all' http://${firstIp}:8080/files/hello.txt   # through ${firstName}`,
-      ...pods.slice(1).map(([, ip]) => `  curl http://${ip}:8080/files/hello.txt`),
-      `  curl http://${firstIp}:8080/files                 # list`,
-      `  curl http://${firstIp}:9090/metrics               # Prometheus metrics`,
+      ...(provider === 'kind'
+        ? [
+            'curl (pod IPs live inside the kind network; forward the client Service):',
+            `  kubectl port-forward -n ${NAMESPACE} svc/${NAME} 8080:8080 &`,
+            `  curl -X PUT --data-binary 'hello' -H 'X-FileCluster-Ack: all' http://127.0.0.1:8080/files/hello.txt`,
+            '  curl http://127.0.0.1:8080/files/hello.txt',
+            `  kubectl logs -n ${NAMESPACE} ${firstName}`,
+          ]
+        : [
+            'curl (pod IPs are loopback addresses on this machine):',
+            ...pods.map(([n, ip]) => `  ${n}: http://${ip}:8080`),
+            `  curl -X PUT --data-binary 'hello' -H 'X-FileCluster-Ack: all' http://${firstIp}:8080/files/hello.txt   # through ${firstName}`,
+            ...pods.slice(1).map(([, ip]) => `  curl http://${ip}:8080/files/hello.txt`),
+            `  curl http://${firstIp}:8080/files                 # list`,
+            `  curl http://${firstIp}:9090/metrics               # Prometheus metrics`,
+          ]),
       '',
       'Ctrl-C stops the cluster and cleans up.',
       '',

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../harness/assets.ts';
 import { type Cluster, startCluster, waitFor } from '../harness/index.ts';
+import { buildImagesForKind } from '../harness/providers/kind.ts';
 import { CHART, helmBinary, runAsync } from '../integration/packaging/support.ts';
 
 const run = promisify(execFile);
@@ -113,11 +114,7 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
     // The images go into the kind daemon, then into every node: nothing is pulled from a registry.
     dockerHost = (await run('bash', [join(REPO_ROOT, 'scripts/kind/cluster.sh'), 'env'])).stdout.match(/^DOCKER_HOST=(.*)$/m)?.[1] ?? '';
     assert.ok(dockerHost, 'scripts/kind/cluster.sh env names the kind Docker daemon');
-    await run('bash', [join(REPO_ROOT, 'scripts/build-images.sh'), 'fileserver', 'operator'], {
-      env: { ...process.env, DOCKER_HOST: dockerHost },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    process.env['FC_KIND_IMAGES'] = [FILESERVER_IMAGE, OPERATOR_IMAGE].join(',');
+    process.env['FC_KIND_IMAGES'] = (await buildImagesForKind()).join(',');
     cluster = await startCluster({ provider: 'kind' });
     ns = await cluster.createNamespace('fc-kind');
   });
@@ -155,7 +152,10 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
         spec: { replicas: 3, image: FILESERVER_IMAGE, imagePullPolicy: 'Never', storage: { size: '64Mi' }, replication: { defaultAck: 'all' } },
       }),
     );
+    // Ready comes with the first serving pod; the rest of the rollout shows in Progressing.
     await kubectl(['wait', '-n', ns, '--for=condition=Ready', `filecluster/${FC}`, '--timeout=300s']);
+    await kubectl(['wait', '-n', ns, '--for=condition=Progressing=False', `filecluster/${FC}`, '--timeout=300s']);
+    assert.equal(await readyReplicas(), 3);
     const servers = await pods(`app.kubernetes.io/name=filecluster,app.kubernetes.io/instance=${FC}`);
     assert.equal(servers.length, 3);
     assert.ok(servers.every((p) => p.status.containerStatuses?.every((c) => c.ready)));
@@ -203,7 +203,7 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
       '--',
       NODE,
       '-e',
-      "fetch('http://127.0.0.1:8080/files/kind/hello.txt').then(async (r) => console.log(await r.text()))",
+      "fetch('http://' + process.env.FC_HOST + ':8080/files/kind/hello.txt').then(async (r) => console.log(await r.text()))",
     ]);
     assert.equal(got.trim(), 'through the Service');
   });

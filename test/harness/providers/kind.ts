@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,4 +40,21 @@ export async function startKindCluster(opts: StartClusterOptions): Promise<Clust
     const stderr = (err as { stderr?: string }).stderr ?? '';
     throw new Error(`the kind provider could not start a cluster: ${(err as Error).message}\n${stderr.slice(-4000)}`, { cause: err });
   }
+}
+
+/**
+ * Builds this tree's file-server and operator images into the kind Docker daemon (scripts/build-images.sh,
+ * no registry) and returns their names, tagged with package.json's version as the chart and manifests
+ * expect; pass them in env FC_KIND_IMAGES to load them into a cluster's nodes.
+ */
+export async function buildImagesForKind(log?: (line: string) => void): Promise<string[]> {
+  const dockerHost = (await run('bash', [CLUSTER_SCRIPT, 'env'], { maxBuffer: OUTPUT_LIMIT })).stdout.match(/^DOCKER_HOST=(.*)$/m)?.[1];
+  if (!dockerHost) throw new Error(`${CLUSTER_SCRIPT} env named no DOCKER_HOST`);
+  log?.('building the file-server and operator images into the kind Docker daemon (scripts/build-images.sh)');
+  await run('bash', [path.join(REPO_ROOT, 'scripts/build-images.sh'), 'fileserver', 'operator'], {
+    env: { ...process.env, DOCKER_HOST: dockerHost },
+    maxBuffer: OUTPUT_LIMIT,
+  });
+  const { version } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  return [`filecluster/fileserver:${version}`, `filecluster/operator:${version}`];
 }
