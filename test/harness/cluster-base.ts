@@ -14,6 +14,11 @@ export interface ClusterParts {
   logs?: Cluster['logs'];
   diagnostics?: Cluster['diagnostics'];
   local?: LocalCluster;
+  /**
+   * The pod network is not routed to this machine (kind): `reachPod` port-forwards at once and never
+   * sends a probe to a pod IP, which here would reach whatever else owns that address.
+   */
+  podNetworkUnrouted?: boolean;
 }
 
 export function runKubectl(kubectlPath: string, kubeconfigPath: string, args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
@@ -126,7 +131,7 @@ export function assembleCluster(parts: ClusterParts): Cluster {
       const got = await kubectl(['get', 'pod', pod, '-n', namespace, '-o', 'jsonpath={.status.podIP}']);
       if (got.code !== 0) throw new Error(`pod ${namespace}/${pod}: ${got.stderr.trim()}`);
       const ip = got.stdout.trim();
-      if (ip && (await portOpen(port, ip))) return { url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, close: async () => {} };
+      if (ip && !parts.podNetworkUnrouted && (await portOpen(port, ip))) return { url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, close: async () => {} };
       if (parts.local) throw new Error(`pod ${namespace}/${pod} does not answer on ${ip || '(no IP yet)'}:${port}`);
       return portForward(parts.kubectlPath, parts.kubeconfigPath, namespace, pod, port);
     },

@@ -34,7 +34,7 @@ export async function startKindCluster(opts: StartClusterOptions): Promise<Clust
     await run('bash', [CLUSTER_SCRIPT, 'create', '--name', name, '--kubeconfig', kubeconfigPath], { maxBuffer: OUTPUT_LIMIT });
     const images = (process.env['FC_KIND_IMAGES'] ?? '').split(',').filter(Boolean);
     if (images.length > 0) await run('bash', [CLUSTER_SCRIPT, 'load', '--name', name, ...images], { maxBuffer: OUTPUT_LIMIT });
-    return assembleCluster({ provider: 'kind', kubeconfigPath, kubectlPath: await kubectlBinary(opts.log), close: remove });
+    return assembleCluster({ provider: 'kind', kubeconfigPath, kubectlPath: await kubectlBinary(opts.log), close: remove, podNetworkUnrouted: true });
   } catch (err) {
     await remove().catch((cleanup: Error) => opts.log?.(`deleting kind cluster ${name} after a failed start: ${cleanup.message}`));
     const stderr = (err as { stderr?: string }).stderr ?? '';
