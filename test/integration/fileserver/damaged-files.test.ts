@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { api, converged, eventually, metric, TestCluster, type FileServerNode } from './support/nodes.ts';
+import { api, converged, eventually, metric, owesNothing, TestCluster, type FileServerNode } from './support/nodes.ts';
 
 const ENV = { FC_CATCHUP_INTERVAL_SECONDS: '0.5' };
 const LARGE = 300 * 1024;
@@ -19,6 +19,13 @@ async function rot(node: FileServerNode): Promise<void> {
   const bytes = await readFile(file);
   bytes[bytes.length >> 1]! ^= 0xff;
   await writeFile(file, bytes);
+}
+
+/** Whether `node` serves `path` as `body` from its own store, not through a peer (`X-FileCluster-Served-By`). */
+async function servesItsOwnCopy(node: FileServerNode, path: string, body: Buffer): Promise<boolean> {
+  const res = await fetch(`${node.url}/files/${path}`);
+  const got = Buffer.from(await res.arrayBuffer());
+  return res.status === 200 && res.headers.get('x-filecluster-served-by') === null && got.equals(body);
 }
 
 /** The body of a GET, or the error that cut it. */
@@ -47,15 +54,7 @@ describe('a damaged large file', () => {
     assert.ok(first.status !== 200 || first.body === undefined, `the damaged file was served whole: ${first.status} ${first.body?.length} bytes`);
     assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 1);
     // Reads go to b meanwhile: the node's own copy is back once it serves the file itself.
-    await eventually(
-      'pulled again from b',
-      async () => {
-        const res = await fetch(`${a.url}/files/big`);
-        const got = Buffer.from(await res.arrayBuffer());
-        return res.status === 200 && res.headers.get('x-filecluster-served-by') === null && got.equals(body);
-      },
-      30_000,
-    );
+    await eventually('pulled again from b', () => servesItsOwnCopy(a, 'big', body), 30_000);
     assert.ok(await converged([a, b]));
   });
 
@@ -106,24 +105,9 @@ describe('a damaged large file', () => {
     assert.equal(await metric(a, 'filecluster_store_quarantined_files_total'), 1);
     // c brings the older version back to a; b is still owed the newer one, which a no longer has.
     await c.start();
-    await eventually(
-      'a pulled the older copy back from c',
-      async () => {
-        const res = await fetch(`${a.url}/files/big`);
-        const got = Buffer.from(await res.arrayBuffer());
-        return res.headers.get('x-filecluster-served-by') === null && got.equals(older);
-      },
-      30_000,
-    );
+    await eventually('a pulled the older copy back from c', () => servesItsOwnCopy(a, 'big', older), 30_000);
     await b.start();
-    await eventually(
-      'a owes nothing to anyone',
-      async () => {
-        const s = (await api(a, 'GET', '/internal/status', { auth: true })).json<{ peers: Array<{ pendingChanges: number }> }>();
-        return s.peers.every((p) => p.pendingChanges === 0);
-      },
-      30_000,
-    );
+    await eventually('a owes nothing to anyone', () => owesNothing(a), 30_000);
     await eventually('all three converge', () => converged([a, b, c]), 30_000);
   });
 
@@ -181,14 +165,7 @@ describe('a damaged small file', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-filecluster-served-by'), 'rot-s2');
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(bodies.one));
-    await eventually(
-      'pulled again from b',
-      async () => {
-        const r = await fetch(`${a.url}/files/one`);
-        return r.headers.get('x-filecluster-served-by') === null && Buffer.from(await r.arrayBuffer()).equals(bodies.one);
-      },
-      30_000,
-    );
+    await eventually('pulled again from b', () => servesItsOwnCopy(a, 'one', bodies.one), 30_000);
 
     await b.kill();
     for (const attempt of ['the read that finds it', 'a read after it was set aside']) {

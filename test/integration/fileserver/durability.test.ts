@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, assertHolds, converged, eventually, TestCluster, writeMany, type FileServerNode } from './support/nodes.ts';
+import { api, assertHolds, converged, eventually, owesNothing, TestCluster, writeMany, type FileServerNode } from './support/nodes.ts';
 
 describe('crashes, stops and restarts', () => {
   const cluster = new TestCluster();
@@ -60,14 +60,7 @@ describe('crashes, stops and restarts', () => {
   });
 
   it('a restart reads back files, versions, tombstones and the outbound queues', async () => {
-    await eventually(
-      'earlier pushes acknowledged',
-      async () => {
-        const s = (await api(a, 'GET', '/internal/status', { auth: true })).json<{ peers: Array<{ pendingChanges: number }> }>();
-        return s.peers.every((p) => p.pendingChanges === 0);
-      },
-      60_000,
-    );
+    await eventually('earlier pushes acknowledged', () => owesNothing(a), 60_000);
     await c.kill('SIGKILL');
     await api(a, 'PUT', '/files/queued-for-c.txt', { body: 'owed' });
     await api(a, 'DELETE', '/files/stopped/keep.txt');
