@@ -21,6 +21,7 @@ const EnvSchema = z.object({
   // During a token rotation: the token peers that have not restarted yet still send (and accept).
   FC_PREVIOUS_TOKEN: z.string().min(1).optional(),
   FC_PEERS: z.string().default(''),
+  FC_AWAIT_PEER_LIST: z.enum(['true', 'false']).default('false'),
   FC_DEFAULT_ACK: z.enum(ACK_MODES).default(FILESERVER_DEFAULTS.defaultAck),
   FC_ACK_TIMEOUT_MS: positiveInt.default(FILESERVER_DEFAULTS.ackTimeoutMs),
   FC_MAX_BODY_BYTES: positiveInt.default(FILESERVER_DEFAULTS.maxBodyBytes),
@@ -47,6 +48,8 @@ export interface Config {
   /** Accepted from peers and sent to a peer that rejects `token`, while a rotation rolls through. */
   previousToken?: string;
   staticPeers: PeerList;
+  /** Set by the operator: client writes are refused until a peer list of generation 1 or later arrives. */
+  awaitPeerList: boolean;
   defaultAck: AckMode;
   ackTimeoutMs: number;
   maxBodyBytes: number;
@@ -90,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dataDir: e.FC_DATA_DIR,
     token,
     staticPeers: staticPeers.list,
+    awaitPeerList: e.FC_AWAIT_PEER_LIST === 'true',
     defaultAck: e.FC_DEFAULT_ACK,
     ackTimeoutMs: e.FC_ACK_TIMEOUT_MS,
     maxBodyBytes: e.FC_MAX_BODY_BYTES,

@@ -272,6 +272,22 @@ export function fileWrites({ store, replicator, clockWatch, fence, config, logge
     return acknowledge(req, res, mode, path, await fence.admit(() => commit()));
   }
 
+  /**
+   * A pod the operator manages takes client writes only once it holds a peer list from the operator. Before,
+   * it is a node with no peers: it would acknowledge a write that only it holds, and the operator removes a
+   * pod that never got a list (its claim never joined) without fencing and draining it.
+   */
+  function admitByPeerList(): void {
+    if (!config.awaitPeerList || replicator.peerList().generation > 0) return;
+    throw new HttpError(
+      503,
+      'not_joined',
+      'this node has not been given its peer list by the operator yet and takes no writes; nothing was written, retry through the cluster Service',
+      undefined,
+      RETRY_AFTER,
+    );
+  }
+
   const serve =
     (sentToOwner: boolean, route: string): FileWrite =>
     async (req, res, rawPath) => {
@@ -279,6 +295,7 @@ export function fileWrites({ store, replicator, clockWatch, fence, config, logge
       const method = req.method!;
       let status: number;
       try {
+        admitByPeerList();
         await admitByClock(clockWatch, config.maxClockDriftMs);
         status = await (method === 'PUT' ? put(req, res, rawPath, sentToOwner) : del(req, res, rawPath, sentToOwner));
       } catch (err) {

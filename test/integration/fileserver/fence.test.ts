@@ -107,3 +107,42 @@ describe('a fenced (leaving) node takes no more writes and still hands over what
     assert.ok(TOKEN);
   });
 });
+
+// A pod the operator starts is a node with no peers until its first list arrives. Acknowledging a write
+// then would leave it on that pod alone, and the operator removes a pod that never got a list without a
+// write barrier (its claim never joined).
+describe('a node that waits for its peer list takes no writes before the first one', () => {
+  const cluster = new TestCluster();
+  after(() => cluster.close());
+
+  it('refuses writes with 503 not_joined until a list arrives, also after a restart, and keeps taking them once it has one', async () => {
+    const env = { FC_AWAIT_PEER_LIST: 'true' };
+    const a = await cluster.add({ id: 'join-a', env });
+    const b = await cluster.add({ id: 'join-b', env });
+    const refused = async (why: string) => {
+      for (const method of ['PUT', 'DELETE'] as const) {
+        const res = await api(a, method, '/files/early.txt', method === 'PUT' ? { body: 'early' } : {});
+        assert.equal(res.status, 503, `${method} ${why}: ${res.text}`);
+        assert.equal(res.json<{ error: string }>().error, 'not_joined');
+        assert.equal(res.headers.get('retry-after'), '1');
+      }
+      assert.equal((await api(a, 'PUT', '/files/early.txt', { body: 'early', headers: { 'if-none-match': '*' } })).status, 503, `a conditional write ${why}`);
+      assert.equal((await api(a, 'GET', '/files/early.txt')).status, 404, `nothing was stored ${why}`);
+    };
+    await refused('before any list');
+    await a.kill('SIGKILL');
+    await a.start();
+    await refused('after a restart without a list');
+
+    await cluster.pushPeers([a, b], [a, b]);
+    assert.equal((await api(a, 'PUT', '/files/joined.txt', { body: 'joined', headers: { 'x-filecluster-ack': 'all' } })).status, 201);
+    assert.equal((await api(b, 'GET', '/files/joined.txt')).text, 'joined');
+    await a.kill('SIGKILL');
+    await a.start();
+    assert.equal((await api(a, 'DELETE', '/files/joined.txt')).status, 200, 'the stored list keeps the node open for writes across a restart');
+  });
+
+  it('is refused at start when the setting is neither true nor false', async () => {
+    await assert.rejects(cluster.add({ id: 'join-bad', env: { FC_AWAIT_PEER_LIST: 'yes' } }), /FC_AWAIT_PEER_LIST/);
+  });
+});

@@ -21,6 +21,7 @@ describe('file server configuration', () => {
     assert.equal(c.headersTimeoutMs, 60_000);
     assert.equal(c.bodyIdleTimeoutMs, 60_000);
     assert.deepEqual(c.staticPeers, { generation: 0, peers: [] });
+    assert.equal(c.awaitPeerList, false);
   });
 
   it('refuses a tombstone retention shorter than ten catch-up intervals, naming both', () => {

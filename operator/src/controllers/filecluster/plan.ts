@@ -160,6 +160,8 @@ function env(spec: ResolvedSpec, tokensSecret: string): V1EnvVar[] {
     { name: 'FC_PORT', value: String(API_PORT) },
     { name: 'FC_METRICS_PORT', value: String(spec.metrics.port) },
     { name: 'FC_DATA_DIR', value: '/data' },
+    // Membership comes from this operator: a pod takes client writes once it holds the list (see scaleDownBlockers).
+    { name: 'FC_AWAIT_PEER_LIST', value: 'true' },
     // From the operator's Secret, not the user's: a token changed there reaches pods through a rotation.
     { name: 'FC_TOKEN', valueFrom: { secretKeyRef: { name: tokensSecret, key: PEER_TOKEN_KEY } } },
     { name: 'FC_PREVIOUS_TOKEN', valueFrom: { secretKeyRef: { name: tokensSecret, key: PREVIOUS_TOKEN_KEY, optional: true } } },

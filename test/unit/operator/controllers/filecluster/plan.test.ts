@@ -81,6 +81,8 @@ test('spec -> desired objects: StatefulSet, Services, PDB, all owned by the File
   assert.deepEqual(env['FC_PREVIOUS_TOKEN'], { secretKeyRef: { name: 'fc-peer-tokens', key: 'previous', optional: true } });
   assert.equal(sts.spec?.template.metadata?.annotations?.['filecluster.dev/token-version'], '1');
   assert.equal(env['FC_DATA_DIR'], '/data');
+  // A pod takes writes only once the operator gave it a peer list: before, the scale-down barrier ignores it.
+  assert.equal(env['FC_AWAIT_PEER_LIST'], 'true');
   assert.equal(env['FC_DEFAULT_ACK'], 'majority');
   assert.equal(env['FC_TOMBSTONE_RETENTION_SECONDS'], '86400');
   assert.deepEqual(c.volumeMounts?.find((m) => m.mountPath === '/data')?.name, 'data');
