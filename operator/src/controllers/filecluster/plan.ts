@@ -522,9 +522,10 @@ export function planCluster(fc: FileCluster, spec: ResolvedSpec, obs: Observed):
   }
 
   // Claims: marked joined before their pod's first peer list; deleted once a scaled-away pod is gone and
-  // held nothing the others lack.
+  // held nothing the others lack. A leaving pod is not given a first list: the scale-down above was
+  // decided on its claim as never joined, and with a list it would take writes it never hands over.
   const joinMarks = obs.members
-    .filter((m) => isRunning(m) && !obs.acknowledged.has(m.name))
+    .filter((m) => isRunning(m) && m.ordinal < spec.replicas && !obs.acknowledged.has(m.name))
     .map((m) => obs.claims.find((c) => c.ordinal === m.ordinal))
     .filter((c): c is Claim => c !== undefined && (!c.joined || c.drained))
     .map((c) => c.name);

@@ -242,6 +242,11 @@ test('a claim is marked joined (and no longer drained) before its pod gets its f
   const claims = [claim(0), claim(1, { drained: true }), claim(2, { joined: false })];
   const plan = planCluster(fc, withDefaults(fc.spec), observe(fc, appliedStatefulSet(fc, 3), pods, {}, 2, { claims, acknowledged: new Set(['fc-0']) }));
   assert.deepEqual(plan.joinMarks, ['data-fc-1', 'data-fc-2']);
+  // Scaled to 1 before they joined: the scale-down goes ahead without them, so they get no list (and, as
+  // operator-started pods, take no writes).
+  const away = fileCluster({ replicas: 1 });
+  const leaving = planCluster(away, withDefaults(away.spec), observe(away, appliedStatefulSet(away, 3), pods, {}, 2, { claims, acknowledged: new Set(['fc-0']) }));
+  assert.deepEqual(leaving.joinMarks, []);
   const template = planCluster(fc, withDefaults(fc.spec), observe(fc, undefined, [])).statefulSet.spec?.volumeClaimTemplates?.[0];
   assert.deepEqual(template?.metadata?.annotations, { 'filecluster.dev/joined': 'false' }, 'new claims start not joined');
   // An existing StatefulSet keeps its (immutable) claim template as it is.
