@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../harness/assets.ts';
 import { type Cluster, startCluster, waitFor } from '../harness/index.ts';
-import { buildImagesForKind } from '../harness/providers/kind.ts';
+import { buildImagesForKind, kindDockerHost } from '../harness/providers/kind.ts';
 import { CHART, helmBinary, runAsync } from '../integration/packaging/support.ts';
 
 const run = promisify(execFile);
@@ -112,8 +112,7 @@ async function docker(args: string[]): Promise<void> {
 describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }, () => {
   before(async () => {
     // The images go into the kind daemon, then into every node: nothing is pulled from a registry.
-    dockerHost = (await run('bash', [join(REPO_ROOT, 'scripts/kind/cluster.sh'), 'env'])).stdout.match(/^DOCKER_HOST=(.*)$/m)?.[1] ?? '';
-    assert.ok(dockerHost, 'scripts/kind/cluster.sh env names the kind Docker daemon');
+    dockerHost = await kindDockerHost();
     process.env['FC_KIND_IMAGES'] = (await buildImagesForKind()).join(',');
     cluster = await startCluster({ provider: 'kind' });
     ns = await cluster.createNamespace('fc-kind');

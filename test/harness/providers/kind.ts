@@ -42,14 +42,20 @@ export async function startKindCluster(opts: StartClusterOptions): Promise<Clust
   }
 }
 
+/** The DOCKER_HOST of the Docker daemon that runs the kind nodes (scripts/kind/cluster.sh starts it). */
+export async function kindDockerHost(): Promise<string> {
+  const dockerHost = (await run('bash', [CLUSTER_SCRIPT, 'env'], { maxBuffer: OUTPUT_LIMIT })).stdout.match(/^DOCKER_HOST=(.*)$/m)?.[1];
+  if (!dockerHost) throw new Error(`${CLUSTER_SCRIPT} env named no DOCKER_HOST`);
+  return dockerHost;
+}
+
 /**
  * Builds this tree's file-server and operator images into the kind Docker daemon (scripts/build-images.sh,
  * no registry) and returns their names, tagged with package.json's version as the chart and manifests
  * expect; pass them in env FC_KIND_IMAGES to load them into a cluster's nodes.
  */
 export async function buildImagesForKind(log?: (line: string) => void): Promise<string[]> {
-  const dockerHost = (await run('bash', [CLUSTER_SCRIPT, 'env'], { maxBuffer: OUTPUT_LIMIT })).stdout.match(/^DOCKER_HOST=(.*)$/m)?.[1];
-  if (!dockerHost) throw new Error(`${CLUSTER_SCRIPT} env named no DOCKER_HOST`);
+  const dockerHost = await kindDockerHost();
   log?.('building the file-server and operator images into the kind Docker daemon (scripts/build-images.sh)');
   await run('bash', [path.join(REPO_ROOT, 'scripts/build-images.sh'), 'fileserver', 'operator'], {
     env: { ...process.env, DOCKER_HOST: dockerHost },
