@@ -2,7 +2,8 @@
 // offline (scripts/kind/cluster.sh). `helm install` runs the operator image itself (non-root, read-only
 // root file system, probes) and the operator makes a FileCluster Ready; its pods spread over the workers;
 // an in-cluster client writes through the client Service's DNS name and reads back through each pod's
-// name under the headless Service; `kubectl logs` and `kubectl exec` reach a file-server pod.
+// name under the headless Service; `kubectl logs` and `kubectl exec` reach a file-server pod; a worker
+// node stops and returns; a rolling update to a second image tag under client load loses no acknowledged write.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,8 @@ const run = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const FILESERVER_IMAGE = `filecluster/fileserver:${VERSION}`;
 const OPERATOR_IMAGE = `filecluster/operator:${VERSION}`;
+/** The second tag a rolling update moves the file servers to (the same build under another name). */
+const NEXT_FILESERVER_IMAGE = `filecluster/fileserver:${VERSION}-next`;
 const FC = 'files';
 const NODE = '/usr/local/bin/node';
 
@@ -38,7 +41,7 @@ async function helm(args: string[]): Promise<string> {
 }
 
 /** A pod that runs `script` with the file-server image's Node (the image has no shell), and its output once it ended. */
-async function nodePod(name: string, script: string): Promise<string> {
+async function nodePod(name: string, script: string, timeoutMs = 180_000): Promise<string> {
   await kubectl(
     ['apply', '-n', ns, '-f', '-'],
     JSON.stringify({
@@ -58,7 +61,7 @@ async function nodePod(name: string, script: string): Promise<string> {
       phase = (await kubectl(['get', 'pod', name, '-n', ns, '-o', 'jsonpath={.status.phase}'])).trim();
       return phase === 'Succeeded' || phase === 'Failed';
     },
-    180_000,
+    timeoutMs,
     `pod ${name} ended`,
     1000,
   );
@@ -113,7 +116,9 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
   before(async () => {
     // The images go into the kind daemon, then into every node: nothing is pulled from a registry.
     dockerHost = await kindDockerHost();
-    process.env['FC_KIND_IMAGES'] = (await buildImagesForKind()).join(',');
+    const images = await buildImagesForKind();
+    await docker(['tag', FILESERVER_IMAGE, NEXT_FILESERVER_IMAGE]);
+    process.env['FC_KIND_IMAGES'] = [...images, NEXT_FILESERVER_IMAGE].join(',');
     cluster = await startCluster({ provider: 'kind' });
     ns = await cluster.createNamespace('fc-kind');
   });
@@ -229,5 +234,82 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
     await waitFor(async () => (await readyReplicas()) === 3, 300_000, 'the FileCluster counts 3 ready replicas again', 2000);
     const back = await throughDns('after-return', 'kind/during.txt', ordinal);
     assert.deepEqual(back.read, [200, 'written while a node was down'], `${victim}, back on ${down}, holds the write it missed`);
+  });
+  it('rolls to a second image tag under client load through the Service, losing no acknowledged write', async () => {
+    const service = `http://${FC}.${ns}.svc:8080`;
+    // Writes through the Service, one after another, until the test writes roll/stop; then the tally.
+    const load = `
+      (async () => {
+        const acked = [];
+        const failed = {};
+        const started = Date.now();
+        for (let n = 0; Date.now() - started < 600000; n++) {
+          if (n % 20 === 0) {
+            const stop = await fetch('${service}/files/roll/stop').then((r) => r.status, () => 0);
+            if (stop === 200) break;
+          }
+          const path = 'roll/w' + n;
+          try {
+            const r = await fetch('${service}/files/' + path, { method: 'PUT', body: path, headers: { 'x-filecluster-ack': 'majority' }, signal: AbortSignal.timeout(15000) });
+            await r.arrayBuffer();
+            if (r.status === 201) acked.push(path);
+            else failed[r.status] = (failed[r.status] ?? 0) + 1;
+          } catch (err) {
+            const why = err.cause?.code ?? err.name;
+            failed[why] = (failed[why] ?? 0) + 1;
+          }
+        }
+        console.log(JSON.stringify({ acked, failed }));
+      })().catch((err) => { console.error(err); process.exit(1); });`;
+    const loader = nodePod('roll-load', load, 900_000);
+    await waitFor(
+      async () => (await kubectl(['get', 'pod', 'roll-load', '-n', ns, '-o', 'jsonpath={.status.phase}'])).trim() === 'Running',
+      120_000,
+      'the load pod running',
+      1000,
+    );
+    await new Promise((r) => setTimeout(r, 5000));
+    await kubectl(['patch', 'filecluster', FC, '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { image: NEXT_FILESERVER_IMAGE } })]);
+    await waitFor(
+      async () => {
+        const servers = await pods(`app.kubernetes.io/name=filecluster,app.kubernetes.io/instance=${FC}`);
+        return servers.length === 3 && servers.every((p) => p.status.containerStatuses?.every((c) => c.ready && c.image.endsWith(NEXT_FILESERVER_IMAGE)));
+      },
+      600_000,
+      'every file server on the new tag and Ready',
+      2000,
+    );
+    await kubectl(['wait', '-n', ns, '--for=condition=Progressing=False', `filecluster/${FC}`, '--timeout=300s']);
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.equal((await throughDns('roll-stop', 'roll/stop', 0, 'stop')).put, 201);
+    const tally = JSON.parse((await loader).trim().split('\n').at(-1)!) as { acked: string[]; failed: Record<string, number> };
+    const failures = Object.values(tally.failed).reduce((a, b) => a + b, 0);
+    console.log(`rolling update under load: ${tally.acked.length} writes acknowledged, ${failures} failed ${JSON.stringify(tally.failed)}`);
+    assert.ok(tally.acked.length > 50, `the load ran through the update: ${tally.acked.length} acknowledged`);
+
+    // Every acknowledged write is on every pod, read by listing each one through its own name.
+    const podNames = [0, 1, 2].map((i) => `http://${FC}-${i}.${FC}-peers.${ns}.svc:8080`);
+    const check = `
+      (async () => {
+        const out = {};
+        for (const base of ${JSON.stringify(podNames)}) {
+          const paths = [];
+          let cursor = '';
+          for (;;) {
+            const page = await (await fetch(base + '/files?prefix=roll/w&limit=10000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''))).json();
+            paths.push(...page.entries.map((e) => e.path));
+            if (!page.nextCursor) break;
+            cursor = page.nextCursor;
+          }
+          out[base] = paths;
+        }
+        console.log(JSON.stringify(out));
+      })().catch((err) => { console.error(err); process.exit(1); });`;
+    const held = JSON.parse((await nodePod('roll-check', check)).trim().split('\n').at(-1)!) as Record<string, string[]>;
+    for (const base of podNames) {
+      const there = new Set(held[base]);
+      const missing = tally.acked.filter((p) => !there.has(p));
+      assert.deepEqual(missing.slice(0, 10), [], `${base} lacks ${missing.length} of ${tally.acked.length} acknowledged writes`);
+    }
   });
 });
