@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const FILESERVER_IMAGE = `filecluster/fileserver:${VERSION}`;
 const OPERATOR_IMAGE = `filecluster/operator:${VERSION}`;
-/** The second tag a rolling update moves the file servers to (the same build under another name). */
+/** The image a rolling update moves the file servers to: the same program, another image. */
 const NEXT_FILESERVER_IMAGE = `filecluster/fileserver:${VERSION}-next`;
 const FC = 'files';
 const NODE = '/usr/local/bin/node';
@@ -117,7 +117,11 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
     // The images go into the kind daemon, then into every node: nothing is pulled from a registry.
     dockerHost = await kindDockerHost();
     const images = await buildImagesForKind();
-    await docker(['tag', FILESERVER_IMAGE, NEXT_FILESERVER_IMAGE]);
+    // A second image of its own (another ID, not only another name), so a pod's status shows which one it runs.
+    const holder = `fc-next-image-${process.pid}`;
+    await docker(['create', '--name', holder, FILESERVER_IMAGE]);
+    await docker(['commit', '--change', `LABEL dev.filecluster.build=${NEXT_FILESERVER_IMAGE}`, holder, NEXT_FILESERVER_IMAGE]);
+    await docker(['rm', holder]);
     process.env['FC_KIND_IMAGES'] = [...images, NEXT_FILESERVER_IMAGE].join(',');
     cluster = await startCluster({ provider: 'kind' });
     ns = await cluster.createNamespace('fc-kind');
