@@ -116,10 +116,10 @@ async function main(): Promise<void> {
       '',
       ...(provider === 'kind'
         ? [
-            // kubectl port-forward cannot reach the pods: they listen on their pod IP, not on localhost.
-            'HTTP from inside the cluster (pod IPs live inside the kind network), through the client Service:',
-            `  kubectl exec -n ${NAMESPACE} ${firstName} -- /usr/local/bin/node -e "fetch('http://${NAME}.${NAMESPACE}.svc:8080/files/hello.txt', { method: 'PUT', body: 'hello' }).then((r) => console.log(r.status))"`,
-            `  kubectl exec -n ${NAMESPACE} ${firstName} -- /usr/local/bin/node -e "fetch('http://${NAME}.${NAMESPACE}.svc:8080/files/hello.txt').then(async (r) => console.log(await r.text()))"`,
+            'curl (pod IPs live inside the kind network; forward the client Service):',
+            `  kubectl port-forward -n ${NAMESPACE} svc/${NAME} 8080:8080 &`,
+            `  curl -X PUT --data-binary 'hello' -H 'X-FileCluster-Ack: all' http://127.0.0.1:8080/files/hello.txt`,
+            '  curl http://127.0.0.1:8080/files/hello.txt',
             `  kubectl logs -n ${NAMESPACE} ${firstName}`,
           ]
         : [

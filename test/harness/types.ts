@@ -11,6 +11,12 @@ export interface ImageCommand {
   appendContainerCommand?: boolean;
   /** The image's own environment (its Dockerfile's ENV); the container's env overrides it, as in a runtime. */
   env?: Record<string, string>;
+  /**
+   * Variables that set the address its program listens on. Pods on a process node share the host's
+   * network, so a listener on every address would take its port for all of them: these are set to the
+   * pod's own IP (under the container's env, which still wins).
+   */
+  listenAddressEnv?: string[];
 }
 
 export interface StartClusterOptions {

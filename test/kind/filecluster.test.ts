@@ -193,7 +193,7 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
     );
   });
 
-  it('kubectl logs and kubectl exec reach a file-server pod', async () => {
+  it('kubectl logs, exec and port-forward reach the file servers', async () => {
     const logs = await kubectl(['logs', '-n', ns, `${FC}-0`]);
     const records = logs
       .split('\n')
@@ -211,9 +211,19 @@ describe('a FileCluster on a kind cluster built offline', { timeout: 3_600_000 }
       '--',
       NODE,
       '-e',
-      "fetch('http://' + process.env.FC_HOST + ':8080/files/kind/hello.txt').then(async (r) => console.log(await r.text()))",
+      "fetch('http://127.0.0.1:8080/files/kind/hello.txt').then(async (r) => console.log(await r.text()))",
     ]);
     assert.equal(got.trim(), 'through the Service');
+    // Pod IPs do not answer from this machine: this is a kubectl port-forward, which connects to
+    // localhost inside the pod, so it works only while the servers listen on every address of their pod.
+    const connection = await cluster.reachPod(ns, `${FC}-2`, 8080);
+    try {
+      const res = await fetch(`${connection.url}/files/kind/hello.txt`);
+      const text = await res.text();
+      assert.equal(text, 'through the Service', `${connection.url}: ${res.status} ${JSON.stringify([...res.headers])}`);
+    } finally {
+      await connection.close();
+    }
   });
 
   it('keeps taking writes while a worker node is down, and the pod on it catches up when the node returns', async () => {

@@ -24,8 +24,8 @@ export function imageRepository(image: string): string {
 export function builtinImages(repoRoot: string): Record<string, ImageCommand> {
   const nodeImage: ImageCommand = { command: [], appendContainerCommand: true };
   return {
-    'filecluster/fileserver': { command: ['node', path.join(repoRoot, 'dist/fileserver/src/main.js')], env: imageEnv('fileserver') },
-    'filecluster/operator': { command: ['node', path.join(repoRoot, 'dist/operator/src/main.js')], env: imageEnv('operator') },
+    'filecluster/fileserver': { command: ['node', path.join(repoRoot, 'dist/fileserver/src/main.js')], env: imageEnv('fileserver'), listenAddressEnv: ['FC_HOST'] },
+    'filecluster/operator': { command: ['node', path.join(repoRoot, 'dist/operator/src/main.js')], env: imageEnv('operator'), listenAddressEnv: ['FC_OPERATOR_HOST'] },
     'filecluster/node': nodeImage,
     node: nodeImage,
   };

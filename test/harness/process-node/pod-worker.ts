@@ -248,7 +248,9 @@ export class PodWorker {
       const args = expandArgv(run.spec['args'] ?? [], env, mounts);
       argv = containerArgv(run.spec.image, { command, args }, this.ctx.images, this.ctx.nodeBinary);
       // Under the container's own variables, as a runtime does; $(VAR) above sees only the container's.
-      env = { ...this.ctx.images[imageRepository(run.spec.image)]!.env, ...env };
+      const image = this.ctx.images[imageRepository(run.spec.image)]!;
+      const listen = Object.fromEntries((image.listenAddressEnv ?? []).map((name) => [name, this.podIP ?? '']));
+      env = { ...image.env, ...listen, ...env };
     } catch (err) {
       this.failStart(err, 'CreateContainerConfigError', run);
       return;

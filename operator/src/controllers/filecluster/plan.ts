@@ -156,7 +156,6 @@ function env(spec: ResolvedSpec, tokensSecret: string): V1EnvVar[] {
   const r = spec.replication;
   const vars: V1EnvVar[] = [
     { name: 'FC_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'FC_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'FC_PORT', value: String(API_PORT) },
     { name: 'FC_METRICS_PORT', value: String(spec.metrics.port) },
     { name: 'FC_DATA_DIR', value: '/data' },
