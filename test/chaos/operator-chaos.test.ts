@@ -40,7 +40,10 @@ describe('operator chaos', () => {
     const result = await runOperatorSchedule(k8s, steps, { ...RUN, keys: 2 * rounds });
     const toNewPod = result.calls.filter((c) => c.op.node === 'chaos-3');
     const answers = new Map<string, number>();
-    for (const c of toNewPod) answers.set(String(c.done.status ?? c.done.outcome), (answers.get(String(c.done.status ?? c.done.outcome)) ?? 0) + 1);
+    for (const c of toNewPod) {
+      const answer = String(c.done.status ?? c.done.outcome);
+      answers.set(answer, (answers.get(answer) ?? 0) + 1);
+    }
     console.log(`writes sent to chaos-3, by answer: ${JSON.stringify(Object.fromEntries(answers))}`);
     assert.ok(
       toNewPod.some((c) => c.done.status !== undefined),

@@ -212,13 +212,13 @@ export async function metric(node: FileServerNode, sample: string): Promise<numb
   return undefined;
 }
 
-/** True once every node holds the identical manifest (files, versions and tombstones). */
 /** Whether `node` owes no change to any peer (every push acknowledged). */
 export async function owesNothing(node: FileServerNode): Promise<boolean> {
   const s = (await api(node, 'GET', '/internal/status', { auth: true })).json<{ peers: Array<{ pendingChanges: number }> }>();
   return s.peers.every((p) => p.pendingChanges === 0);
 }
 
+/** True once every node holds the identical manifest (files, versions and tombstones). */
 export async function converged(nodes: FileServerNode[]): Promise<boolean> {
   const digests = await Promise.all(nodes.map(async (n) => (await api(n, 'GET', '/internal/digest', { auth: true })).text));
   return digests.every((d) => d === digests[0]);
